@@ -1,0 +1,1 @@
+"""graphc.backends: code generators that consume only graphc.ir."""

@@ -1,0 +1,75 @@
+"""graphc.ir: types, the SSA graph, the op registry, printer, parser,
+verifier and reference interpreter.
+
+This package imports nothing from the rest of graphc: passes and backends
+depend on it, never the other way round.
+"""
+
+from . import ops
+from .builder import GraphBuilder
+from .core import Graph, Literal, Node, Operand, TensorType, Value
+from .dtypes import DType, promote
+from .errors import (
+    BackendError,
+    DifferentiationError,
+    GraphcError,
+    GraphcIndexError,
+    InputError,
+    InterpretError,
+    OpTypeError,
+    ParseError,
+    TracingError,
+    UnsupportedError,
+    VerifyError,
+)
+from .interpret import interpret, run_node
+from .loc import Loc
+from .ops.registry import Attr, OpDef, all_ops, get_op
+from .parser import parse
+from .printer import print_graph
+from .verify import verify
+
+bool_ = DType.bool
+i32 = DType.i32
+i64 = DType.i64
+f32 = DType.f32
+f64 = DType.f64
+
+__all__ = [
+    "Attr",
+    "BackendError",
+    "DType",
+    "DifferentiationError",
+    "Graph",
+    "GraphBuilder",
+    "GraphcError",
+    "GraphcIndexError",
+    "InputError",
+    "InterpretError",
+    "Literal",
+    "Loc",
+    "Node",
+    "OpDef",
+    "OpTypeError",
+    "Operand",
+    "ParseError",
+    "TensorType",
+    "TracingError",
+    "UnsupportedError",
+    "Value",
+    "VerifyError",
+    "all_ops",
+    "bool_",
+    "f32",
+    "f64",
+    "get_op",
+    "i32",
+    "i64",
+    "interpret",
+    "ops",
+    "parse",
+    "print_graph",
+    "promote",
+    "run_node",
+    "verify",
+]

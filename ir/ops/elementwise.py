@@ -1,0 +1,327 @@
+"""Elementwise ops: unary math, binary arithmetic, comparisons, select, cast.
+
+Type rules follow NumPy's ufunc loops exactly (``ufunc.resolve_dtypes``), so
+``exp`` of an int32 is float64 and ``add`` of f32 and f64 is f64. Each VJP
+returns a cotangent of the *output's* shape; the differentiation pass sums it
+down to the operand's shape and casts it to the operand's dtype (the one
+shared unbroadcast step).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import scipy.special
+
+from ..core import Literal, TensorType
+from ..dtypes import DType
+from .registry import Attr, OpDef, register
+from .rules import broadcast_shapes, resolve_ufunc, type_error
+
+ELEMENTWISE = frozenset({"elementwise", "pure"})
+
+# ---------------------------------------------------------------------------
+# Unary
+# ---------------------------------------------------------------------------
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    # Two branches so neither exp overflows; this is the accurate form.
+    x = np.asarray(x)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def _rsqrt(x: np.ndarray) -> np.ndarray:
+    return 1 / np.sqrt(x)
+
+
+def _unary_rule(like: np.ufunc) -> Callable[..., TensorType]:
+    def rule(x: TensorType) -> TensorType:
+        return TensorType(x.shape, resolve_ufunc(like, [x.dtype])[-1])
+
+    return rule
+
+
+def define_unary(
+    name: str,
+    reference: Callable[[np.ndarray], np.ndarray],
+    vjp: Callable[..., Any] | None,
+    *,
+    like: np.ufunc | None = None,
+    traits: frozenset[str] = frozenset(),
+    doc: str = "",
+) -> OpDef:
+    """Register a one-operand elementwise op.
+
+    ``like`` is the NumPy ufunc whose dtype rule the op follows (by default
+    ``reference`` itself, which must then be a ufunc). ``vjp(b, ct, out, x)``
+    returns the cotangent of ``x``.
+    """
+    ufunc = like if like is not None else reference
+    assert isinstance(ufunc, np.ufunc), name
+
+    def ref(x: np.ndarray) -> np.ndarray:
+        out_dtype = resolve_ufunc(ufunc, [DType.from_numpy(x.dtype)])[-1].np
+        return np.asarray(
+            reference(x.astype(out_dtype, copy=False) if like else x), dtype=out_dtype
+        )
+
+    rule_vjp = None
+    if vjp is not None:
+
+        def rule_vjp(b: Any, ct: Any, out: Any, x: Any) -> tuple[Any]:
+            return (vjp(b, ct, out, x),)
+
+    return register(
+        OpDef(name, ("x",), (), _unary_rule(ufunc), ref, rule_vjp, ELEMENTWISE | traits, doc=doc)
+    )
+
+
+def _lit(like: Any, value: float) -> Literal:
+    return Literal(value, like.type.dtype)
+
+
+_INV_SQRT_PI_2 = 2 / math.sqrt(math.pi)
+
+# name, reference, vjp(b, ct, out, x) — None means no gradient flows.
+define_unary("neg", np.negative, lambda b, ct, out, x: b.neg(ct), traits=frozenset({"linear"}))
+define_unary("exp", np.exp, lambda b, ct, out, x: b.mul(ct, out))
+define_unary("exp2", np.exp2, lambda b, ct, out, x: b.mul(ct, b.mul(out, math.log(2))))
+define_unary("expm1", np.expm1, lambda b, ct, out, x: b.mul(ct, b.add(out, 1.0)))
+define_unary("log", np.log, lambda b, ct, out, x: b.div(ct, x))
+define_unary("log2", np.log2, lambda b, ct, out, x: b.div(ct, b.mul(x, math.log(2))))
+define_unary("log10", np.log10, lambda b, ct, out, x: b.div(ct, b.mul(x, math.log(10))))
+define_unary("log1p", np.log1p, lambda b, ct, out, x: b.div(ct, b.add(x, 1.0)))
+define_unary("sqrt", np.sqrt, lambda b, ct, out, x: b.div(b.mul(ct, 0.5), out))
+define_unary("cbrt", np.cbrt, lambda b, ct, out, x: b.div(ct, b.mul(b.mul(out, out), 3.0)))
+define_unary(
+    "rsqrt", _rsqrt, lambda b, ct, out, x: b.mul(b.mul(ct, -0.5), b.div(out, x)), like=np.sqrt
+)
+define_unary(
+    "sigmoid",
+    _sigmoid,
+    lambda b, ct, out, x: b.mul(ct, b.mul(out, b.sub(1.0, out))),
+    like=np.exp,
+    doc="logistic function 1 / (1 + exp(-x))",
+)
+define_unary("tanh", np.tanh, lambda b, ct, out, x: b.mul(ct, b.sub(1.0, b.mul(out, out))))
+define_unary("sin", np.sin, lambda b, ct, out, x: b.mul(ct, b.cos(x)))
+define_unary("cos", np.cos, lambda b, ct, out, x: b.neg(b.mul(ct, b.sin(x))))
+define_unary("tan", np.tan, lambda b, ct, out, x: b.mul(ct, b.add(b.mul(out, out), 1.0)))
+define_unary("asin", np.arcsin, lambda b, ct, out, x: b.mul(ct, b.rsqrt(b.sub(1.0, b.mul(x, x)))))
+define_unary(
+    "acos", np.arccos, lambda b, ct, out, x: b.neg(b.mul(ct, b.rsqrt(b.sub(1.0, b.mul(x, x)))))
+)
+define_unary("atan", np.arctan, lambda b, ct, out, x: b.div(ct, b.add(b.mul(x, x), 1.0)))
+define_unary("sinh", np.sinh, lambda b, ct, out, x: b.mul(ct, b.cosh(x)))
+define_unary("cosh", np.cosh, lambda b, ct, out, x: b.mul(ct, b.sinh(x)))
+define_unary("asinh", np.arcsinh, lambda b, ct, out, x: b.mul(ct, b.rsqrt(b.add(b.mul(x, x), 1.0))))
+define_unary("acosh", np.arccosh, lambda b, ct, out, x: b.mul(ct, b.rsqrt(b.sub(b.mul(x, x), 1.0))))
+define_unary("atanh", np.arctanh, lambda b, ct, out, x: b.div(ct, b.sub(1.0, b.mul(x, x))))
+define_unary(
+    "erf",
+    scipy.special.erf,
+    lambda b, ct, out, x: b.mul(ct, b.mul(b.exp(b.neg(b.mul(x, x))), _INV_SQRT_PI_2)),
+    like=np.exp,
+)
+# |x|' = sign(x), which is 0 at 0 (the subgradient JAX picks).
+define_unary("abs", np.absolute, lambda b, ct, out, x: b.mul(ct, b.sign(x)))
+define_unary("sign", np.sign, None)
+define_unary("floor", np.floor, None)
+define_unary("ceil", np.ceil, None)
+define_unary("round", np.rint, None, doc="round half to even, as np.round with decimals=0")
+define_unary("not", np.invert, None, doc="logical not of bool, bitwise not of integers")
+define_unary("isnan", np.isnan, None)
+define_unary("isinf", np.isinf, None)
+define_unary("isfinite", np.isfinite, None)
+
+# ---------------------------------------------------------------------------
+# Binary
+# ---------------------------------------------------------------------------
+
+
+def _binary_rule(ufunc: np.ufunc) -> Callable[..., TensorType]:
+    def rule(x: TensorType, y: TensorType) -> TensorType:
+        shape = broadcast_shapes(x.shape, y.shape)
+        return TensorType(shape, resolve_ufunc(ufunc, [x.dtype, y.dtype])[-1])
+
+    return rule
+
+
+def define_binary(
+    name: str,
+    ufunc: np.ufunc,
+    vjp: Callable[..., tuple[Any, Any]] | None,
+    *,
+    traits: frozenset[str] = frozenset(),
+) -> OpDef:
+    """Register a two-operand broadcasting op that follows NumPy ufunc ``ufunc``.
+
+    ``vjp(b, ct, out, x, y)`` returns ``(ct_x, ct_y)`` in the output's shape.
+    """
+
+    def ref(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.asarray(ufunc(x, y))
+
+    return register(
+        OpDef(name, ("x", "y"), (), _binary_rule(ufunc), ref, vjp, ELEMENTWISE | traits)
+    )
+
+
+def _balanced_share(b: Any, x: Any, out: Any, other: Any) -> Any:
+    # Where both operands equal the result, each gets half (JAX's rule at ties).
+    one, half, zero = _lit(out, 1.0), _lit(out, 0.5), _lit(out, 0.0)
+    return b.select(b.eq(x, out), b.select(b.eq(other, out), half, one), zero)
+
+
+def _pow_vjp(b: Any, ct: Any, out: Any, x: Any, y: Any) -> tuple[Any, Any]:
+    if isinstance(y, Literal):
+        exponent = Literal(y.value - 1, y.dtype)
+        ct_x = b.mul(ct, b.mul(b.pow(x, exponent), y.value))
+    else:
+        ct_x = b.mul(ct, b.mul(b.pow(x, b.sub(y, 1)), y))
+    ct_y = None
+    if not isinstance(y, Literal) and y.type.dtype.is_float:
+        # log(0) would give nan * 0; use log(1) = 0 there, as JAX does.
+        safe_x = b.select(b.eq(x, 0), Literal(1, x.type.dtype), x)
+        ct_y = b.mul(ct, b.mul(out, b.log(safe_x)))
+    return ct_x, ct_y
+
+
+def _atan2_vjp(b: Any, ct: Any, out: Any, y: Any, x: Any) -> tuple[Any, Any]:
+    denom = b.add(b.mul(x, x), b.mul(y, y))
+    return b.div(b.mul(ct, x), denom), b.neg(b.div(b.mul(ct, y), denom))
+
+
+def _rem_vjp(b: Any, ct: Any, out: Any, x: Any, y: Any) -> tuple[Any, Any]:
+    # remainder(x, y) = x - y * floor(x / y)
+    return ct, b.neg(b.mul(ct, b.floor(b.div(x, y))))
+
+
+define_binary("add", np.add, lambda b, ct, out, x, y: (ct, ct), traits=frozenset({"commutative"}))
+define_binary("sub", np.subtract, lambda b, ct, out, x, y: (ct, b.neg(ct)))
+define_binary(
+    "mul",
+    np.multiply,
+    lambda b, ct, out, x, y: (b.mul(ct, y), b.mul(ct, x)),
+    traits=frozenset({"commutative"}),
+)
+define_binary(
+    "div", np.true_divide, lambda b, ct, out, x, y: (b.div(ct, y), b.neg(b.div(b.mul(ct, out), y)))
+)
+define_binary("pow", np.power, _pow_vjp)
+define_binary(
+    "max",
+    np.maximum,
+    lambda b, ct, out, x, y: (
+        b.mul(ct, _balanced_share(b, x, out, y)),
+        b.mul(ct, _balanced_share(b, y, out, x)),
+    ),
+    traits=frozenset({"commutative"}),
+)
+define_binary(
+    "min",
+    np.minimum,
+    lambda b, ct, out, x, y: (
+        b.mul(ct, _balanced_share(b, x, out, y)),
+        b.mul(ct, _balanced_share(b, y, out, x)),
+    ),
+    traits=frozenset({"commutative"}),
+)
+define_binary("atan2", np.arctan2, _atan2_vjp)
+define_binary("rem", np.remainder, _rem_vjp)
+define_binary("floordiv", np.floor_divide, None)
+define_binary("and", np.bitwise_and, None, traits=frozenset({"commutative"}))
+define_binary("or", np.bitwise_or, None, traits=frozenset({"commutative"}))
+define_binary("xor", np.bitwise_xor, None, traits=frozenset({"commutative"}))
+for _name, _ufunc in [
+    ("eq", np.equal),
+    ("ne", np.not_equal),
+    ("lt", np.less),
+    ("le", np.less_equal),
+    ("gt", np.greater),
+    ("ge", np.greater_equal),
+]:
+    define_binary(_name, _ufunc, None, traits=frozenset({"comparison"}))
+
+# ---------------------------------------------------------------------------
+# select, cast, stop_gradient
+# ---------------------------------------------------------------------------
+
+
+def _select_rule(cond: TensorType, x: TensorType, y: TensorType) -> TensorType:
+    if not cond.dtype.is_bool:
+        raise type_error(
+            f"condition must be bool, got {cond.dtype}", hint="compare first, e.g. x > 0"
+        )
+    shape = broadcast_shapes(cond.shape, x.shape, y.shape)
+    return TensorType(
+        shape, resolve_ufunc(np.add, [x.dtype, y.dtype])[-1] if x.dtype != y.dtype else x.dtype
+    )
+
+
+def _select_ref(cond: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return np.asarray(np.where(cond, x, y))
+
+
+def _select_vjp(b: Any, ct: Any, out: Any, cond: Any, x: Any, y: Any) -> tuple[Any, Any, Any]:
+    zero = _lit(ct, 0.0)
+    return None, b.select(cond, ct, zero), b.select(cond, zero, ct)
+
+
+register(
+    OpDef(
+        "select",
+        ("cond", "x", "y"),
+        (),
+        _select_rule,
+        _select_ref,
+        _select_vjp,
+        ELEMENTWISE,
+        doc="np.where(cond, x, y)",
+    )
+)
+
+
+def _cast_rule(x: TensorType, *, dtype: DType) -> TensorType:
+    return TensorType(x.shape, dtype)
+
+
+def _cast_ref(x: np.ndarray, *, dtype: DType) -> np.ndarray:
+    return np.asarray(x).astype(dtype.np)
+
+
+register(
+    OpDef(
+        "cast",
+        ("x",),
+        (Attr("dtype", "dtype"),),
+        _cast_rule,
+        _cast_ref,
+        lambda b, ct, out, x, *, dtype: (ct,),
+        ELEMENTWISE,
+        doc="x.astype(dtype) with NumPy's conversion rules",
+    )
+)
+
+
+def _identity_rule(x: TensorType) -> TensorType:
+    return x
+
+
+register(
+    OpDef(
+        "stop_gradient",
+        ("x",),
+        (),
+        _identity_rule,
+        lambda x: np.asarray(x),
+        lambda b, ct, out, x: (None,),
+        ELEMENTWISE,
+        doc="identity whose gradient is zero",
+    )
+)

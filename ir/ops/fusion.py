@@ -1,0 +1,47 @@
+"""fusion: a group of nodes that a backend compiles as one kernel.
+
+The body is an ordinary graph over whole tensors whose inputs have exactly
+the types of the node's operands, so the semantics is simply "call the body".
+(Bodies over full tensor types, rather than over scalars, keep broadcasting
+and a reduction tail visible to the verifier and to every pass.)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core import Graph, TensorType
+from .registry import Attr, OpDef, register
+from .rules import type_error
+
+
+def _fusion_rule(
+    *xs: TensorType, kind: str, _subgraphs: tuple[Graph, ...]
+) -> tuple[TensorType, ...]:
+    (body,) = _subgraphs
+    if tuple(xs) != body.input_types:
+        got = ", ".join(map(str, xs))
+        want = ", ".join(map(str, body.input_types))
+        raise type_error(f"operands ({got}) do not match the body's arguments ({want})")
+    if not body.outputs:
+        raise type_error("a fusion body must return at least one value")
+    return body.output_types
+
+
+def _fusion_ref(*xs: Any, kind: str, _subgraphs: tuple[Graph, ...], _interpret: Any) -> Any:
+    return _interpret(_subgraphs[0], *xs)
+
+
+register(
+    OpDef(
+        "fusion",
+        ("*xs",),
+        (Attr("kind", "str", "elementwise"),),
+        _fusion_rule,
+        _fusion_ref,
+        None,
+        frozenset({"pure"}),
+        num_subgraphs=1,
+        doc="call of the body subgraph; backends compile the body as one kernel",
+    )
+)

@@ -1,0 +1,94 @@
+"""The verifier: checks every invariant a Graph must satisfy."""
+
+from __future__ import annotations
+
+from .core import Graph, Literal, Node, Value
+from .errors import GraphcError, VerifyError
+from .ops.registry import get_op
+
+_CONTEXT = 4  # IR lines shown on each side of the offending node
+
+
+def verify(g: Graph) -> Graph:
+    """Check ``g`` and return it; raise :class:`VerifyError` naming the broken rule.
+
+    Checks: SSA (each value defined once, defined before use), known ops,
+    complete and well-formed attributes, each node's types equal to its
+    op's type rule, subgraph arity, and outputs defined.
+
+    >>> from graphc.ir import GraphBuilder, f32
+    >>> b = GraphBuilder("f"); x = b.input(f32[2], "x")
+    >>> verify(b.build([b.exp(x)])).name
+    'f'
+    """
+    _verify(g, g)
+    return g
+
+
+def _verify(g: Graph, root: Graph) -> None:
+    defined: set[Value] = set()
+    for v in g.inputs:
+        if v in defined:
+            raise VerifyError(f"graph {g.name}: argument %{v.name} appears twice")
+        defined.add(v)
+    for index, n in enumerate(g.nodes):
+
+        def fail(rule: str, n: Node = n, index: int = index) -> VerifyError:
+            return VerifyError(_report(g, index, f"{n.op}: {rule}"))
+
+        try:
+            opdef = get_op(n.op)
+        except GraphcError:
+            raise fail("unknown op") from None
+        for i, x in enumerate(n.inputs):
+            if isinstance(x, Value):
+                if x not in defined:
+                    raise fail(f"operand {i} is used before it is defined (or never defined)")
+            elif not isinstance(x, Literal):
+                raise fail(f"operand {i} is neither a Value nor a Literal: {x!r}")
+        try:
+            opdef.check_arity(len(n.inputs))
+            attrs = opdef.normalize_attrs(n.attrs)
+            if set(attrs) != set(n.attrs):
+                raise VerifyError("attributes are incomplete")
+            if len(n.subgraphs) != opdef.num_subgraphs:
+                raise VerifyError(
+                    f"expects {opdef.num_subgraphs} subgraph(s), has {len(n.subgraphs)}"
+                )
+            extra = {"_subgraphs": n.subgraphs} if opdef.num_subgraphs else {}
+            expected = opdef.infer(tuple(x.type for x in n.inputs), {**attrs, **extra})
+        except GraphcError as exc:
+            raise fail(str(exc).splitlines()[0]) from None
+        got = tuple(v.type for v in n.outputs)
+        if got != expected:
+            shown = ", ".join(map(str, expected))
+            raise fail(
+                f"result types {', '.join(map(str, got))} differ from the type rule's {shown}"
+            )
+        for sub in n.subgraphs:
+            _verify(sub, root)
+        for v in n.outputs:
+            if v in defined:
+                raise fail("redefines a value (SSA allows one definition)")
+            defined.add(v)
+    for i, v in enumerate(g.outputs):
+        if v not in defined:
+            raise VerifyError(f"graph {g.name}: output {i} is not defined in the graph")
+
+
+def _report(g: Graph, index: int, message: str) -> str:
+    from .printer import print_graph
+
+    try:
+        lines = print_graph(g).splitlines()
+    except Exception:  # the graph may be too broken to print
+        return message
+    # statement lines start after the header; nodes with subgraphs span more lines,
+    # so find the index-th statement by counting lines that start a statement.
+    starts = [i for i, line in enumerate(lines) if line.startswith("  %")]
+    if index >= len(starts):
+        return message
+    at = starts[index]
+    lo, hi = max(0, at - _CONTEXT), min(len(lines), at + _CONTEXT + 1)
+    shown = [("> " if i == at else "  ") + lines[i] for i in range(lo, hi)]
+    return message + "\n" + "\n".join(shown)
