@@ -10,6 +10,7 @@ from .builder import GraphBuilder
 from .core import Graph, Literal, Node, Operand, TensorType, Value
 from .dtypes import DType, promote
 from .errors import (
+    format_message,
     BackendError,
     DifferentiationError,
     GraphcError,

@@ -1,0 +1,192 @@
+"""Pytrees: nested dicts, lists, tuples and namedtuples of leaves.
+
+``None`` is an empty subtree (it has no leaves), as in JAX. Dict keys are
+flattened in sorted order, so the same structure always flattens the same
+way. Custom containers can be registered with :func:`register`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+_CUSTOM: dict[type, tuple[Callable[[Any], tuple[Sequence[Any], Hashable]], Callable[..., Any]]] = {}
+
+
+@dataclass(frozen=True)
+class TreeDef:
+    """The structure of a pytree without its leaves. Hashable, so it can key caches."""
+
+    kind: str  # "leaf", "none", "tuple", "list", "dict", "namedtuple", "custom"
+    aux: Hashable = None
+    children: tuple[TreeDef, ...] = ()
+
+    @property
+    def num_leaves(self) -> int:
+        if self.kind == "leaf":
+            return 1
+        return sum(c.num_leaves for c in self.children)
+
+    def __str__(self) -> str:
+        if self.kind == "leaf":
+            return "*"
+        if self.kind == "none":
+            return "None"
+        inner = ", ".join(map(str, self.children))
+        if self.kind == "dict":
+            assert isinstance(self.aux, tuple)
+            inner = ", ".join(f"{k!r}: {c}" for k, c in zip(self.aux, self.children))
+            return "{" + inner + "}"
+        if self.kind == "list":
+            return f"[{inner}]"
+        if self.kind == "tuple":
+            return f"({inner},)" if len(self.children) == 1 else f"({inner})"
+        name = getattr(self.aux, "__name__", str(self.aux))
+        return f"{name}({inner})"
+
+
+LEAF = TreeDef("leaf")
+
+
+def register(
+    cls: type,
+    flatten: Callable[[Any], tuple[Sequence[Any], Hashable]],
+    unflatten: Callable[[Hashable, Sequence[Any]], Any],
+) -> None:
+    """Make ``cls`` a container: ``flatten(obj) -> (children, aux)``,
+    ``unflatten(aux, children) -> obj``.
+
+    >>> class Pair:
+    ...     def __init__(self, a, b): self.a, self.b = a, b
+    >>> register(Pair, lambda p: ((p.a, p.b), None), lambda aux, ch: Pair(*ch))
+    >>> tree_flatten(Pair(1, 2))[0]
+    [1, 2]
+    """
+    _CUSTOM[cls] = (flatten, unflatten)
+
+
+def _is_namedtuple(x: Any) -> bool:
+    return isinstance(x, tuple) and hasattr(type(x), "_fields")
+
+
+def _sorted_keys(d: dict[Any, Any]) -> list[Any]:
+    try:
+        return sorted(d)
+    except TypeError:
+        return sorted(d, key=lambda k: (type(k).__name__, repr(k)))
+
+
+def tree_flatten(tree: Any) -> tuple[list[Any], TreeDef]:
+    """Leaves in a canonical order, and the structure.
+
+    >>> leaves, treedef = tree_flatten({"b": 1, "a": (2, None, [3])})
+    >>> leaves, str(treedef)
+    ([2, 3, 1], "{'a': (*, None, [*]), 'b': *}")
+    """
+    leaves: list[Any] = []
+    return leaves, _flatten(tree, leaves)
+
+
+def _flatten(x: Any, leaves: list[Any]) -> TreeDef:
+    if x is None:
+        return TreeDef("none")
+    custom = _CUSTOM.get(type(x))
+    if custom is not None:
+        children, aux = custom[0](x)
+        return TreeDef("custom", (type(x), aux), tuple(_flatten(c, leaves) for c in children))
+    if isinstance(x, dict):
+        keys = _sorted_keys(x)
+        return TreeDef("dict", tuple(keys), tuple(_flatten(x[k], leaves) for k in keys))
+    if _is_namedtuple(x):
+        return TreeDef("namedtuple", type(x), tuple(_flatten(c, leaves) for c in x))
+    if isinstance(x, tuple):
+        return TreeDef("tuple", None, tuple(_flatten(c, leaves) for c in x))
+    if isinstance(x, list):
+        return TreeDef("list", None, tuple(_flatten(c, leaves) for c in x))
+    leaves.append(x)
+    return LEAF
+
+
+def tree_unflatten(treedef: TreeDef, leaves: Iterable[Any]) -> Any:
+    """Rebuild a pytree of structure ``treedef`` from ``leaves``."""
+    it = iter(leaves)
+    out = _unflatten(treedef, it)
+    if next(it, _SENTINEL) is not _SENTINEL:
+        raise ValueError(f"too many leaves for tree structure {treedef}")
+    return out
+
+
+_SENTINEL = object()
+
+
+def _unflatten(t: TreeDef, it: Any) -> Any:
+    if t.kind == "leaf":
+        x = next(it, _SENTINEL)
+        if x is _SENTINEL:
+            raise ValueError("too few leaves for the tree structure")
+        return x
+    if t.kind == "none":
+        return None
+    children = [_unflatten(c, it) for c in t.children]
+    if t.kind == "dict":
+        assert isinstance(t.aux, tuple)
+        return dict(zip(t.aux, children))
+    if t.kind == "tuple":
+        return tuple(children)
+    if t.kind == "list":
+        return children
+    if t.kind == "namedtuple":
+        assert isinstance(t.aux, type)
+        return t.aux(*children)
+    assert isinstance(t.aux, tuple)
+    cls, aux = t.aux
+    return _CUSTOM[cls][1](aux, children)
+
+
+def tree_map(f: Callable[..., Any], tree: Any, *rest: Any) -> Any:
+    """Apply ``f`` leaf-wise; ``rest`` must have the same structure.
+
+    >>> tree_map(lambda a, b: a + b, {"x": 1, "y": [2]}, {"x": 10, "y": [20]})
+    {'x': 11, 'y': [22]}
+    """
+    leaves, treedef = tree_flatten(tree)
+    others = []
+    for r in rest:
+        r_leaves, r_def = tree_flatten(r)
+        if r_def != treedef:
+            raise ValueError(f"tree structures differ: {treedef} vs {r_def}")
+        others.append(r_leaves)
+    return tree_unflatten(treedef, [f(*xs) for xs in zip(leaves, *others)])
+
+
+def tree_leaves(tree: Any) -> list[Any]:
+    """The leaves of ``tree`` in canonical order."""
+    return tree_flatten(tree)[0]
+
+
+def tree_paths(tree: Any) -> list[tuple[Any, ...]]:
+    """The key path of each leaf (dict keys, sequence indices, field names)."""
+    paths: list[tuple[Any, ...]] = []
+    _paths(tree, (), paths)
+    return paths
+
+
+def _paths(x: Any, prefix: tuple[Any, ...], out: list[tuple[Any, ...]]) -> None:
+    if x is None:
+        return
+    custom = _CUSTOM.get(type(x))
+    if custom is not None:
+        for i, c in enumerate(custom[0](x)[0]):
+            _paths(c, prefix + (i,), out)
+    elif isinstance(x, dict):
+        for k in _sorted_keys(x):
+            _paths(x[k], prefix + (k,), out)
+    elif _is_namedtuple(x):
+        for name, c in zip(type(x)._fields, x):
+            _paths(c, prefix + (name,), out)
+    elif isinstance(x, (tuple, list)):
+        for i, c in enumerate(x):
+            _paths(c, prefix + (i,), out)
+    else:
+        out.append(prefix)

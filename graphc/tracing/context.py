@@ -1,0 +1,104 @@
+"""Trace contexts: which graph is being built, and where the user is.
+
+Traces nest (``grad`` inside a traced function, ``jit`` inside ``grad``).
+A traced value from an enclosing trace that shows up in an inner one is
+*captured*: it becomes an extra input of the inner graph, and whoever binds
+the inner graph passes the outer value for it. That is closure conversion,
+and it keeps every graph closed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from graphc.ir import GraphBuilder, Loc, TensorType, TracingError, Value
+
+if TYPE_CHECKING:
+    from .array import TracedArray
+
+_GRAPHC_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_IR_DIR = os.path.join(os.path.dirname(_GRAPHC_DIR), "ir")
+_BACKENDS_DIR = os.path.join(os.path.dirname(_GRAPHC_DIR), "backends")
+_NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
+_SKIP = (_GRAPHC_DIR + os.sep, _IR_DIR + os.sep, _BACKENDS_DIR + os.sep, _NUMPY_DIR + os.sep)
+
+
+def user_location(depth: int = 2) -> Loc | None:
+    """The first stack frame outside graphc and NumPy: the user's source line."""
+    frame = sys._getframe(depth)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_SKIP) and not filename.startswith("<__array_function__"):
+            return Loc(filename, frame.f_lineno, None, frame.f_code.co_name)
+        frame = frame.f_back  # type: ignore[assignment]
+    return None
+
+
+class Trace:
+    """One graph under construction."""
+
+    def __init__(self, name: str, parent: Trace | None) -> None:
+        self.builder = GraphBuilder(name)
+        self.parent = parent
+        self.level = 0 if parent is None else parent.level + 1
+        self.active = True
+        # captured outer tracers, in capture order, and their inner input values
+        self.captured: list[TracedArray] = []
+        self._capture_index: dict[int, Value] = {}
+
+    def new_input(self, ty: TensorType, name: str, weak: bool = False) -> TracedArray:
+        from .array import TracedArray
+
+        return TracedArray(self, self.builder.input(ty, name), weak)
+
+    def value_of(self, x: TracedArray) -> Value:
+        """The Value standing for tracer ``x`` inside this trace (capturing if needed)."""
+        if x.trace is self:
+            return x.value
+        if not x.trace.active:
+            raise TracingError(
+                "a traced value escaped from a finished trace (it was stored in a global, "
+                "a closure or an attribute during tracing and used afterwards)",
+            )
+        if x.trace.level >= self.level:
+            raise TracingError("a traced value from an unrelated trace was used here")
+        found = self._capture_index.get(id(x))
+        if found is None:
+            found = self.builder.input(x.value.type, f"captured{len(self.captured)}")
+            self._capture_index[id(x)] = found
+            self.captured.append(x)
+        return found
+
+
+_STACK: list[Trace] = []
+
+
+def current_trace() -> Trace | None:
+    return _STACK[-1] if _STACK else None
+
+
+def push_trace(name: str) -> Trace:
+    t = Trace(name, current_trace())
+    _STACK.append(t)
+    return t
+
+
+def pop_trace(t: Trace) -> None:
+    assert _STACK and _STACK[-1] is t, "trace stack out of order"
+    _STACK.pop()
+    t.active = False
+
+
+def innermost(args: Any) -> Trace | None:
+    """The deepest trace among the tracers in ``args`` (a flat iterable)."""
+    from .array import TracedArray
+
+    best: Trace | None = None
+    for a in args:
+        if isinstance(a, TracedArray) and (best is None or a.trace.level > best.level):
+            best = a.trace
+    return best
