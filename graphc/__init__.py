@@ -1,10 +1,18 @@
-"""graphc: trace plain NumPy model functions into IR, differentiate, optimize, compile."""
+"""graphc: trace plain NumPy model functions into IR, differentiate, optimize, compile.
+
+>>> import numpy as np, graphc as gc
+>>> gc.grad(lambda x: (x ** 2).sum())(np.array([1.0, 2.0]))
+array([2., 4.])
+"""
 
 from . import ir
 from .api import grad, hvp, jvp, stop_gradient, value_and_grad, vjp
+from .check import GradientCheckError, check_grads
 from .ir import (
+    BackendError,
     DifferentiationError,
     GraphcError,
+    GraphcIndexError,
     InputError,
     OpTypeError,
     ParseError,
@@ -12,21 +20,30 @@ from .ir import (
     UnsupportedError,
     VerifyError,
 )
+from .jit import jit
+from .primitives import bind
 from .tracing import trace
 
 __version__ = "0.1.0"
+
 __all__ = [
+    "BackendError",
     "DifferentiationError",
+    "GradientCheckError",
     "GraphcError",
+    "GraphcIndexError",
     "InputError",
     "OpTypeError",
     "ParseError",
     "TracingError",
     "UnsupportedError",
     "VerifyError",
+    "bind",
+    "check_grads",
     "grad",
     "hvp",
     "ir",
+    "jit",
     "jvp",
     "stop_gradient",
     "trace",

@@ -1,0 +1,90 @@
+"""From a traced graph to an executable: the whole compilation pipeline.
+
+``compile_graph`` is what ``gc.jit`` calls. It runs the optimization
+pipeline (``graphc.passes``), the backend-specific lowering passes (fusion
+for LLVM), memory planning, and the backend's code generator.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from graphc.ir import BackendError, Graph, GraphcError, interpret, verify
+
+
+@dataclass
+class CompileResult:
+    graph: Graph
+    executable: Any
+    report: Any
+    memory: Any
+
+
+def backend_module(name: str) -> Any:
+    """The backend package for ``name`` (``"numpy"`` or ``"llvm"``)."""
+    from graphc import backends
+
+    getter = getattr(backends, "get_backend", None)
+    if getter is None:
+        raise BackendError(f"backend {name!r} is not available")
+    return getter(name)
+
+
+def default_backend() -> str:
+    """LLVM when it can be loaded, otherwise NumPy."""
+    for name in ("llvm", "numpy"):
+        try:
+            backend_module(name)
+            return name
+        except GraphcError:
+            continue
+    return "interpret"
+
+
+class _Interpreted:
+    """Runs the reference interpreter; used only when no backend is installed."""
+
+    def __init__(self, g: Graph) -> None:
+        self.graph = g
+
+    def __call__(self, *args: Any) -> tuple[Any, ...]:
+        return interpret(self.graph, *args)
+
+
+def compile_graph(
+    g: Graph,
+    *,
+    backend: str,
+    dump: str | os.PathLike[str] | None = None,
+    disable_passes: Sequence[str] = (),
+    memory_budget: int | None = None,
+    donate: Sequence[int] = (),
+    options: dict[str, Any] | None = None,
+) -> CompileResult:
+    """Optimize ``g`` and compile it for ``backend``."""
+    options = dict(options or {})
+    try:
+        from graphc.passes.pipeline import optimize
+    except ImportError:
+        optimize = None
+    if optimize is not None:
+        optimized, report = optimize(
+            g,
+            backend=backend,
+            disabled=tuple(disable_passes),
+            dump_dir=dump,
+            memory_budget=memory_budget,
+        )
+    else:
+        optimized, report = verify(g), None
+    if backend == "interpret":
+        return CompileResult(optimized, _Interpreted(optimized), report, None)
+    module = backend_module(backend)
+    from graphc.passes.plan_memory import plan_memory
+
+    plan = plan_memory(optimized)
+    executable = module.compile(optimized, plan=plan, **options)
+    return CompileResult(optimized, executable, report, getattr(executable, "memory", plan))

@@ -1,0 +1,401 @@
+"""gc.jit: compile a function once per input signature and call the result.
+
+A signature is the pytree structure of the dynamic arguments, each leaf's
+shape, dtype and weak-typedness, and the values of the static arguments.
+A new signature traces and compiles again; old ones stay cached. Called
+inside another trace (``grad(jit(f))``), a jitted function simply inlines its
+graph, so transforms compose.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from graphc.ir import Graph, InputError, UnsupportedError, format_message
+
+from .pytree import TreeDef, tree_flatten, tree_unflatten
+from .tracing import TracedArray, current_trace, evaluate, trace_flat
+from .tracing.trace import function_name
+
+log = logging.getLogger("graphc.jit")
+
+BACKENDS = ("llvm", "numpy", "interpret")
+
+
+def default_backend() -> str:
+    """The fastest backend available: LLVM when it can be loaded, else NumPy."""
+    from .compiler import default_backend as choose
+
+    return choose()
+
+
+@dataclass(frozen=True)
+class Signature:
+    """What a compiled executable is specialized to."""
+
+    tree: TreeDef
+    leaves: tuple[tuple[tuple[int, ...], str, bool], ...]  # (shape, dtype, weak)
+    static: tuple[Hashable, ...]
+
+    def describe_difference(self, other: Signature, names: Sequence[str]) -> str:
+        if self.tree != other.tree:
+            return f"argument structure changed: {other.tree} -> {self.tree}"
+        if self.static != other.static:
+            return f"static arguments changed: {other.static!r} -> {self.static!r}"
+        parts = []
+        for name, new, old in zip(names, self.leaves, other.leaves):
+            if new != old:
+                what = []
+                if new[0] != old[0]:
+                    what.append(f"shape {list(old[0])} -> {list(new[0])}")
+                if new[1] != old[1]:
+                    what.append(f"dtype {old[1]} -> {new[1]}")
+                if new[2] != old[2]:
+                    what.append("Python scalar <-> array")
+                parts.append(f"{name}: {', '.join(what)}")
+        return "; ".join(parts) or "signature changed"
+
+
+@dataclass
+class Compiled:
+    """One specialization of a jitted function: graphs, executable, report."""
+
+    signature: Signature
+    graph: Graph
+    optimized_graph: Graph
+    executable: Any
+    backend: str
+    out_tree: TreeDef
+    out_weak: tuple[bool, ...]
+    input_names: tuple[str, ...]
+    compile_seconds: float
+    report: Any = None
+    memory: Any = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def source(self) -> str:
+        """Generated Python source (NumPy backend)."""
+        return _artifact(self, "source")
+
+    @property
+    def llvm_ir(self) -> str:
+        """Generated LLVM IR text (LLVM backend)."""
+        return _artifact(self, "llvm_ir")
+
+    @property
+    def asm(self) -> str:
+        """Generated machine assembly (LLVM backend)."""
+        return _artifact(self, "asm")
+
+    def __call__(self, flat: Sequence[Any]) -> Any:
+        return tree_unflatten(self.out_tree, self.executable(*flat))
+
+
+def _artifact(c: Compiled, name: str) -> str:
+    value = getattr(c.executable, name, None)
+    if value is None:
+        raise AttributeError(f"the {c.backend} backend has no '{name}' artifact")
+    return str(value)
+
+
+class Jitted:
+    """A function compiled per input signature. Call it like the original."""
+
+    def __init__(
+        self,
+        f: Callable[..., Any],
+        *,
+        backend: str | None,
+        static_argnums: Sequence[int],
+        donate_argnums: Sequence[int],
+        dump: str | os.PathLike[str] | None,
+        explain: bool,
+        disable_passes: Sequence[str],
+        memory_budget: int | None,
+        options: dict[str, Any],
+    ) -> None:
+        functools.update_wrapper(self, f)
+        self.fn = f
+        self.backend = backend
+        self.static_argnums = tuple(static_argnums)
+        self.donate_argnums = tuple(donate_argnums)
+        self.dump = dump
+        self.explain = explain
+        self.disable_passes = tuple(disable_passes)
+        self.memory_budget = memory_budget
+        self.options = options
+        self.cache: dict[Signature, Compiled] = {}
+        self.retrace_reasons: list[str] = []
+        self._last: Compiled | None = None
+        try:
+            self._sig = inspect.signature(f)
+        except (TypeError, ValueError):
+            self._sig = None
+
+    # -- calling -------------------------------------------------------------
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs:
+            args = self._bind_kwargs(args, kwargs)
+        if current_trace() is not None or _has_tracer(args):
+            return self._inline(args)
+        dynamic = [a for i, a in enumerate(args) if i not in self.static_argnums]
+        leaves, tree = tree_flatten(dynamic)
+        sig = Signature(tree, tuple(_leaf_key(x) for x in leaves), self._static_key(args))
+        compiled = self.cache.get(sig)
+        if compiled is None:
+            compiled = self._compile(args, sig)
+        self._last = compiled
+        return compiled(leaves)
+
+    def lower(self, *args: Any) -> Compiled:
+        """The compiled specialization for these arguments (compiling if needed)."""
+        dynamic = [a for i, a in enumerate(args) if i not in self.static_argnums]
+        leaves, tree = tree_flatten(dynamic)
+        sig = Signature(tree, tuple(_leaf_key(x) for x in leaves), self._static_key(args))
+        return self.cache.get(sig) or self._compile(args, sig)
+
+    # -- artifacts of the most recent call -------------------------------------
+    def _latest(self) -> Compiled:
+        if self._last is None:
+            raise AttributeError("call the jitted function (or .lower(*args)) first")
+        return self._last
+
+    @property
+    def graph(self) -> Graph:
+        """The traced graph of the most recent signature."""
+        return self._latest().graph
+
+    @property
+    def optimized_graph(self) -> Graph:
+        return self._latest().optimized_graph
+
+    @property
+    def source(self) -> str:
+        return self._latest().source
+
+    @property
+    def llvm_ir(self) -> str:
+        return self._latest().llvm_ir
+
+    @property
+    def asm(self) -> str:
+        return self._latest().asm
+
+    @property
+    def report(self) -> Any:
+        """Per-pass timings and node counts of the most recent compilation."""
+        return self._latest().report
+
+    @property
+    def memory(self) -> Any:
+        """The memory report of the most recent compilation."""
+        return self._latest().memory
+
+    # -- internals ---------------------------------------------------------------
+    def _bind_kwargs(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        if self._sig is None:
+            raise InputError(
+                f"{function_name(self.fn)}: keyword arguments need an inspectable signature"
+            )
+        try:
+            bound = self._sig.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise InputError(f"{function_name(self.fn)}: {exc}") from None
+        bound.apply_defaults()
+        if bound.kwargs:
+            raise InputError(f"{function_name(self.fn)}: keyword-only arguments are not supported")
+        return tuple(bound.args)
+
+    def _static_key(self, args: Sequence[Any]) -> tuple[Hashable, ...]:
+        key = []
+        for i in self.static_argnums:
+            if i >= len(args):
+                raise InputError(
+                    format_message(
+                        f"static_argnums names argument {i}, "
+                        f"but the call passes {len(args)} arguments"
+                    )
+                )
+            value = args[i]
+            try:
+                hash(value)
+            except TypeError:
+                raise InputError(
+                    format_message(
+                        f"static argument {i} of type {type(value).__name__} is not hashable",
+                        hint="static arguments key the compile cache; use tuples instead of lists",
+                    )
+                ) from None
+            key.append((type(value), value))
+        return tuple(key)
+
+    def _check_arity(self, args: Sequence[Any]) -> None:
+        if self._sig is None:
+            return
+        try:
+            self._sig.bind(*args)
+        except TypeError as exc:
+            raise InputError(
+                format_message(
+                    f"{function_name(self.fn)}{self._sig}: {exc}",
+                    hint="call the jitted function with the same arguments as the original",
+                )
+            ) from None
+
+    def _inline(self, args: Sequence[Any]) -> Any:
+        traced = trace_flat(self.fn, args, static_argnums=self.static_argnums)
+        dynamic = [a for i, a in enumerate(args) if i not in self.static_argnums]
+        flat = tree_flatten(dynamic)[0] + list(traced.captured)
+        return tree_unflatten(traced.out_tree, evaluate(traced.graph, flat, traced.out_weak))
+
+    def _compile(self, args: Sequence[Any], sig: Signature) -> Compiled:
+        self._check_arity(args)
+        start = time.perf_counter()
+        traced = trace_flat(self.fn, args, static_argnums=self.static_argnums)
+        names = tuple(v.name or "" for v in traced.graph.inputs)
+        if self.cache:
+            self._note_retrace(sig.describe_difference(next(reversed(self.cache)), names))
+        backend = self.backend or default_backend()
+        from .compiler import compile_graph
+
+        result = compile_graph(
+            traced.graph,
+            backend=backend,
+            dump=self.dump,
+            disable_passes=self.disable_passes,
+            memory_budget=self.memory_budget,
+            donate=self._donated_leaves(args),
+            options=self.options,
+        )
+        compiled = Compiled(
+            signature=sig,
+            graph=traced.graph,
+            optimized_graph=result.graph,
+            executable=result.executable,
+            backend=backend,
+            out_tree=traced.out_tree,
+            out_weak=traced.out_weak,
+            input_names=names,
+            compile_seconds=time.perf_counter() - start,
+            report=result.report,
+            memory=result.memory,
+        )
+        self.cache[sig] = compiled
+        return compiled
+
+    def _note_retrace(self, reason: str) -> None:
+        self.retrace_reasons.append(reason)
+        message = f"{function_name(self.fn)}: compiling for a new signature ({reason})"
+        log.info(message)
+        if self.explain:
+            warnings.warn(message, stacklevel=4)
+
+    def _donated_leaves(self, args: Sequence[Any]) -> tuple[int, ...]:
+        if not self.donate_argnums:
+            return ()
+        dynamic_positions = [i for i in range(len(args)) if i not in self.static_argnums]
+        donated, start = [], 0
+        for pos in dynamic_positions:
+            n = len(tree_flatten(args[pos])[0])
+            if pos in self.donate_argnums:
+                donated.extend(range(start, start + n))
+            start += n
+        return tuple(donated)
+
+
+def _has_tracer(args: Sequence[Any]) -> bool:
+    return any(isinstance(x, TracedArray) for x in tree_flatten(list(args))[0])
+
+
+def _leaf_key(x: Any) -> tuple[tuple[int, ...], str, bool]:
+    if isinstance(x, np.ndarray):
+        return (x.shape, x.dtype.str, False)
+    if isinstance(x, bool):
+        return ((), "bool", True)
+    if isinstance(x, int):
+        return ((), "int", True)
+    if isinstance(x, float):
+        return ((), "float", True)
+    if isinstance(x, np.generic):
+        return ((), x.dtype.str, False)
+    raise UnsupportedError(
+        format_message(
+            f"a jitted function got an argument of type {type(x).__name__}",
+            hint="pass arrays, numbers, or dicts/lists/tuples of them; mark other arguments static "
+            "(gc.jit(f, static_argnums=...))",
+        )
+    )
+
+
+def jit(
+    f: Callable[..., Any] | None = None,
+    *,
+    backend: str | None = None,
+    static_argnums: int | Sequence[int] = (),
+    donate_argnums: int | Sequence[int] = (),
+    dump: str | os.PathLike[str] | None = None,
+    explain: bool = False,
+    disable_passes: Sequence[str] = (),
+    memory_budget: int | None = None,
+    **options: Any,
+) -> Any:
+    """Compile ``f`` for each input signature and run it on a backend.
+
+    Args:
+        backend: ``"llvm"`` or ``"numpy"``; default: the fastest available.
+        static_argnums: arguments baked into the graph (must be hashable);
+            a new value compiles again.
+        donate_argnums: arguments whose buffers the executable may reuse
+            for outputs (the caller must not use them afterwards).
+        dump: directory to write the IR after every pass (``NN-pass.gir``);
+            the ``GRAPHC_DUMP`` environment variable does the same.
+        explain: warn with the reason each time a new signature compiles.
+        disable_passes: pass names to skip (to bisect a miscompile).
+        memory_budget: bytes; rematerialize to keep the peak under it.
+        options: passed to the backend (e.g. ``num_threads``).
+
+    >>> import numpy as np
+    >>> f = jit(lambda x: np.tanh(x) * 2.0, backend="numpy")
+    >>> f(np.zeros(3))
+    array([0., 0., 0.])
+    """
+    if f is None:
+        return functools.partial(
+            jit,
+            backend=backend,
+            static_argnums=static_argnums,
+            donate_argnums=donate_argnums,
+            dump=dump,
+            explain=explain,
+            disable_passes=disable_passes,
+            memory_budget=memory_budget,
+            **options,
+        )
+    if backend is not None and backend not in BACKENDS:
+        raise UnsupportedError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+    def as_tuple(v: int | Sequence[int]) -> tuple[int, ...]:
+        return (v,) if isinstance(v, int) else tuple(v)
+
+    return Jitted(
+        f,
+        backend=backend,
+        static_argnums=as_tuple(static_argnums),
+        donate_argnums=as_tuple(donate_argnums),
+        dump=dump,
+        explain=explain,
+        disable_passes=disable_passes,
+        memory_budget=memory_budget,
+        options=options,
+    )
