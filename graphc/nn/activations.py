@@ -1,0 +1,154 @@
+"""Activation functions in plain NumPy, written to stay finite at extreme inputs.
+
+They work eagerly on arrays and trace into IR unchanged. Functions with no
+NumPy spelling (``erf``, the logistic sigmoid) use the primitive op of that
+name, whose reference semantics and derivative live in the op registry.
+
+>>> relu(np.array([-1.0, 2.0]))
+array([0., 2.])
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..random import _bind
+
+__all__ = [
+    "elu",
+    "gelu",
+    "leaky_relu",
+    "log_softmax",
+    "logsumexp",
+    "relu",
+    "sigmoid",
+    "silu",
+    "softmax",
+    "softplus",
+    "swish",
+    "tanh",
+]
+
+
+def relu(x: Any) -> Any:
+    """max(x, 0).
+
+    >>> relu(np.array([-3.0, 0.5]))
+    array([0. , 0.5])
+    """
+    return np.maximum(x, 0.0)
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
+    """x for x >= 0, negative_slope * x below.
+
+    >>> leaky_relu(np.array([-2.0, 3.0]), 0.1)
+    array([-0.2,  3. ])
+    """
+    return np.where(x >= 0, x, x * negative_slope)
+
+
+def elu(x: Any, alpha: float = 1.0) -> Any:
+    """x for x > 0, alpha * (exp(x) - 1) below.
+
+    >>> elu(np.array([-1e4, 1.0]))
+    array([-1.,  1.])
+    """
+    # The clamp keeps the untaken branch from overflowing (and its gradient finite).
+    return np.where(x > 0, x, np.expm1(np.minimum(x, 0.0)) * alpha)
+
+
+def sigmoid(x: Any) -> Any:
+    """The logistic function 1 / (1 + exp(-x)), accurate in both tails.
+
+    >>> sigmoid(np.array([-1e4, 0.0, 1e4]))
+    array([0. , 0.5, 1. ])
+    """
+    return _bind("sigmoid", x)
+
+
+def tanh(x: Any) -> Any:
+    """Hyperbolic tangent.
+
+    >>> tanh(np.array([0.0]))
+    array([0.])
+    """
+    return np.tanh(x)
+
+
+def softplus(x: Any) -> Any:
+    """log(1 + exp(x)), as max(x, 0) + log1p(exp(-|x|)) so it never overflows.
+
+    >>> softplus(np.array([-1e4, 0.0, 1e4]))
+    array([0.00000000e+00, 6.93147181e-01, 1.00000000e+04])
+    """
+    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def silu(x: Any) -> Any:
+    """x * sigmoid(x), also called swish.
+
+    >>> silu(np.array([0.0, 1e4]))
+    array([    0., 10000.])
+    """
+    return x * sigmoid(x)
+
+
+swish = silu
+
+_SQRT_HALF = math.sqrt(0.5)
+_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
+
+
+def gelu(x: Any, approximate: bool = False) -> Any:
+    """Gaussian error linear unit: x * Phi(x).
+
+    ``approximate=False`` is the exact form 0.5 x (1 + erf(x / sqrt 2));
+    ``approximate=True`` the tanh form 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+
+    >>> gelu(np.array([0.0, 10.0]))
+    array([ 0., 10.])
+    """
+    if approximate:
+        inner = (x + (x * x * x) * 0.044715) * _SQRT_2_OVER_PI
+        return x * 0.5 * (np.tanh(inner) + 1.0)
+    return x * 0.5 * (_bind("erf", x * _SQRT_HALF) + 1.0)
+
+
+def logsumexp(x: Any, axis: int | tuple[int, ...] = -1, keepdims: bool = False) -> Any:
+    """log(sum(exp(x))) along ``axis``, shifted by the maximum so it never overflows.
+
+    A slice that is all -inf gives -inf (not NaN).
+
+    >>> logsumexp(np.array([1000.0, 1000.0]))
+    np.float64(1000.6931471805599)
+    """
+    m = x.max(axis=axis, keepdims=True)
+    # An all -inf slice would make x - m NaN; shifting it by 0 instead is exact.
+    shift = np.where(np.isfinite(m), m, 0.0)
+    total = np.exp(x - shift).sum(axis=axis, keepdims=keepdims)
+    return np.log(total) + shift.reshape(total.shape)
+
+
+def softmax(x: Any, axis: int = -1) -> Any:
+    """exp(x) / sum(exp(x)) along ``axis``, computed from x - max(x).
+
+    >>> softmax(np.array([1000.0, 1000.0]))
+    array([0.5, 0.5])
+    """
+    z = x - x.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def log_softmax(x: Any, axis: int = -1) -> Any:
+    """x - logsumexp(x) along ``axis``, computed from x - max(x).
+
+    >>> log_softmax(np.array([0.0, -1e4]))
+    array([     0., -10000.])
+    """
+    z = x - x.max(axis=axis, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
