@@ -168,7 +168,8 @@ def _pool_rule(x: TensorType, *, window: Any, stride: Any, padding: Any, **_: An
     _check_pair("window", window, 1)
     _check_pair("stride", stride, 1)
     _check_padding(padding)
-    if padding[0][0] >= window[0] or padding[1][0] >= window[1]:
+    # A window made only of padding would have no element to pool over.
+    if max(padding[0]) >= window[0] or max(padding[1]) >= window[1]:
         raise type_error("padding must be smaller than the window")
     ho = _out_size(x.shape[2], padding[0][0], padding[0][1], window[0], stride[0], 1)
     wo = _out_size(x.shape[3], padding[1][0], padding[1][1], window[1], stride[1], 1)

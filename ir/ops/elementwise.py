@@ -39,8 +39,10 @@ def _rsqrt(x: np.ndarray) -> np.ndarray:
     return 1 / np.sqrt(x)
 
 
-def _unary_rule(like: np.ufunc) -> Callable[..., TensorType]:
+def _unary_rule(like: np.ufunc, keep_int: bool = False) -> Callable[..., TensorType]:
     def rule(x: TensorType) -> TensorType:
+        if keep_int and x.dtype.is_int:
+            return x
         return TensorType(x.shape, resolve_ufunc(like, [x.dtype])[-1])
 
     return rule
@@ -52,20 +54,23 @@ def define_unary(
     vjp: Callable[..., Any] | None,
     *,
     like: np.ufunc | None = None,
+    keep_int: bool = False,
     traits: frozenset[str] = frozenset(),
     doc: str = "",
 ) -> OpDef:
     """Register a one-operand elementwise op.
 
     ``like`` is the NumPy ufunc whose dtype rule the op follows (by default
-    ``reference`` itself, which must then be a ufunc). ``vjp(b, ct, out, x)``
+    ``reference`` itself, which must then be a ufunc); ``keep_int`` maps
+    integer operands to themselves, as ``np.round`` does. ``vjp(b, ct, out, x)``
     returns the cotangent of ``x``.
     """
     ufunc = like if like is not None else reference
     assert isinstance(ufunc, np.ufunc), name
+    rule = _unary_rule(ufunc, keep_int)
 
     def ref(x: np.ndarray) -> np.ndarray:
-        out_dtype = resolve_ufunc(ufunc, [DType.from_numpy(x.dtype)])[-1].np
+        out_dtype = rule(TensorType((), DType.from_numpy(x.dtype))).dtype.np
         return np.asarray(
             reference(x.astype(out_dtype, copy=False) if like else x), dtype=out_dtype
         )
@@ -76,9 +81,7 @@ def define_unary(
         def rule_vjp(b: Any, ct: Any, out: Any, x: Any) -> tuple[Any]:
             return (vjp(b, ct, out, x),)
 
-    return register(
-        OpDef(name, ("x",), (), _unary_rule(ufunc), ref, rule_vjp, ELEMENTWISE | traits, doc=doc)
-    )
+    return register(OpDef(name, ("x",), (), rule, ref, rule_vjp, ELEMENTWISE | traits, doc=doc))
 
 
 def _lit(like: Any, value: float) -> Literal:
@@ -133,7 +136,14 @@ define_unary("abs", np.absolute, lambda b, ct, out, x: b.mul(ct, b.sign(x)))
 define_unary("sign", np.sign, None)
 define_unary("floor", np.floor, None)
 define_unary("ceil", np.ceil, None)
-define_unary("round", np.rint, None, doc="round half to even, as np.round with decimals=0")
+define_unary(
+    "round",
+    np.round,
+    None,
+    like=np.rint,
+    keep_int=True,
+    doc="round half to even, as np.round with decimals=0 (integers stay integers)",
+)
 define_unary("not", np.invert, None, doc="logical not of bool, bitwise not of integers")
 define_unary("isnan", np.isnan, None)
 define_unary("isinf", np.isinf, None)

@@ -15,6 +15,8 @@ def _iota_rule(*, shape: tuple[int, ...], dimension: int, dtype: DType) -> Tenso
         raise type_error(f"dimension {dimension} is out of range for shape {list(shape)}")
     if any(d < 0 for d in shape):
         raise type_error(f"shape {list(shape)} has a negative dimension")
+    if dtype.is_bool:
+        raise type_error("iota counts 0, 1, 2, ...; bool cannot hold that", hint="use i32 or i64")
     return TensorType(shape, dtype)
 
 

@@ -119,7 +119,7 @@ register(
         ("x",),
         (Attr("perm", "ints"),),
         _transpose_rule,
-        lambda x, *, perm: np.ascontiguousarray(np.transpose(x, perm)),
+        lambda x, *, perm: np.transpose(x, perm).copy(order="C"),
         _transpose_vjp,
         SHAPE | {"linear"},
     )
@@ -279,6 +279,8 @@ register(
 
 
 def _concat_rule(*xs: TensorType, axis: int) -> TensorType:
+    if not xs:
+        raise type_error("needs at least one operand")
     first = xs[0]
     (a,) = normalize_axes((axis,), first.ndim) if first.ndim else (None,)
     if a is None:

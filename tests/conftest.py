@@ -1,0 +1,47 @@
+"""Shared pytest configuration: hypothesis profiles.
+
+Profiles:
+- ``default``: few examples, no deadline (tests build graphs, whose first
+  call pays import and cache costs that a deadline would misread as slowness);
+- ``ci``: selected when ``CI=true``; as small as ``default`` and derandomized,
+  so a CI failure reproduces on every run;
+- ``nightly``: many examples, selected with ``HYPOTHESIS_PROFILE=nightly``.
+
+``HYPOTHESIS_PROFILE`` always wins over ``CI``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+_SLOW_DATA = [HealthCheck.too_slow, HealthCheck.data_too_large]
+
+settings.register_profile("default", max_examples=25, deadline=None)
+settings.register_profile(
+    "ci",
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    print_blob=True,
+    suppress_health_check=_SLOW_DATA,
+)
+settings.register_profile(
+    "nightly",
+    max_examples=1000,
+    deadline=None,
+    suppress_health_check=_SLOW_DATA,
+)
+
+
+def _profile_name() -> str:
+    chosen = os.environ.get("HYPOTHESIS_PROFILE")
+    if chosen:
+        return chosen
+    if os.environ.get("CI", "").strip().lower() in ("true", "1", "yes"):
+        return "ci"
+    return "default"
+
+
+settings.load_profile(_profile_name())

@@ -1,0 +1,763 @@
+"""Every registered op against an independent NumPy oracle (``oracles.py``).
+
+For each op, a table of cases (shapes including 0-d, size-1, empty, odd and
+broadcast ones; every dtype; edge values) builds a one-op graph with the
+builder, runs :func:`graphc.ir.interpret`, and compares shape, dtype and
+values with the oracle. Cases the oracle rejects must be rejected by the
+op's type rule with an OpTypeError. The test is parametrized from the
+registry, so an op registered without an oracle and cases fails here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+from graphc.ir import (
+    DType,
+    GraphBuilder,
+    GraphcIndexError,
+    Literal,
+    OpTypeError,
+    TensorType,
+    all_ops,
+    interpret,
+    verify,
+)
+
+from .oracles import APPROXIMATE, ORACLES, OutOfRange, Rejected
+
+DTYPES = tuple(DType)
+FLOATS = (DType.f32, DType.f64)
+EDGE = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.5, -2.5, 3.5, 1e-30, 100.0])
+
+
+@dataclass(frozen=True)
+class Weak:
+    """A Python scalar operand: the builder gives it the first tensor operand's dtype."""
+
+    value: Any
+
+
+@dataclass
+class Case:
+    operands: tuple[Any, ...]  # np.ndarray (graph input), Weak or Literal
+    attrs: dict[str, Any] = field(default_factory=dict)
+    subgraphs: tuple[Any, ...] = ()
+    label: str = ""
+
+    def describe(self) -> str:
+        def one(x: Any) -> str:
+            if isinstance(x, np.ndarray):
+                return f"{DType.from_numpy(x.dtype)}{list(x.shape)}"
+            return repr(x)
+
+        ops = ", ".join(one(x) for x in self.operands)
+        return f"{self.label}({ops}) {self.attrs}"
+
+
+def sample(
+    rng: np.random.Generator,
+    shape: tuple[int, ...],
+    dtype: DType,
+    low: float = -3.0,
+    high: float = 3.0,
+) -> np.ndarray:
+    if dtype.is_bool:
+        return np.asarray(rng.random(shape) < 0.5)
+    if dtype.is_int:
+        return np.asarray(rng.integers(int(low), int(high) + 1, size=shape), dtype.np)
+    return np.asarray(rng.uniform(low, high, size=shape), dtype.np)
+
+
+def int_edges(dtype: DType) -> np.ndarray:
+    info = np.iinfo(dtype.np)
+    return np.array([info.min, info.max, 0, -1, 1, 7], dtype.np)
+
+
+# ---------------------------------------------------------------------------
+# Case tables
+# ---------------------------------------------------------------------------
+
+UNARY_SHAPES = [(), (1,), (7,), (2, 3), (0,), (3, 1, 2)]
+BINARY_SHAPES = [
+    ((), ()),
+    ((7,), ()),
+    ((), (7,)),
+    ((5,), (5,)),
+    ((2, 3), (3,)),
+    ((3, 1), (1, 4)),
+    ((1,), (5,)),
+    ((2, 1, 3), (4, 1)),
+    ((0,), (1,)),
+    ((2, 0), (2, 1)),
+    ((3,), (4,)),  # does not broadcast
+]
+
+
+def unary_cases(op: str, rng: np.random.Generator) -> Iterator[Case]:
+    for dtype in DTYPES:
+        for shape in UNARY_SHAPES:
+            yield Case((sample(rng, shape, dtype),), label=op)
+        if dtype.is_float:
+            yield Case((EDGE.astype(dtype.np),), label=f"{op} edges")
+            yield Case((EDGE.astype(dtype.np).reshape(3, 4).T,), label=f"{op} edges 2-d")
+        elif dtype.is_int:
+            yield Case((int_edges(dtype),), label=f"{op} int edges")
+
+
+def binary_cases(op: str, rng: np.random.Generator) -> Iterator[Case]:
+    # NumPy refuses negative integer powers at run time; keep exponents >= 0.
+    nonneg = op == "pow"
+    for dx, dy in itertools.product(DTYPES, DTYPES):
+        for sx, sy in BINARY_SHAPES:
+            y = sample(rng, sy, dy, low=0 if nonneg else -3)
+            yield Case((sample(rng, sx, dx), y), label=op)
+    for dtype in FLOATS:
+        yield Case(
+            (EDGE[:, None].astype(dtype.np), EDGE[None, :].astype(dtype.np)), label=f"{op} edges"
+        )
+    yield Case((EDGE[:, None].astype(np.float32), EDGE[None, :]), label=f"{op} edges f32,f64")
+    for dtype in (DType.i32, DType.i64):
+        edges = int_edges(dtype)
+        y = edges[None, :] if not nonneg else np.abs(edges[None, 2:])
+        yield Case((edges[:, None], y), label=f"{op} int edges")
+    # Literal operands: weak Python scalars take the tensor's dtype; strong ones keep theirs.
+    weak_values = {
+        DType.bool: [True, False],
+        DType.i32: [3, 0, -2],
+        DType.i64: [3, 0, -2],
+        DType.f32: [2.5, -0.0, math.inf, math.nan],
+        DType.f64: [2.5, -0.0, -math.inf, math.nan],
+    }
+    for dtype, values in weak_values.items():
+        x = sample(rng, (2, 3), dtype, low=0 if nonneg else -3)
+        for v in values:
+            if nonneg and not isinstance(v, bool) and dtype.is_int:
+                v = abs(v)
+            yield Case((x, Weak(v)), label=f"{op} weak")
+            yield Case((Weak(v), x), label=f"{op} weak first")
+    for dtype in DTYPES:
+        x = sample(rng, (4,), dtype, low=0 if nonneg else -3)
+        for lit in (Literal(2, DType.i64), Literal(1.5, DType.f64), Literal(True, DType.bool)):
+            yield Case((x, lit), label=f"{op} strong")
+            yield Case((lit, x), label=f"{op} strong first")
+
+
+def select_cases(rng: np.random.Generator) -> Iterator[Case]:
+    shapes = [
+        ((), (), ()),
+        ((3,), (3,), (3,)),
+        ((2, 1), (3,), (2, 3)),
+        ((1,), (), (4,)),
+        ((0,), (1,), ()),
+        ((2,), (3,), (3,)),
+    ]
+    for (sc, sx, sy), (dx, dy) in itertools.product(shapes, itertools.product(DTYPES, DTYPES)):
+        yield Case((sample(rng, sc, DType.bool), sample(rng, sx, dx), sample(rng, sy, dy)))
+    for dtype in DTYPES:
+        x = sample(rng, (3,), dtype)
+        yield Case((sample(rng, (3,), DType.bool), x, Weak(True if dtype.is_bool else 0)))
+        yield Case((sample(rng, (3,), dtype), x, x), label="non-bool condition")
+    cond = np.array([True, False, True, False, True, False] * 2)
+    yield Case((cond, EDGE, EDGE[::-1].copy()), label="edges")
+
+
+def cast_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for src, dst in itertools.product(DTYPES, DTYPES):
+        for shape in ((), (7,), (2, 0), (2, 3)):
+            yield Case((sample(rng, shape, src, -100, 100),), {"dtype": dst})
+        if src.is_float:
+            special = EDGE if not dst.is_int else np.array([0.0, -0.0, 1.5, -1.5, 2.9, -2.9])
+            yield Case((special.astype(src.np),), {"dtype": dst}, label="edges")
+        if src.is_int:
+            yield Case((int_edges(src),), {"dtype": dst}, label="int edges")
+    yield Case((sample(rng, (2,), DType.f32),), {"dtype": "float64"}, label="dtype by name")
+
+
+def identity_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for dtype in DTYPES:
+        for shape in UNARY_SHAPES:
+            yield Case((sample(rng, shape, dtype),))
+
+
+def _subsets(ndim: int) -> Iterator[tuple[int, ...]]:
+    for r in range(ndim + 1):
+        yield from itertools.combinations(range(ndim), r)
+
+
+def reduction_cases(op: str, rng: np.random.Generator) -> Iterator[Case]:
+    shapes = [(), (7,), (2, 3), (2, 3, 4), (3, 0), (0,), (1, 1)]
+    for dtype, shape in itertools.product(DTYPES, shapes):
+        x = sample(rng, shape, dtype, -2, 2)
+        for axes in _subsets(len(shape)):
+            for keepdims in (False, True):
+                yield Case((x,), {"axes": axes, "keepdims": keepdims})
+        if shape:
+            yield Case((x,), {"axes": (-1,)}, label="negative axis")
+            yield Case((x,), {"axes": (0, -len(shape))}, label="repeated axis")
+            yield Case((x,), {"axes": (len(shape),)}, label="axis out of range")
+    for dtype in FLOATS:
+        yield Case((EDGE.astype(dtype.np).reshape(3, 4),), {"axes": (1,)}, label="edges")
+        yield Case((EDGE.astype(dtype.np).reshape(3, 4),), {"axes": (0,)}, label="edges")
+    ties = np.array([[1.0, 3.0, 3.0], [-0.0, 0.0, -1.0]])
+    yield Case((ties,), {"axes": (1,)}, label="ties")
+
+
+def argreduce_cases(op: str, rng: np.random.Generator) -> Iterator[Case]:
+    for dtype, shape in itertools.product(DTYPES, [(7,), (2, 3), (3, 1, 2), (1,)]):
+        x = sample(rng, shape, dtype, -1, 1)  # a small range makes ties likely
+        for axis in range(-len(shape), len(shape)):
+            for keepdims in (False, True):
+                yield Case((x,), {"axis": axis, "keepdims": keepdims})
+        yield Case((x,), {"axis": len(shape)}, label="axis out of range")
+    yield Case((np.float64(1.0).reshape(()),), {"axis": 0}, label="0-d")
+    yield Case((np.zeros((2, 0)),), {"axis": 1}, label="empty axis")
+    yield Case((np.zeros((0, 2)),), {"axis": 1}, label="reduce a non-empty axis of an empty array")
+    yield Case((EDGE.reshape(3, 4),), {"axis": 1}, label="edges")
+    yield Case((np.array([[2, 5, 5, 1], [0, 0, 0, 0]], np.int32),), {"axis": 1}, label="ties")
+
+
+def cumsum_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for dtype, shape in itertools.product(DTYPES, [(7,), (2, 3), (3, 1, 2), (0, 2)]):
+        x = sample(rng, shape, dtype)
+        for axis in range(-len(shape), len(shape)):
+            for reverse in (False, True):
+                yield Case((x,), {"axis": axis, "reverse": reverse})
+    yield Case((np.float64(1.0).reshape(()),), {"axis": 0}, label="0-d")
+    yield Case((EDGE,), {"axis": 0}, label="edges")
+
+
+def reshape_cases(rng: np.random.Generator) -> Iterator[Case]:
+    table = [
+        ((2, 3), (3, 2)),
+        ((2, 3), (6,)),
+        ((2, 3), (1, 6, 1)),
+        ((), (1, 1)),
+        ((1, 1), ()),
+        ((0, 3), (3, 0)),
+        ((7,), (7,)),
+        ((2, 3), (4,)),
+        ((2, 3), (-1,)),
+    ]
+    for dtype in DTYPES:
+        for src, dst in table:
+            yield Case((sample(rng, src, dtype),), {"shape": dst})
+
+
+def broadcast_cases(rng: np.random.Generator) -> Iterator[Case]:
+    table = [
+        ((3,), (2, 3), (1,)),
+        ((3,), (3, 2), (0,)),
+        ((3, 1), (3, 4), (0, 1)),
+        ((), (2, 2), ()),
+        ((1,), (4, 5), (0,)),
+        ((1, 1), (2, 1, 3), (0, 2)),
+        ((2, 3), (2, 3), (0, 1)),
+        ((0,), (2, 0), (1,)),
+        ((3,), (2, 4), (1,)),  # 3 cannot stretch to 4
+        ((2, 3), (2, 3, 1), (1, 0)),  # dims must increase
+        ((3,), (3,), ()),  # one dim per operand dim
+    ]
+    for dtype in DTYPES:
+        for src, shape, dims in table:
+            attrs = {"shape": shape, "broadcast_dimensions": dims}
+            yield Case((sample(rng, src, dtype),), attrs)
+
+
+def transpose_cases(rng: np.random.Generator) -> Iterator[Case]:
+    table = [
+        ((2, 3), (1, 0)),
+        ((2, 3, 4), (2, 0, 1)),
+        ((), ()),
+        ((5,), (0,)),
+        ((2, 3), (0, 0)),
+        ((1, 0, 2), (1, 2, 0)),
+        ((2, 3), (0,)),
+    ]
+    for dtype in DTYPES:
+        for shape, perm in table:
+            yield Case((sample(rng, shape, dtype),), {"perm": perm})
+
+
+def slice_cases(rng: np.random.Generator) -> Iterator[Case]:
+    table = [
+        ((7,), (1,), (6,), (2,)),
+        ((7,), (0,), (7,), (3,)),
+        ((7,), (3,), (3,), (1,)),
+        ((4, 5), (1, 0), (4, 5), (2, 3)),
+        ((), (), (), ()),
+        ((0, 3), (0, 1), (0, 3), (1, 1)),
+        ((7,), (0,), (8,), (1,)),  # limit past the end
+        ((7,), (4,), (2,), (1,)),  # start after limit
+        ((7,), (0,), (7,), (0,)),  # zero stride
+        ((7,), (0, 0), (7, 7), (1, 1)),  # too many entries
+    ]
+    for dtype in DTYPES:
+        for shape, start, limit, stride in table:
+            attrs = {"start": start, "limit": limit, "stride": stride}
+            yield Case((sample(rng, shape, dtype),), attrs)
+
+
+def reverse_cases(rng: np.random.Generator) -> Iterator[Case]:
+    table = [
+        ((7,), (0,)),
+        ((2, 3), (1,)),
+        ((2, 3), (0, 1)),
+        ((2, 3), (-1,)),
+        ((), ()),
+        ((2, 3, 4), (0, 2)),
+        ((2, 3), ()),
+        ((2, 3), (0, 0)),
+        ((2, 3), (2,)),
+    ]
+    for dtype in DTYPES:
+        for shape, axes in table:
+            yield Case((sample(rng, shape, dtype),), {"axes": axes})
+
+
+def pad_cases(rng: np.random.Generator) -> Iterator[Case]:
+    table = [
+        ((3,), (1,), (2,), (0,)),
+        ((3,), (0,), (0,), (2,)),
+        ((3,), (-1,), (1,), (1,)),
+        ((2, 3), (1, -1), (0, 2), (0, 1)),
+        ((4,), (-2,), (-2,), (0,)),
+        ((0,), (1,), (1,), (3,)),
+        ((1,), (0,), (0,), (5,)),
+        ((), (), (), ()),
+        ((3,), (-5,), (5,), (1,)),  # crops past the operand into the high padding
+        ((3,), (-3,), (-1,), (0,)),  # crops more than the operand has
+        ((3,), (0,), (0,), (-1,)),  # negative interior
+        ((3,), (0, 0), (0, 0), (0, 0)),  # wrong number of entries
+    ]
+    for dtype in DTYPES:
+        for shape, low, high, interior in table:
+            attrs = {"low": low, "high": high, "interior": interior}
+            x = sample(rng, shape, dtype)
+            yield Case((x, Weak(True if dtype.is_bool else 9)), attrs)
+            yield Case((x, sample(rng, (), dtype)), attrs, label="value operand")
+    x = sample(rng, (3,), DType.f32)
+    cfg = {"low": (1,), "high": (1,), "interior": (0,)}
+    yield Case((x, Literal(1.0, DType.f64)), cfg, label="value of another dtype")
+    yield Case((x, sample(rng, (2,), DType.f32)), cfg, label="non-scalar value")
+    yield Case((EDGE, Weak(-0.0)), {"low": (2,), "high": (1,), "interior": (1,)}, label="edges")
+
+
+def concatenate_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for dtype in DTYPES:
+        a, b, c = (sample(rng, s, dtype) for s in [(2, 3), (2, 1), (2, 0)])
+        yield Case((a, b, c), {"axis": 1})
+        yield Case((a, b, c), {"axis": -1})
+        yield Case((a,), {"axis": 0})
+        yield Case((a, a), {"axis": 0})
+        yield Case((a, sample(rng, (3, 2), dtype)), {"axis": 0}, label="shapes differ")
+        yield Case((a, a), {"axis": 2}, label="axis out of range")
+        yield Case((sample(rng, (), dtype), sample(rng, (), dtype)), {"axis": 0}, label="0-d")
+    yield Case(
+        (sample(rng, (2,), DType.f32), sample(rng, (2,), DType.f64)),
+        {"axis": 0},
+        label="mixed dtypes",
+    )
+    yield Case((), {"axis": 0}, label="no operands")
+
+
+def gather_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for dtype in DTYPES:
+        x = sample(rng, (4, 5), dtype)
+        for idx_dtype in (np.int32, np.int64):
+            for axis in (0, 1, -1):
+                n = x.shape[axis]
+                for ishape in [(), (3,), (2, 2), (0,)]:
+                    idx = rng.integers(-n, n, size=ishape).astype(idx_dtype)
+                    yield Case((x, idx), {"axis": axis}, label="gather (negative indices too)")
+        yield Case((x, np.array([0, 4], np.int64)), {"axis": 0}, label="index out of range")
+        yield Case((x, np.array([-5], np.int64)), {"axis": 0}, label="index out of range")
+        yield Case((x, np.array([0, 1], np.int64)), {"axis": 2}, label="axis out of range")
+        yield Case((x, np.array([0.0, 1.0])), {"axis": 0}, label="float indices")
+        yield Case((x, np.array([True])), {"axis": 0}, label="bool indices")
+    yield Case((np.zeros((0, 2)), np.zeros((0,), np.int64)), {"axis": 0}, label="empty")
+    yield Case((np.zeros((0, 2)), np.zeros((1,), np.int64)), {"axis": 0}, label="empty axis")
+
+
+def scatter_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for dtype in DTYPES:
+        x = sample(rng, (4, 3), dtype)
+        for axis in (0, 1, -2):
+            n = x.shape[axis]
+            a = axis % 2
+            for ishape in [(), (5,), (2, 3), (0,)]:
+                idx = rng.integers(-n, n, size=ishape).astype(np.int64)
+                ushape = x.shape[:a] + ishape + x.shape[a + 1 :]
+                label = "repeated and negative indices accumulate"
+                yield Case((x, idx, sample(rng, ushape, dtype)), {"axis": axis}, label=label)
+        repeated = np.array([1, 1, -3, 1], np.int32)
+        yield Case((x, repeated, sample(rng, (4, 3), dtype)), {"axis": 0}, label="repeats")
+        yield Case(
+            (x, np.array([4]), sample(rng, (1, 3), dtype)), {"axis": 0}, label="index out of range"
+        )
+        yield Case(
+            (x, np.array([0]), sample(rng, (2, 3), dtype)),
+            {"axis": 0},
+            label="updates of the wrong shape",
+        )
+    x = sample(rng, (3,), DType.f32)
+    yield Case(
+        (x, np.array([0]), sample(rng, (1,), DType.f64)),
+        {"axis": 0},
+        label="updates of another dtype",
+    )
+
+
+def matmul_cases(rng: np.random.Generator) -> Iterator[Case]:
+    shapes = [
+        ((3,), (3,)),
+        ((2, 3), (3,)),
+        ((3,), (3, 4)),
+        ((2, 3), (3, 4)),
+        ((5, 2, 3), (3, 4)),
+        ((5, 2, 3), (1, 3, 4)),
+        ((2, 1, 2, 3), (5, 3, 1)),
+        ((3,), (2, 3, 4)),
+        ((2, 2, 3), (3,)),
+        ((1, 1), (1, 1)),
+        ((2, 0), (0, 3)),
+        ((0, 3), (3, 2)),
+        ((2, 3), (4, 5)),  # contracting dims differ
+        ((2, 2, 3), (3, 3, 4)),  # batch dims do not broadcast
+        ((), (3,)),
+    ]
+    for (sa, sb), (da, db) in itertools.product(shapes, [(d, d) for d in DTYPES]):
+        yield Case((sample(rng, sa, da), sample(rng, sb, db)))
+    for da, db in [(DType.f32, DType.f64), (DType.i32, DType.f32), (DType.bool, DType.i64)]:
+        yield Case((sample(rng, (2, 3), da), sample(rng, (3, 2), db)), label="mixed dtypes")
+
+
+def conv_cases(rng: np.random.Generator) -> Iterator[Case]:
+    configs = [
+        ((1, 1, 5, 5), (1, 1, 3, 3), {}),
+        ((2, 3, 7, 6), (4, 3, 3, 2), {"stride": (2, 1)}),
+        ((1, 2, 5, 7), (2, 2, 2, 3), {"padding": ((1, 0), (2, 1))}),
+        ((1, 2, 7, 7), (3, 2, 3, 3), {"dilation": (2, 1), "stride": (1, 2)}),
+        ((2, 4, 5, 5), (6, 2, 3, 3), {"groups": 2, "padding": ((1, 1), (1, 1))}),
+        ((1, 4, 4, 4), (4, 1, 1, 1), {"groups": 4}),
+        ((1, 1, 1, 1), (1, 1, 1, 1), {}),
+        ((1, 3, 4, 4), (2, 2, 3, 3), {}),  # channels differ
+        ((1, 1, 2, 2), (1, 1, 3, 3), {}),  # kernel larger than input
+        ((1, 4, 4, 4), (2, 2, 1, 1), {"groups": 3}),  # groups do not divide
+        ((1, 1, 4), (1, 1, 3, 3), {}),  # not 4-d
+    ]
+    for xs, ws, attrs in configs:
+        for dx, dw in [(DType.f64, DType.f64), (DType.f32, DType.f32), (DType.f32, DType.f64)]:
+            yield Case((sample(rng, xs, dx), sample(rng, ws, dw)), attrs)
+    yield Case(
+        (sample(rng, (1, 1, 3, 3), DType.i32), sample(rng, (1, 1, 2, 2), DType.i32)),
+        label="integer conv",
+    )
+
+
+def pool_cases(op: str, rng: np.random.Generator) -> Iterator[Case]:
+    configs = [
+        ((1, 1, 4, 4), {"window": (2, 2), "stride": (2, 2)}),
+        ((2, 3, 5, 7), {"window": (3, 2)}),
+        ((1, 2, 5, 5), {"window": (3, 3), "stride": (2, 2), "padding": ((1, 1), (1, 1))}),
+        ((1, 1, 4, 5), {"window": (2, 3), "stride": (1, 2), "padding": ((1, 0), (0, 2))}),
+        ((1, 1, 1, 1), {"window": (1, 1)}),
+        ((1, 1, 3, 3), {"window": (4, 4)}),  # larger than the input
+        ((1, 1, 3, 3), {"window": (2, 2), "padding": ((2, 0), (0, 0))}),  # padding >= window
+        ((1, 1, 3, 3), {"window": (2, 2), "padding": ((0, 2), (0, 0))}),  # padding >= window
+        ((1, 3, 3), {"window": (2, 2)}),  # not 4-d
+    ]
+    for shape, attrs in configs:
+        for dtype in DTYPES:
+            x = sample(rng, shape, dtype)
+            yield Case((x,), attrs)
+            if op == "avg_pool2d":
+                yield Case((x,), {**attrs, "count_include_pad": False})
+    edges = np.tile(EDGE[:9].reshape(1, 1, 3, 3), (1, 2, 1, 1))
+    yield Case((edges,), {"window": (2, 2), "padding": ((1, 1), (1, 1))}, label="edges")
+
+
+def iota_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for dtype in DTYPES:
+        for shape, dim in [
+            ((5,), 0),
+            ((2, 3), 1),
+            ((2, 3), 0),
+            ((0, 4), 1),
+            ((1,), 0),
+            ((3,), 1),
+            ((), 0),
+        ]:
+            yield Case((), {"shape": shape, "dimension": dim, "dtype": dtype})
+    yield Case((), {"shape": (3,)}, label="default dtype")
+
+
+def constant_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for dtype in DTYPES:
+        for shape in UNARY_SHAPES:
+            yield Case((), {"value": sample(rng, shape, dtype)})
+    yield Case((), {"value": EDGE}, label="edges")
+    yield Case((), {"value": np.asfortranarray(np.arange(6.0).reshape(2, 3))}, label="fortran")
+
+
+def random_bits_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for kd, cd in [(np.int64, np.int64), (np.int32, np.int64), (np.int64, np.int32)]:
+        for key, counter in [(0, 0), (42, 7), (-1, 2**31 - 1), (2**31 - 1, -(2**31))]:
+            for shape in [(), (1,), (5,), (2, 3), (0,)]:
+                yield Case((np.array(key, kd), np.array(counter, cd)), {"shape": shape})
+    yield Case((np.array(2**62 + 5), np.array(-(2**40))), {"shape": (3,)}, label="wide key")
+    yield Case((np.array([1, 2]), np.array(0)), {"shape": (2,)}, label="key array")
+    yield Case((np.array(1.0), np.array(0)), {"shape": (2,)}, label="float key")
+    yield Case((np.array(1), np.array(True)), {"shape": (2,)}, label="bool counter")
+
+
+def fusion_cases(rng: np.random.Generator) -> Iterator[Case]:
+    # One elementwise chain with a broadcast, one multi-output body with a
+    # reduction tail, and a nested fusion.
+    b = GraphBuilder("body")
+    x, y = b.input(TensorType((2, 3), DType.f64)), b.input(TensorType((3,), DType.f64))
+    chain = b.build([b.exp(b.mul(b.sub(x, y), 0.5))])
+    yield Case(
+        (sample(rng, (2, 3), DType.f64), sample(rng, (3,), DType.f64)),
+        subgraphs=(chain,),
+        label="chain",
+    )
+    b = GraphBuilder("body")
+    x = b.input(TensorType((4,), DType.f32))
+    t = b.sub(x, 1.0)
+    multi = b.build([t, b.reduce_sum(b.mul(t, t), axes=(0,)), b.gt(t, 0.0)])
+    yield Case((sample(rng, (4,), DType.f32),), {"kind": "reduction"}, (multi,), "multi-output")
+    b = GraphBuilder("outer")
+    x = b.input(TensorType((2, 3), DType.f64))
+    y = b.input(TensorType((3,), DType.f64))
+    nested = b.build([b.neg(b.fusion(x, y, subgraphs=[chain]))])
+    yield Case(
+        (sample(rng, (2, 3), DType.f64), sample(rng, (3,), DType.f64)),
+        subgraphs=(nested,),
+        label="nested",
+    )
+    yield Case((sample(rng, (3,), DType.f64),), subgraphs=(chain,), label="operands differ")
+
+
+CASES: dict[str, Callable[[np.random.Generator], Iterator[Case]]] = {
+    "select": select_cases,
+    "cast": cast_cases,
+    "stop_gradient": identity_cases,
+    "argmax": lambda rng: argreduce_cases("argmax", rng),
+    "argmin": lambda rng: argreduce_cases("argmin", rng),
+    "cumsum": cumsum_cases,
+    "reshape": reshape_cases,
+    "broadcast_in_dim": broadcast_cases,
+    "transpose": transpose_cases,
+    "slice": slice_cases,
+    "reverse": reverse_cases,
+    "pad": pad_cases,
+    "concatenate": concatenate_cases,
+    "gather": gather_cases,
+    "scatter_add": scatter_cases,
+    "matmul": matmul_cases,
+    "conv2d": conv_cases,
+    "max_pool2d": lambda rng: pool_cases("max_pool2d", rng),
+    "avg_pool2d": lambda rng: pool_cases("avg_pool2d", rng),
+    "iota": iota_cases,
+    "constant": constant_cases,
+    "random_bits": random_bits_cases,
+    "fusion": fusion_cases,
+}
+for _name in ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min"):
+    CASES[_name] = lambda rng, _name=_name: reduction_cases(_name, rng)
+UNARY = [
+    "neg",
+    "exp",
+    "exp2",
+    "expm1",
+    "log",
+    "log2",
+    "log10",
+    "log1p",
+    "sqrt",
+    "cbrt",
+    "rsqrt",
+    "sigmoid",
+    "tanh",
+    "sin",
+    "cos",
+    "tan",
+    "asin",
+    "acos",
+    "atan",
+    "sinh",
+    "cosh",
+    "asinh",
+    "acosh",
+    "atanh",
+    "erf",
+    "abs",
+    "sign",
+    "floor",
+    "ceil",
+    "round",
+    "not",
+    "isnan",
+    "isinf",
+    "isfinite",
+]
+BINARY = [
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "pow",
+    "max",
+    "min",
+    "atan2",
+    "rem",
+    "floordiv",
+    "and",
+    "or",
+    "xor",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+]
+for _name in UNARY:
+    CASES[_name] = lambda rng, _name=_name: unary_cases(_name, rng)
+for _name in BINARY:
+    CASES[_name] = lambda rng, _name=_name: binary_cases(_name, rng)
+
+
+# ---------------------------------------------------------------------------
+# The check
+# ---------------------------------------------------------------------------
+
+
+def oracle_inputs(case: Case) -> list[np.ndarray]:
+    weak = next((x.dtype for x in case.operands if isinstance(x, np.ndarray)), None)
+    arrays = []
+    for x in case.operands:
+        if isinstance(x, Weak):
+            assert weak is not None
+            arrays.append(np.asarray(x.value, dtype=weak))
+        elif isinstance(x, Literal):
+            arrays.append(x.as_array())
+        else:
+            arrays.append(x)
+    return arrays
+
+
+def tolerance(op: str, dtype: np.dtype) -> tuple[float, float] | None:
+    """(rtol, atol), or None for an exact comparison."""
+    if dtype.kind != "f":
+        return None
+    if dtype == np.float32:
+        return (2e-6, 1e-6) if op not in ("conv2d", "matmul") else (1e-5, 1e-5)
+    return (1e-13, 1e-14) if op in APPROXIMATE else None
+
+
+def assert_same(op: str, got: np.ndarray, want: np.ndarray) -> None:
+    assert got.shape == want.shape, f"shape {got.shape} != oracle {want.shape}"
+    assert got.dtype == want.dtype, f"dtype {got.dtype} != oracle {want.dtype}"
+    tol = tolerance(op, want.dtype)
+    if tol is None:
+        np.testing.assert_array_equal(got, want)
+        if want.dtype.kind == "f":
+            zeros = want == 0
+            assert np.array_equal(np.signbit(got[zeros]), np.signbit(want[zeros])), "sign of zero"
+    else:
+        np.testing.assert_allclose(got, want, rtol=tol[0], atol=tol[1], equal_nan=True)
+
+
+def run_case(op: str, case: Case) -> None:
+    """Build, verify and interpret one case and compare it with the oracle."""
+    arrays = oracle_inputs(case)
+    attrs = dict(case.attrs)
+    expected: Any = None
+    rejected = out_of_range = False
+    try:
+        with np.errstate(all="ignore"):
+            extra = {"_subgraphs": case.subgraphs} if case.subgraphs else {}
+            expected = ORACLES[op](*arrays, **attrs, **extra)
+    except Rejected:
+        rejected = True
+    except OutOfRange:
+        out_of_range = True
+
+    b = GraphBuilder(op)
+    operands: list[Any] = []
+    inputs: list[np.ndarray] = []
+    for x in case.operands:
+        if isinstance(x, np.ndarray):
+            operands.append(b.input(TensorType(x.shape, DType.from_numpy(x.dtype))))
+            inputs.append(x)
+        elif isinstance(x, Weak):
+            operands.append(x.value)
+        else:
+            operands.append(x)
+    try:
+        result = b.emit(op, *operands, subgraphs=case.subgraphs, **attrs)
+    except OpTypeError as exc:
+        assert rejected, f"the type rule rejected a case NumPy accepts: {exc}"
+        assert str(exc).startswith(op), f"message does not name the op: {exc}"
+        return
+    assert not rejected, f"the type rule accepted a case it must reject: {result}"
+    outs = list(result) if isinstance(result, tuple) else [result]
+    g = verify(b.build(outs))
+    if out_of_range:
+        with pytest.raises(GraphcIndexError, match="out of bounds"):
+            interpret(g, *inputs)
+        return
+    got = interpret(g, *inputs)
+    want = expected if isinstance(expected, tuple) else (expected,)
+    assert len(got) == len(want)
+    for v, gv, wv in zip(outs, got, want):
+        assert gv.shape == v.type.shape and gv.dtype == v.type.dtype.np, "result type"
+        assert_same(op, gv, np.asarray(wv))
+
+
+@pytest.mark.parametrize("op", sorted(all_ops()))
+def test_op_matches_oracle(op: str) -> None:
+    assert op in ORACLES, f"op '{op}' has no oracle in tests/ir/oracles.py"
+    assert op in CASES, f"op '{op}' has no cases in tests/ir/test_ops_forward.py"
+    rng = np.random.default_rng(sum(map(ord, op)))
+    failures = []
+    count = 0
+    for case in CASES[op](rng):
+        count += 1
+        try:
+            run_case(op, case)
+        except AssertionError as exc:
+            failures.append(f"{case.describe()}: {str(exc).strip().splitlines()[0]}")
+    assert count, f"op '{op}' has no cases"
+    assert not failures, f"{len(failures)} of {count} cases failed:\n" + "\n".join(failures[:15])
+
+
+def test_tables_name_only_registered_ops() -> None:
+    registered = set(all_ops())
+    assert set(ORACLES) <= registered, set(ORACLES) - registered
+    assert set(CASES) <= registered, set(CASES) - registered
+
+
+def test_philox_known_answers() -> None:
+    """The oracle's Philox against the Random123 known-answer vectors."""
+    from .oracles import philox4x32_10
+
+    assert philox4x32_10((0, 0, 0, 0), (0, 0)) == (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)
+    ones = 0xFFFFFFFF
+    assert philox4x32_10((ones,) * 4, (ones, ones)) == (
+        0x408F276D,
+        0x41C83B0E,
+        0xA20BC7C6,
+        0x6D5451FD,
+    )
+    assert philox4x32_10(
+        (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0)
+    ) == (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)
