@@ -305,6 +305,15 @@ def _cast_ref(x: np.ndarray, *, dtype: DType) -> np.ndarray:
     return np.asarray(x).astype(dtype.np)
 
 
+def _cast_vjp(b: Any, ct: Any, out: Any, x: Any, *, dtype: DType) -> tuple[Any]:
+    # Only float -> float casts carry a gradient; the cotangent is cast back
+    # to the operand's dtype by unbroadcast. Casts to integers or bool are
+    # piecewise constant, and integer operands are never differentiated.
+    if not (dtype.is_float and x.type.dtype.is_float):
+        return (None,)
+    return (ct,)
+
+
 register(
     OpDef(
         "cast",
@@ -312,7 +321,7 @@ register(
         (Attr("dtype", "dtype"),),
         _cast_rule,
         _cast_ref,
-        lambda b, ct, out, x, *, dtype: (ct,),
+        _cast_vjp,
         ELEMENTWISE,
         doc="x.astype(dtype) with NumPy's conversion rules",
     )

@@ -1,0 +1,384 @@
+"""Every VJP rule in the registry against central finite differences (float64).
+
+The cases are keyed by op name and the test is parametrized from the
+registry: an op with a VJP rule and no cases fails, a differentiable op
+without a VJP rule fails, and an op declared non-differentiable must have no
+rule (or a rule that returns only ``None``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from graphc.ir import DType, GraphBuilder, Literal, TensorType, all_ops, get_op, interpret
+
+from .vjp_check import Arg, build_vjp_graph, check_graph_vjp, check_vjp
+
+# Ops with no derivative: integer- or bool-valued results, piecewise-constant
+# functions, and sources. Their VJP is None.
+NOT_DIFFERENTIABLE = frozenset(
+    {
+        "sign", "floor", "ceil", "round", "not", "isnan", "isinf", "isfinite",
+        "floordiv", "and", "or", "xor", "eq", "ne", "lt", "le", "gt", "ge",
+        "argmax", "argmin", "iota", "constant", "random_bits",
+        # Fusion happens after differentiation; the differentiator rejects it.
+        "fusion",
+    }
+)  # fmt: skip
+# Differentiable in value but cut on purpose: the rule exists and returns None.
+GRADIENT_STOPPED = frozenset({"stop_gradient"})
+
+POS = Arg((2, 3), 0.3, 3.0)  # positive operand for log, sqrt and friends
+UNIT = Arg((2, 3), -0.9, 0.9)  # inside (-1, 1) for asin, acos, atanh
+SHAPES = [(), (7,), (2, 3)]
+
+
+def unary(low: float = -2.0, high: float = 2.0, avoid: tuple[float, ...] = ()) -> list[Any]:
+    return [([Arg(s, low, high, avoid)], {}) for s in SHAPES]
+
+
+def binary(
+    x: tuple[float, float] = (-2.0, 2.0),
+    y: tuple[float, float] = (-2.0, 2.0),
+    x_avoid: tuple[float, ...] = (),
+    y_avoid: tuple[float, ...] = (),
+    literal_x: float = 1.5,
+    literal_y: float = 1.5,
+) -> list[Any]:
+    pairs = [((2, 3), (2, 3)), ((2, 3), (3,)), ((3, 1), (1, 4)), ((), (5,)), ((4,), ())]
+    cases: list[Any] = [([Arg(sx, *x, x_avoid), Arg(sy, *y, y_avoid)], {}) for sx, sy in pairs]
+    cases.append(([Arg((3,), *x, x_avoid), Arg(literal=literal_y)], {}))
+    cases.append(([Arg(literal=literal_x), Arg((3,), *y, y_avoid)], {}))
+    return cases
+
+
+def reductions(avoid_ties: bool = False, low: float = -2.0) -> list[Any]:
+    cases = []
+    for shape, axes in [
+        ((2, 3, 4), (1,)),
+        ((2, 3, 4), (0, 2)),
+        ((2, 3, 4), (-1,)),
+        ((5,), (0,)),
+        ((), ()),
+        ((2, 3), ()),
+        ((2, 3), (0, 1)),
+    ]:
+        for keepdims in (False, True):
+            cases.append(([Arg(shape, low, 2.0)], {"axes": axes, "keepdims": keepdims}))
+    return cases
+
+
+ZEROS_PROD = [
+    ([Arg(values=np.array([[0.0, 2.0, 3.0], [1.5, -1.0, 0.5]]))], {"axes": (1,)}),
+    ([Arg(values=np.array([[0.0, 2.0, 0.0], [1.5, 0.0, 0.5]]))], {"axes": (1,)}),
+    ([Arg(values=np.array([[0.0, 2.0], [0.0, 0.0]]))], {"axes": (0, 1), "keepdims": True}),
+]
+
+
+def conv_cases() -> list[Any]:
+    configs = [
+        ((1, 1, 5, 5), (1, 1, 3, 3), {}),
+        ((2, 3, 7, 6), (4, 3, 3, 2), {"stride": (2, 1)}),
+        ((1, 2, 5, 7), (2, 2, 2, 3), {"padding": ((1, 0), (2, 1))}),
+        ((1, 2, 7, 8), (3, 2, 3, 2), {"dilation": (2, 1), "stride": (1, 3)}),
+        ((2, 4, 5, 5), (6, 2, 3, 3), {"groups": 2, "padding": ((1, 1), (1, 1)), "stride": (2, 2)}),
+        ((1, 4, 6, 6), (4, 1, 2, 2), {"groups": 4, "stride": (3, 3), "dilation": (1, 2)}),
+        ((1, 1, 6, 6), (1, 1, 2, 2), {"stride": (3, 3), "padding": ((2, 0), (0, 2))}),
+    ]
+    return [([Arg(xs), Arg(ws)], attrs) for xs, ws, attrs in configs]
+
+
+def pool_cases(op: str) -> list[Any]:
+    configs = [
+        ((1, 1, 4, 4), {"window": (2, 2), "stride": (2, 2)}),
+        ((2, 3, 5, 7), {"window": (3, 2)}),
+        ((1, 2, 5, 5), {"window": (3, 3), "stride": (2, 2), "padding": ((1, 1), (1, 1))}),
+        ((1, 1, 4, 5), {"window": (2, 3), "stride": (1, 2), "padding": ((1, 0), (0, 2))}),
+        ((1, 1, 7, 7), {"window": (2, 2), "stride": (3, 3)}),
+    ]
+    cases = [([Arg(shape)], attrs) for shape, attrs in configs]
+    if op == "avg_pool2d":
+        cases += [([Arg(shape)], {**attrs, "count_include_pad": False}) for shape, attrs in configs]
+    return cases
+
+
+IDX = np.array([[2, -1, 0], [2, 2, -4]], np.int64)  # repeated and negative indices
+
+VJP_CASES: dict[str, list[Any]] = {
+    "neg": unary(),
+    "exp": unary(),
+    "exp2": unary(),
+    "expm1": unary(),
+    "log": unary(0.3, 3.0),
+    "log2": unary(0.3, 3.0),
+    "log10": unary(0.3, 3.0),
+    "log1p": unary(-0.6, 3.0),
+    "sqrt": unary(0.3, 3.0),
+    "cbrt": unary(-3.0, 3.0, avoid=(0.0,)),
+    "rsqrt": unary(0.3, 3.0),
+    "sigmoid": unary(-5.0, 5.0),
+    "tanh": unary(),
+    "sin": unary(-4.0, 4.0),
+    "cos": unary(-4.0, 4.0),
+    "tan": unary(-1.2, 1.2),
+    "asin": unary(-0.9, 0.9),
+    "acos": unary(-0.9, 0.9),
+    "atan": unary(-3.0, 3.0),
+    "sinh": unary(),
+    "cosh": unary(),
+    "asinh": unary(-3.0, 3.0),
+    "acosh": unary(1.2, 3.0),
+    "atanh": unary(-0.9, 0.9),
+    "erf": unary(),
+    "abs": unary(avoid=(0.0,)),
+    "add": binary(),
+    "sub": binary(),
+    "mul": binary(),
+    "div": binary(y_avoid=(0.0,), literal_x=2.0, literal_y=-0.5),
+    "pow": binary(x=(0.3, 2.0), literal_x=2.0, literal_y=3.0)
+    + [
+        ([Arg((2, 3), -2.0, 2.0), Arg(literal=2.0)], {}),
+        ([Arg((4,), 0.3, 2), Arg(literal=-1.5)], {}),
+    ],
+    "max": binary(),
+    "min": binary(),
+    "atan2": binary(x_avoid=(0.0,), y_avoid=(0.0,)),
+    "rem": binary(x=(-3.0, 3.0), y=(0.7, 2.0)) + [([Arg((5,), -3, 3), Arg((5,), -2, -0.7)], {})],
+    "select": [
+        ([Arg(values=np.array([True, False, True])), Arg((3,)), Arg((3,))], {}),
+        ([Arg(values=np.array([[True], [False]])), Arg((2, 3)), Arg((3,))], {}),
+        ([Arg(values=np.array(True)), Arg(()), Arg((4,))], {}),
+        ([Arg(values=np.array([True, False])), Arg((2,)), Arg(literal=0.5)], {}),
+    ],
+    "cast": [
+        ([Arg((2, 3))], {"dtype": DType.f64}),
+        # Through float32 and back: finite differences need a large step there.
+        ([Arg((2, 3))], {"dtype": DType.f32}, {"eps": 1e-2, "rtol": 1e-4}),
+    ],
+    "stop_gradient": unary(),
+    "reduce_sum": reductions(),
+    "reduce_prod": reductions(low=0.3) + ZEROS_PROD,
+    "reduce_max": reductions(),
+    "reduce_min": reductions(),
+    "cumsum": [
+        ([Arg(shape)], {"axis": axis, "reverse": reverse})
+        for shape, axis in [((7,), 0), ((2, 3), 1), ((2, 3, 4), -3)]
+        for reverse in (False, True)
+    ],
+    "reshape": [([Arg((2, 3))], {"shape": (3, 1, 2)}), ([Arg(())], {"shape": (1, 1)})],
+    "broadcast_in_dim": [
+        ([Arg((3,))], {"shape": (2, 3), "broadcast_dimensions": (1,)}),
+        ([Arg((3, 1))], {"shape": (3, 4), "broadcast_dimensions": (0, 1)}),
+        ([Arg(())], {"shape": (2, 2), "broadcast_dimensions": ()}),
+        ([Arg((1, 1))], {"shape": (2, 1, 3), "broadcast_dimensions": (0, 2)}),
+    ],
+    "transpose": [([Arg((2, 3, 4))], {"perm": (2, 0, 1)}), ([Arg((2, 3))], {"perm": (1, 0)})],
+    "slice": [
+        ([Arg((7,))], {"start": (1,), "limit": (6,), "stride": (2,)}),
+        ([Arg((4, 5))], {"start": (1, 0), "limit": (4, 5), "stride": (2, 3)}),
+        ([Arg((4, 5))], {"start": (3, 2), "limit": (3, 4), "stride": (1, 1)}),
+    ],
+    "reverse": [([Arg((2, 3))], {"axes": (0, 1)}), ([Arg((4,))], {"axes": (-1,)})],
+    "pad": [
+        ([Arg((3,)), Arg(())], {"low": (1,), "high": (2,), "interior": (0,)}),
+        ([Arg((3,)), Arg(())], {"low": (0,), "high": (0,), "interior": (2,)}),
+        ([Arg((2, 3)), Arg(())], {"low": (1, -1), "high": (0, 2), "interior": (0, 1)}),
+        ([Arg((4,)), Arg(())], {"low": (-2,), "high": (-1,), "interior": (1,)}),
+        ([Arg((3,)), Arg(literal=0.0)], {"low": (2,), "high": (1,), "interior": (1,)}),
+    ],
+    "concatenate": [
+        ([Arg((2, 3)), Arg((2, 1)), Arg((2, 2))], {"axis": 1}),
+        ([Arg((2, 3)), Arg((1, 3))], {"axis": -2}),
+        ([Arg((4,))], {"axis": 0}),
+    ],
+    "gather": [
+        ([Arg((4, 5)), Arg(values=IDX)], {"axis": 1}),
+        ([Arg((5, 2)), Arg(values=IDX)], {"axis": 0}),
+        ([Arg((3,)), Arg(values=np.array(1, np.int32))], {"axis": 0}),
+    ],
+    "scatter_add": [
+        ([Arg((4, 5)), Arg(values=IDX), Arg((4, 2, 3))], {"axis": 1}),
+        ([Arg((5, 2)), Arg(values=IDX), Arg((2, 3, 2))], {"axis": 0}),
+    ],
+    "matmul": [
+        ([Arg(sa), Arg(sb)], {})
+        for sa, sb in [
+            ((3,), (3,)),
+            ((2, 3), (3,)),
+            ((3,), (3, 4)),
+            ((2, 3), (3, 4)),
+            ((5, 2, 3), (3, 4)),
+            ((5, 2, 3), (1, 3, 4)),
+            ((2, 1, 2, 3), (5, 3, 1)),
+            ((3,), (2, 3, 4)),
+            ((2, 2, 3), (3,)),
+        ]
+    ],  # fmt: skip
+    "conv2d": conv_cases(),
+    "max_pool2d": pool_cases("max_pool2d"),
+    "avg_pool2d": pool_cases("avg_pool2d"),
+}
+
+
+@pytest.mark.parametrize("op", sorted(all_ops()))
+def test_vjp_rule_against_finite_differences(op: str) -> None:
+    opdef = get_op(op)
+    if op in NOT_DIFFERENTIABLE:
+        assert opdef.vjp is None, f"{op} is not differentiable but has a VJP rule"
+        return
+    assert opdef.vjp is not None, f"differentiable op '{op}' has no VJP rule"
+    cases = VJP_CASES.get(op)
+    assert cases, f"op '{op}' has a VJP rule but no cases in VJP_CASES"
+    for k, (args, attrs, *options) in enumerate(cases):
+        if op in GRADIENT_STOPPED:
+            rng = np.random.default_rng(k)
+            graphs = build_vjp_graph(op, [a.draw(rng) for a in args], attrs)
+            assert graphs.differentiated == [], f"{op} must stop the gradient"
+            continue
+        check_vjp(op, args, attrs, seed=k, **(options[0] if options else {}))
+
+
+def test_vjp_tables_name_registered_ops() -> None:
+    registered = set(all_ops())
+    assert set(VJP_CASES) <= registered
+    assert NOT_DIFFERENTIABLE <= registered
+    assert not set(VJP_CASES) & NOT_DIFFERENTIABLE
+
+
+def test_integer_operands_get_no_cotangent() -> None:
+    """Indices and conditions are never differentiated (their cotangent is None)."""
+    cases = [
+        ("gather", [np.ones((3, 2)), np.array([0, 2])], {"axis": 0}, [1]),
+        ("scatter_add", [np.ones((3, 2)), np.array([0, 0]), np.ones((2, 2))], {"axis": 0}, [1]),
+        ("select", [np.array([True, False]), np.ones(2), np.zeros(2)], {}, [0]),
+    ]
+    for op, operands, attrs, none in cases:
+        graphs = build_vjp_graph(op, operands, attrs)
+        assert graphs.none == none, (op, graphs.none)
+
+
+# ---------------------------------------------------------------------------
+# Ties and kinks follow JAX: the cotangent is shared equally among tied
+# elements, and |x| has subgradient 0 at 0.
+# ---------------------------------------------------------------------------
+
+
+def vjp_values(op: str, operands: list[Any], ct: np.ndarray, **attrs: Any) -> tuple[Any, ...]:
+    graphs = build_vjp_graph(op, operands, attrs)
+    arrays = [operands[i] for i in graphs.inputs]
+    return interpret(graphs.vjp, *arrays, ct)
+
+
+def test_max_min_share_ties_equally() -> None:
+    x = np.array([1.0, 2.0, 3.0, -0.0])
+    y = np.array([1.0, 5.0, 0.0, 0.0])
+    ct = np.array([2.0, 3.0, 4.0, 8.0])
+    dx, dy = vjp_values("max", [x, y], ct)
+    np.testing.assert_array_equal(dx, [1.0, 0.0, 4.0, 4.0])
+    np.testing.assert_array_equal(dy, [1.0, 3.0, 0.0, 4.0])
+    dx, dy = vjp_values("min", [x, y], ct)
+    np.testing.assert_array_equal(dx, [1.0, 3.0, 0.0, 4.0])
+    np.testing.assert_array_equal(dy, [1.0, 0.0, 4.0, 4.0])
+
+
+def test_max_with_literal_at_tie() -> None:
+    # relu at exactly 0: half the cotangent goes to x (JAX's rule for maximum).
+    (dx,) = vjp_values(
+        "max", [np.array([-1.0, 0.0, 2.0]), Literal(0.0, DType.f64)], np.array([1.0, 1.0, 1.0])
+    )
+    np.testing.assert_array_equal(dx, [0.0, 0.5, 1.0])
+
+
+def test_reduce_max_shares_ties_equally() -> None:
+    x = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0], [0.0, -1.0, 5.0]])
+    ct = np.array([6.0, 9.0, 1.0])
+    (dx,) = vjp_values("reduce_max", [x], ct, axes=(1,))
+    np.testing.assert_array_equal(dx, [[0, 3, 3], [3, 3, 3], [0, 0, 1]])
+    (dx,) = vjp_values("reduce_min", [x], ct, axes=(1,))
+    np.testing.assert_array_equal(dx, [[6, 0, 0], [3, 3, 3], [0, 1, 0]])
+
+
+def test_max_pool_shares_ties_equally() -> None:
+    x = np.array([[[[1.0, 1.0], [0.0, 1.0]]]])
+    (dx,) = vjp_values("max_pool2d", [x], np.array([[[[3.0]]]]), window=(2, 2))
+    np.testing.assert_array_equal(dx, [[[[1.0, 1.0], [0.0, 1.0]]]])
+
+
+def test_abs_subgradient_is_zero_at_zero() -> None:
+    (dx,) = vjp_values("abs", [np.array([-2.0, 0.0, -0.0, 3.0])], np.ones(4))
+    np.testing.assert_array_equal(dx, [-1.0, 0.0, 0.0, 1.0])
+
+
+def test_pow_gradient_at_zero_base_is_finite() -> None:
+    dx, dy = vjp_values("pow", [np.array([0.0, 2.0]), np.array([2.0, 3.0])], np.ones(2))
+    np.testing.assert_array_equal(dx, [0.0, 12.0])
+    np.testing.assert_allclose(dy, [0.0, 8.0 * np.log(2.0)])
+
+
+def test_cast_to_integer_has_no_gradient() -> None:
+    graphs = build_vjp_graph("cast", [np.array([1.5, -2.0])], {"dtype": DType.i32})
+    assert graphs.none == [0]
+
+
+# ---------------------------------------------------------------------------
+# float32 rules stay in float32
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("op", sorted(VJP_CASES))
+def test_float32_cotangents_stay_float32(op: str) -> None:
+    """A rule on f32 operands must not promote to f64 (that would double the
+    backward pass's memory and time); the cotangents have the operands' dtype."""
+    args, attrs, *_ = VJP_CASES[op][0]
+    if op == "cast":
+        attrs = {"dtype": DType.f32}
+    rng = np.random.default_rng(0)
+    operands = [
+        Literal(a.literal, DType.f32)
+        if a.literal is not None
+        else (lambda v: v.astype(np.float32) if v.dtype == np.float64 else v)(a.draw(rng))
+        for a in args
+    ]
+    graphs = build_vjp_graph(op, operands, attrs)
+    for ty in graphs.raw_types:
+        assert ty.dtype is DType.f32, f"{op}: a cotangent is {ty}"
+
+
+# ---------------------------------------------------------------------------
+# Second order: the VJP graph is IR, so it can be differentiated again.
+# ---------------------------------------------------------------------------
+
+SECOND_ORDER = {
+    "exp": [Arg((3,))], "log": [Arg((3,), 0.5, 2.0)], "sqrt": [Arg((3,), 0.5, 2.0)],
+    "rsqrt": [Arg((3,), 0.5, 2.0)], "tanh": [Arg((3,))], "sigmoid": [Arg((3,))],
+    "sin": [Arg((3,))], "cos": [Arg((3,))], "erf": [Arg((3,))], "atan": [Arg((3,))],
+    "asin": [Arg((3,), -0.8, 0.8)], "log1p": [Arg((3,), -0.5, 2.0)],
+    "mul": [Arg((2, 3)), Arg((3,))], "div": [Arg((3,)), Arg((3,), 0.5, 2.0)],
+    "pow": [Arg((3,), 0.5, 2.0), Arg((3,))], "atan2": [Arg((3,), 0.5, 2), Arg((3,), 0.5, 2)],
+    "matmul": [Arg((2, 3)), Arg((3, 4))],
+    "reduce_prod": [Arg((2, 3), 0.5, 2.0)],
+}  # fmt: skip
+SECOND_ORDER_ATTRS = {"reduce_prod": {"axes": (1,)}}
+
+
+@pytest.mark.parametrize("op", sorted(SECOND_ORDER))
+def test_vjp_of_vjp(op: str) -> None:
+    rng = np.random.default_rng(1)
+    operands = [a.draw(rng) for a in SECOND_ORDER[op]]
+    graphs = build_vjp_graph(op, operands, SECOND_ORDER_ATTRS.get(op, {}))
+    cts = [rng.standard_normal(t.shape) for t in graphs.forward.output_types]
+    check_graph_vjp(graphs.vjp, [*operands, *cts])
+
+
+def test_reverse_graph_of_a_small_model() -> None:
+    """The small driver itself: a two-layer network against finite differences."""
+    b = GraphBuilder("mlp")
+    x = b.input(TensorType((4, 3), DType.f64), "x")
+    w = b.input(TensorType((3, 5), DType.f64), "w")
+    h = b.max(b.matmul(x, w), 0.0)
+    loss = b.reduce_sum(b.mul(b.tanh(h), h), axes=(0, 1))
+    g = b.build([loss])
+    rng = np.random.default_rng(3)
+    check_graph_vjp(g, [rng.standard_normal((4, 3)), rng.standard_normal((3, 5))])
