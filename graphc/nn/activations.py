@@ -113,8 +113,10 @@ def gelu(x: Any, approximate: bool = False) -> Any:
     array([ 0., 10.])
     """
     if approximate:
-        inner = (x + (x * x * x) * 0.044715) * _SQRT_2_OVER_PI
-        return x * 0.5 * (np.tanh(inner) + 1.0)
+        # 0.5 (1 + tanh(u)) = sigmoid(2u), which keeps its accuracy for negative x
+        # where 1 + tanh(u) would cancel.
+        inner = (x + (x * x * x) * 0.044715) * (2.0 * _SQRT_2_OVER_PI)
+        return x * sigmoid(inner)
     return x * 0.5 * (_bind("erf", x * _SQRT_HALF) + 1.0)
 
 
@@ -130,7 +132,8 @@ def logsumexp(x: Any, axis: int | tuple[int, ...] = -1, keepdims: bool = False) 
     # An all -inf slice would make x - m NaN; shifting it by 0 instead is exact.
     shift = np.where(np.isfinite(m), m, 0.0)
     total = np.exp(x - shift).sum(axis=axis, keepdims=keepdims)
-    return np.log(total) + shift.reshape(total.shape)
+    with np.errstate(divide="ignore"):  # log(0) = -inf is the right answer here
+        return np.log(total) + shift.reshape(total.shape)
 
 
 def softmax(x: Any, axis: int = -1) -> Any:
