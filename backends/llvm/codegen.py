@@ -1,0 +1,419 @@
+"""Whole-graph code generation: buffers, kernels and the entry function.
+
+One LLVM module per graph. Every tensor lives in one of: the caller's input
+arrays, fresh output arrays, constant arrays baked into the executable, or
+the arena (offsets from the memory plan). The entry function
+``graphc_main(args, arena)`` runs the nodes in order, each as a call to its
+kernel; ``args`` holds the input, output and constant pointers.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import llvmlite.ir as ir
+
+from graphc.ir import BackendError, DType, Graph, GraphBuilder, Literal, Node, TensorType, Value
+from graphc.ir.errors import format_message
+from graphc.ir.liveness import live_intervals
+from graphc.ir.plan import MemoryPlan, align
+
+from .irutil import I64, PTR, VOID, counted_loop, elem_ptr, i64, load, store
+from .loops import LoopKernel, combine, emit_loop_kernel
+from .loopspec import Buf, LoopSpec, NotALoop, build_loop_spec
+from .mathlib import MathLib
+from .parallel import TASK_TYPE, define_parallel
+from .scalar import ScalarEmitter
+from .views import View
+
+# A kernel is split across threads when (elements x per-element cost) reaches
+# this; below it, starting a thread costs more than it saves (measured).
+PARALLEL_WORK = 1 << 17
+
+Lowering = Callable[["ModuleBuilder", Node], None]
+LOWERINGS: dict[str, Lowering] = {}
+
+ERR_INDEX = 1
+STATUS_WORDS = 4  # code, node index, offending value, axis size
+
+
+def lowering(*ops: str) -> Callable[[Lowering], Lowering]:
+    """Register a lowering for ``ops`` (used by the kernel modules)."""
+
+    def register(fn: Lowering) -> Lowering:
+        for op in ops:
+            LOWERINGS[op] = fn
+        return fn
+
+    return register
+
+
+@dataclass
+class Options:
+    threads: int = 1
+    parallel_work: int = PARALLEL_WORK
+
+
+@dataclass
+class Layout:
+    """Where each graph tensor lives, for the runtime."""
+
+    n_inputs: int
+    output_slots: list[int]  # for each graph output: its args slot
+    output_sources: list[tuple[str, int]]  # ("slot", k) written by code, or ("copy", j)
+    constants: list[Any] = field(default_factory=list)  # arrays passed after the outputs
+    constant_nodes: list[int] = field(default_factory=list)
+    arena_bytes: int = 0
+    plan_bytes: int = 0
+    extra_bytes: int = 0
+    scratch_bytes: int = 0
+    error_nodes: dict[int, Node] = field(default_factory=dict)
+
+
+def value_names(g: Graph) -> dict[Value, str]:
+    """LLVM names for graph values: arguments keep theirs, node outputs are
+    ``v<N>`` where ``%N`` is the printed IR name."""
+    names = {v: str(v.name) for v in g.inputs}
+    counter = 0
+    for n in g.nodes:
+        for v in n.outputs:
+            names[v] = f"v{counter}"
+            counter += 1
+    return names
+
+
+class ModuleBuilder:
+    """Builds the LLVM module for one graph."""
+
+    def __init__(self, g: Graph, plan: MemoryPlan | None, options: Options) -> None:
+        self.g = g
+        self.options = options
+        self.module = ir.Module(name=g.name)
+        self.math = MathLib(self.module)
+        self.names = value_names(g)
+        self.status = ir.GlobalVariable(self.module, ir.ArrayType(I64, STATUS_WORDS), "graphc_status")
+        self.status.initializer = ir.Constant(ir.ArrayType(I64, STATUS_WORDS), None)
+        self.layout = self._assign_buffers(plan)
+        fnty = ir.FunctionType(VOID, [PTR, PTR])
+        self.entry = ir.Function(self.module, fnty, "graphc_main")
+        self.entry.args[0].name = "args"
+        self.entry.args[1].name = "arena"
+        self.alloca_block = self.entry.append_basic_block("entry")
+        body = self.entry.append_basic_block("start")
+        self.b = ir.IRBuilder(body)
+        self.exit_block = self.entry.append_basic_block("exit")
+        ir.IRBuilder(self.exit_block).ret_void()
+        self._ptrs: dict[Any, ir.Value] = {}
+        self._scratch_cursor = 0
+        self._kernel_count = 0
+        self.node_index = -1
+        self.bufs: dict[Value, Buf] = {}
+
+    # -- buffers -------------------------------------------------------------------------
+    def _assign_buffers(self, plan: MemoryPlan | None) -> Layout:
+        g = self.g
+        n_in, n_out = len(g.inputs), len(g.outputs)
+        self.slots: dict[Value, int] = {v: i for i, v in enumerate(g.inputs)}
+        constants = [n for n in g.nodes if n.op == "constant"]
+        for k, n in enumerate(constants):
+            self.slots[n.output] = n_in + n_out + k
+        output_slots, sources = [], []
+        first: dict[Value, int] = {}
+        for j, v in enumerate(g.outputs):
+            output_slots.append(n_in + j)
+            if v in self.slots:
+                # An input or a constant: the runtime copies it.
+                slot = self.slots[v]
+                sources.append(("input", slot) if slot < n_in else ("const", slot - n_in - n_out))
+            elif v in first:
+                sources.append(("copy", first[v]))
+            else:
+                first[v] = j
+                sources.append(("slot", n_in + j))
+        for v, j in first.items():
+            self.slots[v] = n_in + j
+        layout = Layout(n_in, output_slots, sources)
+        layout.constant_nodes = [g.nodes.index(n) for n in constants]
+        layout.constants = [n.attrs["value"] for n in constants]
+        offsets: dict[Value, int] = {}
+        aliases: dict[Value, Value] = {}
+        plan_bytes = 0
+        if plan is not None:
+            offsets = {v: o for v, o in plan.offsets.items() if v not in self.slots}
+            aliases = {v: a for v, a in plan.aliases.items() if v not in self.slots}
+            plan_bytes = plan.arena_bytes
+        missing = [
+            v
+            for n in g.nodes
+            for v in n.outputs
+            if v not in self.slots and v not in offsets and v not in aliases
+        ]
+        extra = _first_fit(g, missing, plan_bytes)
+        offsets.update(extra)
+        self.offsets = offsets
+        self.aliases = aliases
+        end = max((o + align(v.type.nbytes) for v, o in extra.items()), default=plan_bytes)
+        layout.plan_bytes = plan_bytes
+        layout.extra_bytes = end - plan_bytes
+        self.scratch_base = end
+        return layout
+
+    def buf(self, x: Value) -> Buf:
+        """The buffer holding top-level (or currently mapped body) value ``x``."""
+        found = self.bufs.get(x)
+        if found is not None:
+            return found
+        while x in self.aliases:
+            x = self.aliases[x]
+        return Buf(x, x.type.dtype)
+
+    def ptr(self, buf: Buf) -> ir.Value:
+        """The entry-function pointer to ``buf``'s first element."""
+        key = buf.key
+        found = self._ptrs.get(key)
+        if found is not None:
+            return found
+        b = ir.IRBuilder(self.alloca_block)
+        name = self.names.get(key, "") if isinstance(key, Value) else ""
+        if isinstance(key, Value) and key in self.slots:
+            slot = b.gep(self.entry.args[0], [i64(self.slots[key])], source_etype=PTR)
+            p = b.load(slot, typ=PTR, name=name)
+        elif isinstance(key, Value) and key in self.offsets:
+            p = b.gep(self.entry.args[1], [i64(self.offsets[key])], source_etype=ir.IntType(8), name=name)
+        else:
+            assert isinstance(key, tuple) and key[0] == "scratch", key
+            p = b.gep(self.entry.args[1], [i64(self.scratch_base + key[1])], source_etype=ir.IntType(8))
+        self._ptrs[key] = p
+        return p
+
+    def scratch(self, nbytes: int, dtype: DType) -> Buf:
+        """Transient memory, valid until the current node finishes."""
+        offset = self._scratch_cursor
+        self._scratch_cursor += align(max(nbytes, 1))
+        self.layout.scratch_bytes = max(self.layout.scratch_bytes, self._scratch_cursor)
+        return Buf(("scratch", offset), dtype)
+
+    # -- kernels -------------------------------------------------------------------------
+    def kernel_name(self, n: Node, what: str = "") -> str:
+        self._kernel_count += 1
+        out = self.names.get(n.outputs[0], "") if n.outputs else ""
+        return f"k{self._kernel_count}.{n.op}.{out}{what}"
+
+    def error_hook(self) -> Callable[[ir.IRBuilder, ir.Value, int], None]:
+        """A hook kernels call to record an error for the current node."""
+        index = self.node_index
+
+        def hook(b: ir.IRBuilder, cond: ir.Value, code: int, detail: ir.Value | None = None) -> None:
+            with b.if_then(cond):
+                self.store_status(b, code, index, detail)
+
+        self.layout.error_nodes[index] = self.current
+        return hook
+
+    def store_status(self, b: ir.IRBuilder, code: int, index: int, detail: ir.Value | None = None, extra: ir.Value | None = None) -> None:
+        words = [i64(code), i64(index), detail if detail is not None else i64(0), extra if extra is not None else i64(0)]
+        for k, w in enumerate(words):
+            p = b.gep(self.status, [i64(0), i64(k)], source_etype=self.status.value_type)
+            b.store(w, p)
+
+    def check_status(self) -> None:
+        """Return early from the entry function if a kernel reported an error."""
+        b = self.b
+        p = b.gep(self.status, [i64(0), i64(0)], source_etype=self.status.value_type)
+        failed = b.icmp_signed("!=", b.load(p, typ=I64), i64(0))
+        cont = self.entry.append_basic_block("ok")
+        b.cbranch(failed, self.exit_block, cont)
+        b.position_at_end(cont)
+
+    def call_loop(self, kernel: LoopKernel) -> None:
+        ptrs = [self.ptr(buf) for buf in kernel.buffers if not _is_partial(buf)]
+        b = self.b
+        if kernel.threads == 1:
+            b.call(kernel.fn, [*ptrs, i64(0), i64(kernel.outer), i64(0)])
+            return
+        partial_bufs = []
+        for p in kernel.partials:
+            nbytes = (kernel.threads - 1) * p.count * p.buf.dtype.itemsize
+            real = self.scratch(nbytes, p.buf.dtype)
+            partial_bufs.append(real)
+        all_ptrs = ptrs + [self.ptr(buf) for buf in partial_bufs]
+        task = self._task_wrapper(kernel)
+        arr = ir.IRBuilder(self.alloca_block).alloca(PTR, len(all_ptrs))
+        for k, p in enumerate(all_ptrs):
+            b.store(p, b.gep(arr, [i64(k)], source_etype=PTR))
+        b.call(define_parallel(self.module), [task, arr, i64(kernel.outer), i64(kernel.threads)])
+        emitter = ScalarEmitter(b, self.math)
+        for p, real in zip(kernel.partials, partial_bufs):
+            out_ptr = self.ptr(p.out)
+            part_ptr = self.ptr(real)
+            with counted_loop(b, i64(0), i64((kernel.threads - 1) * p.count), "comb") as j:
+                k = b.srem(j, i64(p.count))
+                dst = elem_ptr(b, out_ptr, p.buf.dtype, k)
+                x = load(b, elem_ptr(b, part_ptr, p.buf.dtype, j), p.buf.dtype)
+                store(b, combine(emitter, p.kind, p.buf.dtype, load(b, dst, p.buf.dtype), x), dst, p.buf.dtype)
+
+    def _task_wrapper(self, kernel: LoopKernel) -> ir.Function:
+        fn = ir.Function(self.module, TASK_TYPE, kernel.fn.name + ".task")
+        fn.linkage = "internal"
+        b = ir.IRBuilder(fn.append_basic_block("entry"))
+        bufs, lo, hi, tid = fn.args
+        ptrs = [
+            b.load(b.gep(bufs, [i64(k)], source_etype=PTR), typ=PTR)
+            for k in range(len(kernel.buffers))
+        ]
+        b.call(kernel.fn, [*ptrs, lo, hi, tid])
+        b.ret_void()
+        return fn
+
+    def run_loop_spec(self, spec: LoopSpec, n: Node, what: str = "") -> None:
+        """Emit ``spec`` as a kernel and call it, threaded when it pays."""
+        work = math.prod(spec.shape) * spec.cost()
+        threads = self.options.threads if work >= self.options.parallel_work else 1
+        kernel = emit_loop_kernel(
+            self.module, self.math, spec, self.kernel_name(n, what), threads, self.error_hook()
+        )
+        _mark_noalias(kernel)
+        self.call_loop(kernel)
+
+    def lower_as_loop(self, n: Node, body: Graph) -> bool:
+        """Lower ``body`` applied to ``n``'s operands as one loop kernel; False
+        when it does not fit one loop."""
+        operands: list[View | Literal] = []
+        for x in n.inputs:
+            if isinstance(x, Literal):
+                operands.append(x)
+            else:
+                operands.append(View.of(self.buf(x), x.type.shape))
+        outputs = [View.of(self.buf(v), v.type.shape) for v in n.outputs]
+        names = {bv: self.names.get(v, "") for bv, v in zip(body.outputs, n.outputs)}
+        for k, bn in enumerate(body.nodes):
+            for v in bn.outputs:
+                names.setdefault(v, f"t{k}")
+        try:
+            spec = build_loop_spec(body, operands, outputs, names)
+        except NotALoop:
+            return False
+        self.run_loop_spec(spec, n)
+        return True
+
+    def lower_body(self, n: Node, body: Graph) -> None:
+        """Run ``body`` node by node, its intermediates in scratch memory."""
+        saved = dict(self.bufs)
+        for formal, actual in zip(body.inputs, n.inputs):
+            if isinstance(actual, Value):
+                self.bufs[formal] = self.buf(actual)
+        for formal, actual in zip(body.outputs, n.outputs):
+            if formal not in self.bufs:
+                self.bufs[formal] = self.buf(actual)
+        for bn in body.nodes:
+            for v in bn.outputs:
+                if v not in self.bufs:
+                    self.bufs[v] = self.scratch(v.type.nbytes, v.type.dtype)
+        copies = [(f, a) for f, a in zip(body.outputs, n.outputs) if self.bufs[f] != self.buf(a)]
+        for bn in body.nodes:
+            self.lower_node(bn, inner=True)
+        for f, a in copies:
+            self.copy(self.bufs[f], self.buf(a), a.type.shape, a.type.dtype, n)
+        self.bufs = saved
+
+    def copy(self, src: Buf, dst: Buf, shape: tuple[int, ...], dtype: DType, n: Node) -> None:
+        g = one_node_graph("stop_gradient", [TensorType(shape, dtype)])
+        spec = build_loop_spec(g, [View.of(src, shape)], [View.of(dst, shape)], {})
+        self.run_loop_spec(spec, n, ".copy")
+
+    # -- driver --------------------------------------------------------------------------
+    def lower_node(self, n: Node, inner: bool = False) -> None:
+        self.current = n
+        fn = LOWERINGS.get(n.op)
+        if fn is None:
+            raise unsupported(n, "the LLVM backend has no lowering for this op")
+        fn(self, n)
+
+    def build(self) -> ir.Module:
+        for i, n in enumerate(self.g.nodes):
+            self.node_index = i
+            self._scratch_cursor = 0
+            self.lower_node(n)
+        self.b.branch(self.exit_block)
+        ir.IRBuilder(self.alloca_block).branch(self.entry.blocks[1])
+        self.layout.arena_bytes = self.scratch_base + self.layout.scratch_bytes
+        return self.module
+
+
+def one_node_graph(op: str, types: list[TensorType], **attrs: Any) -> Graph:
+    b = GraphBuilder(op)
+    args = [b.input(t, f"a{k}") for k, t in enumerate(types)]
+    out = b.emit(op, *args, **attrs)
+    return b.build(out if isinstance(out, tuple) else [out])
+
+
+def node_graph(n: Node) -> Graph:
+    """A graph holding only ``n`` (its Value operands become arguments)."""
+    b = GraphBuilder(n.op)
+    ins: list[Any] = []
+    for k, x in enumerate(n.inputs):
+        ins.append(b.input(x.type, f"a{k}") if isinstance(x, Value) else x)
+    node = b.copy_node(n, ins)
+    return b.build(node.outputs)
+
+
+def unsupported(n: Node, why: str) -> BackendError:
+    ins = ", ".join(str(x.type) for x in n.inputs)
+    outs = ", ".join(str(v.type) for v in n.outputs)
+    return BackendError(
+        format_message(
+            f"llvm backend: cannot compile {n.op}({ins}) -> {outs}",
+            details=[why],
+            loc=n.loc,
+            hint="run this function with backend='numpy', or report the missing lowering",
+        )
+    )
+
+
+def _is_partial(buf: Buf) -> bool:
+    return isinstance(buf.key, tuple) and buf.key[0] == "partial"
+
+
+def _mark_noalias(kernel: LoopKernel) -> None:
+    # Distinct buffers never overlap (the plan guarantees it for live values),
+    # so every pointer parameter may be noalias; LLVM then vectorizes freely.
+    for k in range(len(kernel.buffers)):
+        kernel.fn.args[k].add_attribute("noalias")
+
+
+def _first_fit(g: Graph, values: list[Value], base: int) -> dict[Value, int]:
+    """Arena offsets (from ``base``) for values the plan does not cover."""
+    if not values:
+        return {}
+    live = live_intervals(g)
+    placed: list[tuple[int, int, int, int]] = []
+    out: dict[Value, int] = {}
+    for v in sorted(values, key=lambda v: -v.type.nbytes):
+        size = align(v.type.nbytes)
+        first, last = live[v]
+        busy = sorted((o, s) for o, s, a, b in placed if a <= last and first <= b)
+        offset = base
+        for o, s in busy:
+            if offset + size <= o:
+                break
+            offset = max(offset, o + s)
+        placed.append((offset, size, first, last))
+        out[v] = offset
+    return out
+
+
+def default_threads() -> int:
+    env = os.environ.get("GRAPHC_NUM_THREADS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            pass
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1

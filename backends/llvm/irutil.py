@@ -1,0 +1,92 @@
+"""Small helpers over llvmlite.ir: element types, constants, counted loops."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import llvmlite.ir as ir
+
+from graphc.ir import DType
+
+I1 = ir.IntType(1)
+I8 = ir.IntType(8)
+I32 = ir.IntType(32)
+I64 = ir.IntType(64)
+F32 = ir.FloatType()
+F64 = ir.DoubleType()
+PTR = ir.PointerType()
+VOID = ir.VoidType()
+
+# Registers hold bool as i1; memory holds it as one byte, as NumPy does.
+_REG = {DType.bool: I1, DType.i32: I32, DType.i64: I64, DType.f32: F32, DType.f64: F64}
+_MEM = {DType.bool: I8, DType.i32: I32, DType.i64: I64, DType.f32: F32, DType.f64: F64}
+
+
+def reg_type(dtype: DType) -> ir.Type:
+    return _REG[dtype]
+
+
+def mem_type(dtype: DType) -> ir.Type:
+    return _MEM[dtype]
+
+
+def i64(n: int) -> ir.Constant:
+    return ir.Constant(I64, n)
+
+
+def const(dtype: DType, value: bool | int | float) -> ir.Constant:
+    """A register constant of ``dtype``."""
+    if dtype.is_bool:
+        return ir.Constant(I1, int(bool(value)))
+    if dtype.is_int:
+        return ir.Constant(reg_type(dtype), int(value))
+    return ir.Constant(reg_type(dtype), float(value))
+
+
+def load(b: ir.IRBuilder, ptr: ir.Value, dtype: DType, name: str = "") -> ir.Value:
+    """Load one element; bool bytes become i1."""
+    raw = b.load(ptr, typ=mem_type(dtype), name=name, align=dtype.itemsize)
+    if dtype.is_bool:
+        return b.icmp_unsigned("!=", raw, ir.Constant(I8, 0), name=name + ".b" if name else "")
+    return raw
+
+
+def store(b: ir.IRBuilder, value: ir.Value, ptr: ir.Value, dtype: DType) -> None:
+    if dtype.is_bool:
+        value = b.zext(value, I8)
+    b.store(value, ptr, align=dtype.itemsize)
+
+
+def elem_ptr(b: ir.IRBuilder, base: ir.Value, dtype: DType, index: ir.Value, name: str = "") -> ir.Value:
+    return b.gep(base, [index], inbounds=True, source_etype=mem_type(dtype), name=name)
+
+
+def byte_ptr(b: ir.IRBuilder, base: ir.Value, offset: int, name: str = "") -> ir.Value:
+    if offset == 0:
+        return base
+    return b.gep(base, [i64(offset)], inbounds=True, source_etype=I8, name=name)
+
+
+@contextmanager
+def counted_loop(
+    b: ir.IRBuilder, start: ir.Value, stop: ir.Value, name: str = "i", step: int = 1
+) -> Iterator[ir.Value]:
+    """``for name in range(start, stop, step)``: the body is emitted inside the block.
+
+    The loop is written in rotated form (guard, then a do-while) so LLVM's
+    vectorizer sees a canonical loop with a computable trip count.
+    """
+    fn = b.function
+    pre = b.block
+    body = fn.append_basic_block(f"{name}.body")
+    done = fn.append_basic_block(f"{name}.done")
+    b.cbranch(b.icmp_signed("<", start, stop), body, done)
+    b.position_at_end(body)
+    idx = b.phi(I64, name=name)
+    idx.add_incoming(start, pre)
+    yield idx
+    nxt = b.add(idx, i64(step), name=f"{name}.next")
+    idx.add_incoming(nxt, b.block)
+    b.cbranch(b.icmp_signed("<", nxt, stop), body, done)
+    b.position_at_end(done)

@@ -1,0 +1,401 @@
+"""Elementwise ops on register values: the LLVM lowering table.
+
+Each entry of ``SCALAR_OPS`` maps an op name to a function
+``(emitter, out_dtype, *operands) -> ir.Value`` whose operands have already
+been converted to the op's computation dtype (NumPy's ufunc loop: both
+operands of ``add(i32, f32)`` become f64). Results follow NumPy exactly,
+including NaN propagation in max/min, Python-style integer floor division and
+remainder, and division by zero giving 0 for integers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import llvmlite.ir as ir
+import numpy as np
+
+from graphc.ir import DType, Literal, Node
+from graphc.ir.dtypes import promote
+
+from .irutil import I1, const, reg_type
+from .mathlib import MathLib
+
+# fast-math flags used on float arithmetic: only contraction into FMAs. Never
+# nnan/ninf (NaN and inf must propagate as in NumPy) and never reassoc outside
+# reduction accumulators (results must not depend on vector width).
+FLAGS = ("contract",)
+
+ErrorHook = Callable[[ir.IRBuilder, ir.Value, int], None]
+
+
+class ScalarEmitter:
+    """Emits elementwise ops into a builder."""
+
+    def __init__(self, b: ir.IRBuilder, math_lib: MathLib, on_error: ErrorHook | None = None):
+        self.b = b
+        self.math = math_lib
+        self.on_error = on_error
+
+    # -- conversions ---------------------------------------------------------------
+    def cast(self, v: ir.Value, src: DType, dst: DType) -> ir.Value:
+        """NumPy's ``astype`` between register values."""
+        b = self.b
+        if src == dst:
+            return v
+        if dst.is_bool:
+            if src.is_float:
+                return b.fcmp_unordered("!=", v, ir.Constant(v.type, 0.0))
+            return b.icmp_unsigned("!=", v, ir.Constant(v.type, 0))
+        if src.is_bool:
+            return b.uitofp(v, reg_type(dst)) if dst.is_float else b.zext(v, reg_type(dst))
+        if src.is_int and dst.is_int:
+            if dst.itemsize > src.itemsize:
+                return b.sext(v, reg_type(dst))
+            return b.trunc(v, reg_type(dst))
+        if src.is_int:
+            return b.sitofp(v, reg_type(dst))
+        if dst.is_float:
+            return b.fpext(v, F[dst]) if dst.itemsize > src.itemsize else b.fptrunc(v, F[dst])
+        # float -> int: NaN and out-of-range values give the minimum integer, as
+        # NumPy's conversion does on x86; never LLVM poison.
+        ty = reg_type(dst)
+        bits = dst.itemsize * 8
+        lo, hi = -(2.0 ** (bits - 1)), 2.0 ** (bits - 1)
+        ok = b.and_(
+            b.fcmp_ordered(">=", v, ir.Constant(v.type, lo)),
+            b.fcmp_ordered("<", v, ir.Constant(v.type, hi)),
+        )
+        safe = b.select(ok, v, ir.Constant(v.type, 0.0))
+        return b.select(ok, b.fptosi(safe, ty), ir.Constant(ty, -(2 ** (bits - 1))))
+
+    def operand(self, x: ir.Value | Literal, src: DType, dst: DType) -> ir.Value:
+        if isinstance(x, Literal):
+            return const(dst, np.asarray(x.value, dtype=src.np).astype(dst.np).item())
+        return self.cast(x, src, dst)
+
+    # -- ops ---------------------------------------------------------------------------
+    def emit(self, n: Node, args: list[tuple[Any, DType]]) -> ir.Value:
+        """The value of elementwise node ``n`` given its operands ``(value, dtype)``."""
+        out = n.outputs[0].type.dtype
+        work = computation_dtypes(n.op, [d for _, d in args], out)
+        vals = [self.operand(v, d, w) for (v, d), w in zip(args, work)]
+        if n.op == "pow" and isinstance(n.inputs[1], Literal) and out.is_float:
+            if float(n.inputs[1].value) == 2.0:
+                return self.b.fmul(vals[0], vals[0])
+        if n.op == "cast":
+            return vals[0]
+        return SCALAR_OPS[n.op](self, out, *vals)
+
+    # helpers used by the table
+    def call(self, name: str, dtype: DType, *xs: ir.Value) -> ir.Value:
+        return self.math.call(self.b, name, dtype, *xs)
+
+    def intrinsic(self, name: str, *xs: ir.Value) -> ir.Value:
+        return self.math.intrinsic(self.b, name, *xs)
+
+    def fconst(self, dtype: DType, x: float) -> ir.Constant:
+        return ir.Constant(reg_type(dtype), x)
+
+    def isnan(self, x: ir.Value) -> ir.Value:
+        return self.b.fcmp_unordered("uno", x, x)
+
+
+F = {DType.f32: reg_type(DType.f32), DType.f64: reg_type(DType.f64)}
+
+_UNARY_KEEP_INPUT = {"isnan", "isinf", "isfinite"}
+_COMPARISONS = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+
+
+def computation_dtypes(op: str, inputs: list[DType], out: DType) -> list[DType]:
+    """The dtypes operands are converted to before ``op`` computes."""
+    if op in _UNARY_KEEP_INPUT or op == "cast":
+        return list(inputs)
+    if op in _COMPARISONS:
+        common = promote(*inputs)
+        return [common, common]
+    if op == "select":
+        return [DType.bool, out, out]
+    if op == "div" and not out.is_float:
+        return [out, out]
+    return [out] * len(inputs)
+
+
+# -- unary -----------------------------------------------------------------------------
+
+
+def _float_math(name: str) -> Callable[..., ir.Value]:
+    def lower(e: ScalarEmitter, out: DType, x: ir.Value) -> ir.Value:
+        return e.call(name, out, x)
+
+    return lower
+
+
+def _neg(e: ScalarEmitter, out: DType, x: ir.Value) -> ir.Value:
+    if out.is_float:
+        return e.b.fneg(x)
+    if out.is_bool:
+        return x  # NumPy has no bool negative; the type rule never asks for it
+    return e.b.neg(x)
+
+
+def _abs(e: ScalarEmitter, out: DType, x: ir.Value) -> ir.Value:
+    if out.is_float:
+        return e.intrinsic("fabs", x)
+    if out.is_bool:
+        return x
+    return e.b.select(e.b.icmp_signed("<", x, ir.Constant(x.type, 0)), e.b.neg(x), x)
+
+
+def _sign(e: ScalarEmitter, out: DType, x: ir.Value) -> ir.Value:
+    b = e.b
+    if out.is_float:
+        one = e.fconst(out, 1.0)
+        pos = b.fcmp_ordered(">", x, e.fconst(out, 0.0))
+        neg = b.fcmp_ordered("<", x, e.fconst(out, 0.0))
+        # Zero keeps itself and NaN propagates.
+        return b.select(pos, one, b.select(neg, e.fconst(out, -1.0), x))
+    if out.is_bool:
+        return x
+    zero = ir.Constant(x.type, 0)
+    pos = b.zext(b.icmp_signed(">", x, zero), x.type)
+    neg = b.zext(b.icmp_signed("<", x, zero), x.type)
+    return b.sub(pos, neg)
+
+
+def _rounding(intrinsic: str) -> Callable[..., ir.Value]:
+    def lower(e: ScalarEmitter, out: DType, x: ir.Value) -> ir.Value:
+        return e.intrinsic(intrinsic, x) if out.is_float else x
+
+    return lower
+
+
+def _sqrt(e: ScalarEmitter, out: DType, x: ir.Value) -> ir.Value:
+    return e.intrinsic("sqrt", x)
+
+
+def _rsqrt(e: ScalarEmitter, out: DType, x: ir.Value) -> ir.Value:
+    return e.b.fdiv(e.fconst(out, 1.0), e.intrinsic("sqrt", x))
+
+
+def _sigmoid(e: ScalarEmitter, out: DType, x: ir.Value) -> ir.Value:
+    if out is DType.f32:
+        return e.call("sigmoid", out, x)
+    b = e.b
+    ex = e.call("exp", out, b.fneg(e.intrinsic("fabs", x)))
+    d = b.fadd(ex, e.fconst(out, 1.0))
+    pos = b.fcmp_ordered(">=", x, e.fconst(out, 0.0))
+    return b.select(pos, b.fdiv(e.fconst(out, 1.0), d), b.fdiv(ex, d))
+
+
+def _not(e: ScalarEmitter, out: DType, x: ir.Value) -> ir.Value:
+    return e.b.not_(x)
+
+
+def _isnan(e: ScalarEmitter, out: DType, x: ir.Value) -> ir.Value:
+    if not isinstance(x.type, (ir.FloatType, ir.DoubleType)):
+        return ir.Constant(I1, 0)
+    return e.isnan(x)
+
+
+def _isinf(e: ScalarEmitter, out: DType, x: ir.Value) -> ir.Value:
+    if not isinstance(x.type, (ir.FloatType, ir.DoubleType)):
+        return ir.Constant(I1, 0)
+    return e.b.fcmp_ordered("==", e.intrinsic("fabs", x), ir.Constant(x.type, math.inf))
+
+
+def _isfinite(e: ScalarEmitter, out: DType, x: ir.Value) -> ir.Value:
+    if not isinstance(x.type, (ir.FloatType, ir.DoubleType)):
+        return ir.Constant(I1, 1)
+    return e.b.fcmp_ordered("<", e.intrinsic("fabs", x), ir.Constant(x.type, math.inf))
+
+
+# -- binary ------------------------------------------------------------------------------
+
+
+def _arith(float_op: str, int_op: str) -> Callable[..., ir.Value]:
+    def lower(e: ScalarEmitter, out: DType, x: ir.Value, y: ir.Value) -> ir.Value:
+        if out.is_float:
+            return getattr(e.b, float_op)(x, y, flags=FLAGS)
+        if out.is_bool:
+            # NumPy's bool add/mul are logical or/and.
+            return e.b.or_(x, y) if int_op == "add" else e.b.and_(x, y)
+        return getattr(e.b, int_op)(x, y)
+
+    return lower
+
+
+def _div(e: ScalarEmitter, out: DType, x: ir.Value, y: ir.Value) -> ir.Value:
+    return e.b.fdiv(x, y)
+
+
+def _extremum(kind: str) -> Callable[..., ir.Value]:
+    def lower(e: ScalarEmitter, out: DType, x: ir.Value, y: ir.Value) -> ir.Value:
+        b = e.b
+        if out.is_float:
+            # NaN in either operand wins, as in np.maximum / np.minimum.
+            return e.intrinsic("maximum" if kind == "max" else "minimum", x, y)
+        if out.is_bool:
+            return b.or_(x, y) if kind == "max" else b.and_(x, y)
+        return b.select(b.icmp_signed(">" if kind == "max" else "<", x, y), x, y)
+
+    return lower
+
+
+def _int_divmod(e: ScalarEmitter, x: ir.Value, y: ir.Value) -> tuple[ir.Value, ir.Value]:
+    """Python floor division and modulo; y == 0 gives (0, 0) as in NumPy, and
+    MIN // -1 wraps instead of trapping."""
+    b = e.b
+    zero, one = ir.Constant(x.type, 0), ir.Constant(x.type, 1)
+    is_zero = b.icmp_signed("==", y, zero)
+    is_m1 = b.icmp_signed("==", y, ir.Constant(x.type, -1))
+    bad = b.or_(is_zero, is_m1)
+    ys = b.select(bad, one, y)
+    q = b.sdiv(x, ys)
+    r = b.srem(x, ys)
+    # Truncation rounds toward zero; floor differs when the signs of r and y differ.
+    adjust = b.and_(b.icmp_signed("!=", r, zero), b.icmp_signed("<", b.xor(r, ys), zero))
+    q = b.select(adjust, b.sub(q, one), q)
+    r = b.select(adjust, b.add(r, ys), r)
+    q = b.select(is_m1, b.neg(x), b.select(is_zero, zero, q))
+    r = b.select(bad, zero, r)
+    return q, r
+
+
+def _float_divmod(e: ScalarEmitter, out: DType, x: ir.Value, y: ir.Value) -> tuple[Any, Any]:
+    """NumPy's npy_divmod for floats: (floor quotient, remainder with y's sign)."""
+    b = e.b
+    zero = e.fconst(out, 0.0)
+    mod = b.frem(x, y)
+    div = b.fdiv(b.fsub(x, mod), y)
+    fix = b.and_(
+        b.fcmp_unordered("!=", mod, zero),
+        b.xor(b.fcmp_ordered("<", y, zero), b.fcmp_ordered("<", mod, zero)),
+    )
+    mod = b.select(fix, b.fadd(mod, y), mod)
+    div = b.select(fix, b.fsub(div, e.fconst(out, 1.0)), div)
+    mod = b.select(
+        b.fcmp_ordered("==", mod, zero), e.intrinsic("copysign", zero, y), mod
+    )
+    floor = e.intrinsic("floor", div)
+    floor = b.select(
+        b.fcmp_ordered(">", b.fsub(div, floor), e.fconst(out, 0.5)),
+        b.fadd(floor, e.fconst(out, 1.0)),
+        floor,
+    )
+    quot = b.select(
+        b.fcmp_ordered("==", div, zero), e.intrinsic("copysign", zero, b.fdiv(x, y)), floor
+    )
+    y_zero = b.fcmp_ordered("==", y, zero)
+    quot = b.select(y_zero, b.fdiv(x, y), quot)
+    mod = b.select(y_zero, b.frem(x, y), mod)
+    return quot, mod
+
+
+def _floordiv(e: ScalarEmitter, out: DType, x: ir.Value, y: ir.Value) -> ir.Value:
+    if out.is_float:
+        return _float_divmod(e, out, x, y)[0]
+    return _int_divmod(e, x, y)[0]
+
+
+def _rem(e: ScalarEmitter, out: DType, x: ir.Value, y: ir.Value) -> ir.Value:
+    if out.is_float:
+        return _float_divmod(e, out, x, y)[1]
+    return _int_divmod(e, x, y)[1]
+
+
+def _pow(e: ScalarEmitter, out: DType, x: ir.Value, y: ir.Value) -> ir.Value:
+    if out.is_float:
+        return e.call("pow", out, x, y)
+    if out.is_bool:
+        return e.b.or_(x, e.b.not_(y))
+    return _int_pow(e, x, y)
+
+
+def _int_pow(e: ScalarEmitter, x: ir.Value, y: ir.Value) -> ir.Value:
+    """Exponentiation by squaring; a negative exponent is an error, as in NumPy."""
+    b = e.b
+    ty = x.type
+    zero, one = ir.Constant(ty, 0), ir.Constant(ty, 1)
+    if e.on_error is not None:
+        e.on_error(b, b.icmp_signed("<", y, zero), ERR_NEGATIVE_POWER)
+    pre = b.block
+    head = b.append_basic_block("pow.loop")
+    done = b.append_basic_block("pow.done")
+    b.branch(head)
+    b.position_at_end(head)
+    acc = b.phi(ty)
+    base = b.phi(ty)
+    exp = b.phi(ty)
+    acc.add_incoming(one, pre)
+    base.add_incoming(x, pre)
+    exp.add_incoming(y, pre)
+    odd = b.icmp_signed("!=", b.and_(exp, one), zero)
+    acc2 = b.select(odd, b.mul(acc, base), acc)
+    base2 = b.mul(base, base)
+    exp2 = b.ashr(exp, one)
+    acc.add_incoming(acc2, head)
+    base.add_incoming(base2, head)
+    exp.add_incoming(exp2, head)
+    b.cbranch(b.icmp_signed(">", exp2, zero), head, done)
+    b.position_at_end(done)
+    return b.select(b.icmp_signed("<=", y, zero), one, acc2)
+
+
+ERR_NEGATIVE_POWER = 2
+
+
+def _bitwise(op: str) -> Callable[..., ir.Value]:
+    def lower(e: ScalarEmitter, out: DType, x: ir.Value, y: ir.Value) -> ir.Value:
+        return getattr(e.b, op)(x, y)
+
+    return lower
+
+
+def _compare(name: str) -> Callable[..., ir.Value]:
+    pred = _COMPARISONS[name]
+
+    def lower(e: ScalarEmitter, out: DType, x: ir.Value, y: ir.Value) -> ir.Value:
+        if isinstance(x.type, (ir.FloatType, ir.DoubleType)):
+            # != is true for NaN operands, every other comparison false.
+            if pred == "!=":
+                return e.b.fcmp_unordered(pred, x, y)
+            return e.b.fcmp_ordered(pred, x, y)
+        if x.type == I1:
+            return e.b.icmp_unsigned(pred, x, y)
+        return e.b.icmp_signed(pred, x, y)
+
+    return lower
+
+
+def _atan2(e: ScalarEmitter, out: DType, y: ir.Value, x: ir.Value) -> ir.Value:
+    return e.call("atan2", out, y, x)
+
+
+def _select(e: ScalarEmitter, out: DType, c: ir.Value, x: ir.Value, y: ir.Value) -> ir.Value:
+    return e.b.select(c, x, y)
+
+
+def _identity(e: ScalarEmitter, out: DType, x: ir.Value) -> ir.Value:
+    return x
+
+
+SCALAR_OPS: dict[str, Callable[..., ir.Value]] = {
+    "neg": _neg, "abs": _abs, "sign": _sign, "not": _not,
+    "floor": _rounding("floor"), "ceil": _rounding("ceil"), "round": _rounding("roundeven"),
+    "sqrt": _sqrt, "rsqrt": _rsqrt, "sigmoid": _sigmoid,
+    "isnan": _isnan, "isinf": _isinf, "isfinite": _isfinite,
+    **{name: _float_math(name) for name in (
+        "exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "cbrt", "tanh", "sin", "cos",
+        "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "erf",
+    )},
+    "add": _arith("fadd", "add"), "sub": _arith("fsub", "sub"), "mul": _arith("fmul", "mul"),
+    "div": _div, "pow": _pow, "max": _extremum("max"), "min": _extremum("min"),
+    "atan2": _atan2, "rem": _rem, "floordiv": _floordiv,
+    "and": _bitwise("and_"), "or": _bitwise("or_"), "xor": _bitwise("xor"),
+    **{name: _compare(name) for name in _COMPARISONS},
+    "select": _select, "cast": _identity, "stop_gradient": _identity,
+}  # fmt: skip
+

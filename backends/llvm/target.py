@@ -1,0 +1,85 @@
+"""The host target: LLVM initialization, the target machine, optimization and
+object emission.
+
+llvmlite >= 0.45 initializes LLVM itself; only the native target and its
+assembly printer are set up here. Every module is built for the host CPU
+(name and features), since without them LLVM emits baseline SSE2 code.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import llvmlite
+import llvmlite.binding as llvm
+
+
+@dataclass(frozen=True)
+class Host:
+    """What compiled code depends on: triple, CPU name and CPU features."""
+
+    triple: str
+    cpu: str
+    features: str
+
+    def key(self) -> str:
+        return f"{self.triple}|{self.cpu}|{self.features}|llvmlite {llvmlite.__version__}"
+
+
+@functools.cache
+def host() -> Host:
+    """The process's target, initialized once."""
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    return Host(
+        llvm.get_process_triple(), llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
+    )
+
+
+@functools.cache
+def target_machine() -> llvm.TargetMachine:
+    """A target machine for the host at -O3, position independent (for the JIT)."""
+    h = host()
+    target = llvm.Target.from_triple(h.triple)
+    return target.create_target_machine(
+        cpu=h.cpu, features=h.features, opt=3, reloc="pic", codemodel="jitdefault"
+    )
+
+
+def parse_and_verify(text: str) -> llvm.ModuleRef:
+    """Parse LLVM IR text for the host and run LLVM's verifier on it."""
+    tm = target_machine()
+    mod = llvm.parse_assembly(text)
+    mod.triple = host().triple
+    mod.data_layout = str(tm.target_data)
+    mod.verify()
+    return mod
+
+
+def optimize(mod: llvm.ModuleRef) -> None:
+    """Run LLVM's O3 pipeline (new pass manager) with loop and SLP vectorization."""
+    tm = target_machine()
+    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto.loop_vectorization = True
+    pto.slp_vectorization = True
+    pto.loop_unrolling = True
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(mod, pb)
+
+
+def emit_object(mod: llvm.ModuleRef) -> bytes:
+    return bytes(target_machine().emit_object(mod))
+
+
+def emit_assembly(mod: llvm.ModuleRef) -> str:
+    return str(target_machine().emit_assembly(mod))
+
+
+def load_object(obj: bytes) -> llvm.ExecutionEngine:
+    """Link an object file into a fresh JIT engine; symbols resolve against the
+    process and the names registered with ``llvm.add_symbol``."""
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), target_machine())
+    engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
+    engine.finalize_object()
+    return engine
