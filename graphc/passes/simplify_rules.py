@@ -1,0 +1,532 @@
+"""SIMPLIFY_RULES: the algebraic rewrite table that :func:`simplify` applies.
+
+Each row is ``Rule(name, op, when, then)``. Rules are exact unless their
+comment says otherwise: where IEEE arithmetic could differ (NaN, inf, the sign
+of a zero), the predicate asks :mod:`graphc.passes.facts` for proof first,
+and keeps the node when there is none. Commutative ops are tried in both
+operand orders, so ``x * 1`` also matches ``1 * x``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from graphc.ir import DType, GraphBuilder, Literal, Operand, TensorType, Value, all_ops
+from graphc.ir.ops.rules import broadcast_shapes
+
+from .facts import is_negative_zero
+from .fold import evaluate_scalar, splat_value
+from .simplify import Match, Rule, fit
+
+# ---------------------------------------------------------------------------
+# Helpers used by the rules
+# ---------------------------------------------------------------------------
+
+
+def _float(m: Match) -> bool:
+    return m.out.dtype.is_float
+
+
+def _zero_keeps_x(m: Match) -> bool:
+    """``x + z == x`` for splat zero ``z``: always for -0.0 and non-floats;
+    for +0.0 only if ``x`` is never -0.0 (since -0.0 + 0.0 is +0.0)."""
+    z = m.splat(1)
+    if z is None or z.value != 0:
+        return False
+    return not _float(m) or is_negative_zero(z) or not m.facts(m.x).neg_zero
+
+
+def _minus_zero_keeps_x(m: Match) -> bool:
+    """``x - z == x``: always for +0.0 (-0.0 - 0.0 is -0.0); for -0.0 as ``x + 0``."""
+    z = m.splat(1)
+    if z is None or z.value != 0:
+        return False
+    return not _float(m) or not is_negative_zero(z) or not m.facts(m.x).neg_zero
+
+
+def _zero_minus_is_neg(m: Match) -> bool:
+    z = m.splat(0)
+    if z is None or z.value != 0:
+        return False
+    return not _float(m) or is_negative_zero(z)
+
+
+def _mul_zero_ok(m: Match) -> bool:
+    """``x * 0 == 0`` needs ``x`` finite (inf * 0 is NaN) and, for floats,
+    non-negative (a negative x gives -0.0)."""
+    if not m.is_splat(1, 0):
+        return False
+    if not _float(m):
+        return True
+    f = m.facts(m.x)
+    return f.finite and f.lo >= 0 and not f.neg_zero
+
+
+def _filled(b: GraphBuilder, m: Match, value: Literal | float) -> Operand:
+    lit = value if isinstance(value, Literal) else Literal(value, m.out.dtype)
+    lit = Literal(lit.as_array().astype(m.out.dtype.np).item(), m.out.dtype)
+    return splat_value(b, lit, m.out.shape)
+
+
+def _as_dtype(b: GraphBuilder, x: Operand, dtype: DType) -> Operand:
+    return fit(b, x, TensorType(x.type.shape, dtype))
+
+
+def _same_operand(a: Operand, c: Operand) -> bool:
+    return a is c or (isinstance(a, Literal) and a == c)
+
+
+def _power_of_two_reciprocal(m: Match) -> Literal | None:
+    """``1 / c`` when ``c`` is a float splat ``±2**k`` whose reciprocal is an
+    exact normal number, so ``x / c == x * (1 / c)`` bit for bit."""
+    c = m.splat(1)
+    if c is None or not c.dtype.is_float or not m.x.type.dtype.is_float:
+        return None
+    v = float(c.value)
+    if v == 0 or not math.isfinite(v) or abs(math.frexp(v)[0]) != 0.5:
+        return None
+    info = np.finfo(c.dtype.np)
+    r = 1.0 / v
+    if not float(info.tiny) <= abs(r) <= float(info.max):
+        return None
+    return Literal(r, c.dtype)
+
+
+# exp overflows (or loses precision to underflow) outside these bounds.
+_EXP_SAFE = {DType.f32: (-87.0, 88.0), DType.f64: (-708.0, 709.0)}
+
+
+def _log_exp_ok(m: Match) -> bool:
+    inner = m.arg_node(0, "exp")
+    if inner is None or not inner.inputs[0].type.dtype.is_float:
+        return False
+    lo, hi = _EXP_SAFE[m.out.dtype]
+    f = m.facts(inner.inputs[0])
+    return lo <= f.lo and f.hi <= hi and not f.neg_zero
+
+
+def _exp_log_ok(m: Match) -> bool:
+    inner = m.arg_node(0, "log")
+    if inner is None:
+        return False
+    f = m.facts(inner.inputs[0])
+    return f.lo >= 0 and not f.neg_zero
+
+
+# -- splats and literals -------------------------------------------------------
+
+
+def _foldable_splats(m: Match) -> Literal | None:
+    lits = [m.splat(i) for i in range(len(m.args))]
+    if any(lit is None for lit in lits):
+        return None
+    return evaluate_scalar(m.node, [lit for lit in lits if lit is not None])
+
+
+def _fold_splats(b: GraphBuilder, m: Match) -> Operand:
+    value = _foldable_splats(m)
+    assert value is not None
+    return splat_value(b, value, m.out.shape)
+
+
+def _literal_operands(m: Match) -> tuple[Operand, ...] | None:
+    """The operands with splat values replaced by literals, where the output
+    shape stays the same; None if nothing can be replaced."""
+    args = list(m.args)
+    changed = False
+    for i, x in enumerate(args):
+        if isinstance(x, Literal):
+            continue
+        lit = m.splat(i)
+        if lit is None:
+            continue
+        trial = args[:i] + [lit] + args[i + 1 :]
+        shapes = [a.type.shape for a in trial]
+        if broadcast_shapes(*shapes) == m.out.shape:
+            args = trial
+            changed = True
+    return tuple(args) if changed else None
+
+
+def _with_literals(b: GraphBuilder, m: Match) -> Operand:
+    args = _literal_operands(m)
+    assert args is not None
+    return b.emit_node(m.node.op, args, m.attrs, (), m.node.loc).outputs[0]
+
+
+# -- shape ops ---------------------------------------------------------------------
+
+
+def _inner_input(m: Match, op: str) -> Operand:
+    n = m.arg_node(0, op)
+    assert n is not None
+    return n.inputs[0]
+
+
+def _compose_transpose(b: GraphBuilder, m: Match) -> Operand:
+    inner = m.arg_node(0, "transpose")
+    assert inner is not None
+    p1, p2 = inner.attrs["perm"], m.attrs["perm"]
+    perm = tuple(p1[i] for i in p2)
+    w = inner.inputs[0]
+    return w if perm == tuple(range(len(perm))) else b.transpose(w, perm=perm)
+
+
+def _compose_broadcast(b: GraphBuilder, m: Match) -> Operand:
+    inner = m.arg_node(0, "broadcast_in_dim")
+    assert inner is not None
+    d1, d2 = inner.attrs["broadcast_dimensions"], m.attrs["broadcast_dimensions"]
+    dims = tuple(d2[i] for i in d1)
+    return b.broadcast_in_dim(inner.inputs[0], shape=m.out.shape, broadcast_dimensions=dims)
+
+
+def _broadcast_is_reshape(m: Match) -> bool:
+    if not isinstance(m.x, Value):
+        return False
+    dims, shape = m.attrs["broadcast_dimensions"], m.out.shape
+    stretched = any(m.x.type.shape[i] != shape[d] for i, d in enumerate(dims))
+    new_dims_are_one = all(shape[d] == 1 for d in range(len(shape)) if d not in dims)
+    return not stretched and new_dims_are_one and m.out.shape != m.x.type.shape
+
+
+def _shape_of_splat_ok(m: Match) -> bool:
+    # A broadcast of a literal is already the canonical splat.
+    return not isinstance(m.x, Literal) and m.splat(0) is not None
+
+
+def _splat_shaped(b: GraphBuilder, m: Match) -> Operand:
+    lit = m.splat(0)
+    assert lit is not None
+    return splat_value(b, lit, m.out.shape)
+
+
+def _slice_is_identity(m: Match) -> bool:
+    return m.out.shape == m.x.type.shape and not any(m.attrs["start"])
+
+
+def _compose_slice(b: GraphBuilder, m: Match) -> Operand:
+    inner = m.arg_node(0, "slice")
+    assert inner is not None
+    w = inner.inputs[0]
+    start, limit, stride = [], [], []
+    for d, n in enumerate(m.out.shape):
+        s1, st1 = inner.attrs["start"][d], inner.attrs["stride"][d]
+        s2, st2 = m.attrs["start"][d], m.attrs["stride"][d]
+        s, st = s1 + s2 * st1, st1 * st2
+        if n == 0:
+            s = 0
+        start.append(s)
+        stride.append(st)
+        limit.append(s + (n - 1) * st + 1 if n else 0)
+    return b.slice(w, start=tuple(start), limit=tuple(limit), stride=tuple(stride))
+
+
+def _reverse_axes(axes: tuple[int, ...], ndim: int) -> set[int]:
+    return {a % ndim for a in axes} if ndim else set()
+
+
+def _reverse_is_identity(m: Match) -> bool:
+    shape = m.x.type.shape
+    return all(shape[a] <= 1 for a in _reverse_axes(m.attrs["axes"], len(shape)))
+
+
+def _compose_reverse(b: GraphBuilder, m: Match) -> Operand:
+    inner = m.arg_node(0, "reverse")
+    assert inner is not None
+    ndim = m.out.ndim
+    axes = _reverse_axes(inner.attrs["axes"], ndim) ^ _reverse_axes(m.attrs["axes"], ndim)
+    w = inner.inputs[0]
+    return b.reverse(w, axes=tuple(sorted(axes))) if axes else w
+
+
+# -- casts ---------------------------------------------------------------------------
+
+
+def _lossless_inner_cast(m: Match) -> bool:
+    inner = m.arg_node(0, "cast")
+    if inner is None:
+        return False
+    src, mid = inner.inputs[0].type.dtype, inner.attrs["dtype"]
+    # When the first cast keeps every value exactly, the second sees the
+    # original values, so one cast gives the same result.
+    return bool(np.can_cast(src.np, mid.np, "safe"))
+
+
+def _compose_cast(b: GraphBuilder, m: Match) -> Operand:
+    w = _inner_input(m, "cast")
+    return w if w.type.dtype == m.out.dtype else b.cast(w, dtype=m.out.dtype)
+
+
+# -- select ----------------------------------------------------------------------------
+
+
+def _select_by_constant(b: GraphBuilder, m: Match) -> Operand:
+    cond = m.splat(0)
+    assert cond is not None
+    return m.fit(b, m.y if cond.value else m.z)
+
+
+def _select_negated(b: GraphBuilder, m: Match) -> Operand:
+    w = _inner_input(m, "not")
+    return b.select(w, m.z, m.y)
+
+
+# -- reductions --------------------------------------------------------------------------
+
+REDUCTIONS = ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min")
+
+
+def _axes(m: Match) -> tuple[int, ...]:
+    ndim = m.x.type.ndim
+    return tuple(sorted(a % ndim for a in m.attrs["axes"])) if ndim else ()
+
+
+def _reduces_unit_axes(m: Match) -> bool:
+    shape = m.x.type.shape
+    return all(shape[a] == 1 for a in _axes(m))
+
+
+def _drop_unit_reduction(b: GraphBuilder, m: Match) -> Operand:
+    x = m.x
+    target = m.out.shape
+    if x.type.shape != target:
+        x = b.reshape(x, shape=target)
+    return _as_dtype(b, x, m.out.dtype)
+
+
+def _broadcast_axes(m: Match) -> tuple[list[int], list[int]] | None:
+    """Reduced axes that the operand's broadcast created, and the others."""
+    inner = m.arg_node(0, "broadcast_in_dim")
+    if inner is None:
+        return None
+    w, dims = inner.inputs[0], inner.attrs["broadcast_dimensions"]
+    made, real = [], []
+    for d in _axes(m):
+        if d not in dims or w.type.shape[dims.index(d)] == 1:
+            made.append(d)
+        else:
+            real.append(d)
+    return (made, real) if made else None
+
+
+def _reduce_broadcast(b: GraphBuilder, m: Match) -> Operand:
+    """Reduce a broadcast: axes the broadcast created need no work (the max
+    of copies is the value; the sum of n copies is n times it, rounded once
+    rather than n times), the other axes are reduced on the small operand."""
+    split = _broadcast_axes(m)
+    inner = m.arg_node(0, "broadcast_in_dim")
+    assert split is not None and inner is not None
+    made, real = split
+    w, dims = inner.inputs[0], inner.attrs["broadcast_dimensions"]
+    shape = m.x.type.shape
+    axes, keepdims = _axes(m), m.attrs["keepdims"]
+    if real:
+        w = b.emit(
+            m.node.op, w, axes=tuple(dims.index(d) for d in real), keepdims=True, loc=m.node.loc
+        )
+    w = _as_dtype(b, w, m.out.dtype)
+    if m.node.op == "reduce_sum":
+        copies = math.prod(shape[d] for d in made)
+        if copies == 0:
+            return _filled(b, m, 0)
+        if copies != 1:
+            w = _scaled(b, w, copies)
+    # Drop the operand dims that were reduced (all of size 1 by now) and
+    # broadcast what is left to the result.
+    kept = [i for i, d in enumerate(dims) if d not in axes]
+    squeezed = tuple(w.type.shape[i] for i in kept)
+    if w.type.shape != squeezed:
+        w = b.reshape(w, shape=squeezed)
+    if keepdims:
+        new_dims = tuple(dims[i] for i in kept)
+    else:
+        new_dims = tuple(dims[i] - sum(1 for a in axes if a < dims[i]) for i in kept)
+    if w.type.shape == m.out.shape and new_dims == tuple(range(m.out.ndim)):
+        return w
+    return b.broadcast_in_dim(w, shape=m.out.shape, broadcast_dimensions=new_dims)
+
+
+def _scaled(b: GraphBuilder, w: Operand, k: int) -> Operand:
+    dtype = w.type.dtype
+    if isinstance(w, Literal):
+        with np.errstate(all="ignore"):
+            return Literal((w.as_array() * np.asarray(k, dtype.np)).item(), dtype)
+    return b.mul(w, Literal(k, dtype))
+
+
+# ---------------------------------------------------------------------------
+# The table
+# ---------------------------------------------------------------------------
+
+_Pred = Callable[[Match], bool]
+_Build = Callable[[GraphBuilder, Match], Operand]
+
+
+def _for_each(ops: tuple[str, ...], name: str, when: _Pred, then: _Build) -> list[Rule]:
+    return [Rule(name, op, when, then) for op in ops]
+
+
+ELEMENTWISE = tuple(
+    sorted(n for n, op in all_ops().items() if op.has("elementwise") and not op.num_subgraphs)
+)
+
+
+def _first(op: str, index: int = 0) -> _Pred:
+    return lambda m: m.arg_node(index, op) is not None
+
+
+SIMPLIFY_RULES: list[Rule] = [
+    # -- splats: an elementwise op on splats is a splat; splat operands become literals
+    *_for_each(ELEMENTWISE, "fold_splats", lambda m: _foldable_splats(m) is not None, _fold_splats),
+    *_for_each(
+        ELEMENTWISE,
+        "splat_operand_to_literal",
+        lambda m: _literal_operands(m) is not None,
+        _with_literals,
+    ),
+    # -- additive identities
+    Rule("add_zero", "add", _zero_keeps_x, lambda b, m: m.fit(b, m.x)),
+    Rule("sub_zero", "sub", _minus_zero_keeps_x, lambda b, m: m.fit(b, m.x)),
+    # -0.0 - y is -y exactly; +0.0 - y differs from -y in the sign of a zero.
+    Rule("sub_from_zero", "sub", _zero_minus_is_neg, lambda b, m: b.neg(m.fit(b, m.y))),
+    Rule(
+        "sub_self",
+        "sub",
+        lambda m: _same_operand(m.x, m.y) and not _float(m),
+        lambda b, m: _filled(b, m, 0),
+    ),
+    Rule("add_neg", "add", _first("neg", 1), lambda b, m: b.sub(m.x, _neg_input(m, 1))),
+    Rule("sub_neg", "sub", _first("neg", 1), lambda b, m: b.add(m.x, _neg_input(m, 1))),
+    # -- multiplicative identities
+    Rule("mul_one", "mul", lambda m: m.is_splat(1, 1), lambda b, m: m.fit(b, m.x)),
+    Rule(
+        "mul_neg_one",
+        "mul",
+        lambda m: m.is_splat(1, -1) and not m.out.dtype.is_bool,
+        lambda b, m: b.neg(m.fit(b, m.x)),
+    ),
+    Rule("mul_zero", "mul", _mul_zero_ok, lambda b, m: _filled(b, m, _splat_of(m, 1))),
+    Rule("div_one", "div", lambda m: m.is_splat(1, 1), lambda b, m: m.fit(b, m.x)),
+    Rule("div_neg_one", "div", lambda m: m.is_splat(1, -1), lambda b, m: b.neg(m.fit(b, m.x))),
+    Rule(
+        "div_power_of_two",
+        "div",
+        lambda m: _power_of_two_reciprocal(m) is not None,
+        lambda b, m: m.fit(b, b.mul(m.x, _power_of_two_reciprocal(m))),  # exact: see helper
+    ),
+    # -- powers (pow(x, 0) is 1 even for NaN and inf, as IEEE and NumPy define it)
+    Rule("pow_zero", "pow", lambda m: m.is_splat(1, 0), lambda b, m: _filled(b, m, 1)),
+    Rule("pow_one", "pow", lambda m: m.is_splat(1, 1), lambda b, m: m.fit(b, m.x)),
+    # x * x is correctly rounded; pow(x, 2) from libm is within an ulp of it.
+    Rule("pow_two", "pow", lambda m: m.is_splat(1, 2), lambda b, m: m.fit(b, _square(b, m))),
+    Rule(
+        "pow_neg_one",
+        "pow",
+        lambda m: m.is_splat(1, -1) and _float(m),
+        lambda b, m: m.fit(b, b.div(Literal(1, m.out.dtype), _as_dtype(b, m.x, m.out.dtype))),
+    ),
+    # -- involutions and inverses
+    Rule("neg_neg", "neg", _first("neg"), lambda b, m: _inner_input(m, "neg")),
+    # exp(log x) is x (up to rounding) where log is defined: x >= 0, never -0.0.
+    Rule("exp_log", "exp", _exp_log_ok, lambda b, m: m.fit(b, _inner_input(m, "log"))),
+    # log(exp x) is x (up to rounding) where exp neither overflows nor underflows.
+    Rule("log_exp", "log", _log_exp_ok, lambda b, m: m.fit(b, _inner_input(m, "exp"))),
+    Rule("max_self", "max", lambda m: _same_operand(m.x, m.y), lambda b, m: m.fit(b, m.x)),
+    Rule("min_self", "min", lambda m: _same_operand(m.x, m.y), lambda b, m: m.fit(b, m.x)),
+    Rule("and_self", "and", lambda m: _same_operand(m.x, m.y), lambda b, m: m.fit(b, m.x)),
+    Rule("or_self", "or", lambda m: _same_operand(m.x, m.y), lambda b, m: m.fit(b, m.x)),
+    # -- shape ops
+    *_for_each(
+        ("reshape", "transpose", "slice", "reverse", "broadcast_in_dim"),
+        "shape_of_splat",
+        _shape_of_splat_ok,
+        _splat_shaped,
+    ),
+    Rule(
+        "transpose_identity",
+        "transpose",
+        lambda m: m.attrs["perm"] == tuple(range(m.out.ndim)),
+        lambda b, m: m.x,
+    ),
+    Rule("transpose_transpose", "transpose", _first("transpose"), _compose_transpose),
+    Rule(
+        "reshape_identity",
+        "reshape",
+        lambda m: m.out.shape == m.x.type.shape,
+        lambda b, m: m.x,
+    ),
+    Rule(
+        "reshape_reshape",
+        "reshape",
+        _first("reshape"),
+        lambda b, m: b.reshape(_inner_input(m, "reshape"), shape=m.out.shape),
+    ),
+    Rule(
+        "broadcast_identity",
+        "broadcast_in_dim",
+        lambda m: m.out.shape == m.x.type.shape and isinstance(m.x, Value),
+        lambda b, m: m.x,
+    ),
+    Rule("broadcast_broadcast", "broadcast_in_dim", _first("broadcast_in_dim"), _compose_broadcast),
+    # Only inserts size-1 dims: a reshape, which every backend makes a view.
+    Rule(
+        "broadcast_as_reshape",
+        "broadcast_in_dim",
+        _broadcast_is_reshape,
+        lambda b, m: b.reshape(m.x, shape=m.out.shape),
+    ),
+    Rule("slice_identity", "slice", _slice_is_identity, lambda b, m: m.x),
+    Rule("slice_slice", "slice", _first("slice"), _compose_slice),
+    Rule("reverse_identity", "reverse", _reverse_is_identity, lambda b, m: m.x),
+    Rule("reverse_reverse", "reverse", _first("reverse"), _compose_reverse),
+    # -- casts and gradient markers
+    Rule("cast_identity", "cast", lambda m: m.attrs["dtype"] == m.x.type.dtype, lambda b, m: m.x),
+    Rule("cast_cast", "cast", _lossless_inner_cast, _compose_cast),
+    # Differentiation is done once the pipeline runs; the marker is an identity.
+    Rule("remove_stop_gradient", "stop_gradient", lambda m: True, lambda b, m: m.x),
+    # -- select
+    Rule(
+        "select_constant_condition",
+        "select",
+        lambda m: m.splat(0) is not None,
+        _select_by_constant,
+    ),
+    Rule(
+        "select_same",
+        "select",
+        lambda m: _same_operand(m.y, m.z),
+        lambda b, m: m.fit(b, m.y),
+    ),
+    Rule("select_not", "select", _first("not"), _select_negated),
+    # -- reductions
+    *_for_each(
+        REDUCTIONS, "reduce_no_axes", lambda m: not m.attrs["axes"], lambda b, m: m.fit(b, m.x)
+    ),
+    *_for_each(REDUCTIONS, "reduce_unit_axes", _reduces_unit_axes, _drop_unit_reduction),
+    *_for_each(
+        ("reduce_sum", "reduce_max", "reduce_min"),
+        "reduce_of_broadcast",
+        lambda m: _broadcast_axes(m) is not None,
+        _reduce_broadcast,
+    ),
+]
+
+
+def _splat_of(m: Match, i: int) -> Literal:
+    lit = m.splat(i)
+    assert lit is not None
+    return lit
+
+
+def _neg_input(m: Match, i: int) -> Operand:
+    n = m.arg_node(i, "neg")
+    assert n is not None
+    return n.inputs[0]
+
+
+def _square(b: GraphBuilder, m: Match) -> Operand:
+    x = _as_dtype(b, m.x, m.out.dtype)
+    return b.mul(x, x)
