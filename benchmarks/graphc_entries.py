@@ -1,0 +1,128 @@
+"""graphc implementations of the workloads, written against the public API (DESIGN §1).
+
+Every workload gives graphc the same plain-NumPy loss function a user would write. Two
+ways to run a training step exist, and each is its own entry so both stay visible:
+
+- `graphc-<backend>`: `gc.jit(gc.value_and_grad(loss), backend=...)` computes loss and
+  gradients in one compiled call; the optimizer update is the hand-written NumPy one that
+  the `numpy` entry uses, applied in place around it.
+- `graphc-<backend>-ts`: `gc.train_step` with a `gc.optim` optimizer, forward, backward and
+  update folded into one compiled graph (issue 6).
+
+An entry whose API is not there yet raises `Unavailable` naming what is missing; the
+report shows that reason in place of a timing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+import numpy as np
+
+from .core import Problem, Runner, Unavailable, cycle, numpy_reset, restore
+from .optim import numpy_optimizer
+
+BACKENDS = ("numpy", "llvm")
+
+
+def require_graphc(*names: str) -> Any:
+    """Import graphc and check that the public names an entry needs exist."""
+    try:
+        import graphc as gc
+    except ImportError as e:
+        raise Unavailable(f"graphc not importable ({e})") from None
+    missing = [name for name in names if not _has_path(gc, name)]
+    if missing:
+        raise Unavailable("graphc API not there yet: " + ", ".join(f"gc.{m}" for m in missing))
+    return gc
+
+
+def _has_path(obj: Any, dotted: str) -> bool:
+    for part in dotted.split("."):
+        if not hasattr(obj, part):
+            return False
+        obj = getattr(obj, part)
+    return True
+
+
+def value_and_grad_entry(
+    loss_fn: Callable[..., Any], optimizer: str, problem: Problem, *, backend: str
+) -> Runner:
+    """Compiled loss+gradients, NumPy optimizer update in place around the call."""
+    gc = require_graphc("jit", "value_and_grad")
+    compiled = gc.jit(gc.value_and_grad(loss_fn), backend=backend)
+    params = {k: v.copy() for k, v in problem.params.items()}
+    opt = numpy_optimizer(optimizer, params, problem.hyper)
+    feed = cycle(problem.batches)
+
+    def step() -> Any:
+        loss, grads = compiled(params, *feed())
+        opt.update(params, grads)
+        return loss
+
+    return Runner(
+        step=step,
+        reset=numpy_reset(params, problem.params, opt, feed),
+        state=lambda: params,
+        note="value_and_grad + NumPy update",
+    )
+
+
+def _graphc_optimizer(gc: Any, optimizer: str, hyper: dict[str, float]) -> Any:
+    # Written against the sketch in issue 6 (`gc.optim.Adam`, `gc.optim.SGD` with PyTorch's
+    # argument names); adjust here if the landed API spells them differently.
+    if optimizer == "adam":
+        return gc.optim.Adam(lr=hyper["lr"], betas=(hyper["b1"], hyper["b2"]), eps=hyper["eps"])
+    return gc.optim.SGD(lr=hyper["lr"], momentum=hyper.get("momentum", 0.0))
+
+
+def train_step_entry(
+    loss_fn: Callable[..., Any], optimizer: str, problem: Problem, *, backend: str
+) -> Runner:
+    """One compiled graph for forward, backward and update (`gc.train_step`, issue 6)."""
+    gc = require_graphc("train_step", "optim")
+    opt = _graphc_optimizer(gc, optimizer, problem.hyper)
+    compiled = gc.train_step(loss_fn, opt, backend=backend)
+    params = {k: v.copy() for k, v in problem.params.items()}
+    live = [opt.init(params)]
+    feed = cycle(problem.batches)
+
+    def step() -> Any:
+        # Parameters and optimizer state are donated and updated in place.
+        return compiled(params, live[0], *feed())
+
+    def reset() -> None:
+        restore(params, problem.params)
+        live[0] = opt.init(params)
+        feed.reset()
+
+    return Runner(step=step, reset=reset, state=lambda: params, note="gc.train_step")
+
+
+def training_entries(loss_fn: Callable[..., Any], optimizer: str) -> dict[str, Any]:
+    """The four graphc entries of a training workload."""
+    entries: dict[str, Any] = {}
+    for backend in BACKENDS:
+        entries[f"graphc-{backend}"] = partial(
+            value_and_grad_entry, loss_fn, optimizer, backend=backend
+        )
+    for backend in BACKENDS:
+        entries[f"graphc-{backend}-ts"] = partial(
+            train_step_entry, loss_fn, optimizer, backend=backend
+        )
+    return entries
+
+
+def is_graphc_error(exc: BaseException) -> bool:
+    """True for graphc's own 'cannot compile this' errors (reported as unavailable)."""
+    try:
+        import graphc as gc
+    except ImportError:
+        return False
+    return isinstance(exc, gc.GraphcError)
+
+
+def as_numpy(tree: Any) -> Any:
+    return {k: np.asarray(v) for k, v in tree.items()}

@@ -1,0 +1,179 @@
+"""Peak memory of one implementation's training step, measured in a fresh process.
+
+NumPy, PyTorch and XLA each have their own allocator, and only NumPy reports to
+tracemalloc, so the one measure all share is the resident memory of the process. Each
+(workload, implementation) pair runs in its own child process so that what one library
+caches cannot be charged to another. The child (Linux only, it reads /proc/self/status):
+
+1. imports the libraries and builds the host data, then records `base` (RssAnon);
+2. builds the implementation and runs its first step (compiles) and two more, then runs
+   the GC and glibc's `malloc_trim` and records `warm` (RssAnon and VmRSS);
+3. resets the high-water mark (writes 5 to /proc/self/clear_refs), runs `steps` steps
+   and reads VmHWM.
+
+Reported, in bytes:
+- `state`: warm.RssAnon - base.RssAnon, the anonymous memory the implementation keeps
+  between steps: its copy of the parameters, optimizer state, preallocated buffers and
+  arenas, plus runtime leftovers (compiled code, thread stacks). File-backed pages (library
+  code touched on first use) are excluded.
+- `step`: VmHWM - warm.VmRSS, the most the step needs on top of that (activations,
+  gradients, temporaries that are freed again).
+- `peak`: state + step.
+- `first_call`: the high-water mark over base while building and first calling (compile).
+- `traced_step`: tracemalloc's peak over one more step, which sees only NumPy-allocated
+  memory: exact for the NumPy and graphc entries, near zero for PyTorch and JAX.
+
+The child runs with glibc's mmap threshold pinned (MALLOC_MMAP_THRESHOLD_), so large
+arrays go straight to mmap and their pages return to the system when freed, for every
+library alike; the timing process keeps the default allocator.
+
+Run as `python -m benchmarks.memory W4 torch` to probe one pair by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+_STATUS_KEYS = ("VmHWM", "VmRSS", "RssAnon")
+_MMAP_THRESHOLD = str(128 * 1024)
+
+
+def supported() -> str | None:
+    """None when memory can be probed here, else why not."""
+    if not os.path.exists("/proc/self/status"):
+        return "needs Linux /proc/self/status"
+    if not os.path.exists("/proc/self/clear_refs"):
+        return "needs /proc/self/clear_refs to reset the high-water mark"
+    return None
+
+
+def probe(workload: str, impl: str, threads: int, quick: bool, steps: int = 3) -> dict[str, Any]:
+    """Run the child for one pair and return its measurements (or an `error`)."""
+    cmd = [sys.executable, "-m", "benchmarks.memory", workload, impl, "--threads", str(threads)]
+    cmd += ["--steps", str(steps)] + (["--quick"] if quick else [])
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_=_MMAP_THRESHOLD)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root, timeout=1800)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"probe exited {proc.returncode}: {tail}"}
+    return json.loads(lines[-1])
+
+
+def _status() -> dict[str, int]:
+    out: dict[str, int] = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in _STATUS_KEYS:
+                out[key] = int(rest.split()[0]) * 1024
+    return out
+
+
+def _release_free_memory() -> None:
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
+def _reset_high_water_mark() -> None:
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def _preload(impl: str) -> None:
+    # Import (and for JAX, start) the runtime before the baseline, so only what the
+    # implementation itself allocates is counted.
+    if impl.startswith("torch"):
+        import torch
+
+        torch.zeros(1).sum()
+    elif impl.startswith("jax"):
+        import jax.numpy as jnp
+
+        jnp.zeros(1).block_until_ready()
+    elif impl.startswith("graphc"):
+        import graphc  # noqa: F401
+
+
+def measure(workload_name: str, impl: str, quick: bool, steps: int) -> dict[str, Any]:
+    """The child's side: see the module docstring for what each number means."""
+    import tracemalloc
+
+    from .core import Unavailable
+    from .workloads import WORKLOADS
+
+    workload = WORKLOADS[workload_name]
+    try:
+        _preload(impl)
+    except ImportError as e:
+        return {"error": f"unavailable: {e}"}
+    problem = workload.make_problem(quick)
+    _release_free_memory()
+    base = _status()
+    try:
+        runner = workload.impls[impl](problem)
+    except Unavailable as e:
+        return {"error": f"unavailable: {e}"}
+    out = runner.step()
+    first_call = _status()["VmHWM"] - base["VmRSS"]
+    for _ in range(2):
+        out = runner.step()
+    _release_free_memory()
+    warm = _status()
+    _reset_high_water_mark()
+    for _ in range(steps):
+        out = runner.step()
+    peak = _status()["VmHWM"]
+    tracemalloc.start()
+    before, _ = tracemalloc.get_traced_memory()
+    out = runner.step()
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    del out
+    state = warm["RssAnon"] - base["RssAnon"]
+    step = peak - warm["VmRSS"]
+    return {
+        "state": state,
+        "step": step,
+        "peak": state + step,
+        "first_call": first_call,
+        "traced_step": traced_peak - before,
+        "steps": steps,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("workload")
+    parser.add_argument("impl")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    from . import threads
+
+    num_threads = args.threads or threads.available_cores()
+    threads.configure(num_threads)
+    threads.apply_to_loaded_libraries(num_threads)
+    why_not = supported()
+    result = (
+        {"error": why_not} if why_not else measure(args.workload, args.impl, args.quick, args.steps)
+    )
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
