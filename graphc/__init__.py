@@ -5,7 +5,7 @@
 array([2., 4.])
 """
 
-from . import ir
+from . import checkpoint, ir, nn, optim, random
 from .api import grad, hvp, jvp, stop_gradient, value_and_grad, vjp
 from .check import GradientCheckError, check_grads
 from .ir import (
@@ -40,11 +40,15 @@ __all__ = [
     "VerifyError",
     "bind",
     "check_grads",
+    "checkpoint",
     "grad",
     "hvp",
     "ir",
     "jit",
     "jvp",
+    "nn",
+    "optim",
+    "random",
     "stop_gradient",
     "trace",
     "value_and_grad",

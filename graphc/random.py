@@ -26,36 +26,16 @@ from typing import Any
 
 import numpy as np
 
-from .ir import DType, OpTypeError, TensorType, get_op
+from .ir import OpTypeError
+from .primitives import bind
 
 __all__ = ["bernoulli", "bits", "fold_in", "key", "normal", "split", "uniform"]
 
-# Keys derived by fold_in/split are drawn under these xor-ed tags, so a derived
-# key never equals a value the parent key hands out to uniform() or bits().
+# fold_in/split draw under the parent key xor-ed with these tags, so derived keys
+# come from streams of their own rather than from the parent's bits() values.
 _FOLD_TAG = 0x3C6EF372FE94F82B
 _SPLIT_TAG = 0x1F83D9ABFB41BD6B
 _MANTISSA_BITS = {np.dtype(np.float32): 24, np.dtype(np.float64): 53}
-
-
-def _eager_bind(op_name: str, *operands: Any, **attrs: Any) -> Any:
-    """Evaluate a primitive op on NumPy arrays with its reference semantics."""
-    op = get_op(op_name)
-    attrs = op.normalize_attrs(attrs)
-    arrays = [np.asarray(x) for x in operands]
-    op.check_arity(len(arrays))
-    op.infer(tuple(TensorType(a.shape, DType.from_numpy(a.dtype)) for a in arrays), attrs)
-    with np.errstate(all="ignore"):
-        return op.reference(*arrays, **attrs)
-
-
-try:
-    # The tracer's bind emits an IR node when an operand is traced and falls
-    # back to the reference semantics otherwise; until it exists, evaluate.
-    from .primitives import bind as _bind
-except ModuleNotFoundError as exc:
-    if exc.name != "graphc.primitives":
-        raise
-    _bind = _eager_bind
 
 
 def _i64(value: Any) -> Any:
@@ -93,7 +73,7 @@ def bits(key: Any, shape: int | Sequence[int] = (), *, counter: Any = 0) -> Any:
     >>> bits(key(1), (3,), counter=0).dtype
     dtype('int64')
     """
-    return _bind("random_bits", _i64(key), _i64(counter), shape=_shape(shape))
+    return bind("random_bits", _i64(key), _i64(counter), shape=_shape(shape))
 
 
 def uniform(

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..random import _bind
+from ..primitives import bind
 
 __all__ = [
     "elu",
@@ -67,7 +67,7 @@ def sigmoid(x: Any) -> Any:
     >>> sigmoid(np.array([-1e4, 0.0, 1e4]))
     array([0. , 0.5, 1. ])
     """
-    return _bind("sigmoid", x)
+    return bind("sigmoid", x)
 
 
 def tanh(x: Any) -> Any:
@@ -117,7 +117,7 @@ def gelu(x: Any, approximate: bool = False) -> Any:
         # where 1 + tanh(u) would cancel.
         inner = (x + (x * x * x) * 0.044715) * (2.0 * _SQRT_2_OVER_PI)
         return x * sigmoid(inner)
-    return x * 0.5 * (_bind("erf", x * _SQRT_HALF) + 1.0)
+    return x * 0.5 * (bind("erf", x * _SQRT_HALF) + 1.0)
 
 
 def logsumexp(x: Any, axis: int | tuple[int, ...] = -1, keepdims: bool = False) -> Any:

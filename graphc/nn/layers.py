@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import random
 from ..ir import OpTypeError
-from ..random import _bind
+from ..primitives import bind
 from . import init as initializers
 
 __all__ = [
@@ -144,7 +144,7 @@ def conv2d(
     """
     kernel = (int(w.shape[2]), int(w.shape[3]))
     dil = _pair(dilation, "dilation")
-    y = _bind(
+    y = bind(
         "conv2d",
         x,
         w,
@@ -215,7 +215,7 @@ def max_pool2d(x: Any, window: Pair, stride: Pair | None = None, padding: Paddin
            [13., 15.]])
     """
     win = _pair(window, "window")
-    return _bind(
+    return bind(
         "max_pool2d",
         x,
         window=win,
@@ -238,7 +238,7 @@ def avg_pool2d(
            [10.5, 12.5]])
     """
     win = _pair(window, "window")
-    return _bind(
+    return bind(
         "avg_pool2d",
         x,
         window=win,
