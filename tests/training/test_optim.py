@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 import graphc as gc
+import graphc.nn as nn
 import graphc.optim as optim
+import graphc.random as grandom
 from graphc.pytree import tree_leaves
 
 RNG = np.random.default_rng(3)
@@ -220,3 +222,35 @@ def test_structure_mismatch_and_bad_hyperparameters_are_clear_errors() -> None:
     ):
         with pytest.raises(gc.GraphcError):
             make()
+
+
+def test_forward_backward_and_update_trace_into_one_graph() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 6)).astype(np.float32)
+    y = rng.integers(0, 3, size=16)
+    l1, l2 = nn.Linear(6, 8), nn.Linear(8, 3)
+    params = {"l1": l1.init(0), "l2": l2.init(1)}
+    opt = optim.AdamW(optim.warmup_cosine(0.01, 2, 10), clip_norm=1.0)
+
+    def loss(p: Any, x: Any, y: Any, key: Any, step: Any) -> Any:
+        h = nn.dropout(nn.gelu(l1(p["l1"], x)), 0.2, key=key, step=step)
+        return nn.cross_entropy(l2(p["l2"], h), y) + nn.l2_penalty(p, 1e-4)
+
+    def train_step(p: Any, s: Any, x: Any, y: Any, key: Any) -> Any:
+        value, grads = gc.value_and_grad(loss)(p, x, y, key, s["step"])
+        p, s = opt.update(grads, s, p)
+        return p, s, value
+
+    state = opt.init(params)
+    key = grandom.key(5)
+    g = gc.trace(train_step, params, state, x, y, key)
+    assert sum(n.op == "random_bits" for n in g.nodes) == 1
+    eager = (params, state)
+    for _ in range(3):
+        flat = gc.ir.interpret(g, *tree_leaves([eager[0], eager[1], x, y, key]))
+        p, s, value = train_step(eager[0], eager[1], x, y, key)
+        for t, e in zip(flat, tree_leaves((p, s, value))):
+            assert t.dtype == np.asarray(e).dtype
+            np.testing.assert_allclose(t, e, rtol=2e-5, atol=1e-6)
+        eager = (p, s)
+    assert int(eager[1]["step"]) == 3
