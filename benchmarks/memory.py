@@ -5,7 +5,8 @@ tracemalloc, so the one measure all share is the resident memory of the process.
 (workload, implementation) pair runs in its own child process so that what one library
 caches cannot be charged to another. The child (Linux only, it reads /proc/self/status):
 
-1. imports the libraries and builds the host data, then records `base` (RssAnon);
+1. imports the libraries and runs each once on a tiny problem (thread pools, BLAS
+   buffers, compiler start-up), builds the host data, then records `base` (RssAnon);
 2. builds the implementation and runs its first step (compiles) and two more, then runs
    the GC and glibc's `malloc_trim` and records `warm` (RssAnon and VmRSS);
 3. resets the high-water mark (writes 5 to /proc/self/clear_refs), runs `steps` steps
@@ -93,16 +94,28 @@ def _reset_high_water_mark() -> None:
 
 
 def _preload(impl: str) -> None:
-    # Import (and for JAX, start) the runtime before the baseline, so only what the
-    # implementation itself allocates is counted.
+    # Start each library's runtime (thread pools, BLAS buffers, the autograd engine, XLA's
+    # compiler) on a tiny problem before the baseline, so that `state` counts what the
+    # workload needs rather than what loading the library costs once per process.
+    import numpy as np
+    from scipy.linalg import blas
+
+    a = np.ones((256, 256), np.float32)
+    (a @ a).sum()
+    blas.sgemm(1.0, a, a)
     if impl.startswith("torch"):
         import torch
 
-        torch.zeros(1).sum()
+        w = torch.ones(256, 256, requires_grad=True)
+        torch.tanh(torch.from_numpy(a) @ w).sum().backward()
+        # The first optimizer built imports torch._dynamo, about 70 MB of modules.
+        torch.optim.Adam([w]).step()
     elif impl.startswith("jax"):
+        import jax
         import jax.numpy as jnp
 
-        jnp.zeros(1).block_until_ready()
+        grad = jax.jit(jax.grad(lambda w, x: jnp.tanh(x @ w).sum()))
+        grad(jnp.asarray(a), jnp.asarray(a)).block_until_ready()
     elif impl.startswith("graphc"):
         import graphc  # noqa: F401
 
