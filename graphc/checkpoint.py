@@ -54,6 +54,10 @@ class CheckpointNotFoundError(CheckpointError, FileNotFoundError):
 # -- encoding ----------------------------------------------------------------------
 
 
+def _is_namedtuple(x: Any) -> bool:
+    return isinstance(x, tuple) and hasattr(type(x), "_fields")
+
+
 def _encode(tree: Any, leaves: list[np.ndarray], path: str) -> Any:
     """The JSON form of ``tree``'s structure; arrays are appended to ``leaves``."""
     if tree is None:
@@ -66,7 +70,7 @@ def _encode(tree: Any, leaves: list[np.ndarray], path: str) -> Any:
                 )
         keys = sorted(tree, key=lambda k: (isinstance(k, str), k))
         return {"dict": [[k, _encode(tree[k], leaves, f"{path}[{k!r}]")] for k in keys]}
-    if isinstance(tree, tuple) and hasattr(type(tree), "_fields"):
+    if _is_namedtuple(tree):
         children = [_encode(c, leaves, f"{path}.{f}") for f, c in zip(tree._fields, tree)]
         return {"namedtuple": type(tree).__name__, "fields": list(tree._fields), "items": children}
     if isinstance(tree, (list, tuple)):
@@ -126,7 +130,7 @@ def save(
         raise CheckpointError(f"checkpoint: cannot write in {directory}: {exc}") from exc
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, target)
@@ -248,7 +252,7 @@ def _match(
         return {
             k: _match(template[k], stored[k], arrays, f"{path}[{k!r}]", errors) for k in template
         }
-    if isinstance(template, tuple) and hasattr(type(template), "_fields"):
+    if _is_namedtuple(template):
         if node is None or "namedtuple" not in node or node["fields"] != list(template._fields):
             errors.append(
                 f"{where}: file has a {_structure_name(node)}, expected "
@@ -264,9 +268,9 @@ def _match(
         kind = "list" if isinstance(template, list) else "tuple"
         if node is None or kind not in node or len(node[kind]) != len(template):
             length = len(node[kind]) if node is not None and kind in node else None
-            found = _structure_name(node) + (f" of length {length}" if length is not None else "")
+            shown = _structure_name(node) + (f" of length {length}" if length is not None else "")
             errors.append(
-                f"{where}: file has a {found}, expected a {kind} of length {len(template)}"
+                f"{where}: file has a {shown}, expected a {kind} of length {len(template)}"
             )
             return None
         items = [
@@ -286,8 +290,7 @@ def _match(
             f"expected {want_dtype}{list(want_shape)}"
         )
         return None
-    kind = _SCALAR_KINDS.get(type(template))
-    return type(template)(found) if kind else found
+    return type(template)(found) if type(template) in _SCALAR_KINDS else found
 
 
 def _template_type(template: Any) -> tuple[tuple[int, ...], np.dtype]:

@@ -96,7 +96,8 @@ class Optimizer:
         slot_leaves = {
             name: self._leaves_like(state[name], treedef, f"state[{name!r}]") for name in self.slots
         }
-        new_p, new_slots = [], {name: [] for name in self.slots}
+        new_p: list[Any] = []
+        new_slots: dict[str, list[Any]] = {name: [] for name in self.slots}
         for i, (p, g) in enumerate(zip(p_leaves, g_leaves)):
             if g.dtype != p.dtype:
                 g = g.astype(p.dtype)
