@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from graphc.ir import BackendError, Graph, GraphcError, interpret, verify
+from graphc.ir import BackendError, Graph, GraphcError, interpret
 
 
 @dataclass
@@ -44,6 +44,20 @@ def default_backend() -> str:
     return "interpret"
 
 
+def pipeline_for(backend: str) -> tuple[Any, ...]:
+    """The optimization pipeline plus the lowering passes ``backend`` wants."""
+    from graphc.passes.manager import Pass
+    from graphc.passes.pipeline import PIPELINE
+
+    if backend == "llvm":
+        from graphc.passes.fuse import fuse
+
+        # Fusion goes last: it needs the simplified graph, and nothing after it
+        # may split a fused group.
+        return PIPELINE + (Pass("fuse", fuse),)
+    return PIPELINE
+
+
 class _Interpreted:
     """Runs the reference interpreter; used only when no backend is installed."""
 
@@ -65,26 +79,19 @@ def compile_graph(
     options: dict[str, Any] | None = None,
 ) -> CompileResult:
     """Optimize ``g`` and compile it for ``backend``."""
-    options = dict(options or {})
-    try:
-        from graphc.passes.pipeline import optimize
-    except ImportError:
-        optimize = None
-    if optimize is not None:
-        optimized, report = optimize(
-            g,
-            backend=backend,
-            disabled=tuple(disable_passes),
-            dump_dir=dump,
-            memory_budget=memory_budget,
-        )
-    else:
-        optimized, report = verify(g), None
+    from graphc.passes.pipeline import optimize
+
+    optimized, report = optimize(
+        g,
+        disabled=tuple(disable_passes),
+        dump_dir=dump,
+        passes=pipeline_for(backend),
+    )
     if backend == "interpret":
         return CompileResult(optimized, _Interpreted(optimized), report, None)
     module = backend_module(backend)
     from graphc.passes.plan_memory import plan_memory
 
     plan = plan_memory(optimized)
-    executable = module.compile(optimized, plan=plan, **options)
+    executable = module.compile(optimized, plan=plan, **dict(options or {}))
     return CompileResult(optimized, executable, report, getattr(executable, "memory", plan))
