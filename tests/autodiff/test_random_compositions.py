@@ -20,7 +20,7 @@ UNARY = {
     "sqrt_1p_sq": lambda x: np.sqrt(1.0 + x * x),
     "atan": np.arctan,
     "transpose": lambda x: x.T,
-    "flip": lambda x: x[::-1],
+    "flip": lambda x: x[::-1] if x.ndim else x,
     "cumsum": lambda x: np.cumsum(x, axis=-1) * 0.3 if x.ndim else x,
 }
 BINARY = {
