@@ -18,7 +18,7 @@ from typing import Any
 from graphc.ir import Graph
 from graphc.ir.plan import MemoryPlan
 
-from . import lower_loops, target  # noqa: F401  (registers lowerings)
+from . import linalg, lower_loops, target  # noqa: F401  (registers lowerings)
 from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads
 from .runtime import LLVMExecutable, MemoryReport
 

@@ -22,7 +22,7 @@ from graphc.ir.errors import format_message
 from graphc.ir.liveness import live_intervals
 from graphc.ir.plan import MemoryPlan, align
 
-from .irutil import I64, PTR, VOID, counted_loop, elem_ptr, i64, load, store
+from .irutil import I64, PTR, VOID, alloca, counted_loop, elem_ptr, i64, load, store
 from .loops import LoopKernel, combine, emit_loop_kernel
 from .loopspec import Buf, LoopSpec, NotALoop, build_loop_spec
 from .mathlib import MathLib
@@ -71,7 +71,6 @@ class Layout:
     plan_bytes: int = 0
     extra_bytes: int = 0
     scratch_bytes: int = 0
-    error_nodes: dict[int, Node] = field(default_factory=dict)
 
 
 def value_names(g: Graph) -> dict[Value, str]:
@@ -211,7 +210,6 @@ class ModuleBuilder:
             with b.if_then(cond):
                 self.store_status(b, code, index, detail)
 
-        self.layout.error_nodes[index] = self.current
         return hook
 
     def store_status(self, b: ir.IRBuilder, code: int, index: int, detail: ir.Value | None = None, extra: ir.Value | None = None) -> None:
@@ -242,7 +240,7 @@ class ModuleBuilder:
             partial_bufs.append(real)
         all_ptrs = ptrs + [self.ptr(buf) for buf in partial_bufs]
         task = self._task_wrapper(kernel)
-        arr = ir.IRBuilder(self.alloca_block).alloca(PTR, len(all_ptrs))
+        arr = alloca(ir.IRBuilder(self.alloca_block), PTR, len(all_ptrs))
         for k, p in enumerate(all_ptrs):
             b.store(p, b.gep(arr, [i64(k)], source_etype=PTR))
         b.call(define_parallel(self.module), [task, arr, i64(kernel.outer), i64(kernel.threads)])
@@ -282,14 +280,22 @@ class ModuleBuilder:
     def lower_as_loop(self, n: Node, body: Graph) -> bool:
         """Lower ``body`` applied to ``n``'s operands as one loop kernel; False
         when it does not fit one loop."""
-        operands: list[View | Literal] = []
-        for x in n.inputs:
-            if isinstance(x, Literal):
-                operands.append(x)
-            else:
-                operands.append(View.of(self.buf(x), x.type.shape))
+        operands = [self.view(x) for x in n.inputs]
         outputs = [View.of(self.buf(v), v.type.shape) for v in n.outputs]
-        names = {bv: self.names.get(v, "") for bv, v in zip(body.outputs, n.outputs)}
+        return self.run_body_loop(n, body, operands, outputs, list(n.outputs))
+
+    def view(self, x: Value | Literal) -> View | Literal:
+        return x if isinstance(x, Literal) else View.of(self.buf(x), x.type.shape)
+
+    def run_body_loop(
+        self,
+        n: Node,
+        body: Graph,
+        operands: list[View | Literal],
+        outputs: list[View],
+        named: list[Value],
+    ) -> bool:
+        names = {bv: self.names.get(v, "") for bv, v in zip(body.outputs, named)}
         for k, bn in enumerate(body.nodes):
             for v in bn.outputs:
                 names.setdefault(v, f"t{k}")

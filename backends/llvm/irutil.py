@@ -90,3 +90,13 @@ def counted_loop(
     idx.add_incoming(nxt, b.block)
     b.cbranch(b.icmp_signed("<", nxt, stop), body, done)
     b.position_at_end(done)
+
+
+def alloca(b: ir.IRBuilder, ty: ir.Type, count: ir.Value | int | None = None, name: str = "") -> ir.Value:
+    """A stack slot as an opaque pointer (llvmlite types alloca results)."""
+    n = i64(count) if isinstance(count, int) else count
+    slot = b.alloca(ty, n, name=name)
+    # llvmlite types the result (ty*); with opaque pointers it is just ptr, and
+    # retyping it lets typed GEPs into it store any element type.
+    slot.type = PTR
+    return slot

@@ -15,10 +15,17 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
-from .irutil import I32, I64, PTR, VOID, counted_loop, i64
+from .irutil import I32, I64, PTR, VOID, alloca, counted_loop, i64
 
 TASK_TYPE = ir.FunctionType(VOID, [PTR, I64, I64, I64])
-_CTX = ir.LiteralStructType([PTR, PTR, I64, I64, I64])  # task, bufs, lo, hi, tid
+# A thread's context is five 8-byte words: task, bufs, lo, hi, tid.
+_CTX_WORDS = 5
+_CTX_TYPES = (PTR, PTR, I64, I64, I64)
+
+
+def _word(b: ir.IRBuilder, base: ir.Value, index: ir.Value | int, ty: ir.Type) -> ir.Value:
+    idx = i64(index) if isinstance(index, int) else index
+    return b.gep(base, [idx], source_etype=ty)
 
 
 def define_parallel(module: ir.Module) -> ir.Function:
@@ -35,10 +42,7 @@ def define_parallel(module: ir.Module) -> ir.Function:
     main.linkage = "internal"
     b = ir.IRBuilder(main.append_basic_block("entry"))
     ctx = main.args[0]
-    fields = [
-        b.load(b.gep(ctx, [i64(0), ir.Constant(I32, k)], source_etype=_CTX), typ=t)
-        for k, t in enumerate([PTR, PTR, I64, I64, I64])
-    ]
+    fields = [b.load(_word(b, ctx, k, t), typ=t) for k, t in enumerate(_CTX_TYPES)]
     b.call(_as_task(b, fields[0]), fields[1:])
     b.ret(ir.Constant(PTR, None))
 
@@ -48,15 +52,15 @@ def define_parallel(module: ir.Module) -> ir.Function:
     task.name, bufs.name, n.name, threads.name = "task", "bufs", "n", "threads"
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     chunk = b.sdiv(b.add(n, b.sub(threads, i64(1))), threads, name="chunk")
-    ctxs = b.alloca(_CTX, threads, name="ctxs")
-    handles = b.alloca(I64, threads, name="handles")
+    ctxs = alloca(b, I64, b.mul(threads, i64(_CTX_WORDS)), name="ctxs")
+    handles = alloca(b, I64, threads, name="handles")
     with counted_loop(b, i64(1), threads, "t") as t:
-        c = b.gep(ctxs, [t], source_etype=_CTX)
+        c = b.gep(ctxs, [b.mul(t, i64(_CTX_WORDS))], source_etype=I64)
         lo = b.mul(t, chunk)
         hi = b.add(lo, chunk)
         hi = b.select(b.icmp_signed("<", hi, n), hi, n)
-        for k, v in enumerate([task, bufs, lo, hi, t]):
-            b.store(v, b.gep(c, [i64(0), ir.Constant(I32, k)], source_etype=_CTX))
+        for k, (v, ty) in enumerate(zip([task, bufs, lo, hi, t], _CTX_TYPES)):
+            b.store(v, _word(b, c, k, ty))
         h = b.gep(handles, [t], source_etype=I64)
         rc = b.call(create, [h, ir.Constant(PTR, None), main, c])
         failed = b.icmp_signed("!=", rc, ir.Constant(I32, 0))

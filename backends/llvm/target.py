@@ -39,6 +39,11 @@ def host() -> Host:
 
 @functools.cache
 def target_machine() -> llvm.TargetMachine:
+    """The shared target machine used to optimize and emit code."""
+    return new_target_machine()
+
+
+def new_target_machine() -> llvm.TargetMachine:
     """A target machine for the host at -O3, position independent (for the JIT)."""
     h = host()
     target = llvm.Target.from_triple(h.triple)
@@ -79,7 +84,9 @@ def emit_assembly(mod: llvm.ModuleRef) -> str:
 def load_object(obj: bytes) -> llvm.ExecutionEngine:
     """Link an object file into a fresh JIT engine; symbols resolve against the
     process and the names registered with ``llvm.add_symbol``."""
-    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), target_machine())
+    # The engine takes ownership of its target machine (and disposes of it
+    # with the engine), so each engine gets its own.
+    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), new_target_machine())
     engine.add_object_file(llvm.ObjectFileRef.from_data(obj))
     engine.finalize_object()
     return engine
