@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ir import TracingError, Value, format_message
+from graphc.ir import TracingError, UnsupportedError, Value, format_message
 
 from .context import Trace, user_location
 
@@ -256,17 +256,59 @@ class TracedArray:
     def repeat(self, repeats: Any, axis: Any = None) -> Any:
         return np.repeat(self, repeats, axis=axis)
 
+    def cumprod(self, axis: Any = None, dtype: Any = None, **kw: Any) -> Any:
+        return np.cumprod(self, axis=axis, dtype=dtype, **kw)
+
+    def diagonal(self, offset: int = 0, axis1: int = 0, axis2: int = 1) -> Any:
+        return np.diagonal(self, offset, axis1, axis2)
+
+    def nonzero(self) -> Any:
+        return np.nonzero(self)
+
     def conj(self) -> TracedArray:
+        return self
+
+    def conjugate(self) -> TracedArray:
         return self
 
     @property
     def real(self) -> TracedArray:
         return self
 
+    @property
+    def imag(self) -> Any:
+        return np.imag(self)
+
+    def __getattr__(self, name: str) -> Any:
+        # ndarray methods without a traced version: say so instead of a bare AttributeError
+        if not name.startswith("_") and hasattr(np.ndarray, name):
+            in_place = name in _IN_PLACE_METHODS
+            raise _UnsupportedAttribute(
+                format_message(
+                    f"ndarray.{name} "
+                    + (
+                        "modifies an array in place, which is not supported while tracing"
+                        if in_place
+                        else "is not supported on traced arrays"
+                    ),
+                    loc=user_location(2),
+                    hint="build the result functionally (np.where, np.concatenate, np.pad)"
+                    if in_place
+                    else "see the README's table of supported NumPy API",
+                )
+            )
+        raise AttributeError(f"'TracedArray' object has no attribute '{name}'")
+
+
+_IN_PLACE_METHODS = frozenset({"fill", "sort", "partition", "put", "resize", "itemset", "setfield"})
+
+
+class _UnsupportedAttribute(UnsupportedError, AttributeError):
+    """An ndarray attribute that tracing does not provide (an AttributeError too,
+    so ``hasattr`` and ``getattr(x, name, default)`` keep working)."""
+
 
 def _unsupported_order() -> Exception:
-    from graphc.ir import UnsupportedError
-
     return UnsupportedError(
         format_message("only C (row-major) order is supported", loc=user_location(3))
     )
@@ -286,6 +328,9 @@ def _install_operators() -> None:
         "and": np.bitwise_and,
         "or": np.bitwise_or,
         "xor": np.bitwise_xor,
+        "lshift": np.left_shift,
+        "rshift": np.right_shift,
+        "divmod": np.divmod,
     }
     from .ufuncs import apply_ufunc
 

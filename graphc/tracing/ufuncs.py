@@ -2,23 +2,25 @@
 
 Dtypes come from NumPy itself: ``ufunc.resolve_dtypes`` picks the loop NumPy
 would run (with Python scalars weak, NEP 50), operands are cast to the loop's
-dtypes, and the IR op runs on equal dtypes.
+dtypes, and the IR op (``DIRECT``) or the composite (``COMPOSITE``, in
+:mod:`.ufunc_composites`) runs on the loop's dtypes.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import scipy.special
 
-from graphc.ir import UnsupportedError, format_message
+from graphc.ir import DType, UnsupportedError, format_message
 
 from .array import TracedArray
 from .context import user_location
-from .ops import dtype_spec, emit, is_weak, operand, to_dtype, trace_of
+from .ops import cast, dtype_spec, emit, is_weak, lift, operand, to_dtype, trace_of
+from .reductions import extremum_scan
+from .ufunc_composites import CHECKS, COMPOSITE, MISSING_UFUNC_HINTS
 
 # ufunc -> IR op with the same elementwise semantics
 DIRECT: dict[Any, str] = {
@@ -82,9 +84,13 @@ def apply_ufunc(ufunc: Any, inputs: Sequence[Any], kwargs: dict[str, Any] | None
     """Apply ``ufunc`` to ``inputs`` (at least one a tracer), NumPy-style."""
     kwargs = dict(kwargs or {})
     dtype = kwargs.pop("dtype", None)
-    for key in ("out", "where"):
-        value = kwargs.pop(key, None)
-        if value is not None and not (key == "out" and value == (None,) * len(value)):
+    out = kwargs.pop("out", None)
+    where = kwargs.pop("where", True)
+    for key, given in (
+        ("out", out is not None and any(o is not None for o in out)),
+        ("where", where is not True),
+    ):
+        if given:
             raise UnsupportedError(
                 format_message(
                     f"np.{ufunc.__name__}: the '{key}=' argument is not supported on traced arrays",
@@ -92,9 +98,8 @@ def apply_ufunc(ufunc: Any, inputs: Sequence[Any], kwargs: dict[str, Any] | None
                     hint="write the result to a new array (y = np.f(x)) or use np.where",
                 )
             )
-    kwargs.pop("casting", None)
-    kwargs.pop("order", None)
-    kwargs.pop("subok", None)
+    for key in ("casting", "order", "subok"):
+        kwargs.pop(key, None)
     if kwargs:
         raise UnsupportedError(
             format_message(
@@ -103,8 +108,6 @@ def apply_ufunc(ufunc: Any, inputs: Sequence[Any], kwargs: dict[str, Any] | None
             )
         )
     if dtype is not None:
-        from .ops import cast
-
         inputs = [
             cast(x, dtype) if isinstance(x, TracedArray) else np.asarray(x, dtype) for x in inputs
         ]
@@ -113,33 +116,82 @@ def apply_ufunc(ufunc: Any, inputs: Sequence[Any], kwargs: dict[str, Any] | None
         return _direct(ufunc, op, inputs)
     composite = COMPOSITE.get(ufunc)
     if composite is not None:
-        return composite(*inputs)
+        return _composite(ufunc, composite, inputs)
     raise UnsupportedError(
         format_message(
             f"np.{getattr(ufunc, '__name__', ufunc)} is not supported on traced arrays",
             loc=user_location(3),
-            hint="see the README's table of supported NumPy functions",
+            hint=MISSING_UFUNC_HINTS.get(
+                getattr(ufunc, "__name__", ""), "see the README's table of supported NumPy API"
+            ),
         )
     )
 
 
-def _direct(ufunc: Any, op: str, inputs: Sequence[Any]) -> Any:
-    trace = trace_of(*inputs)
+def _loop(ufunc: Any, inputs: Sequence[Any]) -> list[DType]:
+    """The dtypes of the loop NumPy would pick: inputs, then outputs."""
     try:
-        loop = ufunc.resolve_dtypes((*[_spec(x) for x in inputs], None))
+        loop = ufunc.resolve_dtypes((*[_spec(x) for x in inputs], *[None] * ufunc.nout))
     except (TypeError, np.exceptions.DTypePromotionError) as exc:
         shown = ", ".join(str(_describe(x)) for x in inputs)
         raise UnsupportedError(
             format_message(
                 f"np.{ufunc.__name__} is not defined for ({shown})",
-                loc=user_location(4),
+                loc=user_location(5),
                 hint=str(exc),
             )
         ) from None
-    dtypes = [to_dtype(d) for d in loop]
+    return [to_dtype(d) for d in loop]
+
+
+def _direct(ufunc: Any, op: str, inputs: Sequence[Any]) -> Any:
+    trace = trace_of(*inputs)
+    if ufunc in _COMPARISONS:
+        constant = _compare_out_of_range(ufunc, inputs)
+        if constant is not None:
+            return constant
+    dtypes = _loop(ufunc, inputs)
     operands = [operand(trace, x, d) for x, d in zip(inputs, dtypes)]
     weak = all(is_weak(x) for x in inputs)
     return emit(trace, op, operands, weak=weak)
+
+
+def _composite(ufunc: Any, impl: Callable[..., Any], inputs: Sequence[Any]) -> Any:
+    dtypes = _loop(ufunc, inputs)
+    check = CHECKS.get(ufunc)
+    if check is not None:
+        check(*inputs)
+    converted = [
+        cast(x, d.np) if isinstance(x, TracedArray) else np.asarray(x, dtype=d.np)
+        for x, d in zip(inputs, dtypes)
+    ]
+    result = impl(*converted)
+    results = result if isinstance(result, tuple) else (result,)
+    weak = all(is_weak(x) for x in inputs)
+    out = []
+    for r, d in zip(results, dtypes[ufunc.nin :]):
+        assert np.dtype(r.dtype) == d.np, f"{ufunc.__name__} composite gave {r.dtype}, not {d.np}"
+        out.append(
+            TracedArray(r.trace, r.value, weak) if weak and isinstance(r, TracedArray) else r
+        )
+    return tuple(out) if isinstance(result, tuple) else out[0]
+
+
+_COMPARISONS = (np.equal, np.not_equal, np.less, np.less_equal, np.greater, np.greater_equal)
+
+
+def _compare_out_of_range(ufunc: Any, inputs: Sequence[Any]) -> Any:
+    """NumPy compares integer arrays with out-of-range Python ints exactly
+    (``x_int32 < 2**40`` is all True); the answer does not depend on the data."""
+    x, y = inputs
+    for a, b in ((x, y), (y, x)):
+        if type(b) is int and isinstance(a, TracedArray) and a.value.type.dtype.is_int:
+            info = np.iinfo(a.dtype)
+            if not info.min <= b <= info.max:
+                sample = np.zeros((), a.dtype)
+                value = ufunc(sample, b) if a is x else ufunc(b, sample)
+                return np.broadcast_to(lift(np.asarray(value), a.trace), a.shape)
+    return None
 
 
 def _spec(x: Any) -> Any:
@@ -161,10 +213,17 @@ def apply_ufunc_method(
         return apply_ufunc(ufunc, inputs, kwargs)
     if method == "reduce":
         return _reduce(ufunc, inputs, kwargs)
-    if method == "accumulate" and ufunc is np.add:
-        (x,) = inputs
-        return np.cumsum(x, axis=kwargs.get("axis", 0), dtype=kwargs.get("dtype"))
-    if method == "outer":
+    if method == "accumulate" and ufunc in _ACCUMULATORS and len(inputs) == 1:
+        kwargs = dict(kwargs)
+        if kwargs.pop("out", None) not in (None, (None,)):
+            raise UnsupportedError(
+                format_message(
+                    f"np.{ufunc.__name__}.accumulate: out= is not supported on traced arrays",
+                    loc=user_location(3),
+                )
+            )
+        return _ACCUMULATORS[ufunc](inputs[0], kwargs.pop("axis", 0), kwargs.pop("dtype", None))
+    if method == "outer" and len(inputs) == 2:
         x, y = inputs
         y_nd = np.ndim(y)
         return apply_ufunc(ufunc, (np.reshape(x, np.shape(x) + (1,) * y_nd), y), kwargs)
@@ -176,6 +235,13 @@ def apply_ufunc_method(
         )
     )
 
+
+_ACCUMULATORS: dict[Any, Callable[..., Any]] = {
+    np.add: lambda x, axis, dtype: np.cumsum(x, axis=axis, dtype=dtype),
+    np.multiply: lambda x, axis, dtype: np.cumprod(x, axis=axis, dtype=dtype),
+    np.maximum: lambda x, axis, dtype: extremum_scan(np.maximum, x, axis, dtype),
+    np.minimum: lambda x, axis, dtype: extremum_scan(np.minimum, x, axis, dtype),
+}
 
 _REDUCERS: dict[Any, Callable[..., Any]] = {
     np.add: np.sum,
@@ -198,75 +264,11 @@ def _reduce(ufunc: Any, inputs: Sequence[Any], kwargs: dict[str, Any]) -> Any:
         )
     kwargs = dict(kwargs)
     axis = kwargs.pop("axis", 0)
-    kwargs.pop("out", None)
-    return reducer(inputs[0], axis=axis, **kwargs)
-
-
-# -- composites: ufuncs written with other ops -----------------------------------
-
-
-def _trunc(x: Any) -> Any:
-    return np.where(x < 0, np.ceil(x), np.floor(x))
-
-
-def _fmax(x: Any, y: Any) -> Any:
-    return np.where(np.isnan(y), x, np.where(np.isnan(x), y, np.maximum(x, y)))
-
-
-def _fmin(x: Any, y: Any) -> Any:
-    return np.where(np.isnan(y), x, np.where(np.isnan(x), y, np.minimum(x, y)))
-
-
-def _logaddexp(x: Any, y: Any) -> Any:
-    m = np.maximum(x, y)
-    # equal arguments (including both -inf) would give inf - inf below
-    d = np.where(x == y, 0.0, -np.abs(x - y))
-    return m + np.log1p(np.exp(d))
-
-
-def _logaddexp2(x: Any, y: Any) -> Any:
-    m = np.maximum(x, y)
-    d = np.where(x == y, 0.0, -np.abs(x - y))
-    return m + np.log1p(np.exp2(d)) / math.log(2)
-
-
-def _logical(ufunc: Any) -> Callable[..., Any]:
-    def apply(*xs: Any) -> Any:
-        from .ops import cast
-
-        return ufunc(
-            *[cast(x, np.bool_) if isinstance(x, TracedArray) else np.asarray(x, bool) for x in xs]
+    if kwargs.pop("out", None) not in (None, (None,)):
+        raise UnsupportedError(
+            format_message(
+                f"np.{ufunc.__name__}.reduce: out= is not supported on traced arrays",
+                loc=user_location(3),
+            )
         )
-
-    return apply
-
-
-def _heaviside(x: Any, h0: Any) -> Any:
-    return np.where(x < 0, 0.0 * h0, np.where(x > 0, 1.0 + 0.0 * h0, h0 + 0.0 * x))
-
-
-COMPOSITE: dict[Any, Callable[..., Any]] = {
-    np.positive: lambda x: x,
-    np.conjugate: lambda x: x,
-    np.square: lambda x: x * x,
-    np.reciprocal: lambda x: 1.0 / x,
-    np.fabs: lambda x: np.absolute(x),
-    np.trunc: _trunc,
-    np.fmax: _fmax,
-    np.fmin: _fmin,
-    np.hypot: lambda x, y: np.sqrt(x * x + y * y),
-    np.logaddexp: _logaddexp,
-    np.logaddexp2: _logaddexp2,
-    np.deg2rad: lambda x: x * (math.pi / 180),
-    np.radians: lambda x: x * (math.pi / 180),
-    np.rad2deg: lambda x: x * (180 / math.pi),
-    np.degrees: lambda x: x * (180 / math.pi),
-    np.logical_and: _logical(np.bitwise_and),
-    np.logical_or: _logical(np.bitwise_or),
-    np.logical_xor: _logical(np.bitwise_xor),
-    np.logical_not: _logical(np.invert),
-    np.float_power: lambda x, y: np.power(
-        np.asarray(x, np.float64) if not isinstance(x, TracedArray) else x.astype(np.float64), y
-    ),
-    np.heaviside: _heaviside,
-}
+    return reducer(inputs[0], axis=axis, **kwargs)

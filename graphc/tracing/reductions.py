@@ -1,0 +1,562 @@
+"""Reductions and scans: sum, prod, max, min, mean, var, std, arg*, all, any,
+cumsum, cumprod, the nan* family, count_nonzero, average, ptp."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from graphc.ir import DType, OpTypeError, UnsupportedError
+
+from .array import TracedArray
+from .dispatch import as_tracer, error, implements, no_out, normalize_axis
+from .ops import cast, emit
+
+
+def _emit_reduce(op: str, x: TracedArray, axes: tuple[int, ...], keepdims: bool) -> Any:
+    return emit(x.trace, op, [x.trace.value_of(x)], axes=axes, keepdims=bool(keepdims))
+
+
+def _reduction(op: str, x: Any, axis: Any, keepdims: bool, dtype: Any = None) -> Any:
+    x = as_tracer(x)
+    if dtype is not None:
+        x = cast(x, dtype)
+    axes = normalize_axis(axis, x.ndim)
+    widens = op in ("reduce_sum", "reduce_prod") and x.value.type.dtype in (DType.bool, DType.i32)
+    if not axes:
+        # an empty set of axes still widens small integers, as NumPy's sum does
+        result = cast(x, np.int64) if widens else x
+    else:
+        result = _emit_reduce(op, x, axes, keepdims)
+    if dtype is not None and result.dtype != np.dtype(dtype):
+        # dtype= fixes the accumulator type; integer wrap-around is the same after the cast
+        result = cast(result, dtype)
+    return result
+
+
+def _reduced_shape(x: TracedArray, axes: tuple[int, ...], keepdims: bool) -> tuple[int, ...]:
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+    return tuple(d for i, d in enumerate(x.shape) if i not in axes)
+
+
+def _extremum(
+    op: str, ufunc: Any, x: Any, axis: Any, keepdims: bool, initial: Any, name: str
+) -> Any:
+    x = as_tracer(x)
+    axes = normalize_axis(axis, x.ndim)
+    if any(x.shape[a] == 0 for a in axes):
+        if initial is None:
+            raise error(
+                OpTypeError,
+                f"zero-size array to reduction operation {name} which has no identity",
+                hint="pass initial=... or reduce a non-empty axis",
+            )
+        return np.broadcast_to(
+            cast(as_tracer(initial, x), x.dtype), _reduced_shape(x, axes, keepdims)
+        )
+    result = _emit_reduce(op, x, axes, keepdims) if axes else x
+    return result if initial is None else ufunc(result, initial)
+
+
+@implements(np.sum)
+def _sum(
+    x: Any,
+    axis: Any = None,
+    dtype: Any = None,
+    out: Any = None,
+    keepdims: bool = False,
+    initial: Any = None,
+    where: Any = None,
+) -> Any:
+    no_out("sum", out, where)
+    result = _reduction("reduce_sum", x, axis, keepdims, dtype)
+    return result if initial is None else result + initial
+
+
+@implements(np.prod)
+def _prod(
+    x: Any,
+    axis: Any = None,
+    dtype: Any = None,
+    out: Any = None,
+    keepdims: bool = False,
+    initial: Any = None,
+    where: Any = None,
+) -> Any:
+    no_out("prod", out, where)
+    result = _reduction("reduce_prod", x, axis, keepdims, dtype)
+    return result if initial is None else result * initial
+
+
+@implements(np.max, np.amax)
+def _max(
+    x: Any,
+    axis: Any = None,
+    out: Any = None,
+    keepdims: bool = False,
+    initial: Any = None,
+    where: Any = None,
+) -> Any:
+    no_out("max", out, where)
+    return _extremum("reduce_max", np.maximum, x, axis, keepdims, initial, "maximum")
+
+
+@implements(np.min, np.amin)
+def _min(
+    x: Any,
+    axis: Any = None,
+    out: Any = None,
+    keepdims: bool = False,
+    initial: Any = None,
+    where: Any = None,
+) -> Any:
+    no_out("min", out, where)
+    return _extremum("reduce_min", np.minimum, x, axis, keepdims, initial, "minimum")
+
+
+@implements(np.ptp)
+def _ptp(x: Any, axis: Any = None, out: Any = None, keepdims: bool = False) -> Any:
+    no_out("ptp", out)
+    return np.max(x, axis=axis, keepdims=keepdims) - np.min(x, axis=axis, keepdims=keepdims)
+
+
+def _count(x: TracedArray, axis: Any) -> int:
+    return math.prod(x.shape[a] for a in normalize_axis(axis, x.ndim))
+
+
+def _float_dtype(x: TracedArray, dtype: Any) -> Any:
+    # NumPy averages integers and bools in float64
+    return np.float64 if dtype is None and not x.value.type.dtype.is_float else dtype
+
+
+@implements(np.mean)
+def _mean(
+    x: Any,
+    axis: Any = None,
+    dtype: Any = None,
+    out: Any = None,
+    keepdims: bool = False,
+    *,
+    where: Any = None,
+) -> Any:
+    no_out("mean", out, where)
+    x = as_tracer(x)
+    total = _reduction("reduce_sum", x, axis, keepdims, _float_dtype(x, dtype))
+    return total / _count(x, axis)
+
+
+@implements(np.var)
+def _var(
+    x: Any,
+    axis: Any = None,
+    dtype: Any = None,
+    out: Any = None,
+    ddof: float = 0,
+    keepdims: bool = False,
+    *,
+    where: Any = None,
+    mean: Any = None,
+    correction: Any = None,
+) -> Any:
+    no_out("var", out, where)
+    if mean is not None:
+        raise error(UnsupportedError, "np.var: the 'mean=' argument is not supported")
+    ddof = correction if correction is not None else ddof
+    x = as_tracer(x)
+    dtype = _float_dtype(x, dtype)
+    if dtype is not None:
+        x = cast(x, dtype)
+    centered = x - np.mean(x, axis=axis, keepdims=True)
+    n = _count(x, axis)
+    return np.sum(centered * centered, axis=axis, keepdims=keepdims) / max(n - ddof, 0)
+
+
+@implements(np.std)
+def _std(
+    x: Any,
+    axis: Any = None,
+    dtype: Any = None,
+    out: Any = None,
+    ddof: float = 0,
+    keepdims: bool = False,
+    *,
+    where: Any = None,
+    mean: Any = None,
+    correction: Any = None,
+) -> Any:
+    return np.sqrt(
+        _var(x, axis, dtype, out, ddof, keepdims, where=where, mean=mean, correction=correction)
+    )
+
+
+def _arg_reduction(op: str, x: Any, axis: Any, keepdims: bool) -> Any:
+    x = as_tracer(x)
+    if x.size == 0:
+        raise error(OpTypeError, f"attempt to get {op} of an empty sequence")
+    if axis is None:
+        flat = np.reshape(x, (-1,))
+        result = emit(x.trace, op, [x.trace.value_of(flat)], axis=0)
+        return np.reshape(result, (1,) * x.ndim) if keepdims else result
+    (a,) = normalize_axis(axis, x.ndim)
+    return emit(x.trace, op, [x.trace.value_of(x)], axis=a, keepdims=bool(keepdims))
+
+
+@implements(np.argmax)
+def _argmax(x: Any, axis: Any = None, out: Any = None, *, keepdims: bool = False) -> Any:
+    no_out("argmax", out)
+    return _arg_reduction("argmax", x, axis, keepdims)
+
+
+@implements(np.argmin)
+def _argmin(x: Any, axis: Any = None, out: Any = None, *, keepdims: bool = False) -> Any:
+    no_out("argmin", out)
+    return _arg_reduction("argmin", x, axis, keepdims)
+
+
+@implements(np.all)
+def _all(
+    x: Any, axis: Any = None, out: Any = None, keepdims: bool = False, *, where: Any = None
+) -> Any:
+    no_out("all", out, where)
+    x = as_tracer(x)
+    return np.sum(cast(x, np.bool_), axis=axis, keepdims=keepdims) == _count(x, axis)
+
+
+@implements(np.any)
+def _any(
+    x: Any, axis: Any = None, out: Any = None, keepdims: bool = False, *, where: Any = None
+) -> Any:
+    no_out("any", out, where)
+    return np.sum(cast(as_tracer(x), np.bool_), axis=axis, keepdims=keepdims) > 0
+
+
+@implements(np.count_nonzero)
+def _count_nonzero(x: Any, axis: Any = None, *, keepdims: bool = False) -> Any:
+    return np.sum(as_tracer(x) != 0, axis=axis, keepdims=keepdims)
+
+
+# -- scans ----------------------------------------------------------------------------
+
+
+def _scan_input(x: Any, axis: Any, dtype: Any) -> tuple[TracedArray, int]:
+    x = as_tracer(x)
+    if dtype is not None:
+        x = cast(x, dtype)
+    if axis is None:
+        x = np.reshape(x, (-1,))
+        axis = 0
+    (a,) = normalize_axis(axis, x.ndim)
+    return x, a
+
+
+def _take_range(x: TracedArray, axis: int, start: int, stop: int) -> Any:
+    return x[(slice(None),) * axis + (slice(start, stop),)]
+
+
+def associative_scan(x: TracedArray, axis: int, combine: Callable[..., Any], identity: Any) -> Any:
+    """Inclusive scan by doubling (Hillis-Steele): log2(n) steps of ``combine``.
+
+    Only for operations that are exactly associative (integer products,
+    max, min): the grouping differs from NumPy's left-to-right order.
+    """
+    n = x.shape[axis]
+    step = 1
+    while step < n:
+        shifted = _take_range(x, axis, 0, n - step)
+        low = tuple(step if i == axis else 0 for i in range(x.ndim))
+        padded = emit(
+            x.trace,
+            "pad",
+            [x.trace.value_of(shifted), x.trace.builder.literal(identity, x.value.type.dtype)],
+            low=low,
+            high=(0,) * x.ndim,
+            interior=(0,) * x.ndim,
+        )
+        x = combine(x, padded)
+        step *= 2
+    return x
+
+
+def sequential_scan(x: TracedArray, axis: int, combine: Callable[..., Any]) -> Any:
+    """Inclusive scan in NumPy's left-to-right order (one node pair per element)."""
+    n = x.shape[axis]
+    if n <= 1:
+        return x
+    parts = [_take_range(x, axis, 0, 1)]
+    for i in range(1, n):
+        parts.append(combine(parts[-1], _take_range(x, axis, i, i + 1)))
+    return np.concatenate(parts, axis=axis)
+
+
+def _accumulating(x: TracedArray) -> TracedArray:
+    return cast(x, np.int64) if x.value.type.dtype in (DType.bool, DType.i32) else x
+
+
+@implements(np.cumsum)
+def _cumsum(x: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
+    no_out("cumsum", out)
+    x, a = _scan_input(x, axis, dtype)
+    result = emit(x.trace, "cumsum", [x.trace.value_of(x)], axis=a)
+    return cast(result, dtype) if dtype is not None else result
+
+
+@implements(np.cumprod)
+def _cumprod(x: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
+    no_out("cumprod", out)
+    x, a = _scan_input(x, axis, dtype)
+    x = _accumulating(x) if dtype is None else x
+    if x.value.type.dtype.is_float:
+        # float products round differently when regrouped: keep NumPy's order
+        return sequential_scan(x, a, np.multiply)
+    return associative_scan(x, a, np.multiply, True if x.dtype == np.bool_ else 1)
+
+
+def extremum_scan(ufunc: Any, x: Any, axis: Any = 0, dtype: Any = None) -> Any:
+    """``np.maximum.accumulate`` / ``np.minimum.accumulate``: exact under regrouping."""
+    x, a = _scan_input(x, 0 if axis is None else axis, dtype)
+    d = x.value.type.dtype
+    is_max = ufunc is np.maximum
+    if d.is_float:
+        identity: Any = -math.inf if is_max else math.inf
+    elif d.is_int:
+        info = np.iinfo(d.np)
+        identity = int(info.min if is_max else info.max)
+    else:
+        identity = not is_max
+    return associative_scan(x, a, ufunc, identity)
+
+
+@implements(getattr(np, "cumulative_sum", np.cumsum))
+def _cumulative_sum(
+    x: Any,
+    /,
+    *,
+    axis: Any = None,
+    dtype: Any = None,
+    out: Any = None,
+    include_initial: bool = False,
+) -> Any:
+    return _cumulative(np.cumsum, 0, x, axis, dtype, out, include_initial)
+
+
+@implements(getattr(np, "cumulative_prod", np.cumprod))
+def _cumulative_prod(
+    x: Any,
+    /,
+    *,
+    axis: Any = None,
+    dtype: Any = None,
+    out: Any = None,
+    include_initial: bool = False,
+) -> Any:
+    return _cumulative(np.cumprod, 1, x, axis, dtype, out, include_initial)
+
+
+def _cumulative(
+    scan: Any, identity: int, x: Any, axis: Any, dtype: Any, out: Any, include_initial: bool
+) -> Any:
+    no_out(scan.__name__, out)
+    x = as_tracer(x)
+    if axis is None:
+        if x.ndim > 1:
+            raise error(OpTypeError, "axis must be given for arrays with more than one dimension")
+        axis = 0
+    result = scan(x, axis=axis, dtype=dtype)
+    if not include_initial:
+        return result
+    (a,) = normalize_axis(axis, result.ndim)
+    pad = [(0, 0)] * result.ndim
+    pad[a] = (1, 0)
+    return np.pad(result, pad, constant_values=identity)
+
+
+# -- NaN-ignoring variants -------------------------------------------------------------
+
+
+def _replace_nan(x: Any, value: float) -> tuple[TracedArray, Any]:
+    x = as_tracer(x)
+    if not x.value.type.dtype.is_float:
+        return x, None
+    mask = np.isnan(x)
+    return np.where(mask, value, x), mask
+
+
+@implements(np.nansum)
+def _nansum(
+    x: Any,
+    axis: Any = None,
+    dtype: Any = None,
+    out: Any = None,
+    keepdims: bool = False,
+    initial: Any = None,
+    where: Any = None,
+) -> Any:
+    return _sum(_replace_nan(x, 0)[0], axis, dtype, out, keepdims, initial, where)
+
+
+@implements(np.nanprod)
+def _nanprod(
+    x: Any,
+    axis: Any = None,
+    dtype: Any = None,
+    out: Any = None,
+    keepdims: bool = False,
+    initial: Any = None,
+    where: Any = None,
+) -> Any:
+    return _prod(_replace_nan(x, 1)[0], axis, dtype, out, keepdims, initial, where)
+
+
+def _nan_extremum(reduce: Any, fill: float, x: Any, axis: Any, keepdims: bool, initial: Any) -> Any:
+    filled, mask = _replace_nan(x, fill)
+    result = reduce(filled, axis=axis, keepdims=keepdims, initial=initial)
+    if mask is None:
+        return result
+    # an all-NaN slice gives NaN in NumPy (with a warning), not the fill value
+    return np.where(np.all(mask, axis=axis, keepdims=keepdims), np.nan, result)
+
+
+@implements(np.nanmax)
+def _nanmax(
+    x: Any,
+    axis: Any = None,
+    out: Any = None,
+    keepdims: bool = False,
+    initial: Any = None,
+    where: Any = None,
+) -> Any:
+    no_out("nanmax", out, where)
+    return _nan_extremum(np.max, -math.inf, x, axis, keepdims, initial)
+
+
+@implements(np.nanmin)
+def _nanmin(
+    x: Any,
+    axis: Any = None,
+    out: Any = None,
+    keepdims: bool = False,
+    initial: Any = None,
+    where: Any = None,
+) -> Any:
+    no_out("nanmin", out, where)
+    return _nan_extremum(np.min, math.inf, x, axis, keepdims, initial)
+
+
+def _divide_by_count(total: TracedArray, count: Any) -> Any:
+    # NumPy divides in place, so the quotient keeps the numerator's dtype
+    return cast(total / count, total.dtype)
+
+
+@implements(np.nanmean)
+def _nanmean(
+    x: Any,
+    axis: Any = None,
+    dtype: Any = None,
+    out: Any = None,
+    keepdims: bool = False,
+    *,
+    where: Any = None,
+) -> Any:
+    no_out("nanmean", out, where)
+    filled, mask = _replace_nan(x, 0)
+    if mask is None:
+        return _mean(filled, axis, dtype, keepdims=keepdims)
+    count = np.sum(~mask, axis=axis, keepdims=keepdims)
+    return _divide_by_count(np.sum(filled, axis=axis, dtype=dtype, keepdims=keepdims), count)
+
+
+@implements(np.nanvar)
+def _nanvar(
+    x: Any,
+    axis: Any = None,
+    dtype: Any = None,
+    out: Any = None,
+    ddof: float = 0,
+    keepdims: bool = False,
+    *,
+    where: Any = None,
+    mean: Any = None,
+    correction: Any = None,
+) -> Any:
+    no_out("nanvar", out, where)
+    filled, mask = _replace_nan(x, 0)
+    if mask is None:
+        return _var(filled, axis, dtype, None, ddof, keepdims, mean=mean, correction=correction)
+    if mean is not None:
+        raise error(UnsupportedError, "np.nanvar: the 'mean=' argument is not supported")
+    ddof = correction if correction is not None else ddof
+    count = np.sum(~mask, axis=axis, keepdims=True)
+    avg = _divide_by_count(np.sum(filled, axis=axis, dtype=dtype, keepdims=True), count)
+    centered = cast(np.where(mask, 0, filled - avg), filled.dtype)
+    var = np.sum(centered * centered, axis=axis, dtype=dtype, keepdims=keepdims)
+    dof = (count if keepdims else np.reshape(count, var.shape)) - ddof
+    return np.where(dof <= 0, np.nan, _divide_by_count(var, dof))
+
+
+@implements(np.nanstd)
+def _nanstd(
+    x: Any,
+    axis: Any = None,
+    dtype: Any = None,
+    out: Any = None,
+    ddof: float = 0,
+    keepdims: bool = False,
+    *,
+    where: Any = None,
+    mean: Any = None,
+    correction: Any = None,
+) -> Any:
+    return np.sqrt(
+        _nanvar(x, axis, dtype, out, ddof, keepdims, where=where, mean=mean, correction=correction)
+    )
+
+
+@implements(np.nancumsum)
+def _nancumsum(x: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
+    return _cumsum(_replace_nan(x, 0)[0], axis, dtype, out)
+
+
+@implements(np.nancumprod)
+def _nancumprod(x: Any, axis: Any = None, dtype: Any = None, out: Any = None) -> Any:
+    return _cumprod(_replace_nan(x, 1)[0], axis, dtype, out)
+
+
+@implements(np.average)
+def _average(
+    x: Any,
+    axis: Any = None,
+    weights: Any = None,
+    returned: bool = False,
+    *,
+    keepdims: bool = False,
+) -> Any:
+    x = as_tracer(x, weights)
+    if weights is None:
+        avg = np.mean(x, axis=axis, keepdims=keepdims)
+        scale = avg.dtype.type(_count(x, axis)) if returned else None
+        return (avg, np.broadcast_to(scale, avg.shape)) if returned else avg
+    w = as_tracer(weights, x)
+    if x.dtype.kind in "biu":
+        dtype = np.result_type(x.dtype, w.dtype, "f8")
+    else:
+        dtype = np.result_type(x.dtype, w.dtype)
+    if w.shape != x.shape:
+        if axis is None:
+            raise error(OpTypeError, "axis must be specified when shapes of a and weights differ")
+        axes = normalize_axis(axis, x.ndim)
+        if w.shape != tuple(x.shape[a] for a in axes):
+            raise error(
+                OpTypeError, "shape of weights must be consistent with shape of a along axis"
+            )
+        # lay the weights along the averaged axes so they broadcast
+        order = sorted(range(len(axes)), key=lambda i: axes[i])
+        w = np.transpose(w, order)
+        w = np.reshape(w, tuple(x.shape[i] if i in axes else 1 for i in range(x.ndim)))
+    w = np.broadcast_to(w, x.shape)
+    scale = np.sum(cast(w, dtype), axis=axis, keepdims=keepdims)
+    avg = np.sum(cast(x, dtype) * cast(w, dtype), axis=axis, keepdims=keepdims) / scale
+    return (avg, scale) if returned else avg
