@@ -29,7 +29,11 @@ class Loc:
 
     def source_line(self) -> str:
         """The text of the line, or '' when the file cannot be read."""
-        return linecache.getline(self.file, self.line).strip()
+        try:
+            return linecache.getline(self.file, self.line).strip()
+        except (OSError, ValueError, UnicodeError):
+            # Error reporting must not fail on an odd file name (a NUL byte, say).
+            return ""
 
     def describe(self) -> str:
         """``file:line in function:  source`` for error messages."""

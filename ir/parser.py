@@ -35,6 +35,14 @@ _TOKEN = re.compile(
 )
 
 _DTYPE_NAMES = {d.value for d in DType}
+_MAX_NESTING = 32  # attribute tuples deeper than this are certainly not graphc's
+
+
+@dataclass(frozen=True, slots=True)
+class _Name:
+    """A bare name in an attribute value (only ``str`` attributes accept one)."""
+
+    text: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,7 +186,7 @@ class _Parser:
     ) -> Graph:
         self.expect("{")
         while not self.at("return"):
-            if self.tok.kind == "eof":
+            if self.tok.kind == "eof" or self.at("}"):
                 raise self.error("expected a statement or 'return'")
             self.statement(b, scope)
         ret_tok = self.expect("return")
@@ -273,10 +281,19 @@ class _Parser:
             self.advance()
             col = self.expect_kind("number", "a column number")
         self.expect(")")
+        file = self.string(file_tok)
         try:
-            return Loc(json.loads(file_tok.text), int(line.text), int(col.text) if col else None)
+            return Loc(file, int(line.text), int(col.text) if col else None)
         except ValueError:
             raise self.error("bad location", file_tok) from None
+
+    def string(self, tok: _Tok) -> str:
+        try:
+            text = json.loads(tok.text)
+        except ValueError as exc:
+            raise self.error(f"bad string ({exc.args[0].split(':')[0]})", tok) from None
+        assert isinstance(text, str)
+        return text
 
     def operand_list(self, scope: dict[str, Operand], stop: tuple[str, ...]) -> list[Operand]:
         raw: list[tuple[_Tok, str | None]] = []
@@ -335,7 +352,10 @@ class _Parser:
             if not info.min <= value <= info.max:
                 raise self.error(f"{text} is out of range for {dtype}", tok)
             return Literal(value, dtype)
-        return Literal(float(value), dtype)
+        try:
+            return Literal(float(value), dtype)
+        except OverflowError:
+            raise self.error(f"{text} is out of range for {dtype}", tok) from None
 
     def number(self, tok: _Tok) -> int | float:
         text = tok.text
@@ -362,13 +382,15 @@ class _Parser:
         self.expect("}")
         return out
 
-    def attr_raw(self) -> Any:
+    def attr_raw(self, depth: int = 0) -> Any:
         tok = self.tok
         if self.at("("):
+            if depth >= _MAX_NESTING:
+                raise self.error("attribute value nested too deeply")
             self.advance()
             items = []
             while not self.at(")"):
-                items.append(self.attr_raw())
+                items.append(self.attr_raw(depth + 1))
                 if not self.at(")"):
                     self.expect(",")
             self.expect(")")
@@ -378,7 +400,7 @@ class _Parser:
             return self.number(tok)
         if tok.kind == "string":
             self.advance()
-            return json.loads(tok.text)
+            return self.string(tok)
         if tok.kind == "name":
             self.advance()
             special = {"true": True, "false": False, "inf": float("inf"), "nan": float("nan")}
@@ -386,7 +408,7 @@ class _Parser:
                 return special[tok.text]
             if tok.text in _DTYPE_NAMES:
                 return DType(tok.text)
-            return ("name", tok.text)
+            return _Name(tok.text)
         raise self.error("expected an attribute value")
 
     def attr_value(self, spec: Attr, raw: Any, types: list[TensorType], tok: _Tok) -> Any:
@@ -402,18 +424,31 @@ class _Parser:
                     isinstance(v, int) and not isinstance(v, bool) for v in flat
                 ):
                     raise ValueError("integer constants take integers")
+                if ty.dtype.is_float and not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in flat
+                ):
+                    raise ValueError("float constants take numbers")
                 return np.array(flat, dtype=ty.dtype.np).reshape(ty.shape)
             except (ValueError, TypeError, OverflowError) as exc:
                 raise self.error(f"bad constant: {exc}", tok) from None
-        if spec.kind == "str" and isinstance(raw, tuple) and len(raw) == 2 and raw[0] == "name":
-            return raw[1]
-        if isinstance(raw, tuple) and len(raw) == 2 and raw[0] == "name":
-            raise self.error(f"unexpected name '{raw[1]}' for attribute '{spec.name}'", tok)
+        if spec.kind == "str" and isinstance(raw, _Name):
+            return raw.text
+        name = _find_name(raw)
+        if name is not None:
+            raise self.error(f"unexpected name '{name.text}' for attribute '{spec.name}'", tok)
         if spec.kind == "float" and isinstance(raw, int) and not isinstance(raw, bool):
             return float(raw)
         if spec.kind in ("int", "ints", "intss") and _has_non_int(raw):
             raise self.error(f"attribute '{spec.name}' takes integers", tok)
         return raw
+
+
+def _find_name(raw: Any) -> _Name | None:
+    if isinstance(raw, _Name):
+        return raw
+    if isinstance(raw, tuple):
+        return next((n for n in map(_find_name, raw) if n is not None), None)
+    return None
 
 
 def _has_non_int(raw: Any) -> bool:

@@ -123,7 +123,8 @@ class _Printer:
                 col = f":{n.loc.col}" if n.loc.col is not None else ""
                 line += f" loc({json.dumps(n.loc.file)}:{n.loc.line}{col})"
             if self.annotate and n.loc is not None:
-                line += f"  # {n.loc.describe()}"
+                # A comment runs to the end of the line, so it must not contain one.
+                line += "  # " + n.loc.describe().replace("\n", "\\n")
             lines.append(line)
         ret = self.operands(g.outputs, names)
         lines.append(f"{indent}return {ret}" if ret else f"{indent}return")

@@ -441,6 +441,18 @@ def _constant(c: _Ctx) -> Any:
     return c.constant(c.draw(arrays(ty, special=c.special)))
 
 
+def _random_bits(c: _Ctx) -> Any:
+    def scalar() -> Any:
+        if c.draw(st.booleans()):
+            return c.draw(st.integers(-(2**63), 2**63 - 1))
+        return c.pick_or_fresh(
+            lambda v: v.type.shape == () and v.type.dtype.is_int,
+            lambda: TensorType((), c.draw(st.sampled_from(INT_DTYPES))),
+        )
+
+    return c.b.random_bits(scalar(), scalar(), shape=c.draw(shapes()))
+
+
 def _fusion(c: _Ctx) -> Any:
     if c.depth >= c.options.get("max_depth", 2):
         raise Skip
@@ -484,6 +496,7 @@ OP_MAKERS: dict[str, Maker] = {
     "avg_pool2d": _pool("avg_pool2d"),
     "iota": _iota,
     "constant": _constant,
+    "random_bits": _random_bits,
     "fusion": _fusion,
 }
 # Attribute-free elementwise ops share two generic makers.
@@ -509,6 +522,7 @@ def _graph(
     *,
     input_types: Sequence[TensorType] | None = None,
     max_inputs: int = 3,
+    min_nodes: int = 1,
     max_nodes: int = 8,
     max_outputs: int = 3,
     depth: int = 0,
@@ -540,7 +554,7 @@ def _graph(
         fresh_inputs=depth == 0,
     )
     op_names = sorted(ops if ops is not None else OP_MAKERS)
-    target = draw(st.integers(1, max_nodes))
+    target = draw(st.integers(min(min_nodes, max_nodes), max_nodes))
     made = attempts = 0
     last: list[Value] = []
     while made < target and attempts < 6 * target:
@@ -573,6 +587,7 @@ def _locs() -> st.SearchStrategy[Loc]:
 def graphs(
     *,
     max_inputs: int = 3,
+    min_nodes: int = 3,
     max_nodes: int = 8,
     max_outputs: int = 3,
     ops: Sequence[str] | None = None,
@@ -584,6 +599,8 @@ def graphs(
     """Random well-typed graphs.
 
     Args:
+        min_nodes, max_nodes: how many nodes to aim for (an op that does not
+            fit the values at hand is skipped, so a graph can come out smaller).
         ops: op names to draw from (default: every registered op; fusion bodies
             use the same set). Graph inputs are the only free values, so any
             subset works, e.g. ``["add", "mul", "exp"]``.
@@ -598,6 +615,7 @@ def graphs(
         assert op in OP_MAKERS, f"no maker for op {op}"
     return _graph(
         max_inputs=max_inputs,
+        min_nodes=min_nodes,
         max_nodes=max_nodes,
         max_outputs=max_outputs,
         ops=ops,

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from graphc.ir import (
     DType,
+    Graph,
     GraphBuilder,
     GraphcIndexError,
     Literal,
@@ -676,21 +677,8 @@ def assert_same(op: str, got: np.ndarray, want: np.ndarray) -> None:
         np.testing.assert_allclose(got, want, rtol=tol[0], atol=tol[1], equal_nan=True)
 
 
-def run_case(op: str, case: Case) -> None:
-    """Build, verify and interpret one case and compare it with the oracle."""
-    arrays = oracle_inputs(case)
-    attrs = dict(case.attrs)
-    expected: Any = None
-    rejected = out_of_range = False
-    try:
-        with np.errstate(all="ignore"):
-            extra = {"_subgraphs": case.subgraphs} if case.subgraphs else {}
-            expected = ORACLES[op](*arrays, **attrs, **extra)
-    except Rejected:
-        rejected = True
-    except OutOfRange:
-        out_of_range = True
-
+def build_case(op: str, case: Case) -> tuple[Graph, list[np.ndarray]]:
+    """The one-op graph of a case and its input arrays; OpTypeError if rejected."""
     b = GraphBuilder(op)
     operands: list[Any] = []
     inputs: list[np.ndarray] = []
@@ -702,15 +690,33 @@ def run_case(op: str, case: Case) -> None:
             operands.append(x.value)
         else:
             operands.append(x)
+    result = b.emit(op, *operands, subgraphs=case.subgraphs, **case.attrs)
+    outs = list(result) if isinstance(result, tuple) else [result]
+    return b.build(outs), inputs
+
+
+def run_case(op: str, case: Case) -> None:
+    """Build, verify and interpret one case and compare it with the oracle."""
+    arrays = oracle_inputs(case)
+    expected: Any = None
+    rejected = out_of_range = False
     try:
-        result = b.emit(op, *operands, subgraphs=case.subgraphs, **attrs)
+        with np.errstate(all="ignore"):
+            extra = {"_subgraphs": case.subgraphs} if case.subgraphs else {}
+            expected = ORACLES[op](*arrays, **case.attrs, **extra)
+    except Rejected:
+        rejected = True
+    except OutOfRange:
+        out_of_range = True
+
+    try:
+        g, inputs = build_case(op, case)
     except OpTypeError as exc:
         assert rejected, f"the type rule rejected a case NumPy accepts: {exc}"
         assert str(exc).startswith(op), f"message does not name the op: {exc}"
         return
-    assert not rejected, f"the type rule accepted a case it must reject: {result}"
-    outs = list(result) if isinstance(result, tuple) else [result]
-    g = verify(b.build(outs))
+    assert not rejected, f"the type rule accepted a case it must reject: {g.nodes[-1].outputs}"
+    verify(g)
     if out_of_range:
         with pytest.raises(GraphcIndexError, match="out of bounds"):
             interpret(g, *inputs)
@@ -718,7 +724,7 @@ def run_case(op: str, case: Case) -> None:
     got = interpret(g, *inputs)
     want = expected if isinstance(expected, tuple) else (expected,)
     assert len(got) == len(want)
-    for v, gv, wv in zip(outs, got, want):
+    for v, gv, wv in zip(g.outputs, got, want):
         assert gv.shape == v.type.shape and gv.dtype == v.type.dtype.np, "result type"
         assert_same(op, gv, np.asarray(wv))
 
