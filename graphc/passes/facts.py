@@ -260,6 +260,15 @@ def _sqrt(n: Node, arg: Callable[[int], Facts]) -> Facts:
     return Facts(math.sqrt(lo), math.sqrt(hi), a.nan or a.lo < 0, a.neg_zero)
 
 
+def _sum(n: Node, arg: Callable[[int], Facts]) -> Facts:
+    # NumPy's sums start from +0.0, so they are never -0.0.
+    return Facts(neg_zero=False)
+
+
+def _iota(n: Node, arg: Callable[[int], Facts]) -> Facts:
+    return Facts(0, max(n.attrs["shape"][n.attrs["dimension"]] - 1, 0), False, False)
+
+
 def _union_all(n: Node, arg: Callable[[int], Facts]) -> Facts:
     out = arg(0)
     for i in range(1, len(n.inputs)):
@@ -278,6 +287,8 @@ _TRANSFER: dict[str, Callable[[Node, Callable[[int], Facts]], Facts]] = {
     "concatenate": _union_all,
     "pad": _union_all,
     "select": _select,
+    "iota": _iota,
+    "reduce_sum": _sum,
     "cast": _cast,
     "max": _extremum,
     "min": _extremum,

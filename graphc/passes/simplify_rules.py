@@ -289,12 +289,20 @@ def _reduces_unit_axes(m: Match) -> bool:
     return all(shape[a] == 1 for a in _axes(m))
 
 
-def _drop_unit_reduction(b: GraphBuilder, m: Match) -> Operand:
+def _sum_start(b: GraphBuilder, m: Match, x: Operand) -> Operand:
+    """``x`` as a float sum of it alone gives it: NumPy's sums start from +0.0,
+    so a -0.0 element sums to +0.0; ``x + 0.0`` does exactly that."""
+    if m.node.op != "reduce_sum" or not x.type.dtype.is_float or not m.facts(x).neg_zero:
+        return x
+    return b.add(x, Literal(0.0, x.type.dtype))
+
+
+def _drop_axes(b: GraphBuilder, m: Match) -> Operand:
     x = m.x
     target = m.out.shape
     if x.type.shape != target:
         x = b.reshape(x, shape=target)
-    return _as_dtype(b, x, m.out.dtype)
+    return _sum_start(b, m, _as_dtype(b, x, m.out.dtype))
 
 
 def _broadcast_axes(m: Match) -> tuple[list[int], list[int]] | None:
@@ -327,7 +335,7 @@ def _reduce_broadcast(b: GraphBuilder, m: Match) -> Operand:
         w = b.emit(
             m.node.op, w, axes=tuple(dims.index(d) for d in real), keepdims=True, loc=m.node.loc
         )
-    w = _as_dtype(b, w, m.out.dtype)
+    w = _sum_start(b, m, _as_dtype(b, w, m.out.dtype))
     if m.node.op == "reduce_sum":
         copies = math.prod(shape[d] for d in made)
         if copies == 0:
@@ -502,10 +510,8 @@ SIMPLIFY_RULES: list[Rule] = [
     ),
     Rule("select_not", "select", _first("not"), _select_negated),
     # -- reductions
-    *_for_each(
-        REDUCTIONS, "reduce_no_axes", lambda m: not m.attrs["axes"], lambda b, m: m.fit(b, m.x)
-    ),
-    *_for_each(REDUCTIONS, "reduce_unit_axes", _reduces_unit_axes, _drop_unit_reduction),
+    *_for_each(REDUCTIONS, "reduce_no_axes", lambda m: not m.attrs["axes"], _drop_axes),
+    *_for_each(REDUCTIONS, "reduce_unit_axes", _reduces_unit_axes, _drop_axes),
     *_for_each(
         ("reduce_sum", "reduce_max", "reduce_min"),
         "reduce_of_broadcast",
