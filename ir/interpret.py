@@ -30,8 +30,18 @@ def interpret(g: Graph, *args: Any) -> tuple[np.ndarray, ...]:
     for v, a in zip(g.inputs, args):
         env[v] = _check_input(g, v, a)
     for n in g.nodes:
-        results = run_node(n, [env[x] if isinstance(x, Value) else x.as_array() for x in n.inputs])
-        env.update(zip(n.outputs, results))
+        try:
+            arrays = [env[x] if isinstance(x, Value) else x.as_array() for x in n.inputs]
+        except KeyError:
+            # Only a graph built by hand can read a value before defining it.
+            raise InterpretError(
+                f"graph {g.name}: {n.op} reads a value before it is defined; "
+                "graphc.ir.verify(g) shows where"
+            ) from None
+        env.update(zip(n.outputs, run_node(n, arrays)))
+    missing = [i for i, v in enumerate(g.outputs) if v not in env]
+    if missing:
+        raise InterpretError(f"graph {g.name}: output {missing[0]} is never computed")
     return tuple(env[v] for v in g.outputs)
 
 

@@ -95,12 +95,14 @@ class _Printer:
         counter = 0
         rendered: list[tuple[str, str, Node]] = []
         for n in g.nodes:
+            # Operands first: in a broken graph a node may read its own result,
+            # which must then show as undefined.
+            ops = self.operands(n.inputs, names)
             for v in n.outputs:
                 names[v] = f"{prefix}{counter}"
                 counter += 1
             left = ", ".join(f"%{names[v]}" for v in n.outputs)
             stmt = f"{left} = {n.op}"
-            ops = self.operands(n.inputs, names)
             if ops:
                 stmt += " " + ops
             attrs = self.attrs(n)
@@ -161,6 +163,9 @@ class _Printer:
         for x in xs:
             if isinstance(x, Value):
                 parts.append(f"%{names[x]}" if x in names else "%<undefined>")
+            elif not isinstance(x, Literal):
+                # Only a hand-built, invalid graph gets here; the verifier shows it.
+                parts.append(f"<not an operand: {x!r}>")
             elif x.dtype == first:
                 parts.append(x.text())
             else:
@@ -175,7 +180,9 @@ class _Printer:
             schema = ()
         shown = []
         for a in schema:
-            value = n.attrs.get(a.name)
+            if a.name not in n.attrs:
+                continue  # only in hand-built graphs; the verifier reports it
+            value = n.attrs[a.name]
             if a.kind != "array" and _same(value, a.default):
                 continue
             shown.append(f"{a.name}={format_attr(value)}")

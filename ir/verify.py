@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from .core import Graph, Literal, Node, Value
 from .errors import GraphcError, VerifyError
 from .ops.registry import get_op
@@ -14,27 +16,31 @@ def verify(g: Graph) -> Graph:
 
     Checks: SSA (each value defined once, defined before use), known ops,
     complete and well-formed attributes, each node's types equal to its
-    op's type rule, subgraph arity, and outputs defined.
+    op's type rule, subgraph arity, and outputs defined. The message names
+    the op and the rule, then shows the IR around the offending line, marked
+    with ``>``.
 
     >>> from graphc.ir import GraphBuilder, f32
     >>> b = GraphBuilder("f"); x = b.input(f32[2], "x")
     >>> verify(b.build([b.exp(x)])).name
     'f'
     """
-    _verify(g, g)
+    _verify(g)
     return g
 
 
-def _verify(g: Graph, root: Graph) -> None:
+def _verify(g: Graph) -> None:
     defined: set[Value] = set()
     for v in g.inputs:
         if v in defined:
-            raise VerifyError(f"graph {g.name}: argument %{v.name} appears twice")
+            raise VerifyError(
+                _report(g, _header, f"graph {g.name}: argument %{v.name} appears twice")
+            )
         defined.add(v)
     for index, n in enumerate(g.nodes):
 
         def fail(rule: str, n: Node = n, index: int = index) -> VerifyError:
-            return VerifyError(_report(g, index, f"{n.op}: {rule}"))
+            return VerifyError(_report(g, _statement(index), f"{n.op}: {rule}"))
 
         try:
             opdef = get_op(n.op)
@@ -50,7 +56,8 @@ def _verify(g: Graph, root: Graph) -> None:
             opdef.check_arity(len(n.inputs))
             attrs = opdef.normalize_attrs(n.attrs)
             if set(attrs) != set(n.attrs):
-                raise VerifyError("attributes are incomplete")
+                missing = ", ".join(sorted(set(attrs) - set(n.attrs)))
+                raise VerifyError(f"attributes are incomplete (missing {missing})")
             if len(n.subgraphs) != opdef.num_subgraphs:
                 raise VerifyError(
                     f"expects {opdef.num_subgraphs} subgraph(s), has {len(n.subgraphs)}"
@@ -58,37 +65,64 @@ def _verify(g: Graph, root: Graph) -> None:
             extra = {"_subgraphs": n.subgraphs} if opdef.num_subgraphs else {}
             expected = opdef.infer(tuple(x.type for x in n.inputs), {**attrs, **extra})
         except GraphcError as exc:
-            raise fail(str(exc).splitlines()[0]) from None
+            reason = str(exc).splitlines()[0]
+            # Type rules name the op themselves; say it once.
+            raise fail(reason.removeprefix(f"{n.op}: ")) from None
         got = tuple(v.type for v in n.outputs)
         if got != expected:
             shown = ", ".join(map(str, expected))
             raise fail(
                 f"result types {', '.join(map(str, got))} differ from the type rule's {shown}"
             )
-        for sub in n.subgraphs:
-            _verify(sub, root)
+        for k, sub in enumerate(n.subgraphs):
+            try:
+                _verify(sub)
+            except VerifyError as exc:
+                raise VerifyError(
+                    f"{exc}\n{_report(g, _statement(index), f'in subgraph {k} of this {n.op}')}"
+                ) from None
         for v in n.outputs:
             if v in defined:
                 raise fail("redefines a value (SSA allows one definition)")
             defined.add(v)
     for i, v in enumerate(g.outputs):
         if v not in defined:
-            raise VerifyError(f"graph {g.name}: output {i} is not defined in the graph")
+            raise VerifyError(
+                _report(g, _return, f"return: output {i} is not defined in graph {g.name}")
+            )
 
 
-def _report(g: Graph, index: int, message: str) -> str:
+LineFinder = Callable[[list[str]], int]
+
+
+def _header(lines: list[str]) -> int:
+    return 0
+
+
+def _return(lines: list[str]) -> int:
+    return max(i for i, line in enumerate(lines) if line.startswith("  return"))
+
+
+def _statement(index: int) -> LineFinder:
+    # Nodes with subgraphs span several lines, so find the index-th line that
+    # starts a top-level statement.
+    def find(lines: list[str]) -> int:
+        starts = [i for i, line in enumerate(lines) if line.startswith("  %")]
+        return starts[index] if index < len(starts) else -1
+
+    return find
+
+
+def _report(g: Graph, where: LineFinder, message: str) -> str:
     from .printer import print_graph
 
     try:
         lines = print_graph(g).splitlines()
+        at = where(lines)
     except Exception:  # the graph may be too broken to print
         return message
-    # statement lines start after the header; nodes with subgraphs span more lines,
-    # so find the index-th statement by counting lines that start a statement.
-    starts = [i for i, line in enumerate(lines) if line.startswith("  %")]
-    if index >= len(starts):
+    if at < 0:
         return message
-    at = starts[index]
     lo, hi = max(0, at - _CONTEXT), min(len(lines), at + _CONTEXT + 1)
     shown = [("> " if i == at else "  ") + lines[i] for i in range(lo, hi)]
     return message + "\n" + "\n".join(shown)
