@@ -18,7 +18,7 @@ from typing import Any
 from graphc.ir import Graph
 from graphc.ir.plan import MemoryPlan
 
-from . import linalg, lower_loops, target  # noqa: F401  (registers lowerings)
+from . import conv, index_kernels, linalg, lower_loops, shape_kernels, target  # noqa: F401
 from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads
 from .runtime import LLVMExecutable, MemoryReport
 
@@ -54,6 +54,4 @@ def compile(
     engine = target.load_object(obj)
     layout = asdict(mb.layout)
     layout.pop("constants")
-    return LLVMExecutable(
-        g, layout, engine, text, compile_seconds=time.perf_counter() - start
-    )
+    return LLVMExecutable(g, layout, engine, text, compile_seconds=time.perf_counter() - start)

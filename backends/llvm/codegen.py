@@ -16,13 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import llvmlite.ir as ir
-
 from graphc.ir import BackendError, DType, Graph, GraphBuilder, Literal, Node, TensorType, Value
 from graphc.ir.errors import format_message
 from graphc.ir.liveness import live_intervals
 from graphc.ir.plan import MemoryPlan, align
 
-from .irutil import I64, PTR, VOID, alloca, counted_loop, elem_ptr, i64, load, store
+from .irutil import I64, PTR, VOID, alloca, counted_loop, elem_ptr, i64, load, store, word_ptr
 from .loops import LoopKernel, combine, emit_loop_kernel
 from .loopspec import Buf, LoopSpec, NotALoop, build_loop_spec
 from .mathlib import MathLib
@@ -94,7 +93,9 @@ class ModuleBuilder:
         self.module = ir.Module(name=g.name)
         self.math = MathLib(self.module)
         self.names = value_names(g)
-        self.status = ir.GlobalVariable(self.module, ir.ArrayType(I64, STATUS_WORDS), "graphc_status")
+        self.status = ir.GlobalVariable(
+            self.module, ir.ArrayType(I64, STATUS_WORDS), "graphc_status"
+        )
         self.status.initializer = ir.Constant(ir.ArrayType(I64, STATUS_WORDS), None)
         self.layout = self._assign_buffers(plan)
         fnty = ir.FunctionType(VOID, [PTR, PTR])
@@ -182,10 +183,14 @@ class ModuleBuilder:
             slot = b.gep(self.entry.args[0], [i64(self.slots[key])], source_etype=PTR)
             p = b.load(slot, typ=PTR, name=name)
         elif isinstance(key, Value) and key in self.offsets:
-            p = b.gep(self.entry.args[1], [i64(self.offsets[key])], source_etype=ir.IntType(8), name=name)
+            p = b.gep(
+                self.entry.args[1], [i64(self.offsets[key])], source_etype=ir.IntType(8), name=name
+            )
         else:
             assert isinstance(key, tuple) and key[0] == "scratch", key
-            p = b.gep(self.entry.args[1], [i64(self.scratch_base + key[1])], source_etype=ir.IntType(8))
+            p = b.gep(
+                self.entry.args[1], [i64(self.scratch_base + key[1])], source_etype=ir.IntType(8)
+            )
         self._ptrs[key] = p
         return p
 
@@ -206,23 +211,35 @@ class ModuleBuilder:
         """A hook kernels call to record an error for the current node."""
         index = self.node_index
 
-        def hook(b: ir.IRBuilder, cond: ir.Value, code: int, detail: ir.Value | None = None) -> None:
+        def hook(
+            b: ir.IRBuilder, cond: ir.Value, code: int, detail: ir.Value | None = None
+        ) -> None:
             with b.if_then(cond):
                 self.store_status(b, code, index, detail)
 
         return hook
 
-    def store_status(self, b: ir.IRBuilder, code: int, index: int, detail: ir.Value | None = None, extra: ir.Value | None = None) -> None:
-        words = [i64(code), i64(index), detail if detail is not None else i64(0), extra if extra is not None else i64(0)]
+    def store_status(
+        self,
+        b: ir.IRBuilder,
+        code: int,
+        index: int,
+        detail: ir.Value | None = None,
+        extra: ir.Value | None = None,
+    ) -> None:
+        words = [
+            i64(code),
+            i64(index),
+            detail if detail is not None else i64(0),
+            extra if extra is not None else i64(0),
+        ]
         for k, w in enumerate(words):
-            p = b.gep(self.status, [i64(0), i64(k)], source_etype=self.status.value_type)
-            b.store(w, p)
+            b.store(w, word_ptr(b, self.status, k))
 
     def check_status(self) -> None:
         """Return early from the entry function if a kernel reported an error."""
         b = self.b
-        p = b.gep(self.status, [i64(0), i64(0)], source_etype=self.status.value_type)
-        failed = b.icmp_signed("!=", b.load(p, typ=I64), i64(0))
+        failed = b.icmp_signed("!=", b.load(word_ptr(b, self.status, 0), typ=I64), i64(0))
         cont = self.entry.append_basic_block("ok")
         b.cbranch(failed, self.exit_block, cont)
         b.position_at_end(cont)
@@ -252,7 +269,32 @@ class ModuleBuilder:
                 k = b.srem(j, i64(p.count))
                 dst = elem_ptr(b, out_ptr, p.buf.dtype, k)
                 x = load(b, elem_ptr(b, part_ptr, p.buf.dtype, j), p.buf.dtype)
-                store(b, combine(emitter, p.kind, p.buf.dtype, load(b, dst, p.buf.dtype), x), dst, p.buf.dtype)
+                store(
+                    b,
+                    combine(emitter, p.kind, p.buf.dtype, load(b, dst, p.buf.dtype), x),
+                    dst,
+                    p.buf.dtype,
+                )
+
+    def custom_kernel(
+        self, n: Node, what: str, bufs: list[Buf]
+    ) -> tuple[ir.Function, ir.IRBuilder, dict[Buf, ir.Value]]:
+        """A new kernel function taking one pointer per buffer; call it with
+        :meth:`call_custom` once its body is built (ending in ``ret void``)."""
+        fn = ir.Function(
+            self.module, ir.FunctionType(VOID, [PTR] * len(bufs)), self.kernel_name(n, what)
+        )
+        fn.linkage = "internal"
+        fn.attributes.add("nounwind")
+        ptrs: dict[Buf, ir.Value] = {}
+        for arg, buf in zip(fn.args, bufs):
+            name = self.names.get(buf.key, "") if isinstance(buf.key, Value) else ""
+            arg.name = name or "p"
+            ptrs[buf] = arg
+        return fn, ir.IRBuilder(fn.append_basic_block("entry")), ptrs
+
+    def call_custom(self, fn: ir.Function, bufs: list[Buf]) -> None:
+        self.b.call(fn, [self.ptr(buf) for buf in bufs])
 
     def _task_wrapper(self, kernel: LoopKernel) -> ir.Function:
         fn = ir.Function(self.module, TASK_TYPE, kernel.fn.name + ".task")

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import llvmlite.ir as ir
-
 from graphc.ir import DType
 
 I1 = ir.IntType(1)
@@ -58,7 +57,9 @@ def store(b: ir.IRBuilder, value: ir.Value, ptr: ir.Value, dtype: DType) -> None
     b.store(value, ptr, align=dtype.itemsize)
 
 
-def elem_ptr(b: ir.IRBuilder, base: ir.Value, dtype: DType, index: ir.Value, name: str = "") -> ir.Value:
+def elem_ptr(
+    b: ir.IRBuilder, base: ir.Value, dtype: DType, index: ir.Value, name: str = ""
+) -> ir.Value:
     return b.gep(base, [index], inbounds=True, source_etype=mem_type(dtype), name=name)
 
 
@@ -92,7 +93,9 @@ def counted_loop(
     b.position_at_end(done)
 
 
-def alloca(b: ir.IRBuilder, ty: ir.Type, count: ir.Value | int | None = None, name: str = "") -> ir.Value:
+def alloca(
+    b: ir.IRBuilder, ty: ir.Type, count: ir.Value | int | None = None, name: str = ""
+) -> ir.Value:
     """A stack slot as an opaque pointer (llvmlite types alloca results)."""
     n = i64(count) if isinstance(count, int) else count
     slot = b.alloca(ty, n, name=name)
@@ -100,3 +103,39 @@ def alloca(b: ir.IRBuilder, ty: ir.Type, count: ir.Value | int | None = None, na
     # retyping it lets typed GEPs into it store any element type.
     slot.type = PTR
     return slot
+
+
+@contextmanager
+def loop_nest(
+    b: ir.IRBuilder, dims: list[int] | tuple[int, ...], name: str = "i"
+) -> Iterator[list[ir.Value]]:
+    """Nested counted loops over ``dims`` (outermost first); yields the indices."""
+    managers = []
+    indices: list[ir.Value] = []
+    try:
+        for d, n in enumerate(dims):
+            cm = counted_loop(b, i64(0), i64(n), f"{name}{d}")
+            indices.append(cm.__enter__())
+            managers.append(cm)
+        yield indices
+    finally:
+        for cm in reversed(managers):
+            cm.__exit__(None, None, None)
+
+
+def linear(
+    b: ir.IRBuilder, indices: list[ir.Value], strides: list[int] | tuple[int, ...], offset: int = 0
+) -> ir.Value:
+    """offset + sum(index * stride), skipping zero strides."""
+    acc: ir.Value = i64(offset)
+    for idx, s in zip(indices, strides):
+        if s:
+            acc = b.add(acc, idx if s == 1 else b.mul(idx, i64(s)))
+    return acc
+
+
+def word_ptr(b: ir.IRBuilder, base: ir.Value, index: int, ety: ir.Type = I64) -> ir.Value:
+    """&base[index] as an opaque pointer, whatever type llvmlite gave ``base``."""
+    p = b.gep(base, [i64(index)], source_etype=ety)
+    p.type = PTR
+    return p

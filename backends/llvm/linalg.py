@@ -14,15 +14,26 @@ from __future__ import annotations
 import math
 
 import llvmlite.ir as ir
-
 from graphc.ir import DType, Graph, GraphBuilder, Literal, Node, TensorType, Value
 
 from .blas import GEMM_SYMBOLS, register_blas
 from .codegen import ModuleBuilder, lowering, node_graph, one_node_graph
-from .irutil import I8, I32, PTR, VOID, alloca, const, counted_loop, elem_ptr, i64, load
-from .irutil import reg_type, store
-from .loopspec import VIEW_OPS, Buf, build_loop_spec, view_op
+from .irutil import (
+    I8,
+    I32,
+    PTR,
+    VOID,
+    alloca,
+    const,
+    counted_loop,
+    elem_ptr,
+    i64,
+    load,
+    reg_type,
+    store,
+)
 from .loops import combine
+from .loopspec import VIEW_OPS, Buf, build_loop_spec, view_op
 from .scalar import ScalarEmitter
 from .views import View, contiguous_strides
 
@@ -108,7 +119,9 @@ def _run_epilogue(
 # -- the product --------------------------------------------------------------------------
 
 
-def emit_matmul(mb: ModuleBuilder, n: Node, lhs: View, rhs: View, c_buf: Buf, out_ty: TensorType) -> None:
+def emit_matmul(
+    mb: ModuleBuilder, n: Node, lhs: View, rhs: View, c_buf: Buf, out_ty: TensorType
+) -> None:
     dtype = out_ty.dtype
     a = _as_matrix(lhs, is_lhs=True)
     bm = _as_matrix(rhs, is_lhs=False)
@@ -177,8 +190,16 @@ def _blas_ready(mb: ModuleBuilder, n: Node, v: View, dtype: DType, rows: int, co
 
 
 def _emit_gemm(
-    mb: ModuleBuilder, n: Node, a: View, bm: View, c_buf: Buf, dtype: DType,
-    batch: tuple[int, ...], m: int, nn: int, k: int,
+    mb: ModuleBuilder,
+    n: Node,
+    a: View,
+    bm: View,
+    c_buf: Buf,
+    dtype: DType,
+    batch: tuple[int, ...],
+    m: int,
+    nn: int,
+    k: int,
 ) -> None:
     if m == 0 or nn == 0:
         return
@@ -229,8 +250,16 @@ def _emit_gemm(
 
 
 def _emit_loop_matmul(
-    mb: ModuleBuilder, n: Node, a: View, bm: View, c_buf: Buf, dtype: DType,
-    batch: tuple[int, ...], m: int, nn: int, k: int,
+    mb: ModuleBuilder,
+    n: Node,
+    a: View,
+    bm: View,
+    c_buf: Buf,
+    dtype: DType,
+    batch: tuple[int, ...],
+    m: int,
+    nn: int,
+    k: int,
 ) -> None:
     """Integer and bool matmul: a plain triple loop (NumPy does the same)."""
     fn = ir.Function(mb.module, ir.FunctionType(VOID, [PTR, PTR, PTR]), mb.kernel_name(n, ".loop"))
@@ -250,8 +279,16 @@ def _emit_loop_matmul(
                 with counted_loop(b, i64(0), i64(k), "k") as q:
                     oa = b.add(offs[0], b.add(b.mul(i, i64(sa[nb])), b.mul(q, i64(sa[nb + 1]))))
                     ob = b.add(offs[1], b.add(b.mul(q, i64(sb[nb])), b.mul(j, i64(sb[nb + 1]))))
-                    x = e.cast(load(b, elem_ptr(b, pa, a.source.dtype, oa), a.source.dtype), a.source.dtype, dtype)
-                    y = e.cast(load(b, elem_ptr(b, pb, bm.source.dtype, ob), bm.source.dtype), bm.source.dtype, dtype)
+                    x = e.cast(
+                        load(b, elem_ptr(b, pa, a.source.dtype, oa), a.source.dtype),
+                        a.source.dtype,
+                        dtype,
+                    )
+                    y = e.cast(
+                        load(b, elem_ptr(b, pb, bm.source.dtype, ob), bm.source.dtype),
+                        bm.source.dtype,
+                        dtype,
+                    )
                     prod = b.and_(x, y) if dtype.is_bool else b.mul(x, y)
                     old = b.load(acc, typ=reg_type(dtype))
                     b.store(combine(e, "sum", dtype, old, prod), acc)
@@ -263,9 +300,13 @@ def _emit_loop_matmul(
             body(offs)
             return
         with counted_loop(b, i64(0), i64(batch[d]), f"batch{d}") as i:
-            loops(d + 1, tuple(b.add(o, b.mul(i, i64(s))) for o, s in zip(offs, (sa[d], sb[d], c_strides[d]))))
+            loops(
+                d + 1,
+                tuple(
+                    b.add(o, b.mul(i, i64(s))) for o, s in zip(offs, (sa[d], sb[d], c_strides[d]))
+                ),
+            )
 
     loops(0, (i64(a.offset), i64(bm.offset), i64(0)))
     b.ret_void()
     mb.b.call(fn, [mb.ptr(a.source), mb.ptr(bm.source), mb.ptr(c_buf)])
-

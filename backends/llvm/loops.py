@@ -14,7 +14,6 @@ import math
 from dataclasses import dataclass
 
 import llvmlite.ir as ir
-
 from graphc.ir import DType, Literal
 
 from .irutil import F64, I64, PTR, VOID, const, counted_loop, elem_ptr, i64, load, reg_type, store
@@ -53,9 +52,8 @@ def identity(kind: str, dtype: DType) -> ir.Constant:
         return const(dtype, 0)
     if kind == "prod":
         return const(dtype, 1)
-    big = {"max": -1, "min": 1}[kind]
     if dtype.is_float:
-        return const(dtype, big * -math.inf)
+        return const(dtype, -math.inf if kind == "max" else math.inf)
     if dtype.is_bool:
         return const(dtype, kind == "min")
     bits = dtype.itemsize * 8
@@ -91,7 +89,9 @@ def emit_loop_kernel(
     """Emit ``spec`` as function ``name``; ``threads`` is a request, granted
     when the outer loop has at least that many iterations per thread."""
     accesses: list[Access] = [
-        *spec.loads, *(acc for _, acc in spec.stores), *(r.out for r in spec.reductions)
+        *spec.loads,
+        *(acc for _, acc in spec.stores),
+        *(r.out for r in spec.reductions),
     ]
     dims, flags, strides = coalesce(spec.shape, spec.reduced, [a.strides for a in accesses])
     if dims[0] < 2 * threads or math.prod(dims) == 0:
@@ -104,7 +104,9 @@ def emit_loop_kernel(
     partials: list[Partial] = []
     if outer_reduced:
         for k, r in enumerate(spec.reductions):
-            count = math.prod(n for n, st in zip(dims, strides[len(accesses) - len(spec.reductions) + k]) if st)
+            count = math.prod(
+                n for n, st in zip(dims, strides[len(accesses) - len(spec.reductions) + k]) if st
+            )
             part = Buf(("partial", name, k), r.out.dtype)
             partials.append(Partial(part, r.out.source, r.kind, count))
             buffers.append(part)
@@ -213,9 +215,7 @@ def emit_loop_kernel(
             b.store(identity(r.kind, r.out.dtype), slot)
             accs.append(slot)
         blocked = [
-            k
-            for k, r in enumerate(spec.reductions)
-            if r.kind == "sum" and r.out.dtype.is_float
+            k for k, r in enumerate(spec.reductions) if r.kind == "sum" and r.out.dtype.is_float
         ]
         single = level == ndim - 1
         if single and blocked and dims[level] > 2 * BLOCK:

@@ -19,13 +19,18 @@ import math
 from collections.abc import Callable
 
 import llvmlite.ir as ir
-
 from graphc.ir import DType
 
 from .irutil import F32, F64, I32
 
 # expm1(r) = r + r^2 * P(r) on [-ln2/2, ln2/2]
-_EXP_P = (0.5, 0.16666577756404877, 0.041666943579912186, 0.00836312584578991, 0.0013893831055611372)
+_EXP_P = (
+    0.5,
+    0.16666577756404877,
+    0.041666943579912186,
+    0.00836312584578991,
+    0.0013893831055611372,
+)
 # 2*atanh(s) = 2s + s^3 * Q(s^2) for |s| <= 3 - 2*sqrt(2)
 _LOG_Q = (0.6666666865348816, 0.4000011682510376, 0.28551188111305237, 0.2332327961921692)
 _LN2_HI = 0.693145751953125  # ln 2 split so that n * hi is exact for |n| < 2^9

@@ -33,9 +33,7 @@ def define_parallel(module: ir.Module) -> ir.Function:
     existing = module.globals.get("graphc.parallel")
     if existing is not None:
         return existing
-    create = ir.Function(
-        module, ir.FunctionType(I32, [PTR, PTR, PTR, PTR]), "pthread_create"
-    )
+    create = ir.Function(module, ir.FunctionType(I32, [PTR, PTR, PTR, PTR]), "pthread_create")
     join = ir.Function(module, ir.FunctionType(I32, [I64, PTR]), "pthread_join")
 
     main = ir.Function(module, ir.FunctionType(PTR, [PTR]), "graphc.thread_main")

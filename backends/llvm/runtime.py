@@ -15,7 +15,6 @@ from typing import Any
 
 import llvmlite.binding as llvm
 import numpy as np
-
 from graphc.ir import Graph, GraphcIndexError, InputError, Node
 from graphc.ir.errors import BackendError, format_message
 
@@ -195,4 +194,3 @@ def _bad_input(g: Graph, i: int, a: np.ndarray) -> None:
         why = "is not C-contiguous"
         hint = "pass np.ascontiguousarray(x)"
     raise InputError(format_message(f"{g.name}: input {i} (%{v.name}) {why}", hint=hint))
-

@@ -16,7 +16,6 @@ from typing import Any
 
 import llvmlite.ir as ir
 import numpy as np
-
 from graphc.ir import DType, Literal, Node
 from graphc.ir.dtypes import promote
 
@@ -86,7 +85,7 @@ class ScalarEmitter:
             if float(n.inputs[1].value) == 2.0:
                 return self.b.fmul(vals[0], vals[0])
         if n.op == "cast":
-            return vals[0]
+            return self.cast(vals[0], work[0], out)
         return SCALAR_OPS[n.op](self, out, *vals)
 
     # helpers used by the table
@@ -276,9 +275,7 @@ def _float_divmod(e: ScalarEmitter, out: DType, x: ir.Value, y: ir.Value) -> tup
     )
     mod = b.select(fix, b.fadd(mod, y), mod)
     div = b.select(fix, b.fsub(div, e.fconst(out, 1.0)), div)
-    mod = b.select(
-        b.fcmp_ordered("==", mod, zero), e.intrinsic("copysign", zero, y), mod
-    )
+    mod = b.select(b.fcmp_ordered("==", mod, zero), e.intrinsic("copysign", zero, y), mod)
     floor = e.intrinsic("floor", div)
     floor = b.select(
         b.fcmp_ordered(">", b.fsub(div, floor), e.fconst(out, 0.5)),
@@ -398,4 +395,3 @@ SCALAR_OPS: dict[str, Callable[..., ir.Value]] = {
     **{name: _compare(name) for name in _COMPARISONS},
     "select": _select, "cast": _identity, "stop_gradient": _identity,
 }  # fmt: skip
-

@@ -64,9 +64,7 @@ class View:
             tuple(self.strides[p] for p in perm),
         )
 
-    def slice(
-        self, start: Sequence[int], stride: Sequence[int], shape: Sequence[int]
-    ) -> View:
+    def slice(self, start: Sequence[int], stride: Sequence[int], shape: Sequence[int]) -> View:
         offset = self.offset + sum(a * s for a, s in zip(start, self.strides))
         strides = tuple(s * k for s, k in zip(self.strides, stride))
         return View(self.source, tuple(shape), offset, strides)

@@ -1,0 +1,181 @@
+"""Kernels along one axis: gather, scatter_add, argmax/argmin, cumsum.
+
+Each views its operand as (pre, n, post) around the axis. Out-of-range
+gather/scatter indices never touch memory outside the operand: the kernel
+records the first bad index in the status words (the runtime raises
+``GraphcIndexError``) and reads element 0 instead.
+"""
+
+from __future__ import annotations
+
+import math
+
+import llvmlite.ir as ir
+from graphc.ir import DType, Node
+
+from .codegen import ERR_INDEX, ModuleBuilder, lowering
+from .irutil import I64, alloca, counted_loop, elem_ptr, i64, load, loop_nest, reg_type, store
+from .loops import combine
+from .scalar import ScalarEmitter
+
+
+def _split(shape: tuple[int, ...], axis: int) -> tuple[int, int, int]:
+    return math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1 :])
+
+
+def _checked_index(
+    mb: ModuleBuilder, b: ir.IRBuilder, raw: ir.Value, dtype: DType, size: int
+) -> ir.Value:
+    """NumPy index semantics (negative counts from the end); a bad index is
+    reported and replaced by 0 so the access stays in bounds."""
+    k = raw if dtype is DType.i64 else b.sext(raw, I64)
+    k = b.select(b.icmp_signed("<", k, i64(0)), b.add(k, i64(size)), k)
+    ok = b.and_(b.icmp_signed(">=", k, i64(0)), b.icmp_signed("<", k, i64(size)))
+    with b.if_then(b.not_(ok)):
+        original = raw if dtype is DType.i64 else b.sext(raw, I64)
+        mb.store_status(b, ERR_INDEX, mb.node_index, original, i64(size))
+    return b.select(ok, k, i64(0))
+
+
+@lowering("gather")
+def lower_gather(mb: ModuleBuilder, n: Node) -> None:
+    x, idx = n.inputs
+    out = n.output.type
+    if out.size == 0:
+        return
+    axis = n.attrs["axis"] % x.type.ndim
+    pre, size, post = _split(x.type.shape, axis)
+    m = idx.type.size
+    xb, ib, ob = mb.buf(x), mb.buf(idx), mb.buf(n.output)
+    fn, b, p = mb.custom_kernel(n, "", [xb, ib, ob])
+    dt = x.type.dtype
+    with loop_nest(b, [pre, m], "g") as (i, j):
+        k = _checked_index(
+            mb,
+            b,
+            load(b, elem_ptr(b, p[ib], idx.type.dtype, j), idx.type.dtype),
+            idx.type.dtype,
+            size,
+        )
+        src = b.mul(b.add(b.mul(i, i64(size)), k), i64(post))
+        dst = b.mul(b.add(b.mul(i, i64(m)), j), i64(post))
+        with counted_loop(b, i64(0), i64(post), "q") as q:
+            v = load(b, elem_ptr(b, p[xb], dt, b.add(src, q)), dt)
+            store(b, v, elem_ptr(b, p[ob], dt, b.add(dst, q)), dt)
+    b.ret_void()
+    mb.call_custom(fn, [xb, ib, ob])
+    mb.check_status()
+
+
+@lowering("scatter_add")
+def lower_scatter_add(mb: ModuleBuilder, n: Node) -> None:
+    x, idx, upd = n.inputs
+    out = n.output.type
+    if out.size == 0:
+        return
+    axis = n.attrs["axis"] % x.type.ndim
+    pre, size, post = _split(x.type.shape, axis)
+    m = idx.type.size
+    xb, ib, ub, ob = mb.buf(x), mb.buf(idx), mb.buf(upd), mb.buf(n.output)
+    bufs = [xb, ib, ub, ob]
+    fn, b, p = mb.custom_kernel(n, "", bufs)
+    dt = out.dtype
+    e = ScalarEmitter(b, mb.math)
+    with counted_loop(b, i64(0), i64(out.size), "c") as c:
+        store(b, load(b, elem_ptr(b, p[xb], dt, c), dt), elem_ptr(b, p[ob], dt, c), dt)
+    with loop_nest(b, [pre, m], "s") as (i, j):
+        k = _checked_index(
+            mb,
+            b,
+            load(b, elem_ptr(b, p[ib], idx.type.dtype, j), idx.type.dtype),
+            idx.type.dtype,
+            size,
+        )
+        dst = b.mul(b.add(b.mul(i, i64(size)), k), i64(post))
+        src = b.mul(b.add(b.mul(i, i64(m)), j), i64(post))
+        with counted_loop(b, i64(0), i64(post), "q") as q:
+            pd = elem_ptr(b, p[ob], dt, b.add(dst, q))
+            v = load(b, elem_ptr(b, p[ub], dt, b.add(src, q)), dt)
+            store(b, combine(e, "sum", dt, load(b, pd, dt), v), pd, dt)
+    b.ret_void()
+    mb.call_custom(fn, bufs)
+    mb.check_status()
+
+
+@lowering("argmax", "argmin")
+def lower_argreduce(mb: ModuleBuilder, n: Node) -> None:
+    x = n.inputs[0]
+    axis = n.attrs["axis"] % x.type.ndim
+    pre, size, post = _split(x.type.shape, axis)
+    if pre * post == 0:
+        return
+    xb, ob = mb.buf(x), mb.buf(n.output)
+    fn, b, p = mb.custom_kernel(n, "", [xb, ob])
+    dt = x.type.dtype
+    greater = n.op == "argmax"
+    best = alloca(b, reg_type(dt))
+    best_i = alloca(b, I64)
+    with loop_nest(b, [pre, post], "a") as (i, q):
+        base = b.add(b.mul(i, i64(size * post)), q)
+        b.store(load(b, elem_ptr(b, p[xb], dt, base), dt), best)
+        b.store(i64(0), best_i)
+        with counted_loop(b, i64(1), i64(size), "k") as k:
+            v = load(b, elem_ptr(b, p[xb], dt, b.add(base, b.mul(k, i64(post)))), dt)
+            cur = b.load(best, typ=reg_type(dt))
+            better = _better(b, dt, v, cur, greater)
+            b.store(b.select(better, v, cur), best)
+            b.store(b.select(better, k, b.load(best_i, typ=I64)), best_i)
+        store(
+            b,
+            b.load(best_i, typ=I64),
+            elem_ptr(b, p[ob], DType.i64, b.add(b.mul(i, i64(post)), q)),
+            DType.i64,
+        )
+    b.ret_void()
+    mb.call_custom(fn, [xb, ob])
+
+
+def _better(b: ir.IRBuilder, dt: DType, v: ir.Value, cur: ir.Value, greater: bool) -> ir.Value:
+    """Whether ``v`` replaces ``cur``; the first NaN wins, as in NumPy."""
+    op = ">" if greater else "<"
+    if dt.is_float:
+        strict = b.fcmp_ordered(op, v, cur)
+        first_nan = b.and_(b.fcmp_unordered("uno", v, v), b.fcmp_ordered("ord", cur, cur))
+        return b.or_(strict, first_nan)
+    if dt.is_bool:
+        return b.icmp_unsigned(op, v, cur)
+    return b.icmp_signed(op, v, cur)
+
+
+@lowering("cumsum")
+def lower_cumsum(mb: ModuleBuilder, n: Node) -> None:
+    x = n.inputs[0]
+    out = n.output.type
+    if out.size == 0:
+        return
+    axis = n.attrs["axis"] % x.type.ndim
+    reverse = n.attrs["reverse"]
+    pre, size, post = _split(x.type.shape, axis)
+    xb, ob = mb.buf(x), mb.buf(n.output)
+    fn, b, p = mb.custom_kernel(n, "", [xb, ob])
+    e = ScalarEmitter(b, mb.math)
+    dt, odt = x.type.dtype, out.dtype
+    with counted_loop(b, i64(0), i64(pre), "p") as i:
+        with counted_loop(b, i64(0), i64(size), "k") as step:
+            k = b.sub(i64(size - 1), step) if reverse else step
+            prev = b.add(k, i64(1)) if reverse else b.sub(k, i64(1))
+            first = b.icmp_signed("==", step, i64(0))
+            row = b.mul(b.add(b.mul(i, i64(size)), k), i64(post))
+            prow = b.mul(b.add(b.mul(i, i64(size)), b.select(first, k, prev)), i64(post))
+            with counted_loop(b, i64(0), i64(post), "q") as q:
+                v = e.cast(load(b, elem_ptr(b, p[xb], dt, b.add(row, q)), dt), dt, odt)
+                before = load(b, elem_ptr(b, p[ob], odt, b.add(prow, q)), odt)
+                zero = ir.Constant(reg_type(odt), 0.0 if odt.is_float else 0)
+                acc = (
+                    b.add(b.select(first, zero, before), v)
+                    if not odt.is_float
+                    else b.fadd(b.select(first, zero, before), v)
+                )
+                store(b, acc, elem_ptr(b, p[ob], odt, b.add(row, q)), odt)
+    b.ret_void()
+    mb.call_custom(fn, [xb, ob])
