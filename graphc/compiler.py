@@ -44,18 +44,21 @@ def default_backend() -> str:
     return "interpret"
 
 
-def pipeline_for(backend: str) -> tuple[Any, ...]:
+def pipeline_for(backend: str, donate: Sequence[int] = ()) -> tuple[Any, ...]:
     """The optimization pipeline plus the lowering passes ``backend`` wants."""
     from graphc.passes.manager import Pass
     from graphc.passes.pipeline import PIPELINE
+    from graphc.passes.schedule import schedule_for_memory
 
+    lowering: tuple[Any, ...] = ()
     if backend == "llvm":
         from graphc.passes.fuse import fuse
 
-        # Fusion goes last: it needs the simplified graph, and nothing after it
-        # may split a fused group.
-        return PIPELINE + (Pass("fuse", fuse),)
-    return PIPELINE
+        # Fusion needs the simplified graph, and nothing after it may split a group.
+        lowering = (Pass("fuse", fuse),)
+    # Ordering comes last, on the final set of nodes, right before memory planning.
+    schedule = Pass("schedule_for_memory", lambda g: schedule_for_memory(g, donate))
+    return PIPELINE + lowering + (schedule,)
 
 
 class _Interpreted:
@@ -85,7 +88,7 @@ def compile_graph(
         g,
         disabled=tuple(disable_passes),
         dump_dir=dump,
-        passes=pipeline_for(backend),
+        passes=pipeline_for(backend, donate),
     )
     if backend == "interpret":
         return CompileResult(optimized, _Interpreted(optimized), report, None)
