@@ -282,19 +282,20 @@ class TracedArray:
     def __getattr__(self, name: str) -> Any:
         # ndarray methods without a traced version: say so instead of a bare AttributeError
         if not name.startswith("_") and hasattr(np.ndarray, name):
-            in_place = name in _IN_PLACE_METHODS
+            if name in _IN_PLACE_METHODS:
+                raise _InPlaceAttribute(
+                    format_message(
+                        f"ndarray.{name} modifies an array in place, which is not supported "
+                        "while tracing",
+                        loc=user_location(2),
+                        hint="build the result functionally (np.where, np.concatenate, np.pad)",
+                    )
+                )
             raise _UnsupportedAttribute(
                 format_message(
-                    f"ndarray.{name} "
-                    + (
-                        "modifies an array in place, which is not supported while tracing"
-                        if in_place
-                        else "is not supported on traced arrays"
-                    ),
+                    f"ndarray.{name} is not supported on traced arrays",
                     loc=user_location(2),
-                    hint="build the result functionally (np.where, np.concatenate, np.pad)"
-                    if in_place
-                    else "see the README's table of supported NumPy API",
+                    hint="see the README's table of supported NumPy API",
                 )
             )
         raise AttributeError(f"'TracedArray' object has no attribute '{name}'")
@@ -303,9 +304,13 @@ class TracedArray:
 _IN_PLACE_METHODS = frozenset({"fill", "sort", "partition", "put", "resize", "itemset", "setfield"})
 
 
+# Both are AttributeErrors too, so hasattr() and getattr(x, name, default) keep working.
 class _UnsupportedAttribute(UnsupportedError, AttributeError):
-    """An ndarray attribute that tracing does not provide (an AttributeError too,
-    so ``hasattr`` and ``getattr(x, name, default)`` keep working)."""
+    """An ndarray attribute that tracing does not provide."""
+
+
+class _InPlaceAttribute(TracingError, AttributeError):
+    """An ndarray method that would modify the array in place."""
 
 
 def _unsupported_order() -> Exception:

@@ -12,6 +12,7 @@ from . import (  # noqa: F401  (imported for their registrations)
     layout_functions,
     linalg_functions,
     reductions,
+    scans,
     shape_functions,
 )
 from .dispatch import HANDLERS, apply_function, normalize_axis

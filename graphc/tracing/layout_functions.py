@@ -213,6 +213,7 @@ def _edge_parts(x: TracedArray, axis: int, lo: int, hi: int, mode: str) -> tuple
             f"np.pad: mode '{mode}' with a pad width ({max(lo, hi)}) larger than the axis "
             f"allows ({limit}) is not supported on traced arrays",
         )
+
     def backwards(first: int, count: int) -> slice:
         # `count` elements from index `first` down; a negative stop would wrap around
         stop = first - count

@@ -200,7 +200,12 @@ def _size(x: Any, axis: Any = None) -> int:
 
 @implements(np.result_type)
 def _result_type(*args: Any) -> np.dtype[Any]:
-    return result_dtype(*args).np
+    # tracers stand in for arrays of their dtype; weak ones for Python scalars
+    placeholders = [
+        (x.dtype.type(0).item() if x.weak else x.dtype) if isinstance(x, TracedArray) else x
+        for x in args
+    ]
+    return np.result_type(*placeholders)
 
 
 @implements(np.copy)

@@ -19,7 +19,7 @@ from graphc.ir import DType, UnsupportedError, format_message
 from .array import TracedArray
 from .context import user_location
 from .ops import cast, dtype_spec, emit, is_weak, lift, operand, to_dtype, trace_of
-from .reductions import extremum_scan
+from .scans import extremum_scan
 from .ufunc_composites import CHECKS, COMPOSITE, MISSING_UFUNC_HINTS
 
 # ufunc -> IR op with the same elementwise semantics
