@@ -5,7 +5,7 @@
 array([2., 4.])
 """
 
-from . import checkpoint, ir, nn, optim, random
+from . import checkpoint, ir, nn, optim, random, training
 from .api import grad, hvp, jvp, stop_gradient, value_and_grad, vjp
 from .check import GradientCheckError, check_grads
 from .ir import (
@@ -23,24 +23,42 @@ from .ir import (
 from .jit import jit
 from .primitives import bind
 from .tracing import trace
+from .training import (
+    EarlyStopping,
+    FitError,
+    History,
+    Rng,
+    TrainState,
+    TrainStep,
+    fit,
+    plot_history,
+    train_step,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "BackendError",
     "DifferentiationError",
+    "EarlyStopping",
+    "FitError",
     "GradientCheckError",
     "GraphcError",
     "GraphcIndexError",
+    "History",
     "InputError",
     "OpTypeError",
     "ParseError",
+    "Rng",
     "TracingError",
+    "TrainState",
+    "TrainStep",
     "UnsupportedError",
     "VerifyError",
     "bind",
     "check_grads",
     "checkpoint",
+    "fit",
     "grad",
     "hvp",
     "ir",
@@ -48,9 +66,12 @@ __all__ = [
     "jvp",
     "nn",
     "optim",
+    "plot_history",
     "random",
     "stop_gradient",
     "trace",
+    "training",
+    "train_step",
     "value_and_grad",
     "vjp",
 ]

@@ -1,0 +1,43 @@
+"""Loss curves of a training run as a PNG."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+__all__ = ["plot_history"]
+
+
+def plot_history(history: Any, path: str | os.PathLike[str]) -> None:
+    """Write the loss curves (and any other metrics, in a second panel) to a PNG.
+
+    matplotlib is imported only here, through its object-oriented API, so it
+    neither slows down ``import graphc`` nor changes the caller's pyplot state.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    losses = [m for m in history.metrics if m.endswith("loss")]
+    others = [
+        m
+        for m in history.metrics
+        if m not in losses and m not in ("epoch", "time", "samples_per_second")
+    ]
+    fig = Figure(figsize=(10 if others else 6, 4), tight_layout=True)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2 if others else 1)
+    loss_ax, metric_ax = (axes[0], axes[1]) if others else (axes, None)
+    epochs = history["epoch"]
+    for name in losses:
+        loss_ax.plot(epochs, history[name], marker="o", markersize=3, label=name)
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("loss")
+    loss_ax.legend()
+    if metric_ax is not None:
+        for name in others:
+            metric_ax.plot(epochs, history[name], marker="o", markersize=3, label=name)
+        metric_ax.set_xlabel("epoch")
+        metric_ax.legend()
+    if history.best_epoch is not None:
+        loss_ax.axvline(history.best_epoch, color="gray", linestyle=":", linewidth=1)
+    fig.savefig(os.fspath(path), format="png", dpi=100)
