@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return compare(*args.compare)
     num_threads = args.threads or threads.available_cores()
     threads.configure(num_threads)
-    _preload_peers()
+    _preload(args.impls)
     threads.apply_to_loaded_libraries(num_threads)
 
     from .workloads import WORKLOADS
@@ -82,17 +82,24 @@ def main(argv: list[str] | None = None) -> int:
     return _run_timing(args, [WORKLOADS[n] for n in names], num_threads)
 
 
-def _preload_peers() -> None:
-    # Imported up front so that import time never lands in an implementation's setup time.
-    for module in ("numpy", "torch", "jax", "jax.numpy", "graphc"):
-        try:
-            __import__(module)
-        except ImportError:
-            pass
+def _preload(requested: str) -> None:
+    # Import up front so that import time never lands in an implementation's setup time.
+    wanted = [w.strip() for w in requested.split(",") if w.strip()]
+    for family, modules in (("numpy", ["numpy"]), ("torch", ["torch"]), ("jax", ["jax.numpy"])):
+        if family == "numpy" or not wanted or any(w.startswith(family) for w in wanted):
+            for module in modules:
+                try:
+                    __import__(module)
+                except ImportError:
+                    pass
+    try:
+        import graphc  # noqa: F401
+    except ImportError:
+        pass
 
 
 def _run_timing(args: argparse.Namespace, workloads: list[Any], num_threads: int) -> int:
-    from . import memory, report
+    from . import contention, memory, report
     from .core import Unavailable
     from .harness import TimingConfig, time_workload
 
@@ -120,7 +127,9 @@ def _run_timing(args: argparse.Namespace, workloads: list[Any], num_threads: int
             print(f"\n{wl.name}  {wl.title}\n  unavailable: {e}")
             payload["workloads"][wl.name] = {"title": wl.title, "unavailable": str(e)}
             continue
+        watch = contention.Watch()
         results = time_workload(wl, problem, impls, config)
+        others = watch.share_of_others()
         del problem
         for name, r in results.items():
             if r.status == "ok":
@@ -132,7 +141,12 @@ def _run_timing(args: argparse.Namespace, workloads: list[Any], num_threads: int
         as_json = {name: r.to_json() for name, r in results.items()}
         all_results[wl.name] = as_json
         report.print_workload(f"{wl.name}  {wl.title}", as_json)
-        payload["workloads"][wl.name] = {"title": wl.title, "entries": as_json}
+        report.print_contention(others)
+        payload["workloads"][wl.name] = {
+            "title": wl.title,
+            "cpu_share_of_other_processes": others,
+            "entries": as_json,
+        }
         sys.stdout.flush()
     if not args.no_memory:
         report.print_memory_notes(all_results)

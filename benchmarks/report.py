@@ -108,6 +108,15 @@ def print_workload(title: str, results: dict[str, dict[str, Any]]) -> None:
         print(line)
 
 
+def print_contention(share: float | None) -> None:
+    """Say so when other processes used the cores while this workload was timed."""
+    if share is not None and share > 0.1:
+        print(
+            f"  ! other processes used {share:.0%} of the machine's CPU time during these"
+            " timings; medians are inflated, min is the better estimate of uncontended speed."
+        )
+
+
 def _fmt_memory(mem: dict[str, Any] | None) -> str:
     if not mem:
         return "-"
