@@ -81,8 +81,12 @@ class GraphBuilder:
     ) -> Any:
         """Add one node; returns its output Value (or a tuple for several outputs).
 
-        Python scalars become literals with the dtype of the first tensor
-        operand (weak typing); NumPy arrays become ``constant`` nodes.
+        Python scalars become literals with the dtype of the first non-bool
+        tensor operand, or of the first tensor operand when all are bool (weak
+        typing; a condition never lends its dtype, so ``b.select(c, x, 0.5)``
+        gives a literal of ``x``'s dtype). A scalar that the dtype cannot hold
+        exactly (``2`` for bool, ``2.5`` for i32) is an error, never rounded.
+        NumPy arrays become ``constant`` nodes.
         """
         opdef = get_op(op)
         loc = loc if loc is not None else self.loc
@@ -161,7 +165,8 @@ class GraphBuilder:
     def _operands(
         self, opdef: OpDef, operands: tuple[Any, ...], loc: Loc | None
     ) -> tuple[Operand, ...]:
-        weak_dtype = next((x.type.dtype for x in operands if isinstance(x, Value)), None)
+        dtypes = [x.type.dtype for x in operands if isinstance(x, Value)]
+        weak_dtype = next((d for d in dtypes if not d.is_bool), dtypes[0] if dtypes else None)
         out: list[Operand] = []
         for x in operands:
             if isinstance(x, (Value, Literal)):
@@ -175,7 +180,18 @@ class GraphBuilder:
                 out.append(Literal(x.item(), DType.from_numpy(x.dtype)))
             elif isinstance(x, (bool, int, float)):
                 dtype = weak_dtype if weak_dtype is not None else scalar_dtype(x)
-                out.append(Literal(_python_scalar(x, dtype), dtype))
+                try:
+                    out.append(Literal(_python_scalar(x, dtype), dtype))
+                except OpTypeError as exc:
+                    hint = "pass a typed literal (b.literal(value, dtype)) or cast the tensor first"
+                    raise OpTypeError(
+                        format_message(
+                            f"{opdef.name}: {exc}",
+                            details=[_show_operand(y) for y in operands],
+                            loc=loc,
+                            hint=hint,
+                        )
+                    ) from None
             else:
                 raise OpTypeError(
                     f"{opdef.name}: operand {x!r} of type {type(x).__name__} is not a value"
@@ -236,8 +252,17 @@ def describe_type_error(
     return new
 
 
+def _show_operand(x: Any) -> str:
+    if isinstance(x, Value):
+        return f"{'%' + x.name if x.name else 'value'} : {x.type}"
+    return f"scalar {x!r}"
+
+
 def _python_scalar(value: Any, dtype: DType) -> bool | int | float:
     if dtype.is_bool:
+        if not isinstance(value, (bool, np.bool_)):
+            # bool(2) is True: converting would change the value silently.
+            raise OpTypeError(f"Python scalar {value!r} is not a bool but the operand is bool")
         return bool(value)
     if dtype.is_int:
         if isinstance(value, float) and not value.is_integer():

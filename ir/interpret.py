@@ -78,23 +78,32 @@ def _describe(n: Node) -> str:
 
 
 def _check_input(g: Graph, v: Value, a: Any) -> np.ndarray:
-    arr = np.asarray(a)
+    where = f"graph {g.name}: input %{v.name}"
+    try:
+        arr = np.asarray(a)
+    except (ValueError, TypeError) as exc:  # ragged nested lists, odd objects
+        raise InputError(
+            f"{where} expects an array of {v.type}, got {type(a).__name__}: {exc}"
+        ) from None
     want = v.type
     if arr.shape != want.shape:
-        raise InputError(
-            f"graph {g.name}: input %{v.name} expects shape {list(want.shape)}, "
-            f"got {list(arr.shape)}"
-        )
+        raise InputError(f"{where} expects shape {list(want.shape)}, got {list(arr.shape)}")
     if arr.dtype != want.dtype.np:
         try:
             got = DType.from_numpy(arr.dtype)
         except GraphcError:
             got = None
         if got is None or not np.can_cast(arr.dtype, want.dtype.np, casting="same_kind"):
-            raise InputError(
-                f"graph {g.name}: input %{v.name} expects {want.dtype}, got {arr.dtype}"
-            )
-        arr = arr.astype(want.dtype.np)
+            raise InputError(f"{where} expects {want.dtype}, got {arr.dtype}")
+        with np.errstate(all="ignore"):
+            converted = arr.astype(want.dtype.np)
+        # Same-kind narrowing (i64 -> i32, f64 -> f32) must not change what a
+        # value means: integers must fit, finite floats must stay finite.
+        if want.dtype.is_int and not np.array_equal(converted, arr):
+            raise InputError(f"{where} is {want.dtype}, and some {arr.dtype} values do not fit")
+        if want.dtype.is_float and np.any(np.isinf(converted) & ~np.isinf(arr)):
+            raise InputError(f"{where} is {want.dtype}, and some {arr.dtype} values overflow it")
+        arr = converted
     return arr
 
 
