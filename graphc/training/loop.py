@@ -67,7 +67,8 @@ class FitError(GraphcError, ValueError):
 
 @dataclass
 class EarlyStopping:
-    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs.
+    """Stop when ``monitor`` has not improved by ``min_delta`` for ``patience`` epochs
+    in a row (``patience=0`` stops at the first epoch without improvement).
 
     ``monitor`` names a history metric (``"val_loss"``, ``"loss"``,
     ``"val_accuracy"``...); ``mode`` is ``"min"`` or ``"max"``. With
@@ -446,6 +447,6 @@ def _track(
             tracker["has_best"] = True
     else:
         tracker["wait"] += 1
-        if tracker["wait"] > rule.patience:
+        if tracker["wait"] >= rule.patience:
             history.stopped_early = True
     return best_state
