@@ -47,12 +47,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _select(requested: str, available: list[str], what: str) -> list[str]:
+    from .graphc_entries import is_opt_in
+
     if not requested:
-        return available
+        return [a for a in available if not is_opt_in(a)]
     chosen: list[str] = []
     for item in requested.split(","):
         item = item.strip()
-        matches = [a for a in available if a == item or a.startswith(item + "-")]
+        matches = [
+            a
+            for a in available
+            if a == item or (a.startswith(item + "-") and (is_opt_in(item) or not is_opt_in(a)))
+        ]
         if not matches:
             raise SystemExit(f"unknown {what} {item!r}; available: {', '.join(available)}")
         chosen += [m for m in matches if m not in chosen]

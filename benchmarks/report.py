@@ -153,7 +153,7 @@ def print_check(title: str, results: dict[str, dict[str, Any]]) -> None:
             verdict = "ok  " if c["ok"] else "FAIL"
             print(
                 f"  {name:<17} {verdict} loss rel err {c['loss_rel_err']:.1e}, "
-                f"state rel err {c['state_rel_err']:.1e} ({c['state_worst']}), "
+                f"state rel err {c['state_rel_err']:.1e} ({c['state_worst'] or 'all equal'}), "
                 f"losses {', '.join(f'{x:.6g}' for x in c['losses'])}"
             )
 

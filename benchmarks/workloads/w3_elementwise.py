@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..core import Problem, Runner, Workload, require
-from ..graphc_entries import require_graphc
+from ..graphc_entries import jit_entries, require_graphc
 
 SIZE, QUICK_SIZE = 2**22, 2**12
 
@@ -105,7 +105,7 @@ def jax_impl(problem: Problem) -> Runner:
     return Runner(step=step, reset=_stateless, state=lambda: {"grad": np.asarray(last[0])})
 
 
-def graphc_impl(problem: Problem, backend: str) -> Runner:
+def graphc_impl(problem: Problem, *, backend: str) -> Runner:
     """gc.jit(gc.value_and_grad(f)) on one backend (DESIGN §1)."""
     gc = require_graphc("jit", "value_and_grad")
     compiled = gc.jit(gc.value_and_grad(f), backend=backend)
@@ -128,8 +128,7 @@ WORKLOAD = Workload(
         "numpy": numpy_impl,
         "torch": torch_impl,
         "jax": jax_impl,
-        "graphc-numpy": lambda problem: graphc_impl(problem, "numpy"),
-        "graphc-llvm": lambda problem: graphc_impl(problem, "llvm"),
+        **jit_entries(graphc_impl),
     },
     default_repeat=15,
 )
