@@ -272,4 +272,7 @@ def _python_scalar(value: Any, dtype: DType) -> bool | int | float:
         if not info.min <= iv <= info.max:
             raise OpTypeError(f"Python integer {iv} out of bounds for {dtype}")
         return iv
-    return float(value)
+    try:
+        return float(value)
+    except OverflowError:
+        raise OpTypeError(f"Python integer {value} is out of range for {dtype}") from None

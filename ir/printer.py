@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -83,7 +84,7 @@ class _Printer:
         names = self._name_inputs(g, depth)
         args = [f"%{names[v]}: {v.type}" for v in g.inputs]
         results = ", ".join(str(t) for t in g.output_types)
-        head = f"graph {g.name}("
+        head = f"graph {_identifier(g.name)}("
         lines = _wrap(head, args, f") -> ({results}) {{")
         lines += self.body(g, names, depth, indent="  ")
         lines.append("}")
@@ -146,7 +147,8 @@ class _Printer:
         names: dict[Value, str] = {}
         used: set[str] = set()
         for i, v in enumerate(g.inputs):
-            base = v.name or (chr(ord("a") + i) if i < 26 and depth else f"arg{i}")
+            base = _identifier(v.name) if v.name else ""
+            base = base or (chr(ord("a") + i) if i < 26 and depth else f"arg{i}")
             if base[0].isdigit() or (depth and base[0] in _PREFIXES and base[1:].isdigit()):
                 base = "a" + base
             name, k = base, 1
@@ -187,6 +189,13 @@ class _Printer:
                 continue
             shown.append(f"{a.name}={format_attr(value)}")
         return "{" + ", ".join(shown) + "}" if shown else ""
+
+
+def _identifier(name: str) -> str:
+    # Graphs built without the builder may carry any name; print one the
+    # parser reads (names do not take part in equality).
+    cleaned = re.sub(r"[^A-Za-z0-9_.]", "_", name)
+    return cleaned if cleaned[:1].isalpha() or cleaned[:1] == "_" else "_" + cleaned
 
 
 def _same(value: Any, default: Any) -> bool:

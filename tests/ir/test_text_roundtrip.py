@@ -8,28 +8,31 @@ import textwrap
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from graphc.ir import (
     DType,
     Graph,
     GraphBuilder,
     Literal,
     Loc,
+    Node,
     OpTypeError,
     ParseError,
     TensorType,
+    Value,
     all_ops,
     interpret,
     parse,
     verify,
 )
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from tests.strategies import OP_MAKERS, graphs, graphs_with_inputs
 
 # Mutation tests look for parser crashes, so they run more examples than the
 # profile's default (and scale with it in the nightly profile).
 MORE = settings(max_examples=settings().max_examples * 4)
+F2 = TensorType((2,), DType.f32)
 
 
 def test_every_op_can_appear_in_random_graphs() -> None:
@@ -265,7 +268,7 @@ MALFORMED = [
     (body("%0 = cast %x {dtype=wat} : f32[2]", "return %x"), r"unexpected name 'wat'", 2, 17),
     (body("%0 = exp %x : f32[2]", "return %0, %x"), r"return types .* differ from the decl", 3, 3),
     (body("return 1.0:f32"), r"return takes values, not literals", 2, 3),
-    (body("%0 = exp %x : f32[2] loc(\"a.py\":x)", "return %0"), r"expected a line number", 2, 35),
+    (body('%0 = exp %x : f32[2] loc("a.py":x)', "return %0"), r"expected a line number", 2, 35),
     (body('%0 = exp %x : f32[2] loc("a.py:1)', "return %0"), r"unexpected character '\"'", 2, 28),
     (body("%0 = exp %x : f32[2] $", "return %0"), r"unexpected character '\$'", 2, 24),
     (body("%0 = exp %x : f32[2]", "return %0") + " extra", r"expected end of input", 4, 3),
@@ -282,7 +285,7 @@ MALFORMED = [
         18,
     ),
     (
-        body("%0 = fusion %x {kind=\"\\q\"} : f32[2] { (%a: f32[2]) { return %a } }", "return %0"),
+        body('%0 = fusion %x {kind="\\q"} : f32[2] { (%a: f32[2]) { return %a } }', "return %0"),
         r"bad string \(Invalid \\escape\)",
         2,
         24,
@@ -407,12 +410,12 @@ def test_known_tricky_inputs() -> None:
     for text in [
         base.replace("exp", "fusion"),
         base.replace("%x : f32[2]", "%x {kind=1} : f32[2]"),
-        base.replace("f32[2]\n", "f32[2] loc(\"\\ud800\":1)\n"),
+        base.replace("f32[2]\n", 'f32[2] loc("\\ud800":1)\n'),
         base.replace("%0 = exp %x", "%0 = constant"),
         base.replace("%0 = exp %x", "%0 = iota {shape=(99999999999999999999,)}"),
         base.replace("%0 = exp %x", "%0 = iota {shape=(2,), dtype=5}"),
         base.replace("%0 = exp %x", "%0 = iota {shape=((2,),)}"),
-        base.replace("%0 = exp %x", "%0 = cast %x {dtype=\"float16\"}"),
+        base.replace("%0 = exp %x", '%0 = cast %x {dtype="float16"}'),
         base.replace("%0 = exp %x", "%0 = conv2d %x, %x {padding=((1,),)}"),
         base.replace("%0 = exp %x", "%0 = max_pool2d %x {window=(1, 1), stride=(0, 1)}"),
         base.replace("%0 = exp %x", "%0 = concatenate"),
@@ -422,3 +425,13 @@ def test_known_tricky_inputs() -> None:
         "graph f() -> () {\n  return\n}",
     ]:
         check_parse_outcome(text)
+
+
+def test_graphs_with_odd_names_still_print_parseable_text() -> None:
+    # Names only matter for reading; a graph built without the builder may
+    # carry any name and must still print as valid text.
+    x, y, z, out = Value(F2, "my x"), Value(F2, "9"), Value(F2, ""), Value(F2)
+    g = Graph('name with "quotes"', (x, y, z), (Node("add", (x, y), (out,), {}),), (out,))
+    text = str(g)
+    assert text.splitlines()[0].startswith("graph name_with__quotes_(%my_x: f32[2], %_9: f32[2]")
+    assert parse(text) == g
