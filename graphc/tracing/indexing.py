@@ -41,11 +41,19 @@ def getitem(x: TracedArray, key: Any) -> TracedArray:
     # With an index array present, integers are advanced indices too (NumPy's rule).
     x, entries, squeeze = _apply_basic(x, entries, ints_are_basic=not has_array)
     if has_array:
-        x = _apply_advanced(x, entries)
+        x = _apply_advanced(x, entries, _adjacent(key))
     if squeeze:
         shape = tuple(d for i, d in enumerate(x.shape) if i not in squeeze)
         x = np.reshape(x, shape)  # type: ignore[assignment]
     return x
+
+
+def _adjacent(key: tuple[Any, ...]) -> bool:
+    """Whether the advanced indices sit next to each other in the key as written.
+    NumPy decides this on the key itself, so even an Ellipsis that stands for
+    no axes separates them."""
+    advanced = [i for i, k in enumerate(key) if _is_array_index(k) or _is_int(k)]
+    return advanced == list(range(advanced[0], advanced[-1] + 1))
 
 
 def _consumes(k: Any) -> int:
@@ -180,7 +188,7 @@ def _apply_basic(
     return x, rest, squeeze
 
 
-def _apply_advanced(x: TracedArray, entries: list[Any]) -> TracedArray:
+def _apply_advanced(x: TracedArray, entries: list[Any], adjacent: bool) -> TracedArray:
     trace = x.trace
     positions = [i for i, k in enumerate(entries) if not isinstance(k, slice)]
     indices = []
@@ -191,7 +199,8 @@ def _apply_advanced(x: TracedArray, entries: list[Any]) -> TracedArray:
                 raise _index_error(f"arrays used as indices must be of integer type, got {k.dtype}")
             indices.append(k)
         else:
-            arr = np.asarray(k)
+            # an empty list is an (empty) integer index, as in NumPy
+            arr = np.asarray(k) if not (isinstance(k, list) and not k) else np.zeros(0, np.int64)
             if arr.dtype.kind not in "iu":
                 raise _index_error(
                     f"arrays used as indices must be of integer type, got {arr.dtype}"
@@ -208,11 +217,11 @@ def _apply_advanced(x: TracedArray, entries: list[Any]) -> TracedArray:
         raise _index_error(
             f"shape mismatch: indexing arrays could not be broadcast together with shapes {shapes}"
         ) from None
-    adjacent = positions == list(range(positions[0], positions[-1] + 1))
     others = [i for i in range(x.ndim) if i not in positions]
-    if len(positions) == 1 and isinstance(indices[0], TracedArray):
-        idx = indices[0]
-        return emit(trace, "gather", [trace.value_of(x), trace.value_of(idx)], axis=positions[0])
+    if len(positions) == 1:
+        # one index array: NumPy puts its dimensions where the indexed axis was
+        (idx,) = indices
+        return emit(trace, "gather", [trace.value_of(x), operand(trace, idx)], axis=positions[0])
     # Several index arrays: move indexed axes to the front, flatten them into
     # one axis and gather with the row-major linear index.
     perm = positions + others
@@ -223,9 +232,8 @@ def _apply_advanced(x: TracedArray, entries: list[Any]) -> TracedArray:
     flat = np.reshape(x, (total,) + x.shape[len(positions) :])
     linear: Any = 0
     valid: Any = True
-    stride = total
-    for k, n in zip(indices, sizes):
-        stride //= n
+    for j, (k, n) in enumerate(zip(indices, sizes)):
+        stride = int(np.prod(sizes[j + 1 :]))
         if isinstance(k, TracedArray):
             k64 = k.astype(np.int64)
             ok = (k64 >= -n) & (k64 < n)
@@ -233,17 +241,13 @@ def _apply_advanced(x: TracedArray, entries: list[Any]) -> TracedArray:
             k64 = np.where(k64 < 0, k64 + n, k64)
         else:
             k64 = k
-        linear = linear + k64 * stride
+        term = k64 if stride == 1 else k64 * stride
+        linear = term if j == 0 else linear + term
     if valid is not True:
         # An out-of-range index in any one axis must fail, not alias another
         # element: send it out of range for the flattened axis too.
         linear = np.where(valid, linear, total)
-    linear = lift(
-        np.broadcast_to(linear, bshape)
-        if not isinstance(linear, TracedArray)
-        else np.broadcast_to(linear, bshape),
-        trace,
-    )
+    linear = lift(np.broadcast_to(linear, bshape), trace)
     out = emit(trace, "gather", [trace.value_of(flat), operand(trace, linear)], axis=0)
     if adjacent and positions[0] != 0:
         nb = len(bshape)

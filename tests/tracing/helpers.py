@@ -7,8 +7,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-from graphc.ir import Graph, interpret, parse, verify
 
+from graphc.ir import Graph, interpret, parse, verify
 from graphc.pytree import TreeDef, tree_flatten
 from graphc.tracing import trace_flat
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 import pytest
-from graphc.ir import GraphcError, OpTypeError, TracingError, UnsupportedError
 
+from graphc.ir import GraphcError, OpTypeError, TracingError, UnsupportedError
 from graphc.tracing.dispatch import HANDLERS, public_name
 
 from . import cases_arrays, cases_math  # noqa: F401  (they fill CASES)

@@ -9,8 +9,9 @@ from typing import Any
 import hypothesis.strategies as st
 import numpy as np
 import pytest
-from graphc.ir import GraphcError
 from hypothesis import given, settings
+
+from graphc.ir import GraphcError
 
 from .helpers import check
 

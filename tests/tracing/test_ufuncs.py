@@ -12,8 +12,8 @@ import math
 import numpy as np
 import pytest
 import scipy.special
-from graphc.ir import GraphcError, UnsupportedError
 
+from graphc.ir import GraphcError, UnsupportedError
 from graphc.tracing.ufunc_composites import COMPOSITE, MISSING_UFUNC_HINTS
 from graphc.tracing.ufuncs import DIRECT
 
