@@ -151,12 +151,13 @@ def test_cross_check_flags_an_implementation_that_computes_something_else():
 def test_cli_quick_run_reports_every_entry_and_compares(tmp_path, capsys):
     out = tmp_path / "run.json"
     cmd = [sys.executable, "-m", "benchmarks", "--quick", "--impls", "numpy,graphc"]
-    cmd += ["--no-memory", "--repeat", "2", "--json", str(out)]
+    cmd += ["--workloads", "W3,W4", "--no-memory", "--repeat", "2", "--json", str(out)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(out.read_text())
-    assert list(payload["workloads"]) == list(WORKLOADS)
-    for name, wl in WORKLOADS.items():
+    assert list(payload["workloads"]) == ["W3", "W4"]
+    for name in ("W3", "W4"):
+        wl = WORKLOADS[name]
         entries = payload["workloads"][name]["entries"]
         graphc = [i for i in wl.impls if i.startswith("graphc") and not is_opt_in(i)]
         expected = ["numpy", *graphc]
@@ -175,11 +176,11 @@ def test_cli_quick_run_reports_every_entry_and_compares(tmp_path, capsys):
     assert "W3" in printed and " 1.00 " in printed
 
 
-def test_memory_probe_sees_parameters_and_activations():
-    result = memory.probe("W4", "numpy", threads=1, quick=False)
-    depth, width, batch = w4_deep_tanh.DEPTH, w4_deep_tanh.WIDTH, w4_deep_tanh.BATCH
-    params = depth * (width * width + width) * 4
-    buffers = (depth + 2) * batch * width * 4 + (width * width + width) * 4
-    assert result["state"] == pytest.approx(params + buffers, rel=0.05)
-    assert 0 <= result["step"] < 0.05 * result["state"]
+def test_memory_probe_sees_the_buffers_a_step_keeps():
+    # W3's NumPy baseline keeps five preallocated arrays the size of its input and
+    # allocates nothing per step beyond a scalar.
+    result = memory.probe("W3", "numpy", threads=1, quick=False)
+    buffers = 5 * w3_elementwise.SIZE * 4
+    assert result["state"] == pytest.approx(buffers, rel=0.05)
+    assert 0 <= result["step"] < 0.05 * buffers
     assert result["peak"] == result["state"] + result["step"]
