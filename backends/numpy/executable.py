@@ -1,0 +1,187 @@
+"""NumpyExecutable: the compiled function, its input check and error mapping."""
+
+from __future__ import annotations
+
+import itertools
+import linecache
+import threading
+import weakref
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+
+from graphc.ir import (
+    BackendError,
+    DType,
+    Graph,
+    GraphcError,
+    GraphcIndexError,
+    InputError,
+    Node,
+    TensorType,
+    print_graph,
+)
+from graphc.ir.errors import format_message
+
+from .codegen import Generated
+
+_KEYS = itertools.count()
+
+
+def new_key() -> str:
+    """A fresh file name for generated source: ``<graphc-numpy-N>``."""
+    return f"<graphc-numpy-{next(_KEYS)}>"
+
+
+class NumpyExecutable:
+    """A graph compiled to a Python function over NumPy.
+
+    Call it with the graph's inputs as arrays (in graph order); it returns a
+    tuple of fresh arrays. ``.source`` is the generated Python (registered
+    with :mod:`linecache`, so tracebacks show its lines), ``.graph`` the
+    graph it computes and ``.buffer_bytes`` the memory it preallocated.
+    An executable with preallocated buffers runs one call at a time.
+
+    >>> from graphc.ir import GraphBuilder, f64
+    >>> from graphc.backends.numpy import compile
+    >>> b = GraphBuilder("f"); x = b.input(f64[3], "x")
+    >>> exe = compile(b.build([b.mul(b.exp(x), 2.0)]))
+    >>> exe(np.zeros(3))
+    (array([2., 2., 2.]),)
+    """
+
+    def __init__(
+        self,
+        graph: Graph,
+        flat: Graph,
+        generated: Generated,
+        origin: dict[Node, Node],
+        buffer_bytes: int,
+        key: str,
+    ) -> None:
+        self.graph = graph
+        self.flat_graph = flat
+        self.source = generated.source
+        self.filename = key
+        self.buffer_bytes = buffer_bytes
+        self._line_nodes = generated.line_nodes
+        self._origin = origin
+        self._arity = len(graph.inputs)
+        self._lock = threading.Lock() if buffer_bytes else None
+        linecache.cache[key] = (len(self.source), None, self.source.splitlines(True), key)
+        weakref.finalize(self, linecache.cache.pop, key, None)
+        namespace: dict[str, Any] = {}
+        exec(compile_source(self.source, key), namespace)
+        factory: Callable[[dict[str, Any]], Callable[..., Any]] = namespace[
+            f"make_{generated.function}"
+        ]
+        self._fn = factory(generated.env)
+
+    @property
+    def input_types(self) -> tuple[TensorType, ...]:
+        return self.graph.input_types
+
+    @property
+    def output_types(self) -> tuple[TensorType, ...]:
+        return self.graph.output_types
+
+    def __call__(self, *arrays: Any) -> tuple[np.ndarray, ...]:
+        if len(arrays) != self._arity:
+            raise InputError(
+                f"graph {self.graph.name} takes {self._arity} inputs "
+                f"({', '.join(f'%{v.name}: {v.type}' for v in self.graph.inputs)}), "
+                f"got {len(arrays)}"
+            )
+        try:
+            if self._lock is None:
+                return self._fn(*arrays)  # type: ignore[no-any-return]
+            with self._lock:
+                return self._fn(*arrays)  # type: ignore[no-any-return]
+        except GraphcError:
+            raise
+        except Exception as exc:
+            raise self._failure(exc) from exc
+
+    def __repr__(self) -> str:
+        return f"<NumpyExecutable {self.graph.name} ({self.filename})>"
+
+    # -- errors ----------------------------------------------------------------
+    def _failure(self, exc: BaseException) -> GraphcError:
+        """A GraphcError naming the IR node and user line that ``exc`` came from."""
+        line = _generated_line(exc.__traceback__, self.filename)
+        flat = self._line_nodes.get(line) if line is not None else None
+        if flat is None or line is None:
+            return BackendError(f"numpy backend: {self.graph.name} failed: {exc}")
+        node = self._origin.get(flat, flat)
+        details = [f"node: {_printed_line(self.graph, node)}"]
+        if flat is not node:
+            details.append(f"in its {flat.op} step (the backend's decomposition of {node.op})")
+        code = linecache.getline(self.filename, line).strip()
+        details.append(f"generated {self.filename}:{line}: {code}")
+        cls = GraphcIndexError if isinstance(exc, IndexError) else BackendError
+        message = format_message(
+            f"{node.op} failed: {type(exc).__name__}: {exc}", details=details, loc=flat.loc
+        )
+        err = cls(message)
+        err.op = node.op
+        err.loc = flat.loc
+        return err
+
+    # -- input conversion --------------------------------------------------------
+    def check_input(self, k: int, a: Any) -> np.ndarray:
+        """Input ``k`` as an ndarray of exactly its type, or an InputError."""
+        v = self.graph.inputs[k]
+        want = v.type
+        label = f"graph {self.graph.name}: input {k} (%{v.name})"
+        if isinstance(a, (bool, int, float)) and want.shape == ():
+            if not _scalar_fits(a, want.dtype):
+                raise InputError(f"{label} expects {want}, got Python {type(a).__name__} {a!r}")
+            return np.asarray(a, dtype=want.dtype.np)
+        if not isinstance(a, (np.ndarray, np.generic)):
+            raise InputError(f"{label} expects an array of type {want}, got {type(a).__name__}")
+        arr = np.asarray(a)
+        if arr.shape != want.shape:
+            raise InputError(f"{label} expects shape {list(want.shape)}, got {list(arr.shape)}")
+        if arr.dtype.newbyteorder("=") != want.dtype.np:
+            raise InputError(
+                f"{label} expects dtype {want.dtype} ({want.dtype.np}), got {arr.dtype}",
+            )
+        return arr.astype(want.dtype.np, copy=False)  # native byte order
+
+
+def _scalar_fits(a: Any, dtype: DType) -> bool:
+    if isinstance(a, bool):
+        return dtype.is_bool
+    if isinstance(a, int):
+        if dtype.is_float:
+            return True
+        if not dtype.is_int:
+            return False
+        info = np.iinfo(dtype.np)
+        return bool(info.min <= a <= info.max)
+    return dtype.is_float
+
+
+def compile_source(source: str, key: str) -> Any:
+    return compile(source, key, "exec")
+
+
+def _generated_line(tb: TracebackType | None, filename: str) -> int | None:
+    line = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == filename:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _printed_line(g: Graph, node: Node) -> str:
+    lines = print_graph(g).splitlines()
+    starts = [line for line in lines if line.startswith("  %")]
+    try:
+        index = g.nodes.index(node)
+    except ValueError:
+        return node.op
+    return starts[index].strip() if index < len(starts) else node.op
