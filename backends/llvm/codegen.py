@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import llvmlite.ir as ir
+
 from graphc.ir import BackendError, DType, Graph, GraphBuilder, Literal, Node, TensorType, Value
 from graphc.ir.errors import format_message
 from graphc.ir.liveness import live_intervals
@@ -400,11 +401,10 @@ def one_node_graph(op: str, types: list[TensorType], **attrs: Any) -> Graph:
 
 
 def node_graph(n: Node) -> Graph:
-    """A graph holding only ``n`` (its Value operands become arguments)."""
+    """A graph holding only ``n``, one argument per operand (literals too), so
+    its arguments line up with ``n.inputs`` as a fusion body's do."""
     b = GraphBuilder(n.op)
-    ins: list[Any] = []
-    for k, x in enumerate(n.inputs):
-        ins.append(b.input(x.type, f"a{k}") if isinstance(x, Value) else x)
+    ins = [b.input(x.type, f"a{k}") for k, x in enumerate(n.inputs)]
     node = b.copy_node(n, ins)
     return b.build(node.outputs)
 

@@ -10,6 +10,7 @@ select, so the loops vectorize and never read outside the input.
 from __future__ import annotations
 
 import llvmlite.ir as ir
+
 from graphc.ir import DType, Node
 
 from .blas import GEMM_SYMBOLS, register_blas

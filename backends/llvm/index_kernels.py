@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import llvmlite.ir as ir
+
 from graphc.ir import DType, Node
 
 from .codegen import ERR_INDEX, ModuleBuilder, lowering

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import llvmlite.ir as ir
+
 from graphc.ir import DType
 
 I1 = ir.IntType(1)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 
 import llvmlite.ir as ir
+
 from graphc.ir import DType, Graph, GraphBuilder, Literal, Node, TensorType, Value
 
 from .blas import GEMM_SYMBOLS, register_blas
@@ -144,7 +145,7 @@ def _batch_shape(lhs: View, rhs: View) -> tuple[int, ...]:
     nd = max(len(lb), len(rb))
     lb = (1,) * (nd - len(lb)) + lb
     rb = (1,) * (nd - len(rb)) + rb
-    return tuple(max(x, y) for x, y in zip(lb, rb))
+    return tuple(y if x == 1 else x for x, y in zip(lb, rb))
 
 
 def _as_matrix(v: View, is_lhs: bool) -> View:

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 import llvmlite.ir as ir
+
 from graphc.ir import DType, Literal
 
 from .irutil import F64, I64, PTR, VOID, const, counted_loop, elem_ptr, i64, load, reg_type, store

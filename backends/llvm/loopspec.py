@@ -137,6 +137,9 @@ def build_loop_spec(
         out = n.outputs[0]
         if n.op in VIEW_OPS:
             src = env[n.inputs[0]] if isinstance(n.inputs[0], Value) else n.inputs[0]
+            if isinstance(src, Literal):
+                env[out] = src  # a view of a scalar is the same scalar, broadcast
+                continue
             if not isinstance(src, View):
                 raise NotALoop(f"{n.op} of a computed value")
             v = view_op(src, n)

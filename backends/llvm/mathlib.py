@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable
 
 import llvmlite.ir as ir
+
 from graphc.ir import DType
 
 from .irutil import F32, F64, I32

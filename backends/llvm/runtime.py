@@ -15,6 +15,7 @@ from typing import Any
 
 import llvmlite.binding as llvm
 import numpy as np
+
 from graphc.ir import Graph, GraphcIndexError, InputError, Node
 from graphc.ir.errors import BackendError, format_message
 

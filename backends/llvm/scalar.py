@@ -16,6 +16,7 @@ from typing import Any
 
 import llvmlite.ir as ir
 import numpy as np
+
 from graphc.ir import DType, Literal, Node
 from graphc.ir.dtypes import promote
 
@@ -81,8 +82,8 @@ class ScalarEmitter:
         out = n.outputs[0].type.dtype
         work = computation_dtypes(n.op, [d for _, d in args], out)
         vals = [self.operand(v, d, w) for (v, d), w in zip(args, work)]
-        if n.op == "pow" and isinstance(n.inputs[1], Literal) and out.is_float:
-            if float(n.inputs[1].value) == 2.0:
+        if n.op == "pow" and isinstance(args[1][0], Literal) and out.is_float:
+            if float(args[1][0].value) == 2.0:
                 return self.b.fmul(vals[0], vals[0])
         if n.op == "cast":
             return self.cast(vals[0], work[0], out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import llvmlite.ir as ir
+
 from graphc.ir import DType, Literal, Node
 from graphc.ir.ops.random import PHILOX_M0, PHILOX_M1, PHILOX_W0, PHILOX_W1
 

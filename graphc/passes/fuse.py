@@ -301,6 +301,8 @@ def _emit_group(
         for v in m.outputs:
             if v in outputs or any(u not in inside for u in users.get(v, [])):
                 results.append(v)
+    if not results:
+        return  # every member is dead (fusible ops are pure)
     body = GraphBuilder(f"{b.name}_fused{grp.gid}")
     inner: dict[Value, Operand] = {}
     for k, x in enumerate(external):

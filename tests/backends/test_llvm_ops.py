@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from graphc.backends import llvm as llvm_backend
 from graphc.ir import DType, GraphBuilder, Literal, TensorType, all_ops, interpret
 
