@@ -18,7 +18,9 @@ from typing import Any
 from graphc.ir import Graph
 from graphc.ir.plan import MemoryPlan
 
+from . import cache as cache_mod
 from . import conv, index_kernels, linalg, lower_loops, shape_kernels, target  # noqa: F401
+from .blas import register_blas
 from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads
 from .runtime import LLVMExecutable, MemoryReport
 
@@ -33,18 +35,40 @@ def compile(
     *,
     threads: int | None = None,
     parallel_work: int | None = None,
+    cache: bool = True,
     **_ignored: Any,
 ) -> LLVMExecutable:
     """Compile ``g`` to native code for this machine.
 
-    ``plan`` gives arena offsets for intermediates (values it does not cover
-    get their own). ``threads`` defaults to ``GRAPHC_NUM_THREADS`` or the
-    number of usable cores.
+    Args:
+        plan: arena offsets for intermediates (values it does not cover get
+            their own).
+        threads: threads for large kernels; default ``GRAPHC_NUM_THREADS``,
+            else the number of usable cores.
+        parallel_work: split a kernel across threads from this much work
+            (elements times per-element cost) on.
+        cache: use the on-disk object cache (see :mod:`.cache`).
     """
     start = time.perf_counter()
+    register_blas()
     options = Options(threads=threads or default_threads())
     if parallel_work is not None:
         options.parallel_work = parallel_work
+    directory = cache_mod.cache_dir() if cache else None
+    key = ""
+    if directory is not None:
+        key = cache_mod.cache_key(str(g), _plan_text(g, plan), repr(options), target.host().key())
+        entry = cache_mod.load(directory, key)
+        if entry is not None:
+            engine = target.load_object(entry.obj)
+            return LLVMExecutable(
+                g,
+                entry.layout,
+                engine,
+                entry.llvm_ir,
+                from_cache=True,
+                compile_seconds=time.perf_counter() - start,
+            )
     mb = ModuleBuilder(g, plan, options)
     module = mb.build()
     text = str(module)
@@ -54,4 +78,16 @@ def compile(
     engine = target.load_object(obj)
     layout = asdict(mb.layout)
     layout.pop("constants")
+    if directory is not None:
+        cache_mod.store(directory, key, cache_mod.Entry(obj, layout, text))
     return LLVMExecutable(g, layout, engine, text, compile_seconds=time.perf_counter() - start)
+
+
+def _plan_text(g: Graph, plan: MemoryPlan | None) -> str:
+    """The plan in terms of value positions (Values themselves are per-object)."""
+    if plan is None:
+        return "no plan"
+    number = {v: k for k, v in enumerate(v for n in g.nodes for v in n.outputs)}
+    offsets = sorted((number[v], o) for v, o in plan.offsets.items() if v in number)
+    aliases = sorted((number[v], number.get(a, -1)) for v, a in plan.aliases.items() if v in number)
+    return f"{plan.arena_bytes} {offsets} {aliases}"

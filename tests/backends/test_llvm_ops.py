@@ -9,6 +9,7 @@ relative; float32 within a few ulp.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,19 @@ from graphc.ir import DType, GraphBuilder, Literal, TensorType, all_ops, interpr
 f32, f64, i32, i64, b8 = DType.f32, DType.f64, DType.i32, DType.i64, DType.bool
 SPECIALS = [0.0, -0.0, math.inf, -math.inf, math.nan, 1.0, -1.0, 1e-30, 1e30]
 RNG = np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def private_cache(tmp_path_factory):  # noqa: ANN001, ANN201
+    """Compiled objects go to a private directory, shared within this module."""
+    saved = os.environ.get("GRAPHC_CACHE_DIR")
+    os.environ["GRAPHC_CACHE_DIR"] = str(tmp_path_factory.mktemp("llvm_cache"))
+    yield
+    if saved is None:
+        del os.environ["GRAPHC_CACHE_DIR"]
+    else:
+        os.environ["GRAPHC_CACHE_DIR"] = saved
+
 
 # Input ranges per op, for float operands (specials are mixed in as well).
 DOMAIN: dict[str, tuple[float, float]] = {
