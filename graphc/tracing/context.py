@@ -50,6 +50,18 @@ class Trace:
         self.captured: list[TracedArray] = []
         self._capture_index: dict[int, Value] = {}
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        # ``x.trace`` names this trace, so ``x.trace()`` (ndarray.trace) lands here
+        from graphc.ir import UnsupportedError, format_message
+
+        raise UnsupportedError(
+            format_message(
+                "ndarray.trace() is not available on traced arrays",
+                loc=user_location(2),
+                hint="use np.trace(x, offset, axis1, axis2)",
+            )
+        )
+
     def new_input(self, ty: TensorType, name: str, weak: bool = False) -> TracedArray:
         from .array import TracedArray
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ir import DType, OpTypeError, UnsupportedError
+from graphc.ir import DType, GraphcError, OpTypeError, UnsupportedError
 
 from .array import TracedArray
 from .dispatch import as_tracer, error, implements, no_out, normalize_axis
@@ -409,6 +409,10 @@ def _average(
         avg = np.mean(x, axis=axis, keepdims=keepdims)
         scale = avg.dtype.type(_count(x, axis)) if returned else None
         return (avg, np.broadcast_to(scale, avg.shape)) if returned else avg
+    if not isinstance(weights, TracedArray) and np.any(
+        np.sum(weights, axis=_weights_axis(x, weights, axis)) == 0
+    ):
+        raise error(WeightsSumToZero, "Weights sum to zero, can't be normalized")
     w = as_tracer(weights, x)
     if x.dtype.kind in "biu":
         dtype = np.result_type(x.dtype, w.dtype, "f8")
@@ -430,3 +434,12 @@ def _average(
     scale = np.sum(cast(w, dtype), axis=axis, keepdims=keepdims)
     avg = np.sum(cast(x, dtype) * cast(w, dtype), axis=axis, keepdims=keepdims) / scale
     return (avg, scale) if returned else avg
+
+
+class WeightsSumToZero(GraphcError, ZeroDivisionError):
+    """np.average with constant weights whose total is zero (NumPy raises too)."""
+
+
+def _weights_axis(x: TracedArray, weights: Any, axis: Any) -> Any:
+    # constant weights: NumPy refuses a zero total, and so can we, before running
+    return axis if np.shape(weights) == x.shape else None

@@ -158,3 +158,10 @@ def test_in_place_methods_are_tracing_errors(method: str) -> None:
 def test_tracers_are_unhashable() -> None:
     with pytest.raises(TypeError, match="unhashable"):
         check(lambda a: {a: 1}, X)
+
+
+def test_ndarray_trace_method_points_to_np_trace() -> None:
+    # x.trace is taken by the tracer's bookkeeping; calling it explains what to use
+    with pytest.raises(UnsupportedError, match="np.trace") as info:
+        check(lambda a: a.trace(), X[:, :3])
+    assert __file__ in str(info.value)

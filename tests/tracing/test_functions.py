@@ -91,6 +91,7 @@ def test_refused_functions_name_themselves(func: Any, name: str, fn: Any, error:
         ("sum-out", lambda a, w: np.sum(a, out=np.zeros(())), UnsupportedError),
         ("ndarray-sort", lambda a, w: a.sort(), TracingError),
         ("ndarray-argsort", lambda a, w: a.argsort(), UnsupportedError),
+        ("average-zero-weights", lambda a, w: np.average(a, 1, [1, -1, 0, 0]), ZeroDivisionError),
     ],
 )
 def test_bad_calls_raise_graphc_errors(name: str, fn: Any, error: type) -> None:
