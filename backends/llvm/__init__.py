@@ -24,9 +24,11 @@ from .blas import register_blas
 from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads
 from .runtime import LLVMExecutable, MemoryReport
 
+NAME = "llvm"
+# Every registered op has a direct lowering (LOWERINGS); none is rewritten.
 DECOMPOSITIONS: dict[str, Any] = {}
 
-__all__ = ["DECOMPOSITIONS", "LOWERINGS", "LLVMExecutable", "MemoryReport", "compile"]
+__all__ = ["DECOMPOSITIONS", "LOWERINGS", "NAME", "LLVMExecutable", "MemoryReport", "compile"]
 
 
 def compile(
