@@ -24,7 +24,16 @@ _GRAPHC_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _IR_DIR = os.path.join(os.path.dirname(_GRAPHC_DIR), "ir")
 _BACKENDS_DIR = os.path.join(os.path.dirname(_GRAPHC_DIR), "backends")
 _NUMPY_DIR = os.path.dirname(os.path.abspath(np.__file__))
-_SKIP = (_GRAPHC_DIR + os.sep, _IR_DIR + os.sep, _BACKENDS_DIR + os.sep, _NUMPY_DIR + os.sep)
+# SciPy too: when scipy.special.logsumexp calls np.asarray on a tracer, the
+# line to show is the user's call, not SciPy's internals.
+_SCIPY_DIR = os.path.join(os.path.dirname(_NUMPY_DIR), "scipy")
+_SKIP = (
+    _GRAPHC_DIR + os.sep,
+    _IR_DIR + os.sep,
+    _BACKENDS_DIR + os.sep,
+    _NUMPY_DIR + os.sep,
+    _SCIPY_DIR + os.sep,
+)
 
 
 def user_location(depth: int = 2) -> Loc | None:

@@ -93,7 +93,7 @@ def apply_ufunc(ufunc: Any, inputs: Sequence[Any], kwargs: dict[str, Any] | None
         if given:
             raise UnsupportedError(
                 format_message(
-                    f"np.{ufunc.__name__}: the '{key}=' argument is not supported on traced arrays",
+                    f"{ufunc_name(ufunc)}: the '{key}=' argument is not supported on traced arrays",
                     loc=user_location(3),
                     hint="write the result to a new array (y = np.f(x)) or use np.where",
                 )
@@ -103,7 +103,7 @@ def apply_ufunc(ufunc: Any, inputs: Sequence[Any], kwargs: dict[str, Any] | None
     if kwargs:
         raise UnsupportedError(
             format_message(
-                f"np.{ufunc.__name__}: unsupported argument(s) {', '.join(kwargs)}",
+                f"{ufunc_name(ufunc)}: unsupported argument(s) {', '.join(kwargs)}",
                 loc=user_location(3),
             )
         )
@@ -119,13 +119,23 @@ def apply_ufunc(ufunc: Any, inputs: Sequence[Any], kwargs: dict[str, Any] | None
         return _composite(ufunc, composite, inputs)
     raise UnsupportedError(
         format_message(
-            f"np.{getattr(ufunc, '__name__', ufunc)} is not supported on traced arrays",
+            f"{ufunc_name(ufunc)} is not supported on traced arrays",
             loc=user_location(3),
             hint=MISSING_UFUNC_HINTS.get(
                 getattr(ufunc, "__name__", ""), "see the README's table of supported NumPy API"
             ),
         )
     )
+
+
+def ufunc_name(ufunc: Any) -> str:
+    """``np.exp``, ``scipy.special.gammaln``: how users spell a ufunc."""
+    name = getattr(ufunc, "__name__", str(ufunc))
+    if getattr(np, name, None) is ufunc:
+        return f"np.{name}"
+    if getattr(scipy.special, name, None) is ufunc:
+        return f"scipy.special.{name}"
+    return name
 
 
 def _loop(ufunc: Any, inputs: Sequence[Any]) -> list[DType]:
@@ -136,7 +146,7 @@ def _loop(ufunc: Any, inputs: Sequence[Any]) -> list[DType]:
         shown = ", ".join(str(_describe(x)) for x in inputs)
         raise UnsupportedError(
             format_message(
-                f"np.{ufunc.__name__} is not defined for ({shown})",
+                f"{ufunc_name(ufunc)} is not defined for ({shown})",
                 loc=user_location(5),
                 hint=str(exc),
             )
@@ -218,7 +228,7 @@ def apply_ufunc_method(
         if kwargs.pop("out", None) not in (None, (None,)):
             raise UnsupportedError(
                 format_message(
-                    f"np.{ufunc.__name__}.accumulate: out= is not supported on traced arrays",
+                    f"{ufunc_name(ufunc)}.accumulate: out= is not supported on traced arrays",
                     loc=user_location(3),
                 )
             )
@@ -229,7 +239,7 @@ def apply_ufunc_method(
         return apply_ufunc(ufunc, (np.reshape(x, np.shape(x) + (1,) * y_nd), y), kwargs)
     raise UnsupportedError(
         format_message(
-            f"np.{ufunc.__name__}.{method} is not supported on traced arrays",
+            f"{ufunc_name(ufunc)}.{method} is not supported on traced arrays",
             loc=user_location(3),
             hint="for np.add.at use gc.scatter_add; for reductions use np.sum, np.max, ...",
         )
@@ -258,7 +268,7 @@ def _reduce(ufunc: Any, inputs: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     if reducer is None or len(inputs) != 1:
         raise UnsupportedError(
             format_message(
-                f"np.{ufunc.__name__}.reduce is not supported on traced arrays",
+                f"{ufunc_name(ufunc)}.reduce is not supported on traced arrays",
                 loc=user_location(3),
             )
         )
@@ -267,7 +277,7 @@ def _reduce(ufunc: Any, inputs: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     if kwargs.pop("out", None) not in (None, (None,)):
         raise UnsupportedError(
             format_message(
-                f"np.{ufunc.__name__}.reduce: out= is not supported on traced arrays",
+                f"{ufunc_name(ufunc)}.reduce: out= is not supported on traced arrays",
                 loc=user_location(3),
             )
         )

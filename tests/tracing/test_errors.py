@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import scipy.special
 
 import graphc as gc
 from graphc.ir import GraphcError, GraphcIndexError
@@ -167,3 +168,18 @@ def test_errors_inside_grad_point_at_the_user_line() -> None:
     with pytest.raises(gc.TracingError) as info:
         gc.grad(branch_on_sum)(X)
     assert f"{__file__}:{line_of('# err:if')}" in str(info.value)
+
+
+def scipy_logsumexp(x: Any) -> Any:
+    return scipy.special.logsumexp(x)  # err:scipy-logsumexp
+
+
+def scipy_gammaln(x: Any) -> Any:
+    return scipy.special.gammaln(x)  # err:scipy-gammaln
+
+
+def test_scipy_functions_point_at_the_user_line() -> None:
+    error = raises_at(gc.TracingError, scipy_logsumexp, "# err:scipy-logsumexp")
+    assert "write them with NumPy functions" in str(error)
+    error = raises_at(gc.UnsupportedError, scipy_gammaln, "# err:scipy-gammaln")
+    assert "scipy.special.gammaln is not supported" in str(error)
