@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -82,25 +83,46 @@ def _extremum_vjp(b: Any, ct: Any, out: Any, x: Any, axes: tuple[int, ...], keep
     return b.mul(share, hit)
 
 
+def _shift_in_ones(b: Any, p: Any, by: int) -> Any:
+    """``p`` moved ``by`` places along its last axis, filled with ones at the front."""
+    n = p.type.ndim
+    zeros = (0,) * (n - 1)
+    one = Literal(1, p.type.dtype)
+    return b.pad(p, one, low=zeros + (by,), high=zeros + (-by,), interior=(0,) * n)
+
+
+def _exclusive_cumprod(b: Any, x: Any) -> Any:
+    """Products of the elements before each one along the last axis, in
+    log2(n) steps of shift-and-multiply (a Hillis-Steele scan)."""
+    n = x.type.shape[-1]
+    p, step = x, 1
+    while step < n:
+        p = b.mul(p, _shift_in_ones(b, p, step))
+        step *= 2
+    return _shift_in_ones(b, p, 1) if n else p
+
+
 def _prod_vjp(b: Any, ct: Any, out: Any, x: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
-    # d prod / d x_i = prod of the others. Dividing out / x_i is wrong at zeros,
-    # so count zeros: with none, out / x; with exactly one, only the zero
-    # position gets the product of the rest; with more, everything is zero.
-    dtype, shape = x.type.dtype, x.type.shape
-    one, zero = Literal(1, dtype), Literal(0, dtype)
-    is_zero = b.eq(x, zero)
-    zeros_count = expand_reduced(
-        b, b.reduce_sum(b.cast(is_zero, dtype=dtype), axes=axes, keepdims=True), shape, axes, True
-    )
-    rest = expand_reduced(
-        b, b.reduce_prod(b.select(is_zero, one, x), axes=axes, keepdims=True), shape, axes, True
-    )
-    no_zero = b.eq(zeros_count, zero)
-    one_zero_here = b.emit("and", is_zero, b.eq(zeros_count, one))
-    grad = b.select(
-        no_zero, b.div(rest, b.select(no_zero, x, one)), b.select(one_zero_here, rest, zero)
-    )
+    # d prod / d x_i = (product before i) * (product after i), along the reduced
+    # elements. Unlike out / x_i this needs no case split at zeros, so the rule
+    # is smooth and its own derivative (through pad, mul, reverse) is right too.
+    shape = x.type.shape
+    kept = tuple(i for i in range(len(shape)) if i not in axes)
+    order = kept + tuple(axes)
+    n = math.prod(shape[a] for a in axes)
+    moved = x if order == tuple(range(len(shape))) else b.transpose(x, perm=order)
+    flat = _reshaped(b, moved, tuple(shape[i] for i in kept) + (n,))
+    before = _exclusive_cumprod(b, flat)
+    last = (flat.type.ndim - 1,)
+    after = b.reverse(_exclusive_cumprod(b, b.reverse(flat, axes=last)), axes=last)
+    grad = _reshaped(b, b.mul(before, after), moved.type.shape)
+    if moved is not x:
+        grad = b.transpose(grad, perm=tuple(order.index(i) for i in range(len(shape))))
     return b.mul(expand_reduced(b, ct, shape, axes, keepdims), grad)
+
+
+def _reshaped(b: Any, x: Any, shape: tuple[int, ...]) -> Any:
+    return x if x.type.shape == shape else b.reshape(x, shape=shape)
 
 
 define_reduction("reduce_sum", np.add, _sum_vjp, widens=True, needs_identity=False)
