@@ -32,9 +32,13 @@ def host() -> Host:
     """The process's target, initialized once."""
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
-    return Host(
-        llvm.get_process_triple(), llvm.get_host_cpu_name(), llvm.get_host_cpu_features().flatten()
-    )
+    features = llvm.get_host_cpu_features().flatten()
+    if "+avx512f" in features.split(","):
+        # LLVM's tuning for these CPUs prefers 256-bit vectors; on the
+        # transcendental-bound loops graphc emits, full 512-bit vectors
+        # measured about 2x faster (W3 value and gradient).
+        features += ",-prefer-256-bit"
+    return Host(llvm.get_process_triple(), llvm.get_host_cpu_name(), features)
 
 
 @functools.cache

@@ -61,6 +61,7 @@ def fuse(g: Graph, *, max_group: int = MAX_GROUP) -> Graph:
     # group k" closes anc[x] over group_deps (see reaches()).
     anc: dict[Node, int] = {}
     group_deps: list[int] = []
+    readers: dict[Value, list[_Group]] = {}  # groups whose members read a value
 
     def reaches(bits: int, target: int) -> bool:
         seen, frontier = 0, bits
@@ -124,13 +125,20 @@ def fuse(g: Graph, *, max_group: int = MAX_GROUP) -> Graph:
         if shape is None:
             anc[n] = deps
             continue
-        chosen: _Group | None = None
-        for x in n.inputs:
-            r, _ = root(x)
+        # Candidates: the groups producing n's operands (vertical fusion),
+        # then groups that read the same values (siblings: one loop reads
+        # the shared input once).
+        candidates: list[_Group] = []
+        roots = [root(x)[0] for x in n.inputs]
+        for r in roots:
             p = producers.get(r) if isinstance(r, Value) else None
-            cand = group_of.get(p) if p is not None else None
-            if cand is None or cand is chosen:
-                continue
+            if p is not None and p in group_of:
+                candidates.append(group_of[p])
+        for r in roots:
+            if isinstance(r, Value):
+                candidates.extend(readers.get(r, ()))
+        chosen: _Group | None = None
+        for cand in candidates:
             if n.op in REDUCE_OPS and not _axes_fit(cand, n):
                 continue
             if can_join(n, cand, shape):
@@ -147,6 +155,11 @@ def fuse(g: Graph, *, max_group: int = MAX_GROUP) -> Graph:
             chosen.axes = _axes(n)
             chosen.reductions.update(n.outputs)
         anc[n] = deps | (1 << chosen.gid)
+        for r in roots:
+            if isinstance(r, Value):
+                found = readers.setdefault(r, [])
+                if chosen not in found:
+                    found.append(chosen)
     return _rebuild(g, groups, group_of)
 
 
