@@ -2,10 +2,9 @@
 
 A topological order is free to choose; the one tracing produces follows the
 program text, which for a training step computes every gradient before any
-update. This pass picks, among the nodes whose inputs are ready, the one that
-frees the most bytes for the fewest new ones (ties keep program order), so an
-optimizer update runs as soon as its gradient exists and the gradient dies
-right away.
+update. This pass keeps the program order except that a ready node which
+frees at least as many bytes as it allocates runs at once, so an optimizer
+update runs as soon as its gradient exists and the gradient dies right away.
 """
 
 from __future__ import annotations
@@ -52,17 +51,23 @@ def schedule_for_memory(g: Graph, donated: Sequence[int] = ()) -> Graph:
     order: list[Node] = []
     in_place = donated_outputs(g, donated)
 
-    def gain(n: Node) -> int:
-        freed = sum(
+    def freed(n: Node) -> int:
+        return sum(
             v.type.nbytes
             for v in set(n.value_inputs())
             if v not in pinned and remaining_uses[v] == 1
         )
-        allocated = sum(v.type.nbytes for v in n.outputs if v not in in_place)
-        return freed - allocated
+
+    def allocated(n: Node) -> int:
+        return sum(v.type.nbytes for v in n.outputs if v not in in_place)
 
     while ready:
-        best = max(ready, key=lambda n: (gain(n), -index[n]))
+        # Run a node early only when it frees memory without costing more than
+        # it frees; otherwise keep the program's order (readable, and good for
+        # locality).
+        scored = [(freed(n) - allocated(n), -index[n], n) for n in ready if freed(n)]
+        scored = [t for t in scored if t[0] >= 0]
+        best = max(scored)[2] if scored else min(ready, key=index.__getitem__)
         ready.remove(best)
         order.append(best)
         for v in set(best.value_inputs()):
