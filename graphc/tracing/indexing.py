@@ -36,7 +36,7 @@ def getitem(x: TracedArray, key: Any) -> TracedArray:
         key = (key,)
     entries = _expand(x, list(key))
     x, entries = _insert_new_axes(x, entries)
-    entries = _concrete_masks(entries)
+    entries = _concrete_masks(x, entries)
     has_array = any(_is_array_index(k) for k in entries)
     # With an index array present, integers are advanced indices too (NumPy's rule).
     x, entries, squeeze = _apply_basic(x, entries, ints_are_basic=not has_array)
@@ -83,7 +83,9 @@ def _expand(x: TracedArray, key: list[Any]) -> list[Any]:
                 f"only integers, slices, ..., None and integer or boolean arrays are valid "
                 f"indices, got {type(k).__name__}"
             )
-        if isinstance(k, (bool, np.bool_)):
+        if isinstance(k, (bool, np.bool_)) or (
+            isinstance(k, np.ndarray) and k.dtype == np.bool_ and k.ndim == 0
+        ):
             raise UnsupportedError(
                 format_message("indexing with a Python bool is not supported", loc=user_location(4))
             )
@@ -128,8 +130,9 @@ def _insert_new_axes(x: TracedArray, entries: list[Any]) -> tuple[TracedArray, l
     return np.reshape(x, tuple(shape)), out  # type: ignore[return-value]
 
 
-def _concrete_masks(entries: list[Any]) -> list[Any]:
+def _concrete_masks(x: TracedArray, entries: list[Any]) -> list[Any]:
     out: list[Any] = []
+    dim = 0
     for k in entries:
         if isinstance(k, TracedArray) and k.dtype == np.bool_:
             raise TracingError(
@@ -140,9 +143,19 @@ def _concrete_masks(entries: list[Any]) -> list[Any]:
                 )
             )
         if isinstance(k, (list, np.ndarray)) and np.asarray(k).dtype == np.bool_:
-            out.extend(np.nonzero(np.asarray(k)))
+            mask = np.asarray(k)
+            for axis, (n, m) in enumerate(zip(x.shape[dim:], mask.shape), dim):
+                # NumPy lets an empty mask through, as an empty integer index
+                if n != m and mask.size:
+                    raise _index_error(
+                        f"boolean index did not match indexed array along axis {axis}; size "
+                        f"of axis is {n} but size of corresponding boolean axis is {m}"
+                    )
+            out.extend(np.nonzero(mask))
+            dim += mask.ndim
         else:
             out.append(k)
+            dim += 1
     return out
 
 

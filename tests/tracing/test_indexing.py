@@ -78,7 +78,9 @@ def keys(draw: Any, shape: tuple[int, ...]) -> tuple[list[Any], list[np.ndarray]
             else:
                 entries.append(arr)
         else:
-            entries.append(np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), bool))
+            # now and then a mask of the wrong length, which NumPy rejects
+            m = n + draw(st.sampled_from([0] * 8 + [-1, 1])) if n else n
+            entries.append(np.array(draw(st.lists(st.booleans(), min_size=m, max_size=m)), bool))
         axis += 1
     if ellipsis_at == len(kinds):
         entries.append(Ellipsis)
@@ -196,6 +198,8 @@ def test_traced_slice_bound_is_a_tracing_error() -> None:
         ((1.5,), "only integers"),
         ((Ellipsis, Ellipsis), "single ellipsis"),
         ((np.array([0.5]),), "integer type"),
+        ((np.array([True, False]),), "boolean index did not match"),
+        ((slice(None), np.array([True, False, True, True, False])), "size of axis is 4"),
         (([0, 1], [0, 1, 2]), "could not be broadcast"),
     ],
 )
