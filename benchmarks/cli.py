@@ -133,6 +133,7 @@ def _run_timing(args: argparse.Namespace, workloads: list[Any], num_threads: int
             print(f"\n{wl.name}  {wl.title}\n  unavailable: {e}")
             payload["workloads"][wl.name] = {"title": wl.title, "unavailable": str(e)}
             continue
+        param_bytes = problem.param_bytes()
         watch = contention.Watch()
         results = time_workload(wl, problem, impls, config)
         others = watch.share_of_others()
@@ -146,10 +147,12 @@ def _run_timing(args: argparse.Namespace, workloads: list[Any], num_threads: int
                 )
         as_json = {name: r.to_json() for name, r in results.items()}
         all_results[wl.name] = as_json
-        report.print_workload(f"{wl.name}  {wl.title}", as_json)
+        params = f"  [parameters {report.fmt_mib(param_bytes)} MiB]" if param_bytes else ""
+        report.print_workload(f"{wl.name}  {wl.title}{params}", as_json)
         report.print_contention(others)
         payload["workloads"][wl.name] = {
             "title": wl.title,
+            "param_bytes": param_bytes,
             "cpu_share_of_other_processes": others,
             "entries": as_json,
         }

@@ -47,7 +47,7 @@ class Problem:
     hyper: dict[str, float]
     info: dict[str, Any] = field(default_factory=dict)
 
-    def state_bytes(self) -> int:
+    def param_bytes(self) -> int:
         return sum(p.nbytes for p in self.params.values())
 
 
@@ -60,10 +60,6 @@ class Workload:
     make_problem: Callable[[bool], Problem]
     impls: dict[str, Callable[[Problem], Runner]]
     default_repeat: int = 15
-    optimizer_slots: int = 0  # optimizer state arrays per parameter, for the report
-
-    def describe(self, problem: Problem) -> str:
-        return f"{self.name}  {self.title}"
 
 
 def to_float(x: Any) -> float:

@@ -113,7 +113,8 @@ def print_contention(share: float | None) -> None:
     if share is not None and share > 0.1:
         print(
             f"  ! other processes used {share:.0%} of the machine's CPU time during these"
-            " timings; medians are inflated, min is the better estimate of uncontended speed."
+            " timings: medians are inflated (worst for multi-threaded BLAS/OpenMP, whose"
+            " threads spin-wait); min is the better estimate, --threads 1 the steadier run."
         )
 
 

@@ -32,6 +32,10 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+# Before `configure` may pin the process to fewer cores.
+_CORES_AT_START = available_cores()
+
+
 def configure(num_threads: int) -> None:
     """Give every library the same budget of `num_threads` threads.
 
@@ -57,6 +61,10 @@ def apply_to_loaded_libraries(num_threads: int) -> None:
     if "torch" in sys.modules:
         torch = sys.modules["torch"]
         torch.set_num_threads(num_threads)
+        try:
+            torch.set_num_interop_threads(num_threads)
+        except RuntimeError:
+            pass  # only settable before PyTorch's first parallel work; then it is reported
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
@@ -68,7 +76,8 @@ def report(num_threads: int) -> dict[str, Any]:
     """The thread settings in force, per library, as a JSON-able dict."""
     out: dict[str, Any] = {
         "budget": num_threads,
-        "cores_available": available_cores(),
+        "cores_available": _CORES_AT_START,
+        "cores_used": available_cores(),
         "env": {var: os.environ.get(var) for var in (*_THREAD_VARS, "XLA_FLAGS")},
     }
     if "torch" in sys.modules:
