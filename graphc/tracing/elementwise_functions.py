@@ -39,9 +39,21 @@ def _where(cond: Any, x: Any = None, y: Any = None) -> Any:
         raise error(OpTypeError, "np.where takes either one or three arguments")
     trace = trace_of(cond, x, y)
     dtype = result_dtype(x, y)
+    if dtype.is_int:
+        # np.where casts Python ints that do not fit unsafely (2**31 -> -2**31 in int32)
+        x, y = (_wrapped(v, dtype.np) for v in (x, y))
     c = operand(trace, cast(cond, np.bool_) if isinstance(cond, TracedArray) else cond, DType.bool)
     weak = is_weak(x) and is_weak(y)
     return emit(trace, "select", [c, operand(trace, x, dtype), operand(trace, y, dtype)], weak=weak)
+
+
+def _wrapped(v: Any, dtype: Any) -> Any:
+    if type(v) is not int:
+        return v
+    info = np.iinfo(dtype)
+    if info.min <= v <= info.max:
+        return v
+    return np.asarray(v, dtype=np.int64).astype(dtype)[()]
 
 
 @implements(np.select)
@@ -80,6 +92,8 @@ def _clip(
         raise error(UnsupportedError, f"np.clip: unsupported argument(s) {', '.join(kwargs)}")
     lo = a_min if a_min is not _NO_VALUE else min
     hi = a_max if a_max is not _NO_VALUE else max
+    if not isinstance(x, TracedArray):
+        x = np.asarray(x)  # NumPy makes the clipped operand an array: not a weak scalar
     if lo is not _NO_VALUE and lo is not None:
         x = np.maximum(x, lo)
     if hi is not _NO_VALUE and hi is not None:
