@@ -2,9 +2,9 @@
 
 Shared by the IR tests and the backend differential tests::
 
-    from tests.strategies import graphs, graphs_with_inputs
+    from tests.strategies import graphs_with_inputs, ops_with_trait
 
-    @given(graphs_with_inputs(ops=ELEMENTWISE_OPS, special_values=False))
+    @given(graphs_with_inputs(ops=ops_with_trait("elementwise"), special=False))
     def test_backend_agrees(case):
         g, arrays = case
         ...
@@ -26,6 +26,8 @@ from typing import Any
 
 import hypothesis.extra.numpy as hnp
 import numpy as np
+from hypothesis import strategies as st
+
 from graphc.ir import (
     DType,
     Graph,
@@ -38,7 +40,6 @@ from graphc.ir import (
     all_ops,
     get_op,
 )
-from hypothesis import strategies as st
 
 DTYPES = tuple(DType)
 FLOAT_DTYPES = (DType.f32, DType.f64)
@@ -164,8 +165,11 @@ class _Ctx:
         return self.fresh(ty())
 
     def fresh(self, ty: TensorType) -> Value:
-        """A new graph input (only at the top level, and only a few)."""
+        """A new graph input (only at the top level, only a few, only of the
+        allowed dtypes)."""
         if not self.fresh_inputs or len(self.b.inputs) >= MAX_INPUTS or not _small(ty.shape):
+            raise Skip
+        if ty.dtype not in self.allow_dtypes:
             raise Skip
         v = self.b.input(ty, self.draw(names()))
         self.pool.append(v)
@@ -509,6 +513,11 @@ for _name, _op in all_ops().items():
         OP_MAKERS[_name] = _unary(_name)
     elif _op.has("elementwise") and not _op.attrs and len(_op.operands) == 2:
         OP_MAKERS[_name] = _binary(_name)
+
+
+def ops_with_trait(trait: str) -> list[str]:
+    """Registered ops carrying ``trait`` (``elementwise``, ``reduction``, ``shape``...)."""
+    return sorted(name for name, op in all_ops().items() if op.has(trait))
 
 
 def _outputs_small(result: Any) -> bool:

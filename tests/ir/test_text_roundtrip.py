@@ -8,7 +8,7 @@ import textwrap
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import Phase, find, given, settings
 from hypothesis import strategies as st
 
 from graphc.ir import (
@@ -27,7 +27,7 @@ from graphc.ir import (
     parse,
     verify,
 )
-from tests.strategies import OP_MAKERS, graphs, graphs_with_inputs
+from tests.strategies import OP_MAKERS, graphs, graphs_with_inputs, ops_with_trait
 
 # Mutation tests look for parser crashes, so they run more examples than the
 # profile's default (and scale with it in the nightly profile).
@@ -435,3 +435,24 @@ def test_graphs_with_odd_names_still_print_parseable_text() -> None:
     text = str(g)
     assert text.splitlines()[0].startswith("graph name_with__quotes_(%my_x: f32[2], %_9: f32[2]")
     assert parse(text) == g
+
+
+@pytest.mark.parametrize("op", sorted(all_ops()))
+def test_every_maker_can_build_its_op(op: str) -> None:
+    """Each op's maker succeeds for some draw, so random graphs really contain it."""
+    found = find(
+        graphs(ops=[op], max_nodes=3, min_nodes=1),
+        lambda g: any(n.op == op for n in g.nodes),
+        settings=settings(max_examples=200, database=None, phases=[Phase.generate]),
+    )
+    assert any(n.op == op for n in found.nodes)
+
+
+@given(graphs(ops=ops_with_trait("elementwise"), dtypes=[DType.f32], special=False))
+def test_op_subsets_are_respected(g: Graph) -> None:
+    elementwise = set(ops_with_trait("elementwise"))
+    for n in g.nodes:
+        assert n.op in elementwise
+        for sub in n.subgraphs:
+            assert all(m.op in elementwise for m in sub.nodes)
+    assert all(v.type.dtype is DType.f32 for v in g.inputs)
