@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from graphc.ir import GraphBuilder, Loc, TensorType, TracingError, Value
+from graphc.ir import (
+    GraphBuilder,
+    Loc,
+    TensorType,
+    TracingError,
+    UnsupportedError,
+    Value,
+    format_message,
+)
 
 if TYPE_CHECKING:
     from .array import TracedArray
@@ -61,8 +69,6 @@ class Trace:
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         # ``x.trace`` names this trace, so ``x.trace()`` (ndarray.trace) lands here
-        from graphc.ir import UnsupportedError, format_message
-
         raise UnsupportedError(
             format_message(
                 "ndarray.trace() is not available on traced arrays",

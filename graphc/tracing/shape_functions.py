@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ir import OpTypeError, TracingError
+from graphc.ir import OpTypeError, TracingError, UnsupportedError
 
 from .array import TracedArray
 from .dispatch import (
@@ -45,8 +45,6 @@ def _resolve_shape(shape: Any, size: int) -> tuple[int, ...]:
 
 
 def _check_order(name: str, order: str) -> None:
-    from graphc.ir import UnsupportedError
-
     if order not in ("C", "K", "A"):
         raise error(UnsupportedError, f"np.{name}: only order='C' (row-major) is supported")
 
