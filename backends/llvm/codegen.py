@@ -66,7 +66,7 @@ class Layout:
     output_slots: list[int]  # for each graph output: its args slot
     output_sources: list[tuple[str, int]]  # ("slot", k) written by code, or ("copy", j)
     constants: list[Any] = field(default_factory=list)  # arrays passed after the outputs
-    constant_nodes: list[int] = field(default_factory=list)
+    constant_nodes: list[list[int]] = field(default_factory=list)  # paths of node indices
     arena_bytes: int = 0
     plan_bytes: int = 0
     extra_bytes: int = 0
@@ -119,8 +119,9 @@ class ModuleBuilder:
         g = self.g
         n_in, n_out = len(g.inputs), len(g.outputs)
         self.slots: dict[Value, int] = {v: i for i, v in enumerate(g.inputs)}
-        constants = [n for n in g.nodes if n.op == "constant"]
-        for k, n in enumerate(constants):
+        # Constants anywhere (fusion bodies too) are passed by pointer.
+        constants = list(_constants(g, ()))
+        for k, (_, n) in enumerate(constants):
             self.slots[n.output] = n_in + n_out + k
         output_slots, sources = [], []
         first: dict[Value, int] = {}
@@ -138,8 +139,8 @@ class ModuleBuilder:
         for v, j in first.items():
             self.slots[v] = n_in + j
         layout = Layout(n_in, output_slots, sources)
-        layout.constant_nodes = [g.nodes.index(n) for n in constants]
-        layout.constants = [n.attrs["value"] for n in constants]
+        layout.constant_nodes = [list(path) for path, _ in constants]
+        layout.constants = [n.attrs["value"] for _, n in constants]
         offsets: dict[Value, int] = {}
         aliases: dict[Value, Value] = {}
         plan_bytes = 0
@@ -360,7 +361,7 @@ class ModuleBuilder:
                 self.bufs[formal] = self.buf(actual)
         for bn in body.nodes:
             for v in bn.outputs:
-                if v not in self.bufs:
+                if v not in self.bufs and v not in self.slots:
                     self.bufs[v] = self.scratch(v.type.nbytes, v.type.dtype)
         copies = [(f, a) for f, a in zip(body.outputs, n.outputs) if self.bufs[f] != self.buf(a)]
         for bn in body.nodes:
@@ -431,6 +432,16 @@ def _mark_noalias(kernel: LoopKernel) -> None:
     # so every pointer parameter may be noalias; LLVM then vectorizes freely.
     for k in range(len(kernel.buffers)):
         kernel.fn.args[k].add_attribute("noalias")
+
+
+def _constants(g: Graph, path: tuple[int, ...]) -> Any:
+    """(path, node) for every constant node, bodies included; a path is node
+    index, subgraph index, node index, ... down to the constant."""
+    for i, n in enumerate(g.nodes):
+        if n.op == "constant":
+            yield (*path, i), n
+        for k, sub in enumerate(n.subgraphs):
+            yield from _constants(sub, (*path, i, k))
 
 
 def _first_fit(g: Graph, values: list[Value], base: int) -> dict[Value, int]:

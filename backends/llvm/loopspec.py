@@ -146,6 +146,13 @@ def build_loop_spec(
             if v is None:
                 raise NotALoop("reshape needs a copy")
             env[out] = v
+        elif n.op == "constant":
+            value = n.attrs["value"]
+            if value.ndim == 0:
+                env[out] = Literal(value.item(), out.type.dtype)
+            else:
+                # Constants are passed to the entry function by pointer.
+                env[out] = View.of(Buf(out, out.type.dtype), out.type.shape)
         elif opdef.has("elementwise"):
             shape = out.type.shape
             fix_shape(shape)

@@ -76,9 +76,7 @@ class LLVMExecutable:
         self._in_types = [(v.type.shape, v.type.dtype.np) for v in g.inputs]
         self._out_types = [(v.type.shape, v.type.dtype.np) for v in g.outputs]
         self._sources = [tuple(s) for s in layout["output_sources"]]
-        self._constants = [
-            np.ascontiguousarray(g.nodes[i].attrs["value"]) for i in layout["constant_nodes"]
-        ]
+        self._constants = [_constant_at(g, path) for path in layout["constant_nodes"]]
         n_in, n_out = len(g.inputs), len(g.outputs)
         self._args = (ctypes.c_void_p * (n_in + n_out + len(self._constants)))()
         for k, c in enumerate(self._constants):
@@ -168,6 +166,13 @@ class LLVMExecutable:
                 )
             )
         raise BackendError(f"native code reported error {code} at {n.op}")
+
+
+def _constant_at(g: Graph, path: list[int]) -> np.ndarray:
+    node = g.nodes[path[0]]
+    for k in range(1, len(path), 2):
+        node = node.subgraphs[path[k]].nodes[path[k + 1]]
+    return np.ascontiguousarray(node.attrs["value"])
 
 
 def _describe(n: Node) -> str:

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
 from graphc.backends import llvm as llvm_backend
@@ -38,6 +38,8 @@ def private_cache(tmp_path_factory):  # noqa: ANN001, ANN201
 
 
 def check_against_interpreter(g, arrays) -> None:  # noqa: ANN001
+    note(str(g))
+    note(repr(arrays))
     try:
         want = interpret(g, *arrays)
     except GraphcError as exc:
