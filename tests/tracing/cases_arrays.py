@@ -67,6 +67,16 @@ case(np.amax, "amax", lambda a: np.amax(a, axis=0), A)
 case(np.amin, "amin", lambda a: np.amin(a, axis=1), A)
 case(np.sum, "sum-dtype", lambda a: (np.sum(a, dtype=np.int32), np.sum(a, dtype=np.float32)), I32)
 case(np.max, "max-empty-initial", lambda a: np.max(a[:, :0], axis=1, initial=-1.0), A)
+case(
+    np.cumsum,
+    "scans-dtype",
+    lambda a: (
+        np.cumsum(a, 1, np.int32),
+        np.cumprod(a, 0, np.int32),
+        np.cumsum(a > 0, 0, np.int32),
+    ),
+    I32,
+)
 case(np.mean, "mean-dtype", lambda a: np.mean(a, dtype=np.float32), I32)
 case(
     np.cumprod,
