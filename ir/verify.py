@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .core import Graph, Literal, Node, Value
+import numpy as np
+
+from .core import Graph, Literal, Node, TensorType, Value
+from .dtypes import DType
 from .errors import GraphcError, VerifyError
 from .ops.registry import get_op
 
@@ -36,6 +39,9 @@ def _verify(g: Graph) -> None:
             raise VerifyError(
                 _report(g, _header, f"graph {g.name}: argument %{v.name} appears twice")
             )
+        problem = _type_problem(v.type)
+        if problem:
+            raise VerifyError(_report(g, _header, f"graph {g.name}: argument %{v.name} {problem}"))
         defined.add(v)
     for index, n in enumerate(g.nodes):
 
@@ -52,6 +58,8 @@ def _verify(g: Graph) -> None:
                     raise fail(f"operand {i} is used before it is defined (or never defined)")
             elif not isinstance(x, Literal):
                 raise fail(f"operand {i} is neither a Value nor a Literal: {x!r}")
+            elif not _fits(x):
+                raise fail(f"literal operand {i} ({x.value!r}) is not a {x.dtype} value")
         try:
             opdef.check_arity(len(n.inputs))
             attrs = opdef.normalize_attrs(n.attrs)
@@ -68,6 +76,10 @@ def _verify(g: Graph) -> None:
             reason = str(exc).splitlines()[0]
             # Type rules name the op themselves; say it once.
             raise fail(reason.removeprefix(f"{n.op}: ")) from None
+        for v in n.outputs:
+            problem = _type_problem(v.type)
+            if problem:
+                raise fail(f"a result {problem}")
         got = tuple(v.type for v in n.outputs)
         if got != expected:
             shown = ", ".join(map(str, expected))
@@ -90,6 +102,29 @@ def _verify(g: Graph) -> None:
             raise VerifyError(
                 _report(g, _return, f"return: output {i} is not defined in graph {g.name}")
             )
+
+
+def _type_problem(ty: object) -> str | None:
+    if not isinstance(ty, TensorType) or not isinstance(ty.dtype, DType):
+        return f"has type {ty!r}, not a TensorType"
+    if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in ty.shape):
+        return f"has a malformed shape {ty.shape!r}"
+    return None
+
+
+def _fits(x: Literal) -> bool:
+    """Whether a literal's Python value is exactly a value of its dtype."""
+    value = x.value
+    if x.dtype.is_bool:
+        return isinstance(value, (bool, np.bool_))
+    if x.dtype.is_int:
+        if isinstance(value, (bool, np.bool_)):
+            return False
+        if isinstance(value, (float, np.floating)) and not float(value).is_integer():
+            return False  # also inf and nan
+        info = np.iinfo(x.dtype.np)
+        return bool(info.min <= int(value) <= info.max)
+    return isinstance(value, (int, float, np.integer, np.floating))
 
 
 LineFinder = Callable[[list[str]], int]

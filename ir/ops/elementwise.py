@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import scipy.special
 
-from ..core import Literal, TensorType
+from ..core import Literal, TensorType, Value
 from ..dtypes import DType
 from .registry import Attr, OpDef, register
 from .rules import broadcast_shapes, resolve_ufunc, type_error
@@ -189,16 +189,20 @@ def _balanced_share(b: Any, x: Any, out: Any, other: Any) -> Any:
 
 
 def _pow_vjp(b: Any, ct: Any, out: Any, x: Any, y: Any) -> tuple[Any, Any]:
-    if isinstance(y, Literal):
-        exponent = Literal(y.value - 1, y.dtype)
-        ct_x = b.mul(ct, b.mul(b.pow(x, exponent), y.value))
-    else:
-        ct_x = b.mul(ct, b.mul(b.pow(x, b.sub(y, 1)), y))
-    ct_y = None
-    if not isinstance(y, Literal) and y.type.dtype.is_float:
+    ct_x = ct_y = None
+    if isinstance(x, Value) and x.type.dtype.is_float:
+        if isinstance(y, Literal):
+            # Weak scalars: y - 1 need not be a value of y's dtype (a bool y, say).
+            ct_x = b.mul(ct, b.mul(b.pow(x, float(y.value) - 1), float(y.value)))
+        else:
+            y_num = b.cast(y, dtype=x.type.dtype) if y.type.dtype.is_bool else y
+            ct_x = b.mul(ct, b.mul(b.pow(x, b.sub(y_num, 1)), y_num))
+    if isinstance(y, Value) and y.type.dtype.is_float:
         # log(0) would give nan * 0; use log(1) = 0 there, as JAX does.
-        safe_x = b.select(b.eq(x, 0), Literal(1, x.type.dtype), x)
-        ct_y = b.mul(ct, b.mul(out, b.log(safe_x)))
+        base = x if x.type.dtype.is_float else b.cast(x, dtype=out.type.dtype)
+        dtype = base.type.dtype
+        safe = b.select(b.eq(base, Literal(0.0, dtype)), Literal(1.0, dtype), base)
+        ct_y = b.mul(ct, b.mul(out, b.log(safe)))
     return ct_x, ct_y
 
 

@@ -10,7 +10,8 @@ from ..core import Literal, TensorType
 
 def zeros(b: Any, ty: TensorType) -> Any:
     """A value of zeros of type ``ty`` (a broadcast literal, cheap to fold)."""
-    return b.broadcast_in_dim(Literal(0, ty.dtype), shape=ty.shape, broadcast_dimensions=())
+    zero = Literal(False if ty.dtype.is_bool else 0, ty.dtype)
+    return b.broadcast_in_dim(zero, shape=ty.shape, broadcast_dimensions=())
 
 
 def unbroadcast(b: Any, ct: Any, to: TensorType) -> Any:

@@ -143,6 +143,14 @@ VJP_CASES: dict[str, list[Any]] = {
     "div": binary(y_avoid=(0.0,), literal_x=2.0, literal_y=-0.5),
     "pow": binary(x=(0.3, 2.0), literal_x=2.0, literal_y=3.0)
     + [
+        # Integer and bool bases and exponents: only the float operand is differentiated.
+        ([Arg(values=np.array([1, 2, 0, 3], np.int32)), Arg((4,))], {}),
+        ([Arg(values=np.array([True, False])), Arg((2,))], {}),
+        ([Arg((3,), 0.3, 2.0), Arg(values=np.array([2, -1, 0], np.int64))], {}),
+        ([Arg((3,), 0.3, 2.0), Arg(values=np.array([True, False, True]))], {}),
+        ([Arg((3,), 0.3, 2.0), Arg(literal=True, dtype=DType.bool)], {}),
+    ]
+    + [
         ([Arg((2, 3), -2.0, 2.0), Arg(literal=2.0)], {}),
         ([Arg((4,), 0.3, 2), Arg(literal=-1.5)], {}),
     ],

@@ -10,6 +10,7 @@ import re
 
 import numpy as np
 import pytest
+
 from graphc.ir import (
     DType,
     Graph,
@@ -228,3 +229,31 @@ def test_interpreting_a_broken_graph_fails_cleanly() -> None:
 
 def test_verify_error_is_a_value_error() -> None:
     assert issubclass(VerifyError, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("literal", "shown"),
+    [
+        (Literal(2.5, DType.i32), "2.5"),
+        (Literal(2**31, DType.i32), "2147483648"),
+        (Literal(float("inf"), DType.i64), "inf"),
+        (Literal(2, DType.bool), "2"),
+        (Literal(True, DType.i64), "True"),
+    ],
+)
+def test_literal_that_does_not_fit_its_dtype(literal: Literal, shown: str) -> None:
+    x = Value(TensorType((3,), literal.dtype), "x")
+    a = Value(x.type)
+    g = Graph("f", (x,), (node("add" if not literal.dtype.is_bool else "or", [x, literal], [a]),),
+              (a,))  # fmt: skip
+    with pytest.raises(VerifyError, match=rf"literal operand 1 \({re.escape(shown)}\) is not a"):
+        verify(g)
+
+
+def test_malformed_types() -> None:
+    bad = Value(TensorType((-1,), DType.f32), "x")
+    check(Graph("f", (bad,), (), (bad,)), r"graph f: argument %x has a malformed shape \(-1,\)",
+          "graph f(")  # fmt: skip
+    a = Value(TensorType((3,), "f32"))  # type: ignore[arg-type]
+    check(graph([node("exp", [X], [a])], [a]), r"exp: a result has type .*, not a TensorType",
+          "exp %x")  # fmt: skip

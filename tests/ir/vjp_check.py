@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from graphc.ir import (
     DType,
     Graph,
@@ -53,7 +54,7 @@ class Arg:
     avoid: tuple[float, ...] = ()
     margin: float = 0.15
     values: Any = None
-    literal: float | None = None
+    literal: bool | int | float | None = None
     dtype: DType = DType.f64
 
     def draw(self, rng: np.random.Generator) -> np.ndarray:
