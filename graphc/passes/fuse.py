@@ -368,7 +368,8 @@ def _views_compose(chain: list[Node]) -> bool:
     strides alone: a reshape must apply to a view whose dims it can merge."""
     # Walk from the root: strides of a contiguous array, updated per view.
     root = chain[-1].inputs[0]
-    assert isinstance(root, Value)
+    if not isinstance(root, Value):
+        return True  # any view of a scalar literal is that literal, broadcast
     shape = list(root.type.shape)
     strides = _contiguous(shape)
     for n in reversed(chain):

@@ -199,3 +199,19 @@ def test_fusion_preserves_meaning_and_never_duplicates_work(g: Graph) -> None:
     assert fuse(out) == out
     for seed in range(2):
         check_same_meaning(g, out, random_inputs(g, seed))
+
+
+def test_views_of_literals_are_copied_into_groups() -> None:
+    g = parse(
+        """
+        graph f(%x: f32[3,4]) -> (f32[3,4]) {
+          %0 = broadcast_in_dim 2.0:f32 {shape=(3,4), broadcast_dimensions=()} : f32[3,4]
+          %1 = mul %x, %0 : f32[3,4]
+          %2 = exp %1 : f32[3,4]
+          return %2
+        }"""
+    )
+    out = fuse(g)
+    verify(out)
+    assert [n.op for n in out.nodes] == ["fusion"]
+    assert_same_meaning(g, out)
