@@ -18,7 +18,9 @@ from hypothesis import HealthCheck, settings
 
 _SLOW_DATA = [HealthCheck.too_slow, HealthCheck.data_too_large]
 
-settings.register_profile("default", max_examples=25, deadline=None)
+# Hypothesis loads its own "ci" settings under CI; derandomize is spelled out
+# so that "default" and "nightly" stay random there too.
+settings.register_profile("default", max_examples=25, deadline=None, derandomize=False)
 settings.register_profile(
     "ci",
     max_examples=25,
@@ -31,6 +33,7 @@ settings.register_profile(
     "nightly",
     max_examples=1000,
     deadline=None,
+    derandomize=False,
     suppress_health_check=_SLOW_DATA,
 )
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
 from graphc.ir import DType, Graph, Literal
 
 SUPPORTED = {d.np for d in DType}

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from graphc.ir import (
     DType,
     Graph,
