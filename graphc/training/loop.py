@@ -236,7 +236,8 @@ def _restore(
             )
     has_best = meta["early_stopping"].get("has_best", False)
     tree = checkpoint.restore(path, like={"state": like, "best": like if has_best else None})
-    return TrainState(*tree["state"]), tree["best"] and TrainState(*tree["best"]), meta
+    best = None if tree["best"] is None else TrainState(*tree["best"])
+    return TrainState(*tree["state"]), best, meta
 
 
 # -- progress ------------------------------------------------------------------------
@@ -270,7 +271,9 @@ def _aux_scalars(aux: Any) -> dict[str, float]:
     return out
 
 
-def _evaluate(eval_fn: Callable[..., Any], state: TrainState, data: tuple[Any, ...]) -> dict:
+def _evaluate(
+    eval_fn: Callable[..., Any], state: TrainState, data: tuple[Any, ...]
+) -> dict[str, float]:
     result = eval_fn(state, *data)
     if not isinstance(result, dict):
         result = {"loss": result}
@@ -381,7 +384,8 @@ def fit(
             bar.set_description(f"epoch {epoch + 1}/{epochs}")
             started = time.perf_counter()
             order = epoch_order(n, seed, epoch, shuffle)
-            total, sums = 0.0, dict[str, float]()
+            total = 0.0
+            sums: dict[str, float] = {}
             for i in range(steps_per_epoch):
                 idx = order[i * batch_size : (i + 1) * batch_size]
                 out = step(state, *(a[idx] for a in data))

@@ -25,8 +25,9 @@ def plot_history(history: Any, path: str | os.PathLike[str]) -> None:
     ]
     fig = Figure(figsize=(10 if others else 6, 4), tight_layout=True)
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, 2 if others else 1)
-    loss_ax, metric_ax = (axes[0], axes[1]) if others else (axes, None)
+    panels = fig.subplots(1, 2 if others else 1, squeeze=False)[0]
+    loss_ax = panels[0]
+    metric_ax = panels[1] if others else None
     epochs = history["epoch"]
     for name in losses:
         loss_ax.plot(epochs, history[name], marker="o", markersize=3, label=name)
