@@ -95,6 +95,7 @@ def compile_graph(
     module = backend_module(backend)
     from graphc.passes.plan_memory import plan_memory
 
-    plan = plan_memory(optimized)
+    # NumPy ufuncs write exactly in place (np.add(a, b, out=a)), which saves memory traffic.
+    plan = plan_memory(optimized, inplace=backend == "numpy")
     executable = module.compile(optimized, plan=plan, **dict(options or {}))
     return CompileResult(optimized, executable, report, getattr(executable, "memory", plan))

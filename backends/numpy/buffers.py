@@ -19,7 +19,7 @@ when the executable is built, and reused by every call.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -122,7 +122,7 @@ def assign_slots(
     for i, n in enumerate(g.nodes):
         v = candidates.get(i)
         if v is not None:
-            donor = _inplace_donor(n, v, i, plan, slot_of, lowerings[n.op])
+            donor = _inplace_donor(n, v, i, plan, lambda s: s in slot_of, lowerings[n.op])
             fitting = _best_fit(free, sizes, v.type.nbytes)
             if donor is not None:
                 slot = slot_of[donor]
@@ -156,7 +156,7 @@ def _inplace_donor(
     v: Value,
     i: int,
     plan: BufferPlan,
-    slot_of: dict[Storage, int],
+    has_buffer: Callable[[Storage], bool],
     lowering: Lowering,
 ) -> Storage | None:
     """An operand's storage that dies here and that ``v`` may overwrite exactly."""
@@ -167,7 +167,7 @@ def _inplace_donor(
         s = plan.storage[a]
         if (
             s.root is a
-            and s in slot_of
+            and has_buffer(s)
             and s.end == i
             and a.type == v.type
             and all(plan.storage[b] is not s for b in operands if b is not a)
@@ -188,20 +188,33 @@ def use_memory_plan(
     memory: MemoryPlan,
     min_bytes: int,
 ) -> None:
-    """Place buffers at the offsets of ``memory``, checking each placement
-    against the storages' real lifetimes (views extend them); a value whose
-    placement would overlap a live one gets no buffer."""
+    """Place buffers at the offsets of ``memory`` (and in place where its
+    ``aliases`` say so), checking each placement against the storages' real
+    lifetimes (views extend them); a value whose placement would overlap a
+    live one, or whose in-place write NumPy would not make exact, gets no
+    buffer."""
     arena = np.empty(max(memory.arena_bytes, 1), np.uint8)
-    active: list[tuple[int, int, int]] = []  # (first byte, end byte, last node)
+    active: dict[Value, tuple[int, int, int]] = {}  # owner -> (first byte, end byte, last node)
     for i, v in _candidates(g, plan, lowerings, min_bytes):
+        n = g.nodes[i]
+        donor = memory.aliases.get(v)
+        if donor is not None:
+            found = _inplace_donor(n, v, i, plan, lambda s: s.root in active, lowerings[n.op])
+            if found is not None and found.root is donor:
+                lo, hi, _ = active.pop(donor)
+                active[v] = (lo, hi, plan.storage[v].end)
+                plan.buffers[v] = plan.buffers[donor]
+                plan.buffer_names[v] = plan.buffer_names[donor]
+            continue
         offset = memory.offsets.get(v)
         if offset is None or offset + v.type.nbytes > memory.arena_bytes:
             continue
         lo, hi = offset, offset + v.type.nbytes
-        active = [a for a in active if a[2] >= i]
-        if any(a_lo < hi and lo < a_hi for a_lo, a_hi, _ in active):
+        for owner in [w for w, (_, _, end) in active.items() if end < i]:
+            del active[owner]
+        if any(a_lo < hi and lo < a_hi for a_lo, a_hi, _ in active.values()):
             continue
-        active.append((lo, hi, plan.storage[v].end))
+        active[v] = (lo, hi, plan.storage[v].end)
         plan.buffers[v] = _typed_view(arena[lo:], v)
         shape = "x".join(map(str, v.type.shape)) or "scalar"
         plan.buffer_names[v] = f"arena_{lo}_{v.type.dtype}_{shape}"

@@ -37,8 +37,9 @@ from .decompositions import Decomposed
 from .lowerings import Emit, Lowering
 
 _RESERVED = {"np", "env", "ndarray", "inf", "nan", "errstate", "check_input", "np_array"}
-_RESERVED |= {d.value for d in DType} | {"pad", "scatter_add", "cast_into", "cumsum_reverse"}
-_BOUND_PREFIXES = ("np_", "sp_", "ref_", "k_", "buf", "arena_")
+_RESERVED |= {d.value for d in DType}
+# Names the lowerings bind start with these; graph names never do.
+_BOUND_PREFIXES = ("np_", "sp_", "rt_", "ref_", "k_", "buf", "arena_", "int")
 
 
 @dataclass
@@ -276,7 +277,7 @@ def _operand(x: Operand, n: Node, names: dict[Value, str], bind: Any) -> str:
     if any(isinstance(y, Value) and y.type.dtype == x.dtype for y in n.inputs):
         return _python_literal(x, bind)
     value = x.dtype.np.type(x.value)
-    return bind(f"k_{x.dtype}_{_slug(x.text())}", value)
+    return bind(f"k_{x.dtype}_{_slug(x.text())}", value)  # type: ignore[no-any-return]
 
 
 def _python_literal(x: Literal, bind: Any) -> str:

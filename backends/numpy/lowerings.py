@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import scipy.special
 
-from graphc.ir import DType, Node, TensorType, get_op
+from graphc.ir import DType, Literal, Node, TensorType, get_op
 
 from . import runtime
 
@@ -52,6 +52,16 @@ class Emit:
     def dtype(self, d: DType) -> str:
         return self._bind(str(d), d.np)
 
+    def operand_as(self, i: int, dtype: DType) -> str:
+        """Operand ``i`` as an array (or NumPy scalar) of ``dtype``."""
+        x = self.node.inputs[i]
+        if isinstance(x, Literal):
+            value = dtype.np.type(x.as_array().astype(dtype.np))
+            return self._bind(f"k_{dtype}_{_slug(Literal(value.item(), dtype).text())}", value)
+        if x.type.dtype != dtype:
+            return f"{self.args[i]}.astype({self.dtype(dtype)})"
+        return self.args[i]
+
     def call(self, name: str, obj: Any, *args: str, **kwargs: Any) -> str:
         """``name(args..., key=value...)``; keywords whose value is None are left out."""
         parts = list(args)
@@ -69,6 +79,10 @@ class Lowering:
     inplace: bool = False
 
 
+def _slug(text: str) -> str:
+    return text.replace("-", "m").replace(".", "_").replace("+", "")
+
+
 def _ufunc(fn: np.ufunc, prefix: str = "np") -> Lowering:
     name = f"{prefix}_{fn.__name__}"
     return Lowering(lambda e: e.call(name, fn, *e.args, out=e.out), out=True, inplace=True)
@@ -78,6 +92,51 @@ def _round(e: Emit) -> str:
     # Integers round to themselves (as np.round keeps them); np.rint would make floats.
     fn = np.positive if e.node.inputs[0].type.dtype.is_int else np.rint
     return e.call(f"np_{fn.__name__}", fn, *e.args, out=e.out)
+
+
+def _select(e: Emit) -> str:
+    dtype = e.out_type.dtype
+    cond, x, y = e.node.inputs
+    c, a, b = (e.operand_as(0, DType.bool), e.operand_as(1, dtype), e.operand_as(2, dtype))
+    itype = e.fn(f"int{dtype.itemsize * 8}_bits", runtime.INT_OF_SIZE[dtype.itemsize])
+    out = e.out or e.call("np_empty", np.empty, _tuple(e.out_type.shape), e.dtype(dtype))
+    if _is_zero_bits(y):
+        return e.call("rt_select_or_zero", runtime.select_or_zero, c, a, itype, out)
+    if _is_zero_bits(x):
+        return e.call("rt_zero_or_select", runtime.zero_or_select, c, b, itype, out)
+    if isinstance(x, Literal) and isinstance(y, Literal):
+        step = _exact_step(x, y, dtype)
+        if step is not None:
+            k = e.fn(f"k_{dtype}_step_{_slug(Literal(step.item(), dtype).text())}", step)
+            return e.call("rt_blend", runtime.blend, c, k, b, out)
+    return e.call("rt_select", runtime.select, c, a, b, itype, out)
+
+
+def _exact_step(x: Literal, y: Literal, dtype: DType) -> np.generic | None:
+    """``x - y`` in ``dtype`` if ``y + 1 * (x - y)`` is exactly ``x`` and
+    ``y + 0 * (x - y)`` exactly ``y`` (so a multiply-add can select)."""
+    if dtype.is_bool:
+        return None
+    with np.errstate(all="ignore"):
+        a = x.as_array().astype(dtype.np)[()]
+        b = y.as_array().astype(dtype.np)[()]
+        if dtype.is_int:
+            step = int(a) - int(b)
+            info = np.iinfo(dtype.np)
+            return dtype.np.type(step) if info.min <= step <= info.max else None
+        step = a - b
+        picked = (b + step, b + step * dtype.np.type(0))
+    ok = (
+        np.isfinite(step)
+        and picked[0].tobytes() == a.tobytes()
+        and picked[1].tobytes() == b.tobytes()
+    )
+    return step if ok else None
+
+
+def _is_zero_bits(x: object) -> bool:
+    """A literal whose bits are all zero (0, False, +0.0; not -0.0)."""
+    return isinstance(x, Literal) and x.as_array().tobytes() == bytes(x.dtype.itemsize)
 
 
 def _reduction(fn: np.ufunc, widens: bool) -> Lowering:
@@ -115,14 +174,14 @@ def _cumsum(e: Emit) -> str:
     axis = e.attrs["axis"]
     dtype = e.dtype(e.out_type.dtype)
     if e.attrs["reverse"]:
-        return e.call("cumsum_reverse", runtime.cumsum_reverse, e.args[0], str(axis), dtype)
+        return e.call("rt_cumsum_reverse", runtime.cumsum_reverse, e.args[0], str(axis), dtype)
     out = f", out={e.out}" if e.out else ""
     return f"{e.args[0]}.cumsum(axis={axis}, dtype={dtype}{out})"
 
 
 def _cast(e: Emit) -> str:
     if e.out is not None:
-        return e.call("cast_into", runtime.cast_into, e.args[0], e.out)
+        return e.call("rt_cast_into", runtime.cast_into, e.args[0], e.out)
     return f"{e.args[0]}.astype({e.dtype(e.out_type.dtype)})"
 
 
@@ -169,7 +228,7 @@ def _reverse(e: Emit) -> str:
 
 def _pad(e: Emit) -> str:
     return e.call(
-        "pad",
+        "rt_pad",
         runtime.pad,
         *e.args,
         _tuple(e.attrs["low"]),
@@ -185,7 +244,7 @@ def _concatenate(e: Emit) -> str:
 
 
 def _scatter_add(e: Emit) -> str:
-    return e.call("scatter_add", runtime.scatter_add, *e.args, str(e.attrs["axis"]), out=e.out)
+    return e.call("rt_scatter_add", runtime.scatter_add, *e.args, str(e.attrs["axis"]), out=e.out)
 
 
 def _reference(op: str) -> Lowering:
@@ -258,7 +317,7 @@ LOWERINGS: dict[str, Lowering] = {
     "sigmoid": _ufunc(scipy.special.expit, prefix="sp"),
     "erf": _ufunc(scipy.special.erf, prefix="sp"),
     "round": Lowering(_round, out=True, inplace=True),
-    "select": Lowering(lambda e: e.call("np_where", np.where, *e.args)),
+    "select": Lowering(_select, out=True),
     "cast": Lowering(_cast, out=True),
     "stop_gradient": Lowering(lambda e: e.args[0], view=True),
     "reduce_sum": _reduction(np.add, widens=True),

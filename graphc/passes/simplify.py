@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from graphc.ir import Graph, GraphBuilder, Literal, Node, Operand, TensorType, get_op
+from graphc.ir import Graph, GraphBuilder, Literal, Node, Operand, TensorType, Value, get_op
 
 from .dce import eliminate_dead_code
 from .facts import Facts, facts, splat
@@ -79,6 +79,11 @@ class Match:
     def is_splat(self, i: int, value: float) -> bool:
         lit = self.splat(i)
         return lit is not None and lit.value == value
+
+    def single_use(self, x: Operand) -> bool:
+        """Whether ``x`` has one reader (known for values of the graph being
+        rewritten; values made in this sweep count as shared)."""
+        return isinstance(x, Value) and self._rb.g.use_counts().get(x, 0) == 1
 
     def facts(self, x: Operand) -> Facts:
         return facts(x, self.producer)

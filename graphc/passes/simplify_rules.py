@@ -116,6 +116,47 @@ def _exp_log_ok(m: Match) -> bool:
     return f.lo >= 0 and not f.neg_zero
 
 
+# -- negation: moved outwards, where it cancels or joins a literal ------------
+
+
+def _negated_literal(lit: Literal) -> Literal:
+    with np.errstate(all="ignore"):
+        return Literal(np.negative(lit.as_array()).item(), lit.dtype)
+
+
+def _neg_operand(m: Match, i: int) -> bool:
+    """Operand ``i`` is ``neg w`` read only here, so moving the neg out removes it."""
+    return m.arg_node(i, "neg") is not None and m.single_use(m.args[i])
+
+
+def _neg_out_of_div(b: GraphBuilder, m: Match) -> Operand:
+    if _neg_operand(m, 0):
+        return b.neg(b.div(_neg_input(m, 0), m.y))
+    return b.neg(b.div(m.x, _neg_input(m, 1)))
+
+
+def _literal_product(m: Match) -> tuple[Operand, Literal] | None:
+    """``(a, c)`` when the operand is ``a * c`` for a literal ``c``, read only here."""
+    n = m.arg_node(0, "mul")
+    if n is None or not m.single_use(m.x):
+        return None
+    a, c = n.inputs
+    if isinstance(a, Literal):
+        a, c = c, a
+    return (a, c) if isinstance(c, Literal) and not isinstance(a, Literal) else None
+
+
+def _neg_into_literal(b: GraphBuilder, m: Match) -> Operand:
+    found = _literal_product(m)
+    assert found is not None
+    return b.mul(found[0], _negated_literal(found[1]))
+
+
+def _signed_ok(m: Match) -> bool:
+    # neg of unsigned-like bool is not defined; every other dtype negates exactly.
+    return not m.out.dtype.is_bool
+
+
 # -- splats and literals -------------------------------------------------------
 
 
@@ -409,6 +450,43 @@ SIMPLIFY_RULES: list[Rule] = [
     Rule("add_neg", "add", _first("neg", 1), lambda b, m: b.sub(m.x, _neg_input(m, 1))),
     Rule("sub_neg", "sub", _first("neg", 1), lambda b, m: b.add(m.x, _neg_input(m, 1))),
     # -- multiplicative identities
+    # Signs move out of products and quotients exactly: (-a) * b == -(a * b).
+    Rule(
+        "mul_neg_neg",
+        "mul",
+        lambda m: _first("neg", 0)(m) and _first("neg", 1)(m),
+        lambda b, m: b.mul(_neg_input(m, 0), _neg_input(m, 1)),
+    ),
+    Rule(
+        "mul_neg_literal",
+        "mul",
+        lambda m: _first("neg", 0)(m) and isinstance(m.y, Literal) and _signed_ok(m),
+        lambda b, m: b.mul(_neg_input(m, 0), _negated_literal(m.y)),
+    ),
+    Rule(
+        "neg_out_of_mul",
+        "mul",
+        lambda m: _neg_operand(m, 0) and _signed_ok(m),
+        lambda b, m: b.neg(b.mul(_neg_input(m, 0), m.y)),
+    ),
+    Rule(
+        "div_neg_neg",
+        "div",
+        lambda m: _first("neg", 0)(m) and _first("neg", 1)(m),
+        lambda b, m: b.div(_neg_input(m, 0), _neg_input(m, 1)),
+    ),
+    Rule(
+        "neg_out_of_div",
+        "div",
+        lambda m: _neg_operand(m, 0) != _neg_operand(m, 1),
+        _neg_out_of_div,
+    ),
+    Rule(
+        "neg_of_literal_product",
+        "neg",
+        lambda m: _literal_product(m) is not None,
+        _neg_into_literal,
+    ),
     Rule("mul_one", "mul", lambda m: m.is_splat(1, 1), lambda b, m: m.fit(b, m.x)),
     Rule(
         "mul_neg_one",

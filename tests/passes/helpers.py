@@ -13,8 +13,8 @@ import textwrap
 from collections.abc import Callable
 
 import numpy as np
-from graphc.ir import Graph, GraphcError, Value, interpret, parse, run_node, verify
 
+from graphc.ir import Graph, GraphcError, Value, interpret, parse, run_node, verify
 from graphc.passes import Pass, run_passes
 
 SPECIAL = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.5, 3.0, -2.5])

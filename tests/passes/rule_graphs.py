@@ -12,8 +12,9 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from graphc.ir import DType, Graph, GraphBuilder, Literal, OpTypeError, TensorType, Value
 from hypothesis import strategies as st
+
+from graphc.ir import DType, Graph, GraphBuilder, Literal, OpTypeError, TensorType, Value
 
 SPECIAL_LITERALS = (0.0, -0.0, 1.0, -1.0, 2.0, 0.5, 4.0, 3.0, 0.0078125)
 
@@ -46,6 +47,7 @@ def _pattern(draw: Callable[..., Any], b: GraphBuilder, x: Value, pool: list[Val
                 "slice_chain",
                 "reverse_chain",
                 "other_binary",
+                "neg_product",
             ]
         )
     )
@@ -118,6 +120,12 @@ def _pattern(draw: Callable[..., Any], b: GraphBuilder, x: Value, pool: list[Val
             axes = draw(st.sets(st.integers(0, max(x.type.ndim - 1, 0)), max_size=x.type.ndim))
             x = b.reverse(x, axes=tuple(sorted(axes)) if x.type.ndim else ())
         return x
+    if kind == "neg_product":
+        other = draw(st.sampled_from(pool))
+        lhs = b.neg(x) if draw(st.booleans()) else x
+        rhs = b.neg(other) if draw(st.booleans()) else _lit(draw, ty.dtype)
+        out = b.emit(draw(st.sampled_from(["mul", "div"])), lhs, rhs)
+        return b.neg(out) if draw(st.booleans()) else out
     other = draw(st.sampled_from(pool))
     return b.emit(draw(st.sampled_from(["add", "mul", "sub", "max"])), x, other)
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-from graphc.ir import GraphBuilder, f32, interpret, parse
 
+from graphc.ir import GraphBuilder, f32, interpret, parse
 from graphc.passes import (
     eliminate_common_subexpressions,
     eliminate_dead_code,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from graphc.ir import Graph, GraphBuilder, Node, Value, VerifyError, f32, interpret, parse
 
+from graphc.ir import Graph, GraphBuilder, Node, Value, VerifyError, f32, interpret, parse
 from graphc.passes import (
     PIPELINE,
     CompileReport,

@@ -8,10 +8,10 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from graphc.ir import Graph, parse, verify
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from graphc.ir import Graph, parse, verify
 from graphc.passes import (
     eliminate_common_subexpressions,
     eliminate_dead_code,

@@ -186,6 +186,98 @@ CASES: list[tuple[str, str, str]] = [
           return %0
         }""",
     ),
+    # -- signs move out of products and quotients
+    (
+        "mul_neg_neg",
+        """
+        graph f(%x: f32[3], %y: f32[3]) -> (f32[3]) {
+          %0 = neg %x : f32[3]
+          %1 = neg %y : f32[3]
+          %2 = mul %0, %1 : f32[3]
+          return %2
+        }""",
+        """
+        graph f(%x: f32[3], %y: f32[3]) -> (f32[3]) {
+          %0 = mul %x, %y : f32[3]
+          return %0
+        }""",
+    ),
+    (
+        "mul_neg_literal",
+        """
+        graph f(%x: f32[3]) -> (f32[3], f32[3]) {
+          %0 = neg %x : f32[3]
+          %1 = mul 2.5, %0 : f32[3]
+          return %0, %1
+        }""",
+        """
+        graph f(%x: f32[3]) -> (f32[3], f32[3]) {
+          %0 = neg %x : f32[3]
+          %1 = mul %x, -2.5 : f32[3]
+          return %0, %1
+        }""",
+    ),
+    (
+        # The neg moves out and then cancels with the one outside.
+        "neg_out_of_mul",
+        """
+        graph f(%x: f64[3], %y: f64[3]) -> (f64[3]) {
+          %0 = neg %x : f64[3]
+          %1 = mul %y, %0 : f64[3]
+          %2 = neg %1 : f64[3]
+          return %2
+        }""",
+        """
+        graph f(%x: f64[3], %y: f64[3]) -> (f64[3]) {
+          %0 = mul %x, %y : f64[3]
+          return %0
+        }""",
+    ),
+    (
+        "div_neg_neg",
+        """
+        graph f(%x: f32[3], %y: f32[3]) -> (f32[3]) {
+          %0 = neg %x : f32[3]
+          %1 = neg %y : f32[3]
+          %2 = div %0, %1 : f32[3]
+          return %2
+        }""",
+        """
+        graph f(%x: f32[3], %y: f32[3]) -> (f32[3]) {
+          %0 = div %x, %y : f32[3]
+          return %0
+        }""",
+    ),
+    (
+        "neg_out_of_div",
+        """
+        graph f(%x: f32[3], %y: f32[3]) -> (f32[3]) {
+          %0 = neg %y : f32[3]
+          %1 = div %x, %0 : f32[3]
+          %2 = sub %x, %1 : f32[3]
+          return %2
+        }""",
+        """
+        graph f(%x: f32[3], %y: f32[3]) -> (f32[3]) {
+          %0 = div %x, %y : f32[3]
+          %1 = add %x, %0 : f32[3]
+          return %1
+        }""",
+    ),
+    (
+        "neg_of_literal_product",
+        """
+        graph f(%x: f32[3]) -> (f32[3]) {
+          %0 = mul 0.5, %x : f32[3]
+          %1 = neg %0 : f32[3]
+          return %1
+        }""",
+        """
+        graph f(%x: f32[3]) -> (f32[3]) {
+          %0 = mul %x, -0.5 : f32[3]
+          return %0
+        }""",
+    ),
     # -- multiplicative identities
     (
         "mul_one",
@@ -932,6 +1024,15 @@ KEEPS: list[tuple[str, str]] = [
         }""",
     ),
     (
+        "the neg is read elsewhere too: moving it out would add a node",
+        """
+        graph f(%x: f32[3], %y: f32[3]) -> (f32[3], f32[3]) {
+          %0 = neg %x : f32[3]
+          %1 = mul %0, %y : f32[3]
+          return %0, %1
+        }""",
+    ),
+    (
         "a real reduction of a broadcast operand",
         """
         graph f(%x: f32[4,3]) -> (f32[3]) {
@@ -955,7 +1056,6 @@ def test_rule(rule: str, before: str, after: str) -> None:
 )
 def test_rule_is_counted(rule: str, before: str, after: str) -> None:
     from graphc.ir import parse
-
     from graphc.passes import Pass, run_passes
 
     _, report = run_passes(parse(before), [Pass("simplify", simplify)])
