@@ -10,7 +10,6 @@ from .builder import GraphBuilder
 from .core import Graph, Literal, Node, Operand, TensorType, Value
 from .dtypes import DType, promote
 from .errors import (
-    format_message,
     BackendError,
     DifferentiationError,
     GraphcError,
@@ -22,6 +21,7 @@ from .errors import (
     TracingError,
     UnsupportedError,
     VerifyError,
+    format_message,
 )
 from .interpret import interpret, run_node
 from .loc import Loc
@@ -63,6 +63,7 @@ __all__ = [
     "bool_",
     "f32",
     "f64",
+    "format_message",
     "get_op",
     "i32",
     "i64",
