@@ -17,7 +17,17 @@ from typing import Any
 
 import llvmlite.ir as ir
 
-from graphc.ir import BackendError, DType, Graph, GraphBuilder, Literal, Node, TensorType, Value
+from graphc.ir import (
+    BackendError,
+    DType,
+    Graph,
+    GraphBuilder,
+    GraphcError,
+    Literal,
+    Node,
+    TensorType,
+    Value,
+)
 from graphc.ir.errors import format_message
 from graphc.ir.liveness import live_intervals
 from graphc.ir.plan import MemoryPlan, align
@@ -31,8 +41,10 @@ from .scalar import ScalarEmitter
 from .views import View
 
 # A kernel is split across threads when (elements x per-element cost) reaches
-# this; below it, starting a thread costs more than it saves (measured).
-PARALLEL_WORK = 1 << 17
+# this, about 0.15 ms of vectorized single-thread work here. Starting and
+# joining a thread costs tens of microseconds on an idle machine and whole
+# scheduler slices on a busy one, so small kernels stay on one thread.
+PARALLEL_WORK = 1 << 22
 
 Lowering = Callable[["ModuleBuilder", Node], None]
 LOWERINGS: dict[str, Lowering] = {}
@@ -381,7 +393,12 @@ class ModuleBuilder:
         fn = LOWERINGS.get(n.op)
         if fn is None:
             raise unsupported(n, "the LLVM backend has no lowering for this op")
-        fn(self, n)
+        try:
+            fn(self, n)
+        except GraphcError:
+            raise
+        except Exception as exc:  # a lowering bug: report it at the user's node
+            raise unsupported(n, f"code generation failed: {type(exc).__name__}: {exc}") from exc
 
     def build(self) -> ir.Module:
         for i, n in enumerate(self.g.nodes):

@@ -262,3 +262,20 @@ def test_unsupported_dtype_in_a_graph_names_the_op() -> None:
     g = b.build([y])
     err = unsupported(g.nodes[0], "no kernel")
     assert "exp(f32[2])" in str(err) and "net.py:3" in str(err)
+
+
+def test_a_failing_lowering_is_reported_at_the_users_line(monkeypatch) -> None:  # noqa: ANN001
+    from graphc.backends.llvm import codegen
+    from graphc.ir import BackendError
+
+    def broken(mb, n):  # noqa: ANN001, ANN202
+        raise ValueError("boom")
+
+    monkeypatch.setitem(codegen.LOWERINGS, "cumsum", broken)
+    b = GraphBuilder("f")
+    x = b.input(f64[4], "x")
+    with b.at(Loc("train.py", 41)):
+        y = b.cumsum(x, axis=0)
+    with pytest.raises(BackendError, match="cumsum") as info:
+        llvm_backend.compile(b.build([y]), cache=False)
+    assert "train.py:41" in str(info.value) and "boom" in str(info.value)
