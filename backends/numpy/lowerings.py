@@ -94,10 +94,16 @@ def _round(e: Emit) -> str:
     return e.call(f"np_{fn.__name__}", fn, *e.args, out=e.out)
 
 
+# Up to this many elements np.where's branches cost less than the blend's extra calls.
+SMALL_SELECT = 2048
+
+
 def _select(e: Emit) -> str:
     dtype = e.out_type.dtype
     cond, x, y = e.node.inputs
     c, a, b = (e.operand_as(0, DType.bool), e.operand_as(1, dtype), e.operand_as(2, dtype))
+    if e.out is None and e.out_type.size <= SMALL_SELECT:
+        return e.call("np_where", np.where, c, a, b)
     itype = e.fn(f"int{dtype.itemsize * 8}_bits", runtime.INT_OF_SIZE[dtype.itemsize])
     out = e.out or e.call("np_empty", np.empty, _tuple(e.out_type.shape), e.dtype(dtype))
     if _is_zero_bits(y):

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from graphc.backends import get_backend
 from graphc.backends.numpy import DECOMPOSITIONS, LOWERINGS, NumpyExecutable, compile
+from graphc.backends.numpy.lowerings import SMALL_SELECT
 from graphc.ir import (
     BackendError,
     DType,
@@ -445,11 +446,13 @@ def test_select_copies_bits_exactly(dtype: DType, x_kind: str, y_kind: str) -> N
         return Literal(value, dtype)
 
     b = GraphBuilder("sel")
-    c = b.input(TensorType((4, 1), DType.bool), "c")
-    x = branch(x_kind, b, (4, 5))
-    y = branch(y_kind, b, (5,))
+    rows, cols = 64, 40  # above SMALL_SELECT, so the bitwise paths run
+    assert rows * cols > SMALL_SELECT
+    c = b.input(TensorType((rows, 1), DType.bool), "c")
+    x = branch(x_kind, b, (rows, cols))
+    y = branch(y_kind, b, (cols,))
     g = b.build([b.select(c, x, y)])
-    arrays: list[np.ndarray] = [rng.random((4, 1)) < 0.5]
+    arrays: list[np.ndarray] = [rng.random((rows, 1)) < 0.5]
     for v in g.inputs[1:]:
         a = rng.normal(size=v.type.shape) * 4
         if dtype.is_float:

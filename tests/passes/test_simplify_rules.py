@@ -1075,3 +1075,24 @@ def test_every_rule_has_a_case() -> None:
 
 def test_normalize_ignores_alignment() -> None:
     assert normalize("  a  =  b   : c\n") == "a = b : c"
+
+
+def test_replacements_keep_the_source_location() -> None:
+    from graphc.ir import parse
+
+    g = parse(
+        """
+        graph f(%x: f32[3], %y: f32[3]) -> (f32[3]) {
+          %0 = neg %x : f32[3] loc("m.py":1)
+          %1 = mul %0, 2.0 : f32[3] loc("m.py":2)
+          %2 = pow %1, 2.0 : f32[3] loc("m.py":3)
+          %3 = add %2, %y : f32[3] loc("m.py":4)
+          return %3
+        }"""
+    )
+    out = simplify(g)
+    assert [(n.op, str(n.loc)) for n in out.nodes] == [
+        ("mul", "m.py:2"),  # mul_neg_literal: x * -2.0 replaces %1
+        ("mul", "m.py:3"),  # pow_two: %1 * %1 replaces %2
+        ("add", "m.py:4"),
+    ]
