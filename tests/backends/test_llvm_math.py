@@ -14,6 +14,7 @@ import os
 import numpy as np
 import pytest
 import scipy.special
+
 from graphc.backends import llvm as llvm_backend
 from graphc.ir import GraphBuilder, TensorType, f32
 
