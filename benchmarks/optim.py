@@ -9,19 +9,33 @@ buffer starts at the first gradient, which equals starting it at zero). The cros
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+# The NumPy updates walk each parameter in chunks of this many elements, through one
+# small scratch buffer: no temporary the size of a parameter (W2's largest is 64 MiB), and
+# the chunk's operands stay in cache between the update's several passes.
+CHUNK = 1 << 16
+
+
+def _chunks(*arrays: np.ndarray) -> Iterator[tuple[np.ndarray, ...]]:
+    # Flattening must give views, or the in-place updates would land in copies.
+    arrays = tuple(np.ascontiguousarray(a) for a in arrays)
+    flat = [a.reshape(-1) for a in arrays]
+    for start in range(0, flat[0].size, CHUNK):
+        yield tuple(a[start : start + CHUNK] for a in flat)
+
 
 class NumpyAdam:
-    """Adam updating NumPy parameters in place, with preallocated state and scratch."""
+    """Adam updating NumPy parameters in place."""
 
     def __init__(self, params: dict[str, np.ndarray], lr: float, b1: float, b2: float, eps: float):
         self.lr, self.b1, self.b2, self.eps = lr, b1, b2, eps
         self.m = {k: np.zeros_like(p) for k, p in params.items()}
         self.v = {k: np.zeros_like(p) for k, p in params.items()}
-        self.tmp = {k: np.empty_like(p) for k, p in params.items()}
+        self.scratch = np.empty(CHUNK, np.float32)
         self.t = 0
 
     def reset(self) -> None:
@@ -34,23 +48,24 @@ class NumpyAdam:
         self.t += 1
         step_size = self.lr / (1.0 - self.b1**self.t)
         inv_sqrt_bc2 = 1.0 / math.sqrt(1.0 - self.b2**self.t)
+        b1, b2, eps = self.b1, self.b2, self.eps
         for k, p in params.items():
-            self.update_one(p, grads[k], self.m[k], self.v[k], self.tmp[k], step_size, inv_sqrt_bc2)
-
-    def update_one(self, p, g, m, v, tmp, step_size: float, inv_sqrt_bc2: float) -> None:
-        m *= self.b1
-        np.multiply(g, 1.0 - self.b1, out=tmp)
-        m += tmp
-        v *= self.b2
-        np.multiply(g, g, out=tmp)
-        tmp *= 1.0 - self.b2
-        v += tmp
-        np.sqrt(v, out=tmp)
-        tmp *= inv_sqrt_bc2
-        tmp += self.eps
-        np.divide(m, tmp, out=tmp)
-        tmp *= step_size
-        p -= tmp
+            assert p.flags.c_contiguous, "parameters are updated through flat views"
+            for p_, g, m, v in _chunks(p, grads[k], self.m[k], self.v[k]):
+                tmp = self.scratch[: p_.size]
+                m *= b1
+                np.multiply(g, 1.0 - b1, out=tmp)
+                m += tmp
+                v *= b2
+                np.multiply(g, g, out=tmp)
+                tmp *= 1.0 - b2
+                v += tmp
+                np.sqrt(v, out=tmp)
+                tmp *= inv_sqrt_bc2
+                tmp += eps
+                np.divide(m, tmp, out=tmp)
+                tmp *= step_size
+                p_ -= tmp
 
 
 class NumpySGD:
@@ -59,7 +74,7 @@ class NumpySGD:
     def __init__(self, params: dict[str, np.ndarray], lr: float, momentum: float = 0.0):
         self.lr, self.momentum = lr, momentum
         self.buf = {k: np.zeros_like(p) for k, p in params.items()} if momentum else {}
-        self.tmp = {k: np.empty_like(p) for k, p in params.items()}
+        self.scratch = np.empty(CHUNK, np.float32)
 
     def reset(self) -> None:
         for buf in self.buf.values():
@@ -67,14 +82,19 @@ class NumpySGD:
 
     def update(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
         for k, p in params.items():
-            g = grads[k]
+            assert p.flags.c_contiguous, "parameters are updated through flat views"
             if self.momentum:
-                buf = self.buf[k]
-                buf *= self.momentum
-                buf += g
-                g = buf
-            np.multiply(g, self.lr, out=self.tmp[k])
-            p -= self.tmp[k]
+                for p_, g, buf in _chunks(p, grads[k], self.buf[k]):
+                    buf *= self.momentum
+                    buf += g
+                    tmp = self.scratch[: p_.size]
+                    np.multiply(buf, self.lr, out=tmp)
+                    p_ -= tmp
+            else:
+                for p_, g in _chunks(p, grads[k]):
+                    tmp = self.scratch[: p_.size]
+                    np.multiply(g, self.lr, out=tmp)
+                    p_ -= tmp
 
 
 def numpy_optimizer(kind: str, params: dict[str, np.ndarray], hyper: dict[str, float]) -> Any:
