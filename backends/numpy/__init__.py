@@ -20,10 +20,10 @@ from graphc.ir import BackendError, Graph
 from graphc.ir.errors import format_message
 from graphc.ir.plan import MemoryPlan
 
-from .buffers import analyze, assign_slots, use_memory_plan
+from .buffers import BufferPlan, analyze, assign_slots, use_memory_plan
 from .codegen import generate, lazy_broadcasts
 from .decompositions import DECOMPOSITIONS, decompose
-from .executable import NumpyExecutable, new_key
+from .executable import MemoryReport, NumpyExecutable, new_key
 from .lowerings import LOWERINGS, Emit, Lowering
 
 NAME = "numpy"
@@ -80,15 +80,33 @@ def compile(
     generated = generate(
         d, g, LOWERINGS, buffers, lazy, key, lambda k, a: checker[0].check_input(k, a)
     )
-    exe = NumpyExecutable(g, flat, generated, d.origin, buffers.buffer_bytes, key)
+    exe = NumpyExecutable(g, flat, generated, d.origin, memory_report(flat, buffers), key)
     checker.append(exe)
     return exe
+
+
+def memory_report(g: Graph, buffers: BufferPlan) -> MemoryReport:
+    """Count where the values of ``g`` live under ``buffers``."""
+    outputs, inputs = set(g.outputs), set(g.inputs)
+    made = [v for n in g.nodes for v in n.outputs]
+    roots = [v for v in made if buffers.storage[v].root is v]
+    intermediates = [v for v in roots if v not in outputs and buffers.storage[v].kind == "fresh"]
+    return MemoryReport(
+        buffer_bytes=buffers.buffer_bytes,
+        buffered_values=sum(1 for v in intermediates if v in buffers.buffers),
+        allocated_values=sum(1 for v in intermediates if v not in buffers.buffers),
+        view_values=len(made) - len(roots),
+        constant_bytes=sum(v.type.nbytes for v in roots if buffers.storage[v].kind == "const"),
+        input_bytes=sum(v.type.nbytes for v in inputs),
+        output_bytes=sum(v.type.nbytes for v in set(outputs)),
+    )
 
 
 __all__ = [
     "DECOMPOSITIONS",
     "LOWERINGS",
     "MIN_BUFFER_BYTES",
+    "MemoryReport",
     "NAME",
     "Emit",
     "Lowering",

@@ -7,6 +7,7 @@ import linecache
 import threading
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -30,6 +31,25 @@ from .codegen import Generated
 _KEYS = itertools.count()
 
 
+@dataclass(frozen=True)
+class MemoryReport:
+    """Where an executable's arrays live. Buffers are allocated once and
+    reused by every call; everything else is allocated by NumPy per call
+    (outputs always are, so a caller's results are never overwritten)."""
+
+    buffer_bytes: int  # preallocated for intermediates
+    buffered_values: int  # intermediates written into those buffers (out=)
+    allocated_values: int  # intermediates NumPy allocates on each call
+    view_values: int  # results that share an operand's memory (reshape, transpose...)
+    constant_bytes: int
+    input_bytes: int
+    output_bytes: int
+
+    def __str__(self) -> str:
+        rows = [(k, getattr(self, k)) for k in self.__dataclass_fields__]
+        return "\n".join(f"{k:17s} {v:>14,d}" for k, v in rows)
+
+
 def new_key() -> str:
     """A fresh file name for generated source: ``<graphc-numpy-N>``."""
     return f"<graphc-numpy-{next(_KEYS)}>"
@@ -41,7 +61,8 @@ class NumpyExecutable:
     Call it with the graph's inputs as arrays (in graph order); it returns a
     tuple of fresh arrays. ``.source`` is the generated Python (registered
     with :mod:`linecache`, so tracebacks show its lines), ``.graph`` the
-    graph it computes and ``.buffer_bytes`` the memory it preallocated.
+    graph it computes, ``.memory`` a :class:`MemoryReport` and
+    ``.buffer_bytes`` the memory it preallocated.
     An executable with preallocated buffers runs one call at a time.
 
     >>> from graphc.ir import GraphBuilder, f64
@@ -58,14 +79,15 @@ class NumpyExecutable:
         flat: Graph,
         generated: Generated,
         origin: dict[Node, Node],
-        buffer_bytes: int,
+        memory: MemoryReport,
         key: str,
     ) -> None:
         self.graph = graph
         self.flat_graph = flat
         self.source = generated.source
         self.filename = key
-        self.buffer_bytes = buffer_bytes
+        self.memory = memory
+        buffer_bytes = self.buffer_bytes = memory.buffer_bytes
         self._line_nodes = generated.line_nodes
         self._origin = origin
         self._arity = len(graph.inputs)

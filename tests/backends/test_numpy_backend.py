@@ -413,6 +413,11 @@ def test_executable_attributes() -> None:
     assert exe.input_types == g.input_types and exe.output_types == g.output_types
     assert repr(exe).startswith("<NumpyExecutable mlp")
     assert exe.buffer_bytes == 0  # all intermediates are below the default threshold
+    report = compile(g, min_buffer_bytes=0).memory
+    assert report.buffer_bytes == 8 * 16 * 4  # the matmul result, then max in place
+    assert (report.buffered_values, report.allocated_values, report.view_values) == (2, 0, 0)
+    assert report.input_bytes == (8 * 4 + 4 * 16) * 4 and report.output_bytes == 4
+    assert str(report).splitlines()[0].split() == ["buffer_bytes", "512"]
 
 
 def test_unknown_op_is_a_backend_error(monkeypatch: pytest.MonkeyPatch) -> None:
