@@ -60,7 +60,7 @@ def parse_args(argv):
         help="compiler backend (default: the fastest available; interpret is the slow reference)",
     )
     parser.add_argument("--epochs", type=int, default=25)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", default=None, help="write the loss curves to this PNG")
