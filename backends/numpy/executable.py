@@ -92,7 +92,7 @@ class NumpyExecutable:
         self._origin = origin
         self._arity = len(graph.inputs)
         self._lock = threading.Lock() if buffer_bytes else None
-        linecache.cache[key] = (len(self.source), None, self.source.splitlines(True), key)
+        self._register_source()
         weakref.finalize(self, linecache.cache.pop, key, None)
         namespace: dict[str, Any] = {}
         exec(compile_source(self.source, key), namespace)
@@ -100,6 +100,11 @@ class NumpyExecutable:
             f"make_{generated.function}"
         ]
         self._fn = factory(generated.env)
+
+    def _register_source(self) -> None:
+        # mtime None: linecache.checkcache leaves the entry alone.
+        lines = self.source.splitlines(True)
+        linecache.cache[self.filename] = (len(self.source), None, lines, self.filename)
 
     @property
     def input_types(self) -> tuple[TensorType, ...]:
@@ -140,7 +145,8 @@ class NumpyExecutable:
         details = [f"node: {_printed_line(self.graph, node)}"]
         if flat is not node:
             details.append(f"in its {flat.op} step (the backend's decomposition of {node.op})")
-        code = linecache.getline(self.filename, line).strip()
+        self._register_source()  # in case someone cleared linecache since
+        code = self.source.splitlines()[line - 1].strip()
         details.append(f"generated {self.filename}:{line}: {code}")
         cls = GraphcIndexError if isinstance(exc, IndexError) else BackendError
         message = format_message(

@@ -500,3 +500,20 @@ def test_names_that_clash_with_generated_ones_are_renamed() -> None:
 
 def test_dtype_table_is_consistent() -> None:
     assert {str(d) for d in DType} == {"bool", "i32", "i64", "f32", "f64"}
+
+
+def test_failures_restore_generated_lines_after_linecache_is_cleared() -> None:
+    g = parse(
+        """
+        graph f(%x: i64[2]) -> (i64[2]) {
+          %0 = pow %x, -1 : i64[2]
+          return %0
+        }"""
+    )
+    exe = compile(g)
+    linecache.clearcache()
+    with pytest.raises(BackendError, match="np_power") as info:
+        exe(np.arange(2))
+    assert info.value.__cause__ is not None
+    shown = "".join(traceback.format_exception(info.value.__cause__))
+    assert "v0 = np_power(x, -1)" in shown
