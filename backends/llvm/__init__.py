@@ -20,7 +20,7 @@ from graphc.ir.plan import MemoryPlan
 
 from . import cache as cache_mod
 from . import conv, index_kernels, linalg, lower_loops, shape_kernels, target  # noqa: F401
-from .blas import register_blas
+from .blas import blas_thread_control, register_blas
 from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads
 from .runtime import LLVMExecutable, MemoryReport
 
@@ -53,6 +53,7 @@ def compile(
     """
     start = time.perf_counter()
     register_blas()
+    blas_thread_control()
     options = Options(threads=threads or default_threads())
     if parallel_work is not None:
         options.parallel_work = parallel_work

@@ -39,3 +39,39 @@ def register_blas() -> dict[str, int]:
     for name, addr in addresses.items():
         llvm.add_symbol(name, addr)
     return addresses
+
+
+THREAD_SYMBOLS = ("graphc_blas_get_threads", "graphc_blas_set_threads")
+# GEMMs with fewer multiply-adds than this run on one BLAS thread. Measured
+# here with SciPy's OpenBLAS on a busy 2-core machine, a 128x64x256 sgemm took
+# 0.04 ms on one thread and 4 ms on two (its threads spin-wait for a core);
+# from about this size on, splitting can pay when cores are free.
+SMALL_GEMM = 1 << 24
+
+
+@functools.cache
+def blas_thread_control() -> bool:
+    """Find the thread-count functions of the OpenBLAS behind SciPy's BLAS and
+    register them as ``graphc_blas_get_threads``/``graphc_blas_set_threads``.
+    False when this BLAS has none (then generated code leaves threads alone)."""
+    import glob
+    import os
+
+    import scipy
+
+    base = os.path.dirname(os.path.dirname(scipy.__file__))
+    candidates = sorted(glob.glob(os.path.join(base, "scipy.libs", "*openblas*.so*")))
+    for path in candidates:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas", "openblas"):
+            get = getattr(lib, f"{prefix}_get_num_threads", None)
+            set_ = getattr(lib, f"{prefix}_set_num_threads", None)
+            if get is None or set_ is None:
+                continue
+            for name, fn in zip(THREAD_SYMBOLS, (get, set_)):
+                llvm.add_symbol(name, ctypes.cast(fn, ctypes.c_void_p).value)
+            return True
+    return False

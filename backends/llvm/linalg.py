@@ -12,12 +12,13 @@ the same shape and dtype.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import llvmlite.ir as ir
 
 from graphc.ir import DType, Graph, GraphBuilder, Literal, Node, TensorType, Value
 
-from .blas import GEMM_SYMBOLS, register_blas
+from .blas import GEMM_SYMBOLS, SMALL_GEMM, THREAD_SYMBOLS, blas_thread_control, register_blas
 from .codegen import ModuleBuilder, lowering, node_graph, one_node_graph
 from .irutil import (
     I8,
@@ -228,6 +229,8 @@ def _emit_gemm(
     alpha, beta = slot(fty, 1.0), slot(fty, 0.0)
     c_strides = contiguous_strides(batch + (m, nn))
 
+    restore = limit_blas_threads(mb, b, m * nn * max(k, 1) * math.prod(batch))
+
     def one(offsets: tuple[ir.Value, ir.Value, ir.Value]) -> None:
         pa = elem_ptr(b, fn.args[0], dtype, offsets[0])
         pb = elem_ptr(b, fn.args[1], dtype, offsets[1])
@@ -246,8 +249,25 @@ def _emit_gemm(
             loops(d + 1, new)  # type: ignore[arg-type]
 
     loops(0, (i64(a.offset), i64(bm.offset), i64(0)))
+    restore()
     b.ret_void()
     mb.b.call(fn, [mb.ptr(a.source), mb.ptr(bm.source), mb.ptr(c_buf)])
+
+
+def limit_blas_threads(mb: ModuleBuilder, b: ir.IRBuilder, work: int) -> Callable[[], None]:
+    """Set BLAS's thread count for ``work`` multiply-adds (one thread for small
+    products, the compile's thread count otherwise); returns the restorer."""
+    if not blas_thread_control():
+        return lambda: None
+    mod = mb.module
+    fnty = {"get": ir.FunctionType(I32, []), "set": ir.FunctionType(VOID, [I32])}
+    get_name, set_name = THREAD_SYMBOLS
+    get = mod.globals.get(get_name) or ir.Function(mod, fnty["get"], get_name)
+    set_ = mod.globals.get(set_name) or ir.Function(mod, fnty["set"], set_name)
+    want = 1 if work < SMALL_GEMM else mb.options.threads
+    previous = b.call(get, [], name="blas_threads")
+    b.call(set_, [ir.Constant(I32, want)])
+    return lambda: b.call(set_, [previous]) and None
 
 
 def _emit_loop_matmul(
