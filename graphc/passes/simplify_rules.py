@@ -14,12 +14,35 @@ from collections.abc import Callable
 
 import numpy as np
 
-from graphc.ir import DType, GraphBuilder, Literal, Operand, TensorType, Value, all_ops
+from graphc.ir import DType, GraphBuilder, Literal, Operand, Value, all_ops
 from graphc.ir.ops.rules import broadcast_shapes
 
 from .facts import is_negative_zero
 from .fold import evaluate_scalar, splat_value
-from .simplify import Match, Rule, fit
+from .simplify import Match, Rule
+from .simplify_shape import (
+    REDUCTIONS,
+    as_dtype,
+    broadcast_axes,
+    broadcast_is_reshape,
+    compose_broadcast,
+    compose_cast,
+    compose_reverse,
+    compose_slice,
+    compose_transpose,
+    drop_axes,
+    filled,
+    inner_input,
+    lossless_inner_cast,
+    reduce_broadcast,
+    reduces_unit_axes,
+    reverse_is_identity,
+    select_by_constant,
+    select_negated,
+    shape_of_splat_ok,
+    slice_is_identity,
+    splat_shaped,
+)
 
 # ---------------------------------------------------------------------------
 # Helpers used by the rules
@@ -63,16 +86,6 @@ def _mul_zero_ok(m: Match) -> bool:
         return True
     f = m.facts(m.x)
     return f.finite and f.lo >= 0 and not f.neg_zero
-
-
-def _filled(b: GraphBuilder, m: Match, value: Literal | float) -> Operand:
-    lit = value if isinstance(value, Literal) else Literal(value, m.out.dtype)
-    lit = Literal(lit.as_array().astype(m.out.dtype.np).item(), m.out.dtype)
-    return splat_value(b, lit, m.out.shape)
-
-
-def _as_dtype(b: GraphBuilder, x: Operand, dtype: DType) -> Operand:
-    return fit(b, x, TensorType(x.type.shape, dtype))
 
 
 def _same_operand(a: Operand, c: Operand) -> bool:
@@ -198,214 +211,6 @@ def _with_literals(b: GraphBuilder, m: Match) -> Operand:
     return b.emit_node(m.node.op, args, m.attrs, (), m.node.loc).outputs[0]
 
 
-# -- shape ops ---------------------------------------------------------------------
-
-
-def _inner_input(m: Match, op: str) -> Operand:
-    n = m.arg_node(0, op)
-    assert n is not None
-    return n.inputs[0]
-
-
-def _compose_transpose(b: GraphBuilder, m: Match) -> Operand:
-    inner = m.arg_node(0, "transpose")
-    assert inner is not None
-    p1, p2 = inner.attrs["perm"], m.attrs["perm"]
-    perm = tuple(p1[i] for i in p2)
-    w = inner.inputs[0]
-    return w if perm == tuple(range(len(perm))) else b.transpose(w, perm=perm)
-
-
-def _compose_broadcast(b: GraphBuilder, m: Match) -> Operand:
-    inner = m.arg_node(0, "broadcast_in_dim")
-    assert inner is not None
-    d1, d2 = inner.attrs["broadcast_dimensions"], m.attrs["broadcast_dimensions"]
-    dims = tuple(d2[i] for i in d1)
-    return b.broadcast_in_dim(inner.inputs[0], shape=m.out.shape, broadcast_dimensions=dims)
-
-
-def _broadcast_is_reshape(m: Match) -> bool:
-    if not isinstance(m.x, Value):
-        return False
-    dims, shape = m.attrs["broadcast_dimensions"], m.out.shape
-    stretched = any(m.x.type.shape[i] != shape[d] for i, d in enumerate(dims))
-    new_dims_are_one = all(shape[d] == 1 for d in range(len(shape)) if d not in dims)
-    return not stretched and new_dims_are_one and m.out.shape != m.x.type.shape
-
-
-def _shape_of_splat_ok(m: Match) -> bool:
-    # A broadcast of a literal is already the canonical splat.
-    return not isinstance(m.x, Literal) and m.splat(0) is not None
-
-
-def _splat_shaped(b: GraphBuilder, m: Match) -> Operand:
-    lit = m.splat(0)
-    assert lit is not None
-    return splat_value(b, lit, m.out.shape)
-
-
-def _slice_is_identity(m: Match) -> bool:
-    return m.out.shape == m.x.type.shape and not any(m.attrs["start"])
-
-
-def _compose_slice(b: GraphBuilder, m: Match) -> Operand:
-    inner = m.arg_node(0, "slice")
-    assert inner is not None
-    w = inner.inputs[0]
-    start, limit, stride = [], [], []
-    for d, n in enumerate(m.out.shape):
-        s1, st1 = inner.attrs["start"][d], inner.attrs["stride"][d]
-        s2, st2 = m.attrs["start"][d], m.attrs["stride"][d]
-        s, st = s1 + s2 * st1, st1 * st2
-        if n == 0:
-            s = 0
-        start.append(s)
-        stride.append(st)
-        limit.append(s + (n - 1) * st + 1 if n else 0)
-    return b.slice(w, start=tuple(start), limit=tuple(limit), stride=tuple(stride))
-
-
-def _reverse_axes(axes: tuple[int, ...], ndim: int) -> set[int]:
-    return {a % ndim for a in axes} if ndim else set()
-
-
-def _reverse_is_identity(m: Match) -> bool:
-    shape = m.x.type.shape
-    return all(shape[a] <= 1 for a in _reverse_axes(m.attrs["axes"], len(shape)))
-
-
-def _compose_reverse(b: GraphBuilder, m: Match) -> Operand:
-    inner = m.arg_node(0, "reverse")
-    assert inner is not None
-    ndim = m.out.ndim
-    axes = _reverse_axes(inner.attrs["axes"], ndim) ^ _reverse_axes(m.attrs["axes"], ndim)
-    w = inner.inputs[0]
-    return b.reverse(w, axes=tuple(sorted(axes))) if axes else w
-
-
-# -- casts ---------------------------------------------------------------------------
-
-
-def _lossless_inner_cast(m: Match) -> bool:
-    inner = m.arg_node(0, "cast")
-    if inner is None:
-        return False
-    src, mid = inner.inputs[0].type.dtype, inner.attrs["dtype"]
-    # When the first cast keeps every value exactly, the second sees the
-    # original values, so one cast gives the same result.
-    return bool(np.can_cast(src.np, mid.np, "safe"))
-
-
-def _compose_cast(b: GraphBuilder, m: Match) -> Operand:
-    w = _inner_input(m, "cast")
-    return w if w.type.dtype == m.out.dtype else b.cast(w, dtype=m.out.dtype)
-
-
-# -- select ----------------------------------------------------------------------------
-
-
-def _select_by_constant(b: GraphBuilder, m: Match) -> Operand:
-    cond = m.splat(0)
-    assert cond is not None
-    return m.fit(b, m.y if cond.value else m.z)
-
-
-def _select_negated(b: GraphBuilder, m: Match) -> Operand:
-    w = _inner_input(m, "not")
-    return b.select(w, m.z, m.y)
-
-
-# -- reductions --------------------------------------------------------------------------
-
-REDUCTIONS = ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min")
-
-
-def _axes(m: Match) -> tuple[int, ...]:
-    ndim = m.x.type.ndim
-    return tuple(sorted(a % ndim for a in m.attrs["axes"])) if ndim else ()
-
-
-def _reduces_unit_axes(m: Match) -> bool:
-    shape = m.x.type.shape
-    return all(shape[a] == 1 for a in _axes(m))
-
-
-def _sum_start(b: GraphBuilder, m: Match, x: Operand) -> Operand:
-    """``x`` as a float sum of it alone gives it: NumPy's sums start from +0.0,
-    so a -0.0 element sums to +0.0; ``x + 0.0`` does exactly that."""
-    if m.node.op != "reduce_sum" or not x.type.dtype.is_float or not m.facts(x).neg_zero:
-        return x
-    return b.add(x, Literal(0.0, x.type.dtype))
-
-
-def _drop_axes(b: GraphBuilder, m: Match) -> Operand:
-    x = m.x
-    target = m.out.shape
-    if x.type.shape != target:
-        x = b.reshape(x, shape=target)
-    return _sum_start(b, m, _as_dtype(b, x, m.out.dtype))
-
-
-def _broadcast_axes(m: Match) -> tuple[list[int], list[int]] | None:
-    """Reduced axes that the operand's broadcast created, and the others."""
-    inner = m.arg_node(0, "broadcast_in_dim")
-    if inner is None:
-        return None
-    w, dims = inner.inputs[0], inner.attrs["broadcast_dimensions"]
-    made, real = [], []
-    for d in _axes(m):
-        if d not in dims or w.type.shape[dims.index(d)] == 1:
-            made.append(d)
-        else:
-            real.append(d)
-    return (made, real) if made else None
-
-
-def _reduce_broadcast(b: GraphBuilder, m: Match) -> Operand:
-    """Reduce a broadcast: axes the broadcast created need no work (the max
-    of copies is the value; the sum of n copies is n times it, rounded once
-    rather than n times), the other axes are reduced on the small operand."""
-    split = _broadcast_axes(m)
-    inner = m.arg_node(0, "broadcast_in_dim")
-    assert split is not None and inner is not None
-    made, real = split
-    w, dims = inner.inputs[0], inner.attrs["broadcast_dimensions"]
-    shape = m.x.type.shape
-    axes, keepdims = _axes(m), m.attrs["keepdims"]
-    if real:
-        w = b.emit(
-            m.node.op, w, axes=tuple(dims.index(d) for d in real), keepdims=True, loc=m.node.loc
-        )
-    w = _sum_start(b, m, _as_dtype(b, w, m.out.dtype))
-    if m.node.op == "reduce_sum":
-        copies = math.prod(shape[d] for d in made)
-        if copies == 0:
-            return _filled(b, m, 0)
-        if copies != 1:
-            w = _scaled(b, w, copies)
-    # Drop the operand dims that were reduced (all of size 1 by now) and
-    # broadcast what is left to the result.
-    kept = [i for i, d in enumerate(dims) if d not in axes]
-    squeezed = tuple(w.type.shape[i] for i in kept)
-    if w.type.shape != squeezed:
-        w = b.reshape(w, shape=squeezed)
-    if keepdims:
-        new_dims = tuple(dims[i] for i in kept)
-    else:
-        new_dims = tuple(dims[i] - sum(1 for a in axes if a < dims[i]) for i in kept)
-    if w.type.shape == m.out.shape and new_dims == tuple(range(m.out.ndim)):
-        return w
-    return b.broadcast_in_dim(w, shape=m.out.shape, broadcast_dimensions=new_dims)
-
-
-def _scaled(b: GraphBuilder, w: Operand, k: int) -> Operand:
-    dtype = w.type.dtype
-    if isinstance(w, Literal):
-        with np.errstate(all="ignore"):
-            return Literal((w.as_array() * np.asarray(k, dtype.np)).item(), dtype)
-    return b.mul(w, Literal(k, dtype))
-
-
 # ---------------------------------------------------------------------------
 # The table
 # ---------------------------------------------------------------------------
@@ -445,7 +250,7 @@ SIMPLIFY_RULES: list[Rule] = [
         "sub_self",
         "sub",
         lambda m: _same_operand(m.x, m.y) and not _float(m),
-        lambda b, m: _filled(b, m, 0),
+        lambda b, m: filled(b, m, 0),
     ),
     Rule("add_neg", "add", _first("neg", 1), lambda b, m: b.sub(m.x, _neg_input(m, 1))),
     Rule("sub_neg", "sub", _first("neg", 1), lambda b, m: b.add(m.x, _neg_input(m, 1))),
@@ -494,7 +299,7 @@ SIMPLIFY_RULES: list[Rule] = [
         lambda m: m.is_splat(1, -1) and not m.out.dtype.is_bool,
         lambda b, m: b.neg(m.fit(b, m.x)),
     ),
-    Rule("mul_zero", "mul", _mul_zero_ok, lambda b, m: _filled(b, m, _splat_of(m, 1))),
+    Rule("mul_zero", "mul", _mul_zero_ok, lambda b, m: filled(b, m, _splat_of(m, 1))),
     Rule("div_one", "div", lambda m: m.is_splat(1, 1), lambda b, m: m.fit(b, m.x)),
     Rule("div_neg_one", "div", lambda m: m.is_splat(1, -1), lambda b, m: b.neg(m.fit(b, m.x))),
     Rule(
@@ -504,7 +309,7 @@ SIMPLIFY_RULES: list[Rule] = [
         lambda b, m: m.fit(b, b.mul(m.x, _power_of_two_reciprocal(m))),  # exact: see helper
     ),
     # -- powers (pow(x, 0) is 1 even for NaN and inf, as IEEE and NumPy define it)
-    Rule("pow_zero", "pow", lambda m: m.is_splat(1, 0), lambda b, m: _filled(b, m, 1)),
+    Rule("pow_zero", "pow", lambda m: m.is_splat(1, 0), lambda b, m: filled(b, m, 1)),
     Rule("pow_one", "pow", lambda m: m.is_splat(1, 1), lambda b, m: m.fit(b, m.x)),
     # x * x is correctly rounded; pow(x, 2) from libm is within an ulp of it.
     Rule("pow_two", "pow", lambda m: m.is_splat(1, 2), lambda b, m: m.fit(b, _square(b, m))),
@@ -512,14 +317,14 @@ SIMPLIFY_RULES: list[Rule] = [
         "pow_neg_one",
         "pow",
         lambda m: m.is_splat(1, -1) and _float(m),
-        lambda b, m: m.fit(b, b.div(Literal(1, m.out.dtype), _as_dtype(b, m.x, m.out.dtype))),
+        lambda b, m: m.fit(b, b.div(Literal(1, m.out.dtype), as_dtype(b, m.x, m.out.dtype))),
     ),
     # -- involutions and inverses
-    Rule("neg_neg", "neg", _first("neg"), lambda b, m: _inner_input(m, "neg")),
+    Rule("neg_neg", "neg", _first("neg"), lambda b, m: inner_input(m, "neg")),
     # exp(log x) is x (up to rounding) where log is defined: x >= 0, never -0.0.
-    Rule("exp_log", "exp", _exp_log_ok, lambda b, m: m.fit(b, _inner_input(m, "log"))),
+    Rule("exp_log", "exp", _exp_log_ok, lambda b, m: m.fit(b, inner_input(m, "log"))),
     # log(exp x) is x (up to rounding) where exp neither overflows nor underflows.
-    Rule("log_exp", "log", _log_exp_ok, lambda b, m: m.fit(b, _inner_input(m, "exp"))),
+    Rule("log_exp", "log", _log_exp_ok, lambda b, m: m.fit(b, inner_input(m, "exp"))),
     Rule("max_self", "max", lambda m: _same_operand(m.x, m.y), lambda b, m: m.fit(b, m.x)),
     Rule("min_self", "min", lambda m: _same_operand(m.x, m.y), lambda b, m: m.fit(b, m.x)),
     Rule("and_self", "and", lambda m: _same_operand(m.x, m.y), lambda b, m: m.fit(b, m.x)),
@@ -528,8 +333,8 @@ SIMPLIFY_RULES: list[Rule] = [
     *_for_each(
         ("reshape", "transpose", "slice", "reverse", "broadcast_in_dim"),
         "shape_of_splat",
-        _shape_of_splat_ok,
-        _splat_shaped,
+        shape_of_splat_ok,
+        splat_shaped,
     ),
     Rule(
         "transpose_identity",
@@ -537,7 +342,7 @@ SIMPLIFY_RULES: list[Rule] = [
         lambda m: m.attrs["perm"] == tuple(range(m.out.ndim)),
         lambda b, m: m.x,
     ),
-    Rule("transpose_transpose", "transpose", _first("transpose"), _compose_transpose),
+    Rule("transpose_transpose", "transpose", _first("transpose"), compose_transpose),
     Rule(
         "reshape_identity",
         "reshape",
@@ -548,7 +353,7 @@ SIMPLIFY_RULES: list[Rule] = [
         "reshape_reshape",
         "reshape",
         _first("reshape"),
-        lambda b, m: b.reshape(_inner_input(m, "reshape"), shape=m.out.shape),
+        lambda b, m: b.reshape(inner_input(m, "reshape"), shape=m.out.shape),
     ),
     Rule(
         "broadcast_identity",
@@ -556,21 +361,21 @@ SIMPLIFY_RULES: list[Rule] = [
         lambda m: m.out.shape == m.x.type.shape and isinstance(m.x, Value),
         lambda b, m: m.x,
     ),
-    Rule("broadcast_broadcast", "broadcast_in_dim", _first("broadcast_in_dim"), _compose_broadcast),
+    Rule("broadcast_broadcast", "broadcast_in_dim", _first("broadcast_in_dim"), compose_broadcast),
     # Only inserts size-1 dims: a reshape, which every backend makes a view.
     Rule(
         "broadcast_as_reshape",
         "broadcast_in_dim",
-        _broadcast_is_reshape,
+        broadcast_is_reshape,
         lambda b, m: b.reshape(m.x, shape=m.out.shape),
     ),
-    Rule("slice_identity", "slice", _slice_is_identity, lambda b, m: m.x),
-    Rule("slice_slice", "slice", _first("slice"), _compose_slice),
-    Rule("reverse_identity", "reverse", _reverse_is_identity, lambda b, m: m.x),
-    Rule("reverse_reverse", "reverse", _first("reverse"), _compose_reverse),
+    Rule("slice_identity", "slice", slice_is_identity, lambda b, m: m.x),
+    Rule("slice_slice", "slice", _first("slice"), compose_slice),
+    Rule("reverse_identity", "reverse", reverse_is_identity, lambda b, m: m.x),
+    Rule("reverse_reverse", "reverse", _first("reverse"), compose_reverse),
     # -- casts and gradient markers
     Rule("cast_identity", "cast", lambda m: m.attrs["dtype"] == m.x.type.dtype, lambda b, m: m.x),
-    Rule("cast_cast", "cast", _lossless_inner_cast, _compose_cast),
+    Rule("cast_cast", "cast", lossless_inner_cast, compose_cast),
     # Differentiation is done once the pipeline runs; the marker is an identity.
     Rule("remove_stop_gradient", "stop_gradient", lambda m: True, lambda b, m: m.x),
     # -- select
@@ -578,7 +383,7 @@ SIMPLIFY_RULES: list[Rule] = [
         "select_constant_condition",
         "select",
         lambda m: m.splat(0) is not None,
-        _select_by_constant,
+        select_by_constant,
     ),
     Rule(
         "select_same",
@@ -586,15 +391,15 @@ SIMPLIFY_RULES: list[Rule] = [
         lambda m: _same_operand(m.y, m.z),
         lambda b, m: m.fit(b, m.y),
     ),
-    Rule("select_not", "select", _first("not"), _select_negated),
+    Rule("select_not", "select", _first("not"), select_negated),
     # -- reductions
-    *_for_each(REDUCTIONS, "reduce_no_axes", lambda m: not m.attrs["axes"], _drop_axes),
-    *_for_each(REDUCTIONS, "reduce_unit_axes", _reduces_unit_axes, _drop_axes),
+    *_for_each(REDUCTIONS, "reduce_no_axes", lambda m: not m.attrs["axes"], drop_axes),
+    *_for_each(REDUCTIONS, "reduce_unit_axes", reduces_unit_axes, drop_axes),
     *_for_each(
         ("reduce_sum", "reduce_max", "reduce_min"),
         "reduce_of_broadcast",
-        lambda m: _broadcast_axes(m) is not None,
-        _reduce_broadcast,
+        lambda m: broadcast_axes(m) is not None,
+        reduce_broadcast,
     ),
 ]
 
@@ -612,5 +417,5 @@ def _neg_input(m: Match, i: int) -> Operand:
 
 
 def _square(b: GraphBuilder, m: Match) -> Operand:
-    x = _as_dtype(b, m.x, m.out.dtype)
+    x = as_dtype(b, m.x, m.out.dtype)
     return b.mul(x, x)
