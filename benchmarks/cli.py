@@ -38,6 +38,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--no-json", action="store_true", help="do not write a results file")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
     p.add_argument("--min-sample-time", type=float, default=None, help="seconds per sample")
+    p.add_argument(
+        "--budget", type=float, default=None, help="seconds of sampling per workload (240)"
+    )
     p.add_argument("--check", action="store_true", help="cross-check losses instead of timing")
     p.add_argument("--check-steps", type=int, default=3)
     p.add_argument("--check-rtol", type=float, default=1e-4)
@@ -114,6 +117,8 @@ def _run_timing(args: argparse.Namespace, workloads: list[Any], num_threads: int
         config = TimingConfig(repeat=args.repeat or 3, warmup_s=0.02, min_sample_s=0.005)
     if args.min_sample_time is not None:
         config.min_sample_s = args.min_sample_time
+    if args.budget is not None:
+        config.budget_s = args.budget
     memory_off = "disabled (--no-memory)" if args.no_memory else memory.supported()
 
     env = report.environment(threads.report(num_threads))

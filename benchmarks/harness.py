@@ -36,6 +36,9 @@ class TimingConfig:
     min_sample_s: float = 0.05
     max_sample_s: float = 1.0
     pause_s: float = 0.005
+    # A busy machine can make steps far slower than the warm-up predicted; past this many
+    # seconds of sampling a workload stops after the round in progress (at least 3 rounds).
+    budget_s: float = 240.0
 
 
 @dataclass
@@ -112,7 +115,10 @@ def time_workload(
     steps = _steps_per_sample(list(fastest.values()), config)
     order = list(runners)
     repeat = config.repeat or workload.default_repeat
+    start = time.perf_counter()
     for r in range(repeat):
+        if r >= 3 and time.perf_counter() - start > config.budget_s:
+            break
         shift = r % len(order) if order else 0
         for name in order[shift:] + order[:shift]:
             results[name].samples_s.append(_sample(runners[name], steps, config))

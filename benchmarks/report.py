@@ -105,6 +105,8 @@ def print_workload(title: str, results: dict[str, dict[str, Any]]) -> None:
             line += f" {r['median_s'] / results[p]['median_s']:>9.2f}"
         if r.get("note"):
             line += f"  [{r['note']}]"
+        if len(r["samples_s"]) < 5:
+            line += f"  ({len(r['samples_s'])} samples)"
         print(line)
 
 
