@@ -62,6 +62,9 @@ def fold_constants(g: Graph) -> Graph:
                     continue
             rb.keep(n, inputs, tuple(fold_constants(s) for s in n.subgraphs))
             continue
+        if n.op == "broadcast_in_dim" and isinstance(inputs[0], Literal):
+            rb.keep(n, inputs)  # already the compact form of a splat
+            continue
         with rb.b.at(n.loc):
             replacement = _fold(rb.b, n, inputs, rb.producer)
         if replacement is None:
@@ -106,14 +109,25 @@ def _evaluated(b: GraphBuilder, n: Node, arrays: list[np.ndarray]) -> Operand | 
 def array_operand(b: GraphBuilder, a: np.ndarray, dtype: DType) -> Operand | None:
     """The smallest IR form of array ``a``: a literal, a broadcast literal or a
     ``constant`` (None when ``a`` is too big and not a splat)."""
+    a = canonical_nan(a)
     if a.ndim == 0:
         return Literal(a.item(), dtype)
+    if a.size == 0:
+        return splat_value(b, b.literal(0, dtype), a.shape)  # no elements: any splat will do
     lit = splat_of_array(a)
     if lit is not None:
         return splat_value(b, lit, a.shape)
     if a.size > FOLD_LIMIT:
         return None
     return b.constant(value=np.ascontiguousarray(a))
+
+
+def canonical_nan(a: np.ndarray) -> np.ndarray:
+    """``a`` with every NaN the default one: the text form writes ``nan`` for
+    all of them (no op can tell them apart), so folded values round-trip."""
+    if a.dtype.kind == "f" and np.isnan(a).any():
+        a = np.where(np.isnan(a), np.array(np.nan, a.dtype), a)
+    return a
 
 
 def evaluate_scalar(n: Node, lits: Sequence[Literal]) -> Literal | None:
@@ -127,7 +141,7 @@ def evaluate_scalar(n: Node, lits: Sequence[Literal]) -> Literal | None:
     want = n.output.type.dtype
     if result.shape != () or result.dtype != want.np:
         return None
-    return Literal(result.item(), want)
+    return Literal(canonical_nan(result).item(), want)
 
 
 def splat_value(b: GraphBuilder, lit: Literal, shape: tuple[int, ...]) -> Operand:

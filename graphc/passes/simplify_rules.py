@@ -18,7 +18,7 @@ from graphc.ir import DType, GraphBuilder, Literal, Operand, Value, all_ops
 from graphc.ir.ops.rules import broadcast_shapes
 
 from .facts import is_negative_zero
-from .fold import evaluate_scalar, splat_value
+from .fold import canonical_nan, evaluate_scalar, splat_value
 from .simplify import Match, Rule
 from .simplify_shape import (
     REDUCTIONS,
@@ -134,7 +134,7 @@ def _exp_log_ok(m: Match) -> bool:
 
 def _negated_literal(lit: Literal) -> Literal:
     with np.errstate(all="ignore"):
-        return Literal(np.negative(lit.as_array()).item(), lit.dtype)
+        return Literal(canonical_nan(np.negative(lit.as_array())).item(), lit.dtype)
 
 
 def _neg_operand(m: Match, i: int) -> bool:
@@ -153,6 +153,8 @@ def _literal_product(m: Match) -> tuple[Operand, Literal] | None:
     n = m.arg_node(0, "mul")
     if n is None or not m.single_use(m.x):
         return None
+    if any(x.type.dtype != m.out.dtype for x in n.inputs):
+        return None  # see _signed_ok
     a, c = n.inputs
     if isinstance(a, Literal):
         a, c = c, a
@@ -166,8 +168,10 @@ def _neg_into_literal(b: GraphBuilder, m: Match) -> Operand:
 
 
 def _signed_ok(m: Match) -> bool:
-    # neg of unsigned-like bool is not defined; every other dtype negates exactly.
-    return not m.out.dtype.is_bool
+    """Signs may move across this node: every operand already has the result's
+    dtype. (When integers are promoted to floats at the node, they move across
+    a conversion: -(0 / 1) is -0.0 but (-0) / 1 is +0.0, and -INT_MIN wraps.)"""
+    return not m.out.dtype.is_bool and all(x.type.dtype == m.out.dtype for x in m.args)
 
 
 # -- splats and literals -------------------------------------------------------
@@ -252,14 +256,24 @@ SIMPLIFY_RULES: list[Rule] = [
         lambda m: _same_operand(m.x, m.y) and not _float(m),
         lambda b, m: filled(b, m, 0),
     ),
-    Rule("add_neg", "add", _first("neg", 1), lambda b, m: b.sub(m.x, _neg_input(m, 1))),
-    Rule("sub_neg", "sub", _first("neg", 1), lambda b, m: b.add(m.x, _neg_input(m, 1))),
+    Rule(
+        "add_neg",
+        "add",
+        lambda m: _first("neg", 1)(m) and _signed_ok(m),
+        lambda b, m: b.sub(m.x, _neg_input(m, 1)),
+    ),
+    Rule(
+        "sub_neg",
+        "sub",
+        lambda m: _first("neg", 1)(m) and _signed_ok(m),
+        lambda b, m: b.add(m.x, _neg_input(m, 1)),
+    ),
     # -- multiplicative identities
     # Signs move out of products and quotients exactly: (-a) * b == -(a * b).
     Rule(
         "mul_neg_neg",
         "mul",
-        lambda m: _first("neg", 0)(m) and _first("neg", 1)(m),
+        lambda m: _first("neg", 0)(m) and _first("neg", 1)(m) and _signed_ok(m),
         lambda b, m: b.mul(_neg_input(m, 0), _neg_input(m, 1)),
     ),
     Rule(
@@ -277,13 +291,13 @@ SIMPLIFY_RULES: list[Rule] = [
     Rule(
         "div_neg_neg",
         "div",
-        lambda m: _first("neg", 0)(m) and _first("neg", 1)(m),
+        lambda m: _first("neg", 0)(m) and _first("neg", 1)(m) and _signed_ok(m),
         lambda b, m: b.div(_neg_input(m, 0), _neg_input(m, 1)),
     ),
     Rule(
         "neg_out_of_div",
         "div",
-        lambda m: _neg_operand(m, 0) != _neg_operand(m, 1),
+        lambda m: _neg_operand(m, 0) != _neg_operand(m, 1) and _signed_ok(m),
         _neg_out_of_div,
     ),
     Rule(

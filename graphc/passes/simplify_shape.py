@@ -13,7 +13,7 @@ import numpy as np
 
 from graphc.ir import DType, GraphBuilder, Literal, Operand, TensorType, Value
 
-from .fold import splat_value
+from .fold import canonical_nan, splat_value
 from .simplify import Match, fit
 
 
@@ -233,5 +233,6 @@ def scaled(b: GraphBuilder, w: Operand, k: int) -> Operand:
     dtype = w.type.dtype
     if isinstance(w, Literal):
         with np.errstate(all="ignore"):
-            return Literal((w.as_array() * np.asarray(k, dtype.np)).item(), dtype)
+            product = w.as_array() * np.asarray(k, dtype.np)
+            return Literal(canonical_nan(product).item(), dtype)
     return b.mul(w, Literal(k, dtype))
