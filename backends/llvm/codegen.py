@@ -34,7 +34,16 @@ from graphc.ir.plan import MemoryPlan, align
 
 from .irutil import I64, PTR, VOID, alloca, counted_loop, elem_ptr, i64, load, store, word_ptr
 from .loops import LoopKernel, combine, emit_loop_kernel
-from .loopspec import Buf, LoopSpec, NotALoop, build_loop_spec
+from .loopspec import (
+    Buf,
+    LoopSpec,
+    NotALoop,
+    build_loop_spec,
+    can_fail,
+    normalize_offsets,
+    spec_buffers,
+    spec_key,
+)
 from .mathlib import MathLib
 from .parallel import TASK_TYPE, define_parallel
 from .scalar import ScalarEmitter
@@ -125,6 +134,9 @@ class ModuleBuilder:
         self._kernel_count = 0
         self.node_index = -1
         self.bufs: dict[Value, Buf] = {}
+        self._loop_kernels: dict[Any, LoopKernel] = {}
+        self._tasks: dict[str, ir.Function] = {}
+        self._custom: dict[Any, ir.Function] = {}
 
     # -- buffers -------------------------------------------------------------------------
     def _assign_buffers(self, plan: MemoryPlan | None) -> Layout:
@@ -208,6 +220,13 @@ class ModuleBuilder:
         self._ptrs[key] = p
         return p
 
+    def ptr_at(self, buf: Buf, elements: int) -> ir.Value:
+        """Pointer to element ``elements`` of ``buf``, computed in the entry function."""
+        base = self.ptr(buf)
+        if not elements:
+            return base
+        return elem_ptr(self.b, base, buf.dtype, i64(elements))
+
     def scratch(self, nbytes: int, dtype: DType) -> Buf:
         """Transient memory, valid until the current node finishes."""
         offset = self._scratch_cursor
@@ -222,14 +241,13 @@ class ModuleBuilder:
         return f"k{self._kernel_count}.{n.op}.{out}{what}"
 
     def error_hook(self) -> Callable[[ir.IRBuilder, ir.Value, int], None]:
-        """A hook kernels call to record an error for the current node."""
-        index = self.node_index
+        """A hook kernels call to record an error (see :meth:`store_status`)."""
 
         def hook(
             b: ir.IRBuilder, cond: ir.Value, code: int, detail: ir.Value | None = None
         ) -> None:
             with b.if_then(cond):
-                self.store_status(b, code, index, detail)
+                self.store_status(b, code, detail)
 
         return hook
 
@@ -237,18 +255,20 @@ class ModuleBuilder:
         self,
         b: ir.IRBuilder,
         code: int,
-        index: int,
         detail: ir.Value | None = None,
         extra: ir.Value | None = None,
     ) -> None:
-        words = [
-            i64(code),
-            i64(index),
-            detail if detail is not None else i64(0),
-            extra if extra is not None else i64(0),
-        ]
-        for k, w in enumerate(words):
-            b.store(w, word_ptr(b, self.status, k))
+        """Record an error from inside a kernel. The node is not baked into the
+        kernel (kernels are shared between nodes): the entry function stores
+        the running node's index (word 1) before calling a kernel that can fail."""
+        words = {0: i64(code), 2: detail, 3: extra}
+        for k, w in words.items():
+            if w is not None:
+                b.store(w, word_ptr(b, self.status, k))
+
+    def mark_node(self) -> None:
+        """Store the current node's index in the status words (see store_status)."""
+        self.b.store(i64(self.node_index), word_ptr(self.b, self.status, 1))
 
     def check_status(self) -> None:
         """Return early from the entry function if a kernel reported an error."""
@@ -258,8 +278,13 @@ class ModuleBuilder:
         b.cbranch(failed, self.exit_block, cont)
         b.position_at_end(cont)
 
-    def call_loop(self, kernel: LoopKernel) -> None:
-        ptrs = [self.ptr(buf) for buf in kernel.buffers if not _is_partial(buf)]
+    def call_loop(
+        self, kernel: LoopKernel, buffers: list[Buf], shifts: dict[Buf, int] | None = None
+    ) -> None:
+        """Call ``kernel`` on ``buffers`` (its parameters, partial sums
+        excluded), each pointer advanced by its shift in elements."""
+        shifts = shifts or {}
+        ptrs = [self.ptr_at(buf, shifts.get(buf, 0)) for buf in buffers]
         b = self.b
         if kernel.threads == 1:
             b.call(kernel.fn, [*ptrs, i64(0), i64(kernel.outer), i64(0)])
@@ -270,14 +295,15 @@ class ModuleBuilder:
             real = self.scratch(nbytes, p.buf.dtype)
             partial_bufs.append(real)
         all_ptrs = ptrs + [self.ptr(buf) for buf in partial_bufs]
-        task = self._task_wrapper(kernel)
+        task = self._tasks.get(kernel.fn.name) or self._task_wrapper(kernel)
+        self._tasks[kernel.fn.name] = task
         arr = alloca(ir.IRBuilder(self.alloca_block), PTR, len(all_ptrs))
         for k, p in enumerate(all_ptrs):
             b.store(p, b.gep(arr, [i64(k)], source_etype=PTR))
         b.call(define_parallel(self.module), [task, arr, i64(kernel.outer), i64(kernel.threads)])
         emitter = ScalarEmitter(b, self.math)
         for p, real in zip(kernel.partials, partial_bufs):
-            out_ptr = self.ptr(p.out)
+            out_ptr = self.ptr(buffers[kernel.buffers.index(p.out)])
             part_ptr = self.ptr(real)
             with counted_loop(b, i64(0), i64((kernel.threads - 1) * p.count), "comb") as j:
                 k = b.srem(j, i64(p.count))
@@ -300,6 +326,7 @@ class ModuleBuilder:
         )
         fn.linkage = "internal"
         fn.attributes.add("nounwind")
+        fn.attributes.add("noinline")  # kernels are shared; inlining only bloats the entry
         ptrs: dict[Buf, ir.Value] = {}
         for arg, buf in zip(fn.args, bufs):
             name = self.names.get(buf.key, "") if isinstance(buf.key, Value) else ""
@@ -309,6 +336,24 @@ class ModuleBuilder:
 
     def call_custom(self, fn: ir.Function, bufs: list[Buf]) -> None:
         self.b.call(fn, [self.ptr(buf) for buf in bufs])
+
+    def shared_kernel(
+        self,
+        key: Any,
+        n: Node,
+        bufs: list[Buf],
+        build: Callable[[ir.IRBuilder, dict[Buf, ir.Value]], None],
+        what: str = "",
+    ) -> None:
+        """Call a custom kernel on ``bufs``, building it (``build`` emits the
+        body before ``ret void``) only the first time ``key`` is seen."""
+        fn = self._custom.get(key)
+        if fn is None:
+            fn, b, ptrs = self.custom_kernel(n, what, bufs)
+            build(b, ptrs)
+            b.ret_void()
+            self._custom[key] = fn
+        self.call_custom(fn, bufs)
 
     def _task_wrapper(self, kernel: LoopKernel) -> ir.Function:
         fn = ir.Function(self.module, TASK_TYPE, kernel.fn.name + ".task")
@@ -327,11 +372,20 @@ class ModuleBuilder:
         """Emit ``spec`` as a kernel and call it, threaded when it pays."""
         work = math.prod(spec.shape) * spec.cost()
         threads = self.options.threads if work >= self.options.parallel_work else 1
-        kernel = emit_loop_kernel(
-            self.module, self.math, spec, self.kernel_name(n, what), threads, self.error_hook()
-        )
-        _mark_noalias(kernel)
-        self.call_loop(kernel)
+        # Equal loops (an unrolled RNN has dozens) share one function.
+        spec, shifts = normalize_offsets(spec)
+        key = spec_key(spec, threads)
+        if can_fail(spec):
+            self.mark_node()
+        kernel = self._loop_kernels.get(key)
+        if kernel is None:
+            name = self.kernel_name(n, what)
+            kernel = emit_loop_kernel(
+                self.module, self.math, spec, name, threads, self.error_hook()
+            )
+            _mark_noalias(kernel)
+            self._loop_kernels[key] = kernel
+        self.call_loop(kernel, spec_buffers(spec), shifts)
 
     def lower_as_loop(self, n: Node, body: Graph) -> bool:
         """Lower ``body`` applied to ``n``'s operands as one loop kernel; False

@@ -34,7 +34,7 @@ def _checked_index(
     ok = b.and_(b.icmp_signed(">=", k, i64(0)), b.icmp_signed("<", k, i64(size)))
     with b.if_then(b.not_(ok)):
         original = raw if dtype is DType.i64 else b.sext(raw, I64)
-        mb.store_status(b, ERR_INDEX, mb.node_index, original, i64(size))
+        mb.store_status(b, ERR_INDEX, original, i64(size))
     return b.select(ok, k, i64(0))
 
 
@@ -48,8 +48,19 @@ def lower_gather(mb: ModuleBuilder, n: Node) -> None:
     pre, size, post = _split(x.type.shape, axis)
     m = idx.type.size
     xb, ib, ob = mb.buf(x), mb.buf(idx), mb.buf(n.output)
-    fn, b, p = mb.custom_kernel(n, "", [xb, ib, ob])
     dt = x.type.dtype
+    key = ("gather", dt, idx.type.dtype, pre, size, post, m)
+    mb.mark_node()
+    mb.shared_kernel(
+        key,
+        n,
+        [xb, ib, ob],
+        lambda b, p: _gather_body(mb, b, p, xb, ib, ob, idx, dt, pre, size, post, m),
+    )
+    mb.check_status()
+
+
+def _gather_body(mb, b, p, xb, ib, ob, idx, dt, pre, size, post, m):  # noqa: ANN001, ANN202
     with loop_nest(b, [pre, m], "g") as (i, j):
         k = _checked_index(
             mb,
@@ -63,9 +74,6 @@ def lower_gather(mb: ModuleBuilder, n: Node) -> None:
         with counted_loop(b, i64(0), i64(post), "q") as q:
             v = load(b, elem_ptr(b, p[xb], dt, b.add(src, q)), dt)
             store(b, v, elem_ptr(b, p[ob], dt, b.add(dst, q)), dt)
-    b.ret_void()
-    mb.call_custom(fn, [xb, ib, ob])
-    mb.check_status()
 
 
 @lowering("scatter_add")
@@ -79,8 +87,17 @@ def lower_scatter_add(mb: ModuleBuilder, n: Node) -> None:
     m = idx.type.size
     xb, ib, ub, ob = mb.buf(x), mb.buf(idx), mb.buf(upd), mb.buf(n.output)
     bufs = [xb, ib, ub, ob]
-    fn, b, p = mb.custom_kernel(n, "", bufs)
     dt = out.dtype
+    key = ("scatter_add", dt, idx.type.dtype, pre, size, post, m, out.size)
+    mb.mark_node()
+    mb.shared_kernel(
+        key, n, bufs, lambda b, p: _scatter_body(mb, b, p, bufs, idx, dt, out, pre, size, post, m)
+    )
+    mb.check_status()
+
+
+def _scatter_body(mb, b, p, bufs, idx, dt, out, pre, size, post, m):  # noqa: ANN001, ANN202
+    xb, ib, ub, ob = bufs
     e = ScalarEmitter(b, mb.math)
     with counted_loop(b, i64(0), i64(out.size), "c") as c:
         store(b, load(b, elem_ptr(b, p[xb], dt, c), dt), elem_ptr(b, p[ob], dt, c), dt)
@@ -98,9 +115,6 @@ def lower_scatter_add(mb: ModuleBuilder, n: Node) -> None:
             pd = elem_ptr(b, p[ob], dt, b.add(dst, q))
             v = load(b, elem_ptr(b, p[ub], dt, b.add(src, q)), dt)
             store(b, combine(e, "sum", dt, load(b, pd, dt), v), pd, dt)
-    b.ret_void()
-    mb.call_custom(fn, bufs)
-    mb.check_status()
 
 
 @lowering("argmax", "argmin")

@@ -205,12 +205,22 @@ def _emit_gemm(
 ) -> None:
     if m == 0 or nn == 0:
         return
+    # Operand offsets go into the pointers, so equal products share a kernel.
+    args = [mb.ptr_at(a.source, a.offset), mb.ptr_at(bm.source, bm.offset), mb.ptr(c_buf)]
+    a = View(a.source, a.shape, 0, a.strides)
+    bm = View(bm.source, bm.shape, 0, bm.strides)
+    key = ("gemm", dtype, batch, m, nn, k, a.strides, bm.strides, mb.options.threads)
+    shared = mb._custom.get(key)
+    if shared is not None:
+        mb.b.call(shared, args)
+        return
     register_blas()
     mod = mb.module
     name = GEMM_SYMBOLS[str(dtype)]
     gemm = mod.globals.get(name) or ir.Function(mod, ir.FunctionType(VOID, [PTR] * 13), name)
     fn = ir.Function(mod, ir.FunctionType(VOID, [PTR, PTR, PTR]), mb.kernel_name(n, ".gemm"))
     fn.linkage = "internal"
+    fn.attributes.add("noinline")
     for arg, nm in zip(fn.args, ("a", "b", "c")):
         arg.name = nm
     b = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -251,7 +261,8 @@ def _emit_gemm(
     loops(0, (i64(a.offset), i64(bm.offset), i64(0)))
     restore()
     b.ret_void()
-    mb.b.call(fn, [mb.ptr(a.source), mb.ptr(bm.source), mb.ptr(c_buf)])
+    mb._custom[key] = fn
+    mb.b.call(fn, args)
 
 
 def limit_blas_threads(mb: ModuleBuilder, b: ir.IRBuilder, work: int) -> Callable[[], None]:

@@ -18,7 +18,7 @@ import llvmlite.ir as ir
 from graphc.ir import DType, Literal
 
 from .irutil import F64, I64, PTR, VOID, const, counted_loop, elem_ptr, i64, load, reg_type, store
-from .loopspec import Access, Buf, LoopSpec
+from .loopspec import Access, Buf, LoopSpec, spec_buffers
 from .mathlib import MathLib
 from .scalar import ErrorHook, ScalarEmitter
 from .views import coalesce
@@ -97,10 +97,7 @@ def emit_loop_kernel(
     dims, flags, strides = coalesce(spec.shape, spec.reduced, [a.strides for a in accesses])
     if dims[0] < 2 * threads or math.prod(dims) == 0:
         threads = 1
-    buffers: list[Buf] = []
-    for a in accesses:
-        if a.source not in buffers:
-            buffers.append(a.source)
+    buffers = spec_buffers(spec)
     outer_reduced = flags[0] and bool(spec.reductions) and threads > 1
     partials: list[Partial] = []
     if outer_reduced:
@@ -115,6 +112,7 @@ def emit_loop_kernel(
     fn = ir.Function(module, fnty, name)
     fn.linkage = "internal"
     fn.attributes.add("nounwind")
+    fn.attributes.add("noinline")  # kernels are shared; inlining only bloats the entry
     for k, buf in enumerate(buffers):
         fn.args[k].name = _buf_name(buf)
     lo, hi, tid = fn.args[-3:]

@@ -206,3 +206,73 @@ def build_loop_spec(
 def _dtype_of(v: View) -> DType:
     assert isinstance(v.source, Buf), v.source
     return v.source.dtype
+
+
+def spec_buffers(spec: LoopSpec) -> list[Buf]:
+    """The kernel's buffer parameters, in order of first access."""
+    buffers: list[Buf] = []
+    for a in [*spec.loads, *(acc for _, acc in spec.stores), *(r.out for r in spec.reductions)]:
+        if a.source not in buffers:
+            buffers.append(a.source)
+    return buffers
+
+
+def spec_key(spec: LoopSpec, extra: Any = None) -> tuple[Any, ...]:
+    """Everything the emitted code depends on, with buffers as parameter
+    positions: two specs with equal keys can share one kernel function."""
+    index = {buf: k for k, buf in enumerate(spec_buffers(spec))}
+
+    def acc(a: Access) -> tuple[Any, ...]:
+        return (index[a.source], a.dtype, a.offset, a.strides)
+
+    def ref(x: Any) -> Any:
+        return ("lit", x.dtype, x.text()) if isinstance(x, Literal) else x
+
+    steps = tuple(
+        (
+            s.node.op,
+            tuple((k, str(v)) for k, v in s.node.attrs.items()),
+            s.node.outputs[0].type.dtype,
+            tuple(ref(x) for x in s.operands),
+        )
+        for s in spec.steps
+    )
+    return (
+        spec.shape,
+        spec.reduced,
+        tuple(acc(a) for a in spec.loads),
+        steps,
+        tuple(spec.reg_dtypes),
+        tuple((ref(x), acc(a)) for x, a in spec.stores),
+        tuple((r.kind, ref(r.value), r.in_dtype, acc(r.out)) for r in spec.reductions),
+        extra,
+    )
+
+
+def can_fail(spec: LoopSpec) -> bool:
+    """Whether the kernel reports errors (integer powers), which name a node."""
+    return any(s.node.op == "pow" and not s.node.outputs[0].type.dtype.is_float for s in spec.steps)
+
+
+def normalize_offsets(spec: LoopSpec) -> tuple[LoopSpec, dict[Buf, int]]:
+    """Move each buffer's smallest access offset into the pointer the caller
+    passes, so loops that differ only in where they start (the steps of an
+    unrolled RNN) share one kernel. Returns the new spec and the shifts."""
+    shift: dict[Buf, int] = {}
+    for a in [*spec.loads, *(acc for _, acc in spec.stores), *(r.out for r in spec.reductions)]:
+        shift[a.source] = min(shift.get(a.source, a.offset), a.offset)
+
+    def moved(a: Access) -> Access:
+        return Access(a.source, a.dtype, a.offset - shift[a.source], a.strides)
+
+    out = LoopSpec(
+        spec.shape,
+        spec.reduced,
+        [moved(a) for a in spec.loads],
+        spec.steps,
+        [(x, moved(a)) for x, a in spec.stores],
+        [Reduce(r.kind, r.value, r.in_dtype, moved(r.out)) for r in spec.reductions],
+        spec.reg_dtypes,
+        spec.names,
+    )
+    return out, shift
