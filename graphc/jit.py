@@ -54,16 +54,23 @@ class Signature:
             return f"static arguments changed: {other.static!r} -> {self.static!r}"
         parts = []
         for name, new, old in zip(names, self.leaves, other.leaves):
-            if new != old:
-                what = []
-                if new[0] != old[0]:
-                    what.append(f"shape {list(old[0])} -> {list(new[0])}")
-                if new[1] != old[1]:
-                    what.append(f"dtype {old[1]} -> {new[1]}")
-                if new[2] != old[2]:
-                    what.append("Python scalar <-> array")
-                parts.append(f"{name}: {', '.join(what)}")
+            if new == old:
+                continue
+            if new[2] != old[2]:
+                parts.append(f"{name}: {_describe_leaf(old)} -> {_describe_leaf(new)}")
+                continue
+            what = []
+            if new[0] != old[0]:
+                what.append(f"shape {list(old[0])} -> {list(new[0])}")
+            if new[1] != old[1]:
+                what.append(f"dtype {old[1]} -> {new[1]}")
+            parts.append(f"{name}: {', '.join(what)}")
         return "; ".join(parts) or "signature changed"
+
+
+def _describe_leaf(key: tuple[tuple[int, ...], str, bool]) -> str:
+    shape, dtype, weak = key
+    return f"Python {dtype}" if weak else f"{dtype} array of shape {list(shape)}"
 
 
 @dataclass
@@ -99,7 +106,10 @@ class Compiled:
         return _artifact(self, "asm")
 
     def __call__(self, flat: Sequence[Any]) -> Any:
-        return tree_unflatten(self.out_tree, self.executable(*flat))
+        outs = self.executable(*flat)
+        if self.out_tree.kind == "leaf":
+            return outs[0]
+        return tree_unflatten(self.out_tree, outs)
 
 
 def _artifact(c: Compiled, name: str) -> str:
@@ -136,6 +146,9 @@ class Jitted:
         self.memory_budget = memory_budget
         self.options = options
         self.cache: dict[Signature, Compiled] = {}
+        # Cache hits for the common call (every argument a plain ndarray, none
+        # static) skip pytree flattening: keyed by (shape, dtype) per argument.
+        self._fast: dict[tuple[Any, ...], Compiled] = {}
         self.retrace_reasons: list[str] = []
         self._last: Compiled | None = None
         try:
@@ -147,14 +160,26 @@ class Jitted:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if kwargs:
             args = self._bind_kwargs(args, kwargs)
-        if current_trace() is not None or _has_tracer(args):
+        if current_trace() is not None:
             return self._inline(args)
+        if not self.static_argnums and all(type(a) is np.ndarray for a in args):
+            fast_key = tuple((a.shape, a.dtype) for a in args)
+            compiled = self._fast.get(fast_key)
+            if compiled is not None:
+                self._last = compiled
+                return compiled(args)
+        else:
+            fast_key = None
         dynamic = [a for i, a in enumerate(args) if i not in self.static_argnums]
         leaves, tree = tree_flatten(dynamic)
+        if any(isinstance(x, TracedArray) for x in leaves):
+            return self._inline(args)
         sig = Signature(tree, tuple(_leaf_key(x) for x in leaves), self._static_key(args))
         compiled = self.cache.get(sig)
         if compiled is None:
             compiled = self._compile(args, sig)
+        if fast_key is not None:
+            self._fast[fast_key] = compiled
         self._last = compiled
         return compiled(leaves)
 
@@ -212,9 +237,21 @@ class Jitted:
             bound = self._sig.bind(*args, **kwargs)
         except TypeError as exc:
             raise InputError(f"{function_name(self.fn)}: {exc}") from None
+        explicit_kwonly = [
+            name
+            for name, p in self._sig.parameters.items()
+            if p.kind is p.KEYWORD_ONLY and name in kwargs
+        ]
+        if explicit_kwonly:
+            raise InputError(
+                format_message(
+                    f"{function_name(self.fn)}: keyword-only argument(s) "
+                    f"{', '.join(explicit_kwonly)} cannot be passed to a jitted function",
+                    hint="make them positional (and static_argnums if they are not arrays), "
+                    "or bind them first with functools.partial",
+                )
+            )
         bound.apply_defaults()
-        if bound.kwargs:
-            raise InputError(f"{function_name(self.fn)}: keyword-only arguments are not supported")
         return tuple(bound.args)
 
     def _static_key(self, args: Sequence[Any]) -> tuple[Hashable, ...]:
@@ -314,21 +351,16 @@ class Jitted:
         return tuple(donated)
 
 
-def _has_tracer(args: Sequence[Any]) -> bool:
-    return any(isinstance(x, TracedArray) for x in tree_flatten(list(args))[0])
-
-
 def _leaf_key(x: Any) -> tuple[tuple[int, ...], str, bool]:
-    if isinstance(x, np.ndarray):
-        return (x.shape, x.dtype.str, False)
+    # NumPy scalars first: np.float64 is also a Python float, but strongly typed.
+    if isinstance(x, (np.ndarray, np.generic)):
+        return (x.shape, x.dtype.name, False)
     if isinstance(x, bool):
         return ((), "bool", True)
     if isinstance(x, int):
         return ((), "int", True)
     if isinstance(x, float):
         return ((), "float", True)
-    if isinstance(x, np.generic):
-        return ((), x.dtype.str, False)
     raise UnsupportedError(
         format_message(
             f"a jitted function got an argument of type {type(x).__name__}",
