@@ -55,7 +55,8 @@ def test_retrace_reasons_name_the_argument_and_what_changed():
         jf(np.ones((2, 4)), np.ones(4))
     assert jf.retrace_reasons == ["weights: shape [2, 3] -> [2, 4]; x: shape [3] -> [4]"]
     assert any("new signature" in str(w.message) for w in caught)
-    jf(np.ones((2, 4), np.float32), np.ones(4, np.float32))
+    with pytest.warns(UserWarning, match="dtype float64 -> float32"):
+        jf(np.ones((2, 4), np.float32), np.ones(4, np.float32))
     assert "dtype float64 -> float32" in jf.retrace_reasons[-1]
     scaled = gc.jit(lambda x: x * 2, backend="numpy")
     scaled(np.array(2.0))
