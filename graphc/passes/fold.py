@@ -113,7 +113,8 @@ def array_operand(b: GraphBuilder, a: np.ndarray, dtype: DType) -> Operand | Non
     if a.ndim == 0:
         return Literal(a.item(), dtype)
     if a.size == 0:
-        return splat_value(b, b.literal(0, dtype), a.shape)  # no elements: any splat will do
+        zero = Literal(np.zeros((), dtype.np).item(), dtype)
+        return splat_value(b, zero, a.shape)  # no elements: any splat will do
     lit = splat_of_array(a)
     if lit is not None:
         return splat_value(b, lit, a.shape)

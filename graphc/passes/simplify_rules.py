@@ -331,7 +331,7 @@ SIMPLIFY_RULES: list[Rule] = [
         "pow_neg_one",
         "pow",
         lambda m: m.is_splat(1, -1) and _float(m),
-        lambda b, m: m.fit(b, b.div(Literal(1, m.out.dtype), as_dtype(b, m.x, m.out.dtype))),
+        lambda b, m: m.fit(b, b.div(Literal(1.0, m.out.dtype), as_dtype(b, m.x, m.out.dtype))),
     ),
     # -- involutions and inverses
     Rule("neg_neg", "neg", _first("neg"), lambda b, m: inner_input(m, "neg")),
