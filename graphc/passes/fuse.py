@@ -9,6 +9,10 @@ slice, reverse, reshape) of values from outside a group are copied into every
 group that reads them: in a loop they are just strides, so copying them
 duplicates no work, and the full-size broadcast never reaches memory.
 
+A node joins the group of one of its operands (vertical fusion) or, failing
+that, a group that reads the same values (sibling fusion: one loop then reads
+a shared input once, as in a forward pass and its gradient over the same x).
+
 Legality: a node joins a group only if no path leaves the group and comes
 back (that would make the group depend on itself), and never reads a
 reduction of its own group (a loop cannot use a sum before finishing it).
