@@ -186,7 +186,41 @@ class ModuleBuilder:
         layout.plan_bytes = plan_bytes
         layout.extra_bytes = end - plan_bytes
         self.scratch_base = end
+        self._alias_reshapes()
         return layout
+
+    def _alias_reshapes(self) -> None:
+        """Let a reshape's result share its operand's buffer (no copy) when
+        nothing else is placed in those bytes while the result is still read."""
+        g = self.g
+        live = live_intervals(g)
+        placed = [(o, align(v.type.nbytes), live[v]) for v, o in self.offsets.items()]
+        for n in g.nodes:
+            if n.op != "reshape" or not isinstance(n.inputs[0], Value):
+                continue
+            v, x = n.output, n.inputs[0]
+            if v in self.slots or v in self.aliases:
+                continue
+            root = x
+            while root in self.aliases:
+                root = self.aliases[root]
+            if root not in self.slots:
+                if root not in self.offsets:
+                    continue
+                start, size = self.offsets[root], align(root.type.nbytes)
+                freed, last_read = live[x][1], live[v][1]
+                if any(
+                    o < start + size and start < o + sz and first <= last_read and end > freed
+                    for o, sz, (first, end) in placed
+                    if not (o == start and first == live[root][0])
+                ):
+                    continue
+                live[root] = (live[root][0], max(live[root][1], last_read))
+                placed = [
+                    (o, sz, live[root] if o == start and iv[0] == live[root][0] else iv)
+                    for o, sz, iv in placed
+                ]
+            self.aliases[v] = x
 
     def buf(self, x: Value) -> Buf:
         """The buffer holding top-level (or currently mapped body) value ``x``."""

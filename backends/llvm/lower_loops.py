@@ -3,7 +3,7 @@ ops and fusion groups."""
 
 from __future__ import annotations
 
-from graphc.ir import Node, all_ops
+from graphc.ir import Node, Value, all_ops
 
 from .codegen import ModuleBuilder, lowering, node_graph, unsupported
 from .loopspec import REDUCE_OPS, VIEW_OPS
@@ -13,6 +13,9 @@ ELEMENTWISE_OPS = tuple(name for name, op in all_ops().items() if op.has("elemen
 
 @lowering(*ELEMENTWISE_OPS, *VIEW_OPS, *REDUCE_OPS)
 def lower_loop_op(mb: ModuleBuilder, n: Node) -> None:
+    if n.op == "reshape" and isinstance(n.inputs[0], Value):
+        if mb.buf(n.output) == mb.buf(n.inputs[0]):
+            return  # the result shares its operand's buffer
     if not mb.lower_as_loop(n, node_graph(n)):
         raise unsupported(n, "this op does not fit a single loop kernel")
 

@@ -51,8 +51,25 @@ def check_against_interpreter(g, arrays) -> None:  # noqa: ANN001
     exe = llvm_backend.compile(g)
     target.parse_and_verify(exe.llvm_ir)
     got = exe(*arrays)
+    # A float64 result computed from float32 values is only float32-accurate.
+    loose = _has_float32(g)
     for k, (a, w) in enumerate(zip(got, want)):
-        assert_close(a, w, f"output {k} of\n{g}")
+        if loose and a.dtype == np.float64:
+            np.testing.assert_allclose(a, w, rtol=4e-6, atol=1e-6, err_msg=f"output {k}")
+        else:
+            assert_close(a, w, f"output {k} of\n{g}")
+
+
+def _has_float32(g) -> bool:  # noqa: ANN001
+    for v in g.inputs:
+        if v.type.dtype == DType.f32:
+            return True
+    for n in g.nodes:
+        if any(v.type.dtype == DType.f32 for v in n.outputs):
+            return True
+        if any(_has_float32(sub) for sub in n.subgraphs):
+            return True
+    return False
 
 
 @given(graphs_with_inputs(special_inputs=True))
