@@ -44,7 +44,7 @@ class Signature:
     """What a compiled executable is specialized to."""
 
     tree: TreeDef
-    leaves: tuple[tuple[tuple[int, ...], str, bool], ...]  # (shape, dtype, weak)
+    leaves: tuple[tuple[tuple[int, ...], Any, bool], ...]  # (shape, dtype or kind, weak)
     static: tuple[Hashable, ...]
 
     def describe_difference(self, other: Signature, names: Sequence[str]) -> str:
@@ -68,7 +68,7 @@ class Signature:
         return "; ".join(parts) or "signature changed"
 
 
-def _describe_leaf(key: tuple[tuple[int, ...], str, bool]) -> str:
+def _describe_leaf(key: tuple[tuple[int, ...], Any, bool]) -> str:
     shape, dtype, weak = key
     return f"Python {dtype}" if weak else f"{dtype} array of shape {list(shape)}"
 
@@ -162,14 +162,14 @@ class Jitted:
             args = self._bind_kwargs(args, kwargs)
         if current_trace() is not None:
             return self._inline(args)
-        if not self.static_argnums and all(type(a) is np.ndarray for a in args):
-            fast_key = tuple((a.shape, a.dtype) for a in args)
-            compiled = self._fast.get(fast_key)
+        fast_key: Any = None
+        if not self.static_argnums:
+            fast_leaves: list[Any] = []
+            fast_key = _fast_key(args, fast_leaves)
+            compiled = self._fast.get(fast_key) if fast_key is not None else None
             if compiled is not None:
                 self._last = compiled
-                return compiled(args)
-        else:
-            fast_key = None
+                return compiled(fast_leaves)
         dynamic = [a for i, a in enumerate(args) if i not in self.static_argnums]
         leaves, tree = tree_flatten(dynamic)
         if any(isinstance(x, TracedArray) for x in leaves):
@@ -351,10 +351,34 @@ class Jitted:
         return tuple(donated)
 
 
-def _leaf_key(x: Any) -> tuple[tuple[int, ...], str, bool]:
+def _fast_key(x: Any, leaves: list[Any]) -> Any:
+    """A hashable key for the structure, shapes and dtypes of ``x``, collecting its
+    leaves in pytree order; ``None`` for anything unusual (then the general path
+    decides). Nested tuples hash in C, which keeps cache hits cheap."""
+    kind = type(x)
+    if kind is np.ndarray:
+        leaves.append(x)
+        return (x.shape, x.dtype)
+    if kind is dict:
+        try:
+            keys = sorted(x)
+        except TypeError:
+            return None
+        parts = tuple(_fast_key(x[k], leaves) for k in keys)
+        return None if None in parts else (dict, tuple(keys), parts)
+    if kind is tuple or kind is list:
+        parts = tuple(_fast_key(c, leaves) for c in x)
+        return None if None in parts else (kind, parts)
+    if kind is float or kind is int or kind is bool:
+        leaves.append(x)
+        return kind
+    return None
+
+
+def _leaf_key(x: Any) -> tuple[tuple[int, ...], Any, bool]:
     # NumPy scalars first: np.float64 is also a Python float, but strongly typed.
     if isinstance(x, (np.ndarray, np.generic)):
-        return (x.shape, x.dtype.name, False)
+        return (x.shape, x.dtype, False)
     if isinstance(x, bool):
         return ((), "bool", True)
     if isinstance(x, int):

@@ -11,16 +11,32 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 _CUSTOM: dict[type, tuple[Callable[[Any], tuple[Sequence[Any], Hashable]], Callable[..., Any]]] = {}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TreeDef:
     """The structure of a pytree without its leaves. Hashable, so it can key caches."""
 
     kind: str  # "leaf", "none", "tuple", "list", "dict", "namedtuple", "custom"
     aux: Hashable = None
     children: tuple[TreeDef, ...] = ()
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.kind, self.aux, self.children)
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (isinstance(other, TreeDef) and self._key() == other._key())
+
+    def __hash__(self) -> int:
+        # jit hashes the argument structure on every call: compute it once
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(self._key())
+            object.__setattr__(self, "_hash", cached)
+        return cached
 
     @property
     def num_leaves(self) -> int:
@@ -47,6 +63,7 @@ class TreeDef:
 
 
 LEAF = TreeDef("leaf")
+_NONE = TreeDef("none")
 
 
 def register(
@@ -89,8 +106,15 @@ def tree_flatten(tree: Any) -> tuple[list[Any], TreeDef]:
 
 
 def _flatten(x: Any, leaves: list[Any]) -> TreeDef:
+    kind = type(x)
+    if kind is np.ndarray or kind is float or kind is int:  # the common leaves, first
+        leaves.append(x)
+        return LEAF
+    if kind is dict:
+        keys = _sorted_keys(x)
+        return TreeDef("dict", tuple(keys), tuple(_flatten(x[k], leaves) for k in keys))
     if x is None:
-        return TreeDef("none")
+        return _NONE
     custom = _CUSTOM.get(type(x))
     if custom is not None:
         children, aux = custom[0](x)
