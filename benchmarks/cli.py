@@ -41,6 +41,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--budget", type=float, default=None, help="seconds of sampling per workload (240)"
     )
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="before each round, wait up to S seconds for other processes to go idle",
+    )
     p.add_argument("--check", action="store_true", help="cross-check losses instead of timing")
     p.add_argument("--check-steps", type=int, default=3)
     p.add_argument("--check-rtol", type=float, default=1e-4)
@@ -108,7 +115,7 @@ def _preload(requested: str) -> None:
 
 
 def _run_timing(args: argparse.Namespace, workloads: list[Any], num_threads: int) -> int:
-    from . import contention, memory, report
+    from . import memory, report
     from .core import Unavailable
     from .harness import TimingConfig, time_workload
 
@@ -119,6 +126,7 @@ def _run_timing(args: argparse.Namespace, workloads: list[Any], num_threads: int
         config.min_sample_s = args.min_sample_time
     if args.budget is not None:
         config.budget_s = args.budget
+    config.wait_quiet_s = args.wait_quiet
     memory_off = "disabled (--no-memory)" if args.no_memory else memory.supported()
 
     env = report.environment(threads.report(num_threads))
@@ -139,9 +147,7 @@ def _run_timing(args: argparse.Namespace, workloads: list[Any], num_threads: int
             payload["workloads"][wl.name] = {"title": wl.title, "unavailable": str(e)}
             continue
         param_bytes = problem.param_bytes()
-        watch = contention.Watch()
-        results = time_workload(wl, problem, impls, config)
-        others = watch.share_of_others()
+        results, others = time_workload(wl, problem, impls, config)
         del problem
         for name, r in results.items():
             if r.status == "ok":

@@ -31,18 +31,39 @@ def _own_seconds() -> float:
 
 
 class Watch:
-    """Started at construction; `share_of_others()` is the fraction of all cores' time
-    that other processes (and the hypervisor's steal) took since then."""
+    """Measures, over the periods spent inside `with watch:`, the share of all cores' time
+    that other processes (and the hypervisor's steal) took."""
 
     def __init__(self) -> None:
-        self.wall = time.perf_counter()
-        self.machine = _machine_busy_seconds()
-        self.own = _own_seconds()
+        self.capacity = 0.0
+        self.others = 0.0
+        self.supported = _machine_busy_seconds() is not None
+
+    def __enter__(self) -> Watch:
+        self._start = (time.perf_counter(), _machine_busy_seconds() or 0.0, _own_seconds())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        wall, machine, own = self._start
+        self.capacity += (time.perf_counter() - wall) * (os.cpu_count() or 1)
+        busy = (_machine_busy_seconds() or 0.0) - machine
+        self.others += max(0.0, busy - (_own_seconds() - own))
 
     def share_of_others(self) -> float | None:
-        machine = _machine_busy_seconds()
-        if machine is None or self.machine is None:
+        if not self.supported or self.capacity <= 0:
             return None
-        capacity = (time.perf_counter() - self.wall) * (os.cpu_count() or 1)
-        others = (machine - self.machine) - (_own_seconds() - self.own)
-        return max(0.0, others / capacity) if capacity > 0 else None
+        return self.others / self.capacity
+
+
+def wait_for_quiet(max_wait_s: float, threshold: float = 0.25, window_s: float = 0.5) -> float:
+    """Idle in windows of `window_s` until other processes use less than `threshold` of
+    the machine over one window, or `max_wait_s` has passed; return the seconds waited."""
+    start = time.perf_counter()
+    while time.perf_counter() - start < max_wait_s:
+        watch = Watch()
+        with watch:
+            time.sleep(window_s)
+        share = watch.share_of_others()
+        if share is None or share < threshold:
+            break
+    return time.perf_counter() - start

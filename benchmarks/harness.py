@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from . import contention
 from .core import Problem, Runner, Unavailable, Workload, to_float
 from .graphc_entries import is_graphc_error
 
@@ -39,6 +40,9 @@ class TimingConfig:
     # A busy machine can make steps far slower than the warm-up predicted; past this many
     # seconds of sampling a workload stops after the round in progress (at least 3 rounds).
     budget_s: float = 240.0
+    # Before each round, wait up to this long for other processes to leave the cores
+    # (0: don't wait). Helps on a shared machine whose load comes in bursts.
+    wait_quiet_s: float = 0.0
 
 
 @dataclass
@@ -97,8 +101,11 @@ def _describe(e: BaseException) -> str:
 
 def time_workload(
     workload: Workload, problem: Problem, names: list[str], config: TimingConfig
-) -> dict[str, EntryResult]:
-    """Build, warm up and time every named implementation of `workload`, interleaved."""
+) -> tuple[dict[str, EntryResult], float | None]:
+    """Build, warm up and time every named implementation of `workload`, interleaved.
+
+    Also returns the share of the machine other processes used while samples were taken.
+    """
     results = {name: EntryResult(name) for name in names}
     runners: dict[str, Runner] = {}
     for name in names:
@@ -115,19 +122,23 @@ def time_workload(
     steps = _steps_per_sample(list(fastest.values()), config)
     order = list(runners)
     repeat = config.repeat or workload.default_repeat
+    watch = contention.Watch()
     start = time.perf_counter()
     for r in range(repeat):
         if r >= 3 and time.perf_counter() - start > config.budget_s:
             break
+        if config.wait_quiet_s:
+            contention.wait_for_quiet(config.wait_quiet_s)
         shift = r % len(order) if order else 0
         for name in order[shift:] + order[:shift]:
-            results[name].samples_s.append(_sample(runners[name], steps, config))
+            with watch:
+                results[name].samples_s.append(_sample(runners[name], steps, config))
     for name in order:
         samples = results[name].samples_s
         results[name].steps_per_sample = steps
         results[name].median_s = statistics.median(samples)
         results[name].min_s, results[name].max_s = min(samples), max(samples)
-    return results
+    return results, watch.share_of_others()
 
 
 def _warm_up(runner: Runner, config: TimingConfig) -> float:
