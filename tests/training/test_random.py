@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from graphc.ir import GraphBuilder, OpTypeError, i32, i64, interpret, parse, verify
-from graphc.ir.ops.random import philox4x32
 from scipy import stats
 
 import graphc as gc
 import graphc.random as grandom
+from graphc.ir import GraphBuilder, OpTypeError, i32, i64, interpret, parse, verify
+from graphc.ir.ops.random import philox4x32
 
 # Known-answer vectors published with Random123 (kat_vectors):
 # name, rounds, counter words, key words, expected output words.
