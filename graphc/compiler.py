@@ -96,6 +96,6 @@ def compile_graph(
     from graphc.passes.plan_memory import plan_memory
 
     # NumPy ufuncs write exactly in place (np.add(a, b, out=a)), which saves memory traffic.
-    plan = plan_memory(optimized, inplace=backend == "numpy")
+    plan = plan_memory(optimized, inplace=backend == "numpy", donated=donate)
     executable = module.compile(optimized, plan=plan, **dict(options or {}))
     return CompileResult(optimized, executable, report, getattr(executable, "memory", plan))

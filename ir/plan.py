@@ -23,6 +23,8 @@ class MemoryPlan:
     results are never overwritten. ``aliases`` maps a value to the value whose
     buffer it shares (in-place updates, reshapes that are views).
     ``peak_bytes`` is the largest total size of buffers alive at once.
+    ``donations`` maps a graph output to the donated graph input whose buffer
+    it may be written into (the caller gave that input up).
 
     >>> MemoryPlan({}, 0, 0).arena_bytes
     0
@@ -32,6 +34,7 @@ class MemoryPlan:
     arena_bytes: int
     peak_bytes: int
     aliases: Mapping[Value, Value] = field(default_factory=dict)
+    donations: Mapping[Value, Value] = field(default_factory=dict)
 
     def overlaps(self, g: Graph) -> list[tuple[Value, Value]]:
         """Pairs of simultaneously live values whose buffers overlap (should be empty)."""

@@ -93,4 +93,7 @@ def _plan_text(g: Graph, plan: MemoryPlan | None) -> str:
     number = {v: k for k, v in enumerate(v for n in g.nodes for v in n.outputs)}
     offsets = sorted((number[v], o) for v, o in plan.offsets.items() if v in number)
     aliases = sorted((number[v], number.get(a, -1)) for v, a in plan.aliases.items() if v in number)
-    return f"{plan.arena_bytes} {offsets} {aliases}"
+    inputs = {v: k for k, v in enumerate(g.inputs)}
+    outputs = {v: k for k, v in enumerate(g.outputs)}
+    donations = sorted((outputs[v], inputs[u]) for v, u in plan.donations.items())
+    return f"{plan.arena_bytes} {offsets} {aliases} {donations}"

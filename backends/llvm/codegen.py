@@ -149,8 +149,18 @@ class ModuleBuilder:
             self.slots[n.output] = n_in + n_out + k
         output_slots, sources = [], []
         first: dict[Value, int] = {}
+        # A donated output is computed straight into its input's buffer: the
+        # value aliases the input, and the runtime returns that input's array.
+        donations = dict(plan.donations) if plan is not None else {}
+        donated_aliases: dict[Value, Value] = {}
         for j, v in enumerate(g.outputs):
             output_slots.append(n_in + j)
+            if v in donations and v not in self.slots and v not in first:
+                u = donations[v]
+                donated_aliases[v] = u
+                first[v] = j
+                sources.append(("donated", self.slots[u]))
+                continue
             if v in self.slots:
                 # An input or a constant: the runtime copies it.
                 slot = self.slots[v]
@@ -161,7 +171,8 @@ class ModuleBuilder:
                 first[v] = j
                 sources.append(("slot", n_in + j))
         for v, j in first.items():
-            self.slots[v] = n_in + j
+            if v not in donated_aliases:
+                self.slots[v] = n_in + j
         layout = Layout(n_in, output_slots, sources)
         layout.constant_nodes = [list(path) for path, _ in constants]
         layout.constants = [n.attrs["value"] for _, n in constants]
@@ -172,6 +183,7 @@ class ModuleBuilder:
             offsets = {v: o for v, o in plan.offsets.items() if v not in self.slots}
             aliases = {v: a for v, a in plan.aliases.items() if v not in self.slots}
             plan_bytes = plan.arena_bytes
+        aliases.update(donated_aliases)
         missing = [
             v
             for n in g.nodes

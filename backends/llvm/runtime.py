@@ -76,6 +76,7 @@ class LLVMExecutable:
         self._in_types = [(v.type.shape, v.type.dtype.np) for v in g.inputs]
         self._out_types = [(v.type.shape, v.type.dtype.np) for v in g.outputs]
         self._sources = [tuple(s) for s in layout["output_sources"]]
+        self._donated = [k for kind, k in self._sources if kind == "donated"]
         self._constants = [_constant_at(g, path) for path in layout["constant_nodes"]]
         n_in, n_out = len(g.inputs), len(g.outputs)
         self._args = (ctypes.c_void_p * (n_in + n_out + len(self._constants)))()
@@ -117,17 +118,24 @@ class LLVMExecutable:
             )
         args = self._args
         keep = []
+        if self._donated:
+            arrays = list(arrays)
         for i, (a, (shape, dtype)) in enumerate(zip(arrays, self._in_types)):
             if type(a) is not np.ndarray:
                 a = _from_scalar(g, i, a, dtype)
                 keep.append(a)
+                if self._donated:
+                    arrays[i] = a
             if a.dtype != dtype or a.shape != shape or not a.flags.c_contiguous:
                 _bad_input(g, i, a)
             args[i] = a.ctypes.data
         n_in = len(arrays)
+        if self._donated:
+            arrays = self._take_donations(arrays, keep)
         outs = []
         for j, (shape, dtype) in enumerate(self._out_types):
-            out = np.empty(shape, dtype)
+            kind, k = self._sources[j]
+            out = arrays[k] if kind == "donated" else np.empty(shape, dtype)
             outs.append(out)
             args[n_in + j] = out.ctypes.data
         with self._lock:
@@ -143,6 +151,21 @@ class LLVMExecutable:
             elif kind == "copy":
                 outs[j][...] = outs[k]
         return tuple(outs)
+
+    def _take_donations(self, arrays: list[Any], keep: list[Any]) -> list[Any]:
+        """Donated inputs are overwritten with their outputs. An array we may not
+        write (read-only, a view, or passed twice) is replaced by a private copy,
+        which then becomes the output: same results, no surprise aliasing."""
+        args = self._args
+        pointers = [a.ctypes.data for a in arrays]
+        for k in self._donated:
+            a = arrays[k]
+            if not (a.flags.writeable and a.flags.owndata) or pointers.count(pointers[k]) > 1:
+                a = a.copy()
+                arrays[k] = a
+                keep.append(a)
+                args[k] = a.ctypes.data
+        return arrays
 
     def _raise_status(self) -> None:
         code, index, value, size = (int(self._status[k]) for k in range(4))

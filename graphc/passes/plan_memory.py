@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from graphc.ir import get_op
 from graphc.ir.core import Graph, Node, Value
 from graphc.ir.liveness import live_intervals
 from graphc.ir.plan import MemoryPlan, align
 
+from .donate import plan_donations
 
-def plan_memory(g: Graph, *, inplace: bool = False) -> MemoryPlan:
+
+def plan_memory(g: Graph, *, inplace: bool = False, donated: Sequence[int] = ()) -> MemoryPlan:
     """Assign each intermediate an arena offset; buffers whose lifetimes do not
     overlap may share bytes.
 
@@ -18,6 +22,9 @@ def plan_memory(g: Graph, *, inplace: bool = False) -> MemoryPlan:
     (result -> operand) instead of ``plan.offsets``, and their operand's
     buffer stays reserved until the result's last use. Only backends whose
     elementwise kernels read each element before writing it should ask for it.
+
+    ``donated`` lists inputs the caller gives up: outputs that may legally
+    overwrite them are recorded in ``plan.donations`` (see ``donate.py``).
 
     Contract: ``g`` is in its final node order. Graph inputs and outputs are
     not planned (callers own them). Cost: O(n * live) for n values.
@@ -66,7 +73,8 @@ def plan_memory(g: Graph, *, inplace: bool = False) -> MemoryPlan:
     for i in range(len(g.nodes)):
         alive = sum(align(v.type.nbytes) for v in offsets if span[v][0] <= i <= span[v][1])
         peak = max(peak, alive)
-    return MemoryPlan(offsets, arena, peak, aliases)
+    donations = plan_donations(g, donated) if donated else {}
+    return MemoryPlan(offsets, arena, peak, aliases, donations)
 
 
 def _inplace_aliases(

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from graphc.ir import Graph, Node, Value
 
+from .donate import buffer_readers, pair_donations, plan_donations
+
 
 def schedule_for_memory(g: Graph, donated: Sequence[int] = ()) -> Graph:
     """Greedy memory-aware list scheduling.
@@ -47,9 +49,19 @@ def schedule_for_memory(g: Graph, donated: Sequence[int] = ()) -> Graph:
     for n in nodes:
         for p in {producer[v] for v in n.value_inputs() if v in producer}:
             consumers[p].append(n)
+    # A node writing a donated output over its partner input must wait for every
+    # other reader of that input (unless the reader depends on the write).
+    pairs = pair_donations(g, donated)
+    in_place = set(pairs)
+    for v, u in pairs.items():
+        writer = producer[v]
+        after = _descendants(writer, consumers)
+        for r in {nodes[i] for i in buffer_readers(g, u)}:
+            if r is not writer and r not in after:
+                consumers[r].append(writer)
+                waiting[writer] += 1
     ready = [n for n in nodes if waiting[n] == 0]
     order: list[Node] = []
-    in_place = donated_outputs(g, donated)
 
     def freed(n: Node) -> int:
         return sum(
@@ -77,24 +89,24 @@ def schedule_for_memory(g: Graph, donated: Sequence[int] = ()) -> Graph:
             if waiting[c] == 0:
                 ready.append(c)
     assert len(order) == len(nodes), "schedule lost nodes (cycle?)"
-    # Greedy is a heuristic: keep the program order when it is at least as good.
-    if peak_bytes(g, order, donated) >= peak_bytes(g, nodes, donated):
-        return g
-    return g.replace(nodes=tuple(order))
+    # Greedy is a heuristic: keep the program order unless the new one has a
+    # lower peak or lets more outputs reuse donated buffers.
+    scheduled = g.replace(nodes=tuple(order))
+
+    def score(h: Graph) -> tuple[int, int]:
+        return peak_bytes(h, h.nodes, donated), -len(plan_donations(h, donated))
+
+    return scheduled if score(scheduled) < score(g) else g
 
 
-def donated_outputs(g: Graph, donated: Sequence[int]) -> set[Value]:
-    """Outputs that can be written into a donated input's buffer (same type,
-    each buffer used once, in order)."""
-    free = [g.inputs[i] for i in donated]
-    found: set[Value] = set()
-    for v in g.outputs:
-        if v in found or v in g.inputs:
-            continue
-        match = next((d for d in free if d.type == v.type), None)
-        if match is not None:
-            free.remove(match)
-            found.add(v)
+def _descendants(n: Node, consumers: dict[Node, list[Node]]) -> set[Node]:
+    found: set[Node] = set()
+    stack = list(consumers[n])
+    while stack:
+        c = stack.pop()
+        if c not in found:
+            found.add(c)
+            stack.extend(consumers[c])
     return found
 
 
@@ -111,7 +123,8 @@ def peak_bytes(g: Graph, order: Sequence[Node], donated: Sequence[int] = ()) -> 
     for v in g.outputs:
         last[v] = end
     live = peak = 0
-    free = set(g.inputs) | donated_outputs(g, donated)
+    ordered = g if tuple(order) == g.nodes else g.replace(nodes=tuple(order))
+    free = set(g.inputs) | set(plan_donations(ordered, donated))
     dying: dict[int, int] = {}
     for v, i in last.items():
         if v not in free:

@@ -1,0 +1,152 @@
+"""Donated arguments: outputs written over their inputs' buffers, only when legal."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.ir import GraphBuilder, f32
+from graphc.passes.donate import pair_donations, plan_donations
+from graphc.passes.fuse import fuse
+from graphc.passes.schedule import schedule_for_memory
+
+
+def sgd_like_graph():
+    """Program order of a backward pass: the update of w runs before the
+    cotangent product that still reads w."""
+    b = GraphBuilder("step")
+    w = b.input(f32[8, 8], "w")
+    x = b.input(f32[4, 8], "x")
+    ct = b.input(f32[4, 8], "ct")
+    grad = b.matmul(b.transpose(x, perm=(1, 0)), ct)
+    new_w = b.sub(w, b.mul(grad, 0.1))
+    dx = b.matmul(ct, b.transpose(w, perm=(1, 0)))
+    return b.build([new_w, dx])
+
+
+def test_pairs_prefer_the_input_that_flows_into_the_output():
+    b = GraphBuilder("two")
+    p, q = b.input(f32[3], "p"), b.input(f32[3], "q")
+    # the first output is an update of q, the second of p: pairing follows the data
+    g = b.build([b.mul(q, 0.5), b.add(p, 1.0)])
+    pairs = pair_donations(g, donated=[0, 1])
+    assert [u.name for u in pairs.values()] == ["q", "p"]
+    # an input returned unchanged is never donated, and types must match
+    g2 = b.build([p, b.exp(q)])
+    assert [u.name for u in pair_donations(g2, donated=[0, 1]).values()] == ["q"]
+
+
+def test_a_read_after_the_write_makes_donation_illegal_until_scheduled():
+    g = sgd_like_graph()
+    assert plan_donations(g, donated=[0]) == {}  # dx reads w after new_w is written
+    s = schedule_for_memory(g, donated=[0])
+    ops = [n.op for n in s.nodes]
+    # the transpose of w may be a view: the product reading it comes first
+    assert ops.index("sub") > max(i for i, op in enumerate(ops) if op == "matmul")
+    assert [u.name for u in plan_donations(s, donated=[0]).values()] == ["w"]
+
+
+def test_a_fused_update_may_read_its_own_input_at_the_same_index():
+    b = GraphBuilder("adam_like")
+    p, m, gr = (b.input(f32[16], n) for n in ("p", "m", "gr"))
+    new_m = b.add(b.mul(m, 0.9), b.mul(gr, 0.1))
+    new_p = b.sub(p, b.mul(new_m, 0.01))
+    fused = fuse(b.build([new_p, new_m]))
+    (update,) = [n for n in fused.nodes if n.op == "fusion"]
+    assert set(update.outputs) == set(fused.outputs)  # one kernel reads p, m and writes both
+    assert {u.name for u in plan_donations(fused, donated=[0, 1]).values()} == {"p", "m"}
+
+    b2 = GraphBuilder("transposed")
+    w = b2.input(f32[4, 4], "w")
+    out = b2.add(w, b2.transpose(w, perm=(1, 0)))  # reads w at another index too
+    g2 = fuse(b2.build([out]))
+    assert plan_donations(g2, donated=[0]) == {}
+
+
+def test_jit_writes_donated_outputs_in_place_on_llvm():
+    def update(params, grads):
+        return {k: params[k] - 0.5 * grads[k] for k in params}
+
+    params = {"a": np.ones((3, 4), np.float32), "b": np.full(5, 2.0, np.float32)}
+    grads = {"a": np.ones((3, 4), np.float32), "b": np.ones(5, np.float32)}
+    kept = {k: v.copy() for k, v in grads.items()}
+    expected = update({k: v.copy() for k, v in params.items()}, kept)
+    originals = dict(params)
+    new = gc.jit(update, backend="llvm", donate_argnums=0)(params, grads)
+    for k in params:
+        assert new[k] is originals[k]  # the same array, now holding the result
+        np.testing.assert_array_equal(new[k], expected[k])
+        np.testing.assert_array_equal(grads[k], kept[k])  # not donated: untouched
+
+
+def test_arrays_that_cannot_be_overwritten_are_copied_instead():
+    f = gc.jit(lambda p, q: (p * 2.0, q * 3.0), backend="llvm", donate_argnums=(0, 1))
+    read_only = np.ones(4, np.float32)
+    read_only.flags.writeable = False
+    view = np.ones(8, np.float32)[::2]  # not C-contiguous: rejected as input
+    with pytest.raises(gc.InputError):
+        f(view, np.ones(4, np.float32))
+    base = np.arange(8, dtype=np.float32)
+    out_p, out_q = f(read_only, base[:4])  # a view of base: not its own memory
+    np.testing.assert_array_equal(out_p, 2.0)
+    np.testing.assert_array_equal(base, np.arange(8))  # base untouched
+    np.testing.assert_array_equal(out_q, np.arange(4) * 3.0)
+    shared = np.ones(4, np.float32)
+    out_p, out_q = f(shared, shared)  # one array for two donated arguments
+    np.testing.assert_array_equal(out_p, 2.0)
+    np.testing.assert_array_equal(out_q, 3.0)
+
+
+def mlp_loss(p, x, y):
+    h = np.tanh(x @ p["w1"] + p["b1"])
+    h = np.tanh(h @ p["w2"] + p["b2"])
+    return np.mean((h @ p["w3"] - y) ** 2)
+
+
+def mlp_params(rng, width=256):
+    return {
+        "w1": (rng.normal(size=(64, width)) * 0.1).astype(np.float32),
+        "b1": np.zeros(width, np.float32),
+        "w2": (rng.normal(size=(width, width)) * 0.05).astype(np.float32),
+        "b2": np.zeros(width, np.float32),
+        "w3": (rng.normal(size=(width, 1)) * 0.05).astype(np.float32),
+    }
+
+
+@pytest.mark.parametrize(
+    "optimizer",
+    [gc.optim.SGD(0.1, momentum=0.9), gc.optim.Adam(1e-3)],
+    ids=["sgd_momentum", "adam"],
+)
+def test_train_step_updates_parameters_in_place_and_allocates_no_state(optimizer):
+    rng = np.random.default_rng(0)
+    params = mlp_params(rng)
+    x = rng.normal(size=(32, 64)).astype(np.float32)
+    y = rng.normal(size=(32, 1)).astype(np.float32)
+    step = gc.train_step(mlp_loss, optimizer, backend="llvm")
+    reference = gc.train_step(mlp_loss, optimizer, backend="numpy")
+    state, ref_state = step.init(params), reference.init(params)
+    state, _ = step(state, x, y)  # compile outside the measurement
+    ref_state, _ = reference(ref_state, x, y)
+    before = {k: v for k, v in state.params.items()}
+    tracemalloc.start()
+    growth = []
+    for _ in range(3):
+        state, loss = step(state, x, y)
+        ref_state, ref_loss = reference(ref_state, x, y)
+        tracemalloc.reset_peak()
+        already, _ = tracemalloc.get_traced_memory()
+        state, loss = step(state, x, y)
+        growth.append(tracemalloc.get_traced_memory()[1] - already)
+        ref_state, ref_loss = reference(ref_state, x, y)
+    tracemalloc.stop()
+    param_bytes = sum(v.nbytes for v in params.values())
+    assert max(growth) < 0.05 * param_bytes  # no parameter- or state-sized array per step
+    for k in params:
+        assert state.params[k] is before[k]
+        # float32 Adam amplifies rounding where gradients are tiny (g / sqrt(v))
+        np.testing.assert_allclose(state.params[k], ref_state.params[k], rtol=1e-4, atol=2e-5)
+    np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
