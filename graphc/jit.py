@@ -412,8 +412,12 @@ def jit(
         backend: ``"llvm"`` or ``"numpy"``; default: the fastest available.
         static_argnums: arguments baked into the graph (must be hashable);
             a new value compiles again.
-        donate_argnums: arguments whose buffers the executable may reuse
-            for outputs (the caller must not use them afterwards).
+        donate_argnums: arguments the caller gives up: on the LLVM backend an
+            output of the same type may be computed straight into such an
+            argument's array (which is then returned), when no other read of
+            the argument comes later. Arrays that are read-only, views, or
+            passed twice are copied instead. Don't use donated arrays
+            afterwards except through the results.
         dump: directory to write the IR after every pass (``NN-pass.gir``);
             the ``GRAPHC_DUMP`` environment variable does the same.
         explain: warn with the reason each time a new signature compiles.
