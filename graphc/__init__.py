@@ -22,6 +22,7 @@ from .ir import (
 )
 from .jit import jit
 from .primitives import bind
+from .remat import remat
 from .tracing import trace
 from .training import (
     EarlyStopping,
@@ -68,6 +69,7 @@ __all__ = [
     "optim",
     "plot_history",
     "random",
+    "remat",
     "stop_gradient",
     "trace",
     "training",

@@ -95,16 +95,22 @@ def differentiate(
                     hint="differentiate the graph before running lowering passes such as fusion",
                 )
             )
-        rule = get_op(n.op).vjp
+        opdef = get_op(n.op)
+        rule = opdef.vjp
         if rule is None:
             continue  # piecewise-constant or integer-valued: the derivative is zero
         inputs = [env[x] if isinstance(x, Value) else x for x in n.inputs]
         outs = [env[v] for v in n.outputs]
+        attrs = dict(n.attrs)
+        if opdef.num_subgraphs:
+            # A rule for an op with a body (remat) differentiates the body with
+            # this driver, which the IR cannot import.
+            attrs.update(_subgraphs=n.subgraphs, _differentiate=differentiate)
         with b.at(n.loc.with_derived("vjp") if n.loc else None):
             if len(n.outputs) == 1:
-                result = rule(b, out_cts[0], outs[0], *inputs, **n.attrs)
+                result = rule(b, out_cts[0], outs[0], *inputs, **attrs)
             else:
-                result = rule(b, tuple(out_cts), tuple(outs), *inputs, **n.attrs)
+                result = rule(b, tuple(out_cts), tuple(outs), *inputs, **attrs)
             assert len(result) == len(n.inputs), f"{n.op}: VJP returned {len(result)} cotangents"
             for x, ct in zip(n.inputs, result):
                 if ct is not None and isinstance(x, Value) and x in active:

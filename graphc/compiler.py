@@ -8,6 +8,7 @@ for LLVM), memory planning, and the backend's code generator.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,12 +45,21 @@ def default_backend() -> str:
     return "interpret"
 
 
-def pipeline_for(backend: str, donate: Sequence[int] = ()) -> tuple[Any, ...]:
+def pipeline_for(
+    backend: str,
+    donate: Sequence[int] = (),
+    memory_budget: int | None = None,
+) -> tuple[Any, ...]:
     """The optimization pipeline plus the lowering passes ``backend`` wants."""
+    from graphc.passes.inline import inline_remat, remove_barriers
     from graphc.passes.manager import Pass
     from graphc.passes.pipeline import PIPELINE
     from graphc.passes.schedule import schedule_for_memory
 
+    cut = [p.name for p in PIPELINE].index("eliminate_common_subexpressions") + 1
+    # Remat regions stay whole through CSE, which would merge a recomputation
+    # with the forward values it replaces; after it they are ordinary code.
+    inline = (Pass("inline_remat", inline_remat),)
     lowering: tuple[Any, ...] = ()
     if backend == "llvm":
         from graphc.passes.fuse import fuse
@@ -58,7 +68,30 @@ def pipeline_for(backend: str, donate: Sequence[int] = ()) -> tuple[Any, ...]:
         lowering = (Pass("fuse", fuse),)
     # Ordering comes last, on the final set of nodes, right before memory planning.
     schedule = Pass("schedule_for_memory", lambda g: schedule_for_memory(g, donate))
-    return PIPELINE + lowering + (schedule,)
+    # The barriers kept recomputations out of forward kernels and after their
+    # cotangents through fusion and scheduling; the order is final now.
+    unbar = Pass("remove_barriers", remove_barriers)
+    after = lowering + (schedule, unbar)
+    budget: tuple[Any, ...] = ()
+    if memory_budget is not None:
+        from graphc.passes.remat import rematerialize
+
+        def lower(g: Graph) -> Graph:
+            for p in after:
+                g = p.run(g)
+            return g
+
+        # Before fusion, so copies can join backward kernels; it measures the
+        # plan of the lowered graph, which is what the backend gets.
+        budget = (
+            Pass(
+                "rematerialize",
+                lambda g: rematerialize(
+                    g, memory_budget, lower=lower, inplace=backend == "numpy", donated=donate
+                ),
+            ),
+        )
+    return PIPELINE[:cut] + inline + PIPELINE[cut:] + budget + after
 
 
 class _Interpreted:
@@ -88,8 +121,10 @@ def compile_graph(
         g,
         disabled=tuple(disable_passes),
         dump_dir=dump,
-        passes=pipeline_for(backend, donate),
+        passes=pipeline_for(backend, donate, memory_budget),
     )
+    if memory_budget is not None:
+        _warn_if_over_budget(g.name, memory_budget, report)
     if backend == "interpret":
         return CompileResult(optimized, _Interpreted(optimized), report, None)
     module = backend_module(backend)
@@ -99,3 +134,15 @@ def compile_graph(
     plan = plan_memory(optimized, inplace=backend == "numpy", donated=donate)
     executable = module.compile(optimized, plan=plan, **dict(options or {}))
     return CompileResult(optimized, executable, report, getattr(executable, "memory", plan))
+
+
+def _warn_if_over_budget(name: str, budget: int, report: Any) -> None:
+    record = report.record("rematerialize")
+    if record is None:
+        return  # disabled by the caller
+    over = record.counts.get("bytes over budget", 0)
+    if over:
+        from graphc.passes.remat import MemoryBudgetWarning, describe_budget_miss
+
+        # stacklevel: compile_graph <- Jitted._compile <- Jitted.__call__ <- the user's call
+        warnings.warn(MemoryBudgetWarning(describe_budget_miss(name, budget, record)), stacklevel=5)

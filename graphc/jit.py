@@ -422,7 +422,12 @@ def jit(
             the ``GRAPHC_DUMP`` environment variable does the same.
         explain: warn with the reason each time a new signature compiles.
         disable_passes: pass names to skip (to bisect a miscompile).
-        memory_budget: bytes; rematerialize to keep the peak under it.
+        memory_budget: bytes of intermediates (the memory plan's peak; inputs and
+            outputs belong to the caller) to stay under: cheap values (elementwise
+            and view results) that live long are computed again right before their
+            late uses until the peak fits. A budget that cannot be met gives a
+            ``MemoryBudgetWarning`` and the lowest peak found; the compile report
+            (``.report``) counts the peak before and after.
         options: passed to the backend (e.g. ``num_threads``).
 
     >>> import numpy as np
@@ -445,6 +450,10 @@ def jit(
     if backend is not None and backend not in BACKENDS:
         raise UnsupportedError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
+    if memory_budget is not None:
+        _check_budget(memory_budget)
+        memory_budget = int(memory_budget)
+
     def as_tuple(v: int | Sequence[int]) -> tuple[int, ...]:
         return (v,) if isinstance(v, int) else tuple(v)
 
@@ -459,3 +468,17 @@ def jit(
         memory_budget=memory_budget,
         options=options,
     )
+
+
+def _check_budget(budget: Any) -> None:
+    from .passes.manager import PipelineError
+
+    if isinstance(budget, (bool, np.bool_)) or not isinstance(budget, (int, np.integer)):
+        raise PipelineError(
+            format_message(
+                f"memory_budget must be a number of bytes (an int), got {budget!r}",
+                hint="for example memory_budget=64 * 2**20 for 64 MiB",
+            )
+        )
+    if budget < 0:
+        raise PipelineError(f"memory_budget must be at least 0 bytes, got {budget}")

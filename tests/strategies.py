@@ -10,7 +10,8 @@ Shared by the IR tests and the backend differential tests::
         ...
 
 Every op in the registry has an entry in :data:`OP_MAKERS` (a test checks
-this), so a newly registered op shows up in random graphs at once. A maker
+this), so a newly registered op shows up in random graphs at once (the few
+in :data:`PIPELINE_ONLY` only when asked for by name). A maker
 draws operands and attributes for its op from the values built so far, or
 adds a fresh graph input when nothing fits. Makers may pick operands that the
 type rule rejects; :func:`graphs` then simply draws another op, so the
@@ -479,6 +480,30 @@ def _fusion(c: _Ctx) -> Any:
     return c.b.fusion(*operands, subgraphs=[body], kind=kind)
 
 
+def _remat(c: _Ctx) -> Any:
+    if c.depth >= c.options.get("max_depth", 2):
+        raise Skip
+    operands = [c.pick() for _ in range(c.draw(st.integers(1, 3)))]
+    body = c.draw(
+        _graph(
+            input_types=[v.type for v in operands],
+            max_nodes=4,
+            max_outputs=3,
+            depth=c.depth + 1,
+            ops=c.options.get("body_ops"),
+            allow_dtypes=c.allow_dtypes,
+            special=c.special,
+            locations=c.options.get("locations", False),
+            max_depth=c.options.get("max_depth", 2),
+        )
+    )
+    return c.b.remat(*operands, subgraphs=[body], recompute=c.draw(st.booleans()))
+
+
+def _optimization_barrier(c: _Ctx) -> Any:
+    return c.b.optimization_barrier(*[c.pick() for _ in range(c.draw(st.integers(1, 3)))])
+
+
 OP_MAKERS: dict[str, Maker] = {
     "select": _select,
     "cast": _cast,
@@ -502,7 +527,13 @@ OP_MAKERS: dict[str, Maker] = {
     "constant": _constant,
     "random_bits": _random_bits,
     "fusion": _fusion,
+    "remat": _remat,
+    "optimization_barrier": _optimization_barrier,
 }
+# Ops that the compile pipeline removes before any backend runs (inline_remat,
+# remove_barriers). The LLVM backend does not take them, so graphs contain them
+# only when ``ops`` names them (the remat tests do).
+PIPELINE_ONLY = frozenset({"remat", "optimization_barrier"})
 # Attribute-free elementwise ops share two generic makers.
 for _name, _op in all_ops().items():
     if _name in OP_MAKERS:
@@ -562,7 +593,7 @@ def _graph(
         {"max_depth": max_depth, "locations": locations, "body_ops": body_ops or ops},
         fresh_inputs=depth == 0,
     )
-    op_names = sorted(ops if ops is not None else OP_MAKERS)
+    op_names = sorted(ops if ops is not None else set(OP_MAKERS) - PIPELINE_ONLY)
     target = draw(st.integers(min(min_nodes, max_nodes), max_nodes))
     made = attempts = 0
     last: list[Value] = []
@@ -610,9 +641,10 @@ def graphs(
     Args:
         min_nodes, max_nodes: how many nodes to aim for (an op that does not
             fit the values at hand is skipped, so a graph can come out smaller).
-        ops: op names to draw from (default: every registered op; fusion bodies
-            use the same set). Graph inputs are the only free values, so any
-            subset works, e.g. ``["add", "mul", "exp"]``.
+        ops: op names to draw from (default: every registered op except
+            :data:`PIPELINE_ONLY`; fusion and remat bodies use the same set).
+            Graph inputs are the only free values, so any subset works, e.g.
+            ``["add", "mul", "exp"]``.
         dtypes: dtypes of graph inputs (ops may still produce others: ``eq``
             gives bool, ``argmax`` i64).
         special: literals and constants may hold inf, nan and -0.0.

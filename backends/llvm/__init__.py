@@ -25,8 +25,14 @@ from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads
 from .runtime import LLVMExecutable, MemoryReport
 
 NAME = "llvm"
-# Every registered op has a direct lowering (LOWERINGS); none is rewritten.
-DECOMPOSITIONS: dict[str, Any] = {}
+# Every other registered op has a direct lowering (LOWERINGS). These two never
+# reach the backend: the pipeline inlines remat bodies (inline_remat) and drops
+# barriers (remove_barriers); each entry is that rewrite. compile() does not
+# apply the table: a graph that skipped the pipeline gets a BackendError.
+DECOMPOSITIONS: dict[str, Any] = {
+    "remat": lambda b, n, inputs: b.call(n.subgraphs[0], *inputs),
+    "optimization_barrier": lambda b, n, inputs: list(inputs),
+}
 
 __all__ = ["DECOMPOSITIONS", "LOWERINGS", "NAME", "LLVMExecutable", "MemoryReport", "compile"]
 

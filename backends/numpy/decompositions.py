@@ -35,9 +35,17 @@ def _rsqrt(b: GraphBuilder, n: Node, inputs: Sequence[Operand]) -> Sequence[Oper
     return [b.div(one, b.sqrt(inputs[0]))]
 
 
+def _pass_through(b: GraphBuilder, n: Node, inputs: Sequence[Operand]) -> Sequence[Operand]:
+    # optimization_barrier only constrains passes; by the time code is generated it is an identity.
+    return list(inputs)
+
+
 DECOMPOSITIONS: dict[str, Decomposition] = {
     "fusion": _inline_fusion,
     "rsqrt": _rsqrt,
+    # remat means "call the body" too; the pipeline inlines it before any backend runs.
+    "remat": _inline_fusion,
+    "optimization_barrier": _pass_through,
 }
 
 

@@ -1,6 +1,17 @@
 """The primitive op set. Importing this package registers every op."""
 
-from . import conv, elementwise, fusion, indexing, linalg, misc, random, reduce, shape  # noqa: F401
+from . import (  # noqa: F401
+    control,
+    conv,
+    elementwise,
+    fusion,
+    indexing,
+    linalg,
+    misc,
+    random,
+    reduce,
+    shape,
+)
 from .registry import REQUIRED, Attr, OpDef, all_ops, get_op, register, set_vjp
 
 __all__ = ["REQUIRED", "Attr", "OpDef", "all_ops", "get_op", "register", "set_vjp"]

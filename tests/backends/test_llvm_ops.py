@@ -451,3 +451,30 @@ def test_every_registered_op_is_exercised_here() -> None:
         name for name in all_ops() if f'"{name}"' not in source and f".{name}(" not in source
     ]
     assert not unexercised, f"ops with no LLVM test case: {unexercised}"
+
+
+def test_remat_and_barriers_reach_llvm_only_through_the_pipeline() -> None:
+    """ "remat" and "optimization_barrier" are removed by the compile pipeline
+    (inline_remat, remove_barriers), so the LLVM backend never lowers them."""
+    import graphc as gc
+    from graphc.compiler import compile_graph
+
+    def ops(g: Any) -> set[str]:
+        return {n.op for n in g.nodes}.union(*(ops(s) for n in g.nodes for s in n.subgraphs))
+
+    body = GraphBuilder("body")
+    a = body.input(TensorType((7,), f64), "a")
+    b = GraphBuilder("f")
+    x = b.input(TensorType((7,), f64), "x")
+    y = b.optimization_barrier(b.remat(x, subgraphs=[body.build([body.tanh(a)])]))
+    g = b.build([b.mul(y, x)])
+    result = compile_graph(g, backend="llvm")
+    assert not ops(result.graph) & {"remat", "optimization_barrier"}
+    data = values(TensorType((7,), f64), "tanh")
+    np.testing.assert_allclose(result.executable(data)[0], interpret(g, data)[0], rtol=1e-12)
+
+    step = gc.jit(gc.value_and_grad(lambda x: (gc.remat(np.tanh)(x) * x).sum()), backend="llvm")
+    value, grad = step(data)
+    assert not ops(step.optimized_graph) & {"remat", "optimization_barrier"}
+    np.testing.assert_allclose(value, (np.tanh(data) * data).sum(), rtol=1e-12)
+    np.testing.assert_allclose(grad, np.tanh(data) + data / np.cosh(data) ** 2, rtol=1e-12)

@@ -450,6 +450,22 @@ def fusion(*xs: np.ndarray, kind: str = "elementwise", _subgraphs: Any) -> Any:
     return run_with_oracles(body, *xs)
 
 
+def remat(*xs: np.ndarray, recompute: bool = False, _subgraphs: Any) -> Any:
+    # Its meaning is a call of the body; recomputation only changes its derivative.
+    (body,) = _subgraphs
+    if tuple((x.shape, x.dtype) for x in xs) != tuple(
+        (t.shape, t.dtype.np) for t in body.input_types
+    ):
+        raise Rejected("operands must match the body")
+    return run_with_oracles(body, *xs)
+
+
+def optimization_barrier(*xs: np.ndarray) -> Any:
+    if not xs:
+        raise Rejected("needs an operand")
+    return tuple(np.array(x) for x in xs) if len(xs) > 1 else np.array(xs[0])
+
+
 def select(cond: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     if cond.dtype != np.bool_:
         raise Rejected("graphc's select takes a bool condition")
@@ -548,10 +564,12 @@ ORACLES: dict[str, Callable[..., Any]] = {
     "constant": constant,
     "random_bits": random_bits,
     "fusion": fusion,
+    "remat": remat,
+    "optimization_barrier": optimization_barrier,
 }
 
 # Oracles that compute the same floating-point expression as NumPy's own
 # ufunc; the rest (and every float op on f32 inputs) compare with a tolerance.
 APPROXIMATE = frozenset(
-    {"cumsum", "rsqrt", "sigmoid", "erf", "matmul", "conv2d", "avg_pool2d", "fusion"}
+    {"cumsum", "rsqrt", "sigmoid", "erf", "matmul", "conv2d", "avg_pool2d", "fusion", "remat"}
 )

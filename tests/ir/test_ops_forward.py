@@ -547,6 +547,36 @@ def fusion_cases(rng: np.random.Generator) -> Iterator[Case]:
     yield Case((sample(rng, (3,), DType.f64),), subgraphs=(chain,), label="operands differ")
 
 
+def remat_cases(rng: np.random.Generator) -> Iterator[Case]:
+    # A chain with a matmul, a multi-output body with a reduction and a bool
+    # result, a literal operand, a nested remat, and a recomputation.
+    b = GraphBuilder("body")
+    x, w = b.input(TensorType((2, 3), DType.f64)), b.input(TensorType((3, 4), DType.f64))
+    chain = b.build([b.tanh(b.add(b.matmul(x, w), 1.0))])
+    operands = (sample(rng, (2, 3), DType.f64), sample(rng, (3, 4), DType.f64))
+    yield Case(operands, subgraphs=(chain,), label="chain")
+    yield Case(operands, {"recompute": True}, (chain,), "recompute")
+    b = GraphBuilder("body")
+    x, s = b.input(TensorType((4,), DType.f32)), b.input(TensorType((), DType.f32))
+    t = b.mul(x, s)
+    multi = b.build([t, b.reduce_sum(b.exp(t), axes=(0,)), b.gt(t, 0.0)])
+    yield Case((sample(rng, (4,), DType.f32), Literal(1.5, DType.f32)), subgraphs=(multi,))
+    b = GraphBuilder("outer")
+    x, w = b.input(TensorType((2, 3), DType.f64)), b.input(TensorType((3, 4), DType.f64))
+    nested = b.build([b.neg(b.remat(x, w, subgraphs=[chain]))])
+    yield Case(operands, subgraphs=(nested,), label="nested")
+    yield Case(operands[::-1], subgraphs=(chain,), label="operands differ")
+    yield Case((operands[0].astype(np.float32), operands[1]), subgraphs=(chain,), label="dtype")
+
+
+def barrier_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for dtype in DTYPES:
+        for shape in UNARY_SHAPES:
+            yield Case((sample(rng, shape, dtype),))
+    yield Case((sample(rng, (2, 3), DType.f32), sample(rng, (), DType.i64), Weak(2.0)))
+    yield Case((), label="no operands")
+
+
 CASES: dict[str, Callable[[np.random.Generator], Iterator[Case]]] = {
     "select": select_cases,
     "cast": cast_cases,
@@ -571,6 +601,8 @@ CASES: dict[str, Callable[[np.random.Generator], Iterator[Case]]] = {
     "constant": constant_cases,
     "random_bits": random_bits_cases,
     "fusion": fusion_cases,
+    "remat": remat_cases,
+    "optimization_barrier": barrier_cases,
 }
 for _name in ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min"):
     CASES[_name] = lambda rng, _name=_name: reduction_cases(_name, rng)

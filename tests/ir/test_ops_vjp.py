@@ -110,6 +110,34 @@ def pool_cases(op: str) -> list[Any]:
 
 IDX = np.array([[2, -1, 0], [2, 2, -4]], np.int64)  # repeated and negative indices
 
+
+def remat_cases() -> list[Any]:
+    """Bodies with one float argument (the small second-order driver handles
+    single-output nodes, and the recomputation has one output per float
+    argument), plus integer and literal arguments."""
+    f64 = DType.f64
+    b = GraphBuilder("body")
+    x = b.input(TensorType((2, 3), f64), "x")
+    w = b.constant(value=np.linspace(-1.0, 1.0, 12).reshape(3, 4))
+    layer = b.build([b.tanh(b.add(b.matmul(b.mul(x, x), w), 0.5))])
+    b = GraphBuilder("body")
+    x = b.input(TensorType((3,), f64), "x")
+    two = b.build([b.exp(x), b.mul(b.sin(x), x)])
+    b = GraphBuilder("body")
+    x, i = b.input(TensorType((3,), f64), "x"), b.input(TensorType((2,), DType.i64), "i")
+    gathered = b.build([b.mul(b.gather(b.exp(x), i, axis=0), 2.0)])
+    b = GraphBuilder("body")
+    x, s = b.input(TensorType((3,), f64), "x"), b.input(TensorType((), DType.i64), "s")
+    scaled = b.build([b.reduce_sum(b.mul(b.log1p(b.mul(x, x)), s), axes=(0,))])
+    return [
+        ([Arg((2, 3))], {"subgraphs": [layer]}),
+        ([Arg((2, 3))], {"subgraphs": [layer], "recompute": True}),
+        ([Arg((3,))], {"subgraphs": [two]}),
+        ([Arg((3,)), Arg(values=np.array([2, 0]))], {"subgraphs": [gathered]}),
+        ([Arg((3,)), Arg(literal=3, dtype=DType.i64)], {"subgraphs": [scaled]}),
+    ]
+
+
 VJP_CASES: dict[str, list[Any]] = {
     "neg": unary(),
     "exp": unary(),
@@ -231,6 +259,11 @@ VJP_CASES: dict[str, list[Any]] = {
     "conv2d": conv_cases(),
     "max_pool2d": pool_cases("max_pool2d"),
     "avg_pool2d": pool_cases("avg_pool2d"),
+    "remat": remat_cases(),
+    "optimization_barrier": unary()
+    + [
+        ([Arg((2, 3)), Arg((3,))], {}),
+    ],
 }
 
 
@@ -265,6 +298,7 @@ def test_integer_operands_get_no_cotangent() -> None:
         ("gather", [np.ones((3, 2)), np.array([0, 2])], {"axis": 0}, [1]),
         ("scatter_add", [np.ones((3, 2)), np.array([0, 0]), np.ones((2, 2))], {"axis": 0}, [1]),
         ("select", [np.array([True, False]), np.ones(2), np.zeros(2)], {}, [0]),
+        ("optimization_barrier", [np.ones(2), np.array([1, 2])], {}, [1]),
     ]
     for op, operands, attrs, none in cases:
         graphs = build_vjp_graph(op, operands, attrs)
@@ -339,7 +373,8 @@ def test_cast_to_integer_has_no_gradient() -> None:
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("op", sorted(VJP_CASES))
+# A remat body fixes its argument types, so its float32 case lives in tests/remat.
+@pytest.mark.parametrize("op", sorted(set(VJP_CASES) - {"remat"}))
 def test_float32_cotangents_stay_float32(op: str) -> None:
     """A rule on f32 operands must not promote to f64 (that would double the
     backward pass's memory and time); the cotangents have the operands' dtype."""

@@ -28,6 +28,7 @@ from graphc.ir import (
     Graph,
     GraphBuilder,
     Literal,
+    Node,
     TensorType,
     Value,
     get_op,
@@ -110,7 +111,7 @@ def build_vjp_graph(
     cts = tuple(b.input(v.type, f"ct{i}") for i, v in enumerate(outs))
     single = not isinstance(out, tuple)
     # The rule gets the node's complete attributes (defaults filled in), as in the pass.
-    full_attrs = b.nodes[-1].attrs
+    full_attrs = subgraph_attrs(b.nodes[-1])
     result = opdef.vjp(b, cts[0] if single else cts, out, *xs, **full_attrs)
     assert isinstance(result, tuple) and len(result) == len(operands), (
         f"{op}: the VJP rule must return one cotangent (or None) per operand, got {result!r}"
@@ -134,6 +135,17 @@ def build_vjp_graph(
     # Every VJP graph must survive the text form too.
     assert parse(str(vjp)) == vjp, f"{op}: the VJP graph does not round-trip"
     return VJPGraph(forward, vjp, inputs, differentiated, none, raw_types)
+
+
+def subgraph_attrs(n: Node) -> dict[str, Any]:
+    """The attributes a VJP rule gets; an op with a body also gets the body and
+    the differentiator to apply to it, as from ``graphc.autodiff``."""
+    attrs = dict(n.attrs)
+    if n.subgraphs:
+        from graphc.autodiff import differentiate
+
+        attrs.update(_subgraphs=n.subgraphs, _differentiate=differentiate)
+    return attrs
 
 
 def _dot(cts: Sequence[np.ndarray], outs: Sequence[np.ndarray]) -> float:
@@ -220,7 +232,7 @@ def reverse_graph(g: Graph) -> Graph:
             continue
         assert len(n.outputs) == 1, "the small driver handles single-output ops"
         ins = [env[x] if isinstance(x, Value) else x for x in n.inputs]
-        result = opdef.vjp(b, outs[0], env[n.outputs[0]], *ins, **n.attrs)
+        result = opdef.vjp(b, outs[0], env[n.outputs[0]], *ins, **subgraph_attrs(n))
         for x, ct in zip(n.inputs, result):
             if ct is not None and isinstance(x, Value) and x.type.dtype.is_float:
                 add(x, ct)
