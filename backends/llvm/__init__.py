@@ -22,6 +22,7 @@ from . import cache as cache_mod
 from . import conv, index_kernels, linalg, lower_loops, shape_kernels, target  # noqa: F401
 from .blas import blas_thread_control, register_blas
 from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads
+from .pool import pool
 from .runtime import LLVMExecutable, MemoryReport
 
 NAME = "llvm"
@@ -42,7 +43,10 @@ def compile(
     plan: MemoryPlan | None = None,
     *,
     threads: int | None = None,
+    num_threads: int | None = None,
     parallel_work: int | None = None,
+    chunk_work: int | None = None,
+    profile: bool = False,
     cache: bool = True,
     **_ignored: Any,
 ) -> LLVMExecutable:
@@ -51,30 +55,39 @@ def compile(
     Args:
         plan: arena offsets for intermediates (values it does not cover get
             their own).
-        threads: threads for large kernels; default ``GRAPHC_NUM_THREADS``,
-            else the number of usable cores.
-        parallel_work: split a kernel across threads from this much work
+        threads: threads for large kernels and products (``num_threads`` is
+            the same); default ``GRAPHC_NUM_THREADS``, else the number of
+            usable cores. Generated code does not depend on it.
+        parallel_work: split a kernel into chunks from this much work
             (elements times per-element cost) on.
+        chunk_work: about this much work per chunk.
+        profile: count time per node (``exe.profile()``, see :mod:`.profile`).
         cache: use the on-disk object cache (see :mod:`.cache`).
     """
     start = time.perf_counter()
     register_blas()
     blas_thread_control()
-    options = Options(threads=threads or default_threads())
+    threads = threads or num_threads or default_threads()
+    options = Options(profile=profile)
     if parallel_work is not None:
         options.parallel_work = parallel_work
+    if chunk_work is not None:
+        options.chunk_work = chunk_work
     directory = cache_mod.cache_dir() if cache else None
     key = ""
     if directory is not None:
         key = cache_mod.cache_key(str(g), _plan_text(g, plan), repr(options), target.host().key())
         entry = cache_mod.load(directory, key)
         if entry is not None:
+            if entry.layout.get("parallel_regions"):
+                pool()
             engine = target.load_object(entry.obj)
             return LLVMExecutable(
                 g,
                 entry.layout,
                 engine,
                 entry.llvm_ir,
+                threads=threads,
                 from_cache=True,
                 compile_seconds=time.perf_counter() - start,
             )
@@ -84,12 +97,16 @@ def compile(
     mod = target.parse_and_verify(text)
     target.optimize(mod)
     obj = target.emit_object(mod)
-    engine = target.load_object(obj)
     layout = asdict(mb.layout)
     layout.pop("constants")
+    if layout["parallel_regions"]:
+        pool()
+    engine = target.load_object(obj)
     if directory is not None:
         cache_mod.store(directory, key, cache_mod.Entry(obj, layout, text))
-    return LLVMExecutable(g, layout, engine, text, compile_seconds=time.perf_counter() - start)
+    return LLVMExecutable(
+        g, layout, engine, text, threads=threads, compile_seconds=time.perf_counter() - start
+    )
 
 
 def _plan_text(g: Graph, plan: MemoryPlan | None) -> str:

@@ -12,6 +12,9 @@ import ctypes
 import functools
 
 import llvmlite.binding as llvm
+import llvmlite.ir as ir
+
+from .irutil import I32, VOID
 
 GEMM_SYMBOLS = {"f32": "graphc_sgemm", "f64": "graphc_dgemm"}
 
@@ -42,11 +45,6 @@ def register_blas() -> dict[str, int]:
 
 
 THREAD_SYMBOLS = ("graphc_blas_get_threads", "graphc_blas_set_threads")
-# GEMMs with fewer multiply-adds than this run on one BLAS thread. Measured
-# here with SciPy's OpenBLAS on a busy 2-core machine, a 128x64x256 sgemm took
-# 0.04 ms on one thread and 4 ms on two (its threads spin-wait for a core);
-# from about this size on, splitting can pay when cores are free.
-SMALL_GEMM = 1 << 24
 
 
 @functools.cache
@@ -75,3 +73,25 @@ def blas_thread_control() -> bool:
                 llvm.add_symbol(name, ctypes.cast(fn, ctypes.c_void_p).value)
             return True
     return False
+
+
+def single_thread_blas(module: ir.Module, entry: ir.IRBuilder, exit_block: ir.Block) -> None:
+    """Run every BLAS call of this entry function on one BLAS thread: set the
+    count at the start (``entry``) and restore it before ``exit_block`` returns.
+
+    graphc splits large products across its own worker pool instead. Two
+    pools on one machine oversubscribe it: OpenBLAS's workers spin for a
+    while after each call, taking the cores graphc's next kernel needs (a
+    W4 step measured 3x slower with both pools than with either alone).
+    """
+    if not blas_thread_control():
+        return
+    fnty = {"get": ir.FunctionType(I32, []), "set": ir.FunctionType(VOID, [I32])}
+    get_name, set_name = THREAD_SYMBOLS
+    get = module.globals.get(get_name) or ir.Function(module, fnty["get"], get_name)
+    set_ = module.globals.get(set_name) or ir.Function(module, fnty["set"], set_name)
+    previous = entry.call(get, [], name="blas_threads")
+    entry.call(set_, [ir.Constant(I32, 1)])
+    restore = ir.IRBuilder()
+    restore.position_before(exit_block.terminator)
+    restore.call(set_, [previous])

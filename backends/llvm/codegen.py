@@ -32,7 +32,8 @@ from graphc.ir.errors import format_message
 from graphc.ir.liveness import live_intervals
 from graphc.ir.plan import MemoryPlan, align
 
-from .irutil import I64, PTR, VOID, alloca, counted_loop, elem_ptr, i64, load, store, word_ptr
+from .blas import single_thread_blas
+from .irutil import I64, PTR, VOID, counted_loop, elem_ptr, i64, load, store, word_ptr
 from .loops import LoopKernel, combine, emit_loop_kernel
 from .loopspec import (
     Buf,
@@ -45,15 +46,17 @@ from .loopspec import (
     spec_key,
 )
 from .mathlib import MathLib
-from .parallel import TASK_TYPE, define_parallel
+from .parallel import MAX_CHUNKS, call_region, loop_task, threads_global
+from .profile import Counters
 from .scalar import ScalarEmitter
 from .views import View
 
-# A kernel is split across threads when (elements x per-element cost) reaches
-# this, about 0.15 ms of vectorized single-thread work here. Starting and
-# joining a thread costs tens of microseconds on an idle machine and whole
-# scheduler slices on a busy one, so small kernels stay on one thread.
-PARALLEL_WORK = 1 << 22
+# A kernel becomes a parallel region from this much work (elements x
+# per-element cost; about 40 us of vectorized single-thread work here), split
+# into chunks of about CHUNK_WORK. Waking a pool worker costs a few
+# microseconds; the chunks let whichever thread is running take the next one.
+PARALLEL_WORK = 1 << 20
+CHUNK_WORK = 1 << 18
 
 Lowering = Callable[["ModuleBuilder", Node], None]
 LOWERINGS: dict[str, Lowering] = {}
@@ -75,8 +78,12 @@ def lowering(*ops: str) -> Callable[[Lowering], Lowering]:
 
 @dataclass
 class Options:
-    threads: int = 1
+    """What the generated code depends on (part of the cache key). The
+    thread count is not: it is set on the executable at run time."""
+
     parallel_work: int = PARALLEL_WORK
+    chunk_work: int = CHUNK_WORK
+    profile: bool = False  # count cycles per node (see profile.py)
 
 
 @dataclass
@@ -92,6 +99,9 @@ class Layout:
     plan_bytes: int = 0
     extra_bytes: int = 0
     scratch_bytes: int = 0
+    parallel_regions: int = 0  # calls into the worker pool
+    uses_blas: bool = False
+    profiled: bool = False
 
 
 def value_names(g: Graph) -> dict[Value, str]:
@@ -328,30 +338,38 @@ class ModuleBuilder:
         self, kernel: LoopKernel, buffers: list[Buf], shifts: dict[Buf, int] | None = None
     ) -> None:
         """Call ``kernel`` on ``buffers`` (its parameters, partial sums
-        excluded), each pointer advanced by its shift in elements."""
+        excluded), each pointer advanced by its shift in elements; a kernel
+        split into chunks runs as a parallel region."""
         shifts = shifts or {}
         ptrs = [self.ptr_at(buf, shifts.get(buf, 0)) for buf in buffers]
         b = self.b
-        if kernel.threads == 1:
+        if kernel.chunks == 1:
             b.call(kernel.fn, [*ptrs, i64(0), i64(kernel.outer), i64(0)])
             return
         partial_bufs = []
         for p in kernel.partials:
-            nbytes = (kernel.threads - 1) * p.count * p.buf.dtype.itemsize
-            real = self.scratch(nbytes, p.buf.dtype)
-            partial_bufs.append(real)
+            nbytes = (kernel.chunks - 1) * p.count * p.buf.dtype.itemsize
+            partial_bufs.append(self.scratch(nbytes, p.buf.dtype))
         all_ptrs = ptrs + [self.ptr(buf) for buf in partial_bufs]
-        task = self._tasks.get(kernel.fn.name) or self._task_wrapper(kernel)
-        self._tasks[kernel.fn.name] = task
-        arr = alloca(ir.IRBuilder(self.alloca_block), PTR, len(all_ptrs))
-        for k, p in enumerate(all_ptrs):
-            b.store(p, b.gep(arr, [i64(k)], source_etype=PTR))
-        b.call(define_parallel(self.module), [task, arr, i64(kernel.outer), i64(kernel.threads)])
+        task = self._tasks.get(kernel.fn.name)
+        if task is None:
+            task = loop_task(
+                self.module,
+                kernel.fn,
+                len(all_ptrs),
+                kernel.outer,
+                kernel.chunks,
+                each=bool(kernel.partials),
+            )
+            self._tasks[kernel.fn.name] = task
+        self.region(task, all_ptrs, kernel.chunks)
+        # Chunk 0 reduced into the output; the others' partials follow in
+        # chunk order, so the result does not depend on the thread count.
         emitter = ScalarEmitter(b, self.math)
         for p, real in zip(kernel.partials, partial_bufs):
             out_ptr = self.ptr(buffers[kernel.buffers.index(p.out)])
             part_ptr = self.ptr(real)
-            with counted_loop(b, i64(0), i64((kernel.threads - 1) * p.count), "comb") as j:
+            with counted_loop(b, i64(0), i64((kernel.chunks - 1) * p.count), "comb") as j:
                 k = b.srem(j, i64(p.count))
                 dst = elem_ptr(b, out_ptr, p.buf.dtype, k)
                 x = load(b, elem_ptr(b, part_ptr, p.buf.dtype, j), p.buf.dtype)
@@ -361,6 +379,11 @@ class ModuleBuilder:
                     dst,
                     p.buf.dtype,
                 )
+
+    def region(self, task: ir.Function, ptrs: list[ir.Value], chunks: int) -> None:
+        """Run ``task(ctx, lo, hi)`` over ``chunks`` chunks on the worker pool."""
+        self.layout.parallel_regions += 1
+        call_region(self.module, self.b, ir.IRBuilder(self.alloca_block), task, ptrs, chunks)
 
     def custom_kernel(
         self, n: Node, what: str, bufs: list[Buf]
@@ -401,37 +424,27 @@ class ModuleBuilder:
             self._custom[key] = fn
         self.call_custom(fn, bufs)
 
-    def _task_wrapper(self, kernel: LoopKernel) -> ir.Function:
-        fn = ir.Function(self.module, TASK_TYPE, kernel.fn.name + ".task")
-        fn.linkage = "internal"
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
-        bufs, lo, hi, tid = fn.args
-        ptrs = [
-            b.load(b.gep(bufs, [i64(k)], source_etype=PTR), typ=PTR)
-            for k in range(len(kernel.buffers))
-        ]
-        b.call(kernel.fn, [*ptrs, lo, hi, tid])
-        b.ret_void()
-        return fn
-
     def run_loop_spec(self, spec: LoopSpec, n: Node, what: str = "") -> None:
         """Emit ``spec`` as a kernel and call it, threaded when it pays."""
-        work = math.prod(spec.shape) * spec.cost()
-        threads = self.options.threads if work >= self.options.parallel_work else 1
+        chunks = self.chunks_for(math.prod(spec.shape) * spec.cost())
         # Equal loops (an unrolled RNN has dozens) share one function.
         spec, shifts = normalize_offsets(spec)
-        key = spec_key(spec, threads)
+        key = spec_key(spec, chunks)
         if can_fail(spec):
             self.mark_node()
         kernel = self._loop_kernels.get(key)
         if kernel is None:
             name = self.kernel_name(n, what)
-            kernel = emit_loop_kernel(
-                self.module, self.math, spec, name, threads, self.error_hook()
-            )
+            kernel = emit_loop_kernel(self.module, self.math, spec, name, chunks, self.error_hook())
             _mark_noalias(kernel)
             self._loop_kernels[key] = kernel
         self.call_loop(kernel, spec_buffers(spec), shifts)
+
+    def chunks_for(self, work: int) -> int:
+        """Chunks to split ``work`` into (1: run it as a plain call)."""
+        if work < self.options.parallel_work:
+            return 1
+        return max(2, min(MAX_CHUNKS, work // max(self.options.chunk_work, 1)))
 
     def lower_as_loop(self, n: Node, body: Graph) -> bool:
         """Lower ``body`` applied to ``n``'s operands as one loop kernel; False
@@ -501,12 +514,25 @@ class ModuleBuilder:
             raise unsupported(n, f"code generation failed: {type(exc).__name__}: {exc}") from exc
 
     def build(self) -> ir.Module:
+        counters = None
+        if self.options.profile:
+            counters = Counters(self.module, len(self.g.nodes))
+            counters.count_call(self.b)
+            self.layout.profiled = True
         for i, n in enumerate(self.g.nodes):
             self.node_index = i
             self._scratch_cursor = 0
+            started = counters.start(self.b) if counters else None
             self.lower_node(n)
+            if counters:
+                counters.stop(self.b, i, started)
         self.b.branch(self.exit_block)
-        ir.IRBuilder(self.alloca_block).branch(self.entry.blocks[1])
+        entry = ir.IRBuilder(self.alloca_block)
+        if self.layout.uses_blas:
+            single_thread_blas(self.module, entry, self.exit_block)
+        if self.layout.parallel_regions:
+            threads_global(self.module)
+        entry.branch(self.entry.blocks[1])
         self.layout.arena_bytes = self.scratch_base + self.layout.scratch_bytes
         return self.module
 

@@ -30,7 +30,6 @@ from .irutil import (
     reg_type,
     store,
 )
-from .linalg import limit_blas_threads
 from .loopspec import build_loop_spec
 from .mathlib import MathLib
 from .views import View
@@ -87,7 +86,7 @@ def lower_conv2d(mb: ModuleBuilder, n: Node) -> None:
     lda, ldb, ldc = slot(I32, cols), slot(I32, rows), slot(I32, cols)
     alpha, beta = slot(fty, 1.0), slot(fty, 0.0)
     zero = const(dt, 0.0)
-    restore = limit_blas_threads(mb, b, cols * og * rows)
+    mb.layout.uses_blas = True
     with loop_nest(b, [batch, groups], "ng") as (img, grp):
         with loop_nest(b, [cg, kh, kw, ho, wo], "c") as (ci, i, j, oh, ow):
             ih = b.add(b.mul(oh, i64(s0)), i64(-p0)) if p0 else b.mul(oh, i64(s0))
@@ -107,7 +106,6 @@ def lower_conv2d(mb: ModuleBuilder, n: Node) -> None:
             b, p[ob], dt, b.mul(b.add(b.mul(img, i64(o)), b.mul(grp, i64(og))), i64(cols))
         )
         b.call(gemm, [ta, tb, pm, pn, pk, alpha, p[col], lda, wptr, ldb, beta, optr, ldc])
-    restore()
     b.ret_void()
     mb.call_custom(fn, bufs)
 

@@ -12,17 +12,18 @@ the same shape and dtype.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from dataclasses import dataclass
 
 import llvmlite.ir as ir
 
 from graphc.ir import DType, Graph, GraphBuilder, Literal, Node, TensorType, Value
 
-from .blas import GEMM_SYMBOLS, SMALL_GEMM, THREAD_SYMBOLS, blas_thread_control, register_blas
+from .blas import GEMM_SYMBOLS, register_blas
 from .codegen import ModuleBuilder, lowering, node_graph, one_node_graph
 from .irutil import (
     I8,
     I32,
+    I64,
     PTR,
     VOID,
     alloca,
@@ -36,6 +37,7 @@ from .irutil import (
 )
 from .loops import combine
 from .loopspec import VIEW_OPS, Buf, build_loop_spec, view_op
+from .parallel import MAX_CHUNKS
 from .scalar import ScalarEmitter
 from .views import View, contiguous_strides
 
@@ -191,6 +193,45 @@ def _blas_ready(mb: ModuleBuilder, n: Node, v: View, dtype: DType, rows: int, co
     return View.of(dst, v.shape)
 
 
+# A product is split into chunks (rows or columns of C, each one GEMM call on
+# the worker pool) from this many multiply-adds on, about GEMM_CHUNK each.
+# Each chunk packs the operand it does not split again, so a chunk keeps at
+# least GEMM_MIN_SPAN rows or columns (a multiple of the kernels' tiles).
+GEMM_SPLIT = 1 << 23
+GEMM_CHUNK = 1 << 22
+GEMM_MIN_SPAN = 32
+
+
+@dataclass(frozen=True)
+class GemmSplit:
+    """How a (batched) product is cut into chunks: each chunk is ``span`` rows
+    (``axis`` "m") or columns ("n") of one batch entry, or, when ``parts`` is
+    1, ``per_batch`` whole batch entries."""
+
+    axis: str
+    parts: int  # chunks per batch entry
+    span: int  # rows or columns per part
+    per_batch: int  # batch entries per chunk (parts == 1)
+    chunks: int
+
+
+def gemm_split(batch: int, m: int, nn: int, k: int) -> GemmSplit:
+    """Chunks for a product of ``batch`` (m x k) @ (k x nn) GEMMs."""
+    macs = batch * m * nn * max(k, 1)
+    axis, dim = ("m", m) if m >= nn else ("n", nn)
+    if macs < GEMM_SPLIT:
+        return GemmSplit(axis, 1, dim, batch, 1)
+    want = max(2, min(MAX_CHUNKS, macs // GEMM_CHUNK))
+    if batch >= want:
+        per_batch = -(-batch // want)
+        return GemmSplit(axis, 1, dim, per_batch, -(-batch // per_batch))
+    parts = max(1, min(want // batch, dim // GEMM_MIN_SPAN))
+    span = -(-dim // parts)
+    span = -(-span // 16) * 16
+    parts = -(-dim // span)
+    return GemmSplit(axis, parts, span, 1, batch * parts)
+
+
 def _emit_gemm(
     mb: ModuleBuilder,
     n: Node,
@@ -205,25 +246,51 @@ def _emit_gemm(
 ) -> None:
     if m == 0 or nn == 0:
         return
+    mb.layout.uses_blas = True
     # Operand offsets go into the pointers, so equal products share a kernel.
     args = [mb.ptr_at(a.source, a.offset), mb.ptr_at(bm.source, bm.offset), mb.ptr(c_buf)]
     a = View(a.source, a.shape, 0, a.strides)
     bm = View(bm.source, bm.shape, 0, bm.strides)
-    key = ("gemm", dtype, batch, m, nn, k, a.strides, bm.strides, mb.options.threads)
-    shared = mb._custom.get(key)
-    if shared is not None:
-        mb.b.call(shared, args)
-        return
+    split = gemm_split(math.prod(batch), m, nn, k)
+    key = ("gemm", dtype, batch, m, nn, k, a.strides, bm.strides, split)
+    fn = mb._custom.get(key)
+    if fn is None:
+        fn = _gemm_task(mb, n, a, bm, dtype, batch, m, nn, k, split)
+        mb._custom[key] = fn
+    if split.chunks == 1:
+        # Small products: a direct call (the task's range is the whole product).
+        ctx = alloca(ir.IRBuilder(mb.alloca_block), PTR, 3)
+        for j, p in enumerate(args):
+            mb.b.store(p, mb.b.gep(ctx, [i64(j)], source_etype=PTR))
+        mb.b.call(fn, [ctx, i64(0), i64(1)])
+    else:
+        mb.region(fn, args, split.chunks)
+
+
+def _gemm_task(
+    mb: ModuleBuilder,
+    n: Node,
+    a: View,
+    bm: View,
+    dtype: DType,
+    batch: tuple[int, ...],
+    m: int,
+    nn: int,
+    k: int,
+    split: GemmSplit,
+) -> ir.Function:
+    """``task(ctx, c0, c1)``: the GEMMs of chunks [c0, c1), ctx = (a, b, c)."""
     register_blas()
     mod = mb.module
     name = GEMM_SYMBOLS[str(dtype)]
     gemm = mod.globals.get(name) or ir.Function(mod, ir.FunctionType(VOID, [PTR] * 13), name)
-    fn = ir.Function(mod, ir.FunctionType(VOID, [PTR, PTR, PTR]), mb.kernel_name(n, ".gemm"))
+    fn = ir.Function(mod, ir.FunctionType(VOID, [PTR, I64, I64]), mb.kernel_name(n, ".gemm"))
     fn.linkage = "internal"
     fn.attributes.add("noinline")
-    for arg, nm in zip(fn.args, ("a", "b", "c")):
-        arg.name = nm
+    ctx, c0, c1 = fn.args
+    ctx.name, c0.name, c1.name = "ctx", "c0", "c1"
     b = ir.IRBuilder(fn.append_basic_block("entry"))
+    pa, pb, pc = (b.load(b.gep(ctx, [i64(j)], source_etype=PTR), typ=PTR) for j in range(3))
     fty = reg_type(dtype)
     op_a, lda = _blas_operand(m, k, a.strides[-2], a.strides[-1])  # type: ignore[misc]
     op_b, ldb = _blas_operand(k, nn, bm.strides[-2], bm.strides[-1])  # type: ignore[misc]
@@ -238,47 +305,61 @@ def _emit_gemm(
     plda, pldb, pldc = slot(I32, lda), slot(I32, ldb), slot(I32, nn)
     alpha, beta = slot(fty, 1.0), slot(fty, 0.0)
     c_strides = contiguous_strides(batch + (m, nn))
+    # Element steps of one row (m) or column (n) of A, B and C.
+    step = {
+        "m": (a.strides[-2], 0, nn),
+        "n": (0, bm.strides[-1], 1),
+    }[split.axis]
+    size_slot = pm if split.axis == "m" else pn
+    dim = m if split.axis == "m" else nn
 
-    restore = limit_blas_threads(mb, b, m * nn * max(k, 1) * math.prod(batch))
+    def call(entry: ir.Value, lo: ir.Value, hi: ir.Value) -> None:
+        """The GEMM of batch entry ``entry``, rows/columns [lo, hi)."""
+        offs = _batch_offsets(b, entry, batch, (a.strides, bm.strides, c_strides))
+        offs = [b.add(o, b.mul(lo, i64(s))) for o, s in zip(offs, step)]
+        b.store(b.trunc(b.sub(hi, lo), I32), size_slot)
+        xa = elem_ptr(b, pa, dtype, offs[0])
+        xb = elem_ptr(b, pb, dtype, offs[1])
+        xc = elem_ptr(b, pc, dtype, offs[2])
+        b.call(gemm, [tb, ta, pn, pm, pk, alpha, xb, pldb, xa, plda, beta, xc, pldc])
 
-    def one(offsets: tuple[ir.Value, ir.Value, ir.Value]) -> None:
-        pa = elem_ptr(b, fn.args[0], dtype, offsets[0])
-        pb = elem_ptr(b, fn.args[1], dtype, offsets[1])
-        pc = elem_ptr(b, fn.args[2], dtype, offsets[2])
-        b.call(gemm, [tb, ta, pn, pm, pk, alpha, pb, pldb, pa, plda, beta, pc, pldc])
-
-    def loops(d: int, offs: tuple[ir.Value, ir.Value, ir.Value]) -> None:
-        if d == len(batch):
-            one(offs)
-            return
-        with counted_loop(b, i64(0), i64(batch[d]), f"batch{d}") as i:
-            new = tuple(
-                b.add(o, b.mul(i, i64(s)))
-                for o, s in zip(offs, (a.strides[d], bm.strides[d], c_strides[d]))
-            )
-            loops(d + 1, new)  # type: ignore[arg-type]
-
-    loops(0, (i64(a.offset), i64(bm.offset), i64(0)))
-    restore()
+    total = math.prod(batch)
+    if split.parts == 1:
+        first = b.mul(c0, i64(split.per_batch))
+        last = b.mul(c1, i64(split.per_batch))
+        last = b.select(b.icmp_signed("<", last, i64(total)), last, i64(total))
+        with counted_loop(b, first, last, "batch") as e:
+            call(e, i64(0), i64(dim))
+    else:
+        # One call per chunk, also when one thread runs several: OpenBLAS
+        # rounds the edges of a product differently from its interior, so
+        # merged chunks would make results depend on the thread count.
+        with counted_loop(b, c0, c1, "chunk") as c:
+            part = b.srem(c, i64(split.parts))
+            lo = b.mul(part, i64(split.span))
+            hi = b.add(lo, i64(split.span))
+            hi = b.select(b.icmp_signed("<", hi, i64(dim)), hi, i64(dim))
+            call(b.sdiv(c, i64(split.parts)), lo, hi)
     b.ret_void()
-    mb._custom[key] = fn
-    mb.b.call(fn, args)
+    return fn
 
 
-def limit_blas_threads(mb: ModuleBuilder, b: ir.IRBuilder, work: int) -> Callable[[], None]:
-    """Set BLAS's thread count for ``work`` multiply-adds (one thread for small
-    products, the compile's thread count otherwise); returns the restorer."""
-    if not blas_thread_control():
-        return lambda: None
-    mod = mb.module
-    fnty = {"get": ir.FunctionType(I32, []), "set": ir.FunctionType(VOID, [I32])}
-    get_name, set_name = THREAD_SYMBOLS
-    get = mod.globals.get(get_name) or ir.Function(mod, fnty["get"], get_name)
-    set_ = mod.globals.get(set_name) or ir.Function(mod, fnty["set"], set_name)
-    want = 1 if work < SMALL_GEMM else mb.options.threads
-    previous = b.call(get, [], name="blas_threads")
-    b.call(set_, [ir.Constant(I32, want)])
-    return lambda: b.call(set_, [previous]) and None
+def _batch_offsets(
+    b: ir.IRBuilder,
+    entry: ir.Value,
+    batch: tuple[int, ...],
+    strides: tuple[tuple[int, ...], ...],
+) -> list[ir.Value]:
+    """Element offsets of flat batch entry ``entry`` in each operand."""
+    offs: list[ir.Value] = [i64(0) for _ in strides]
+    rest = entry
+    for d in reversed(range(len(batch))):
+        if batch[d] == 1:
+            continue
+        idx = b.srem(rest, i64(batch[d]))
+        rest = b.sdiv(rest, i64(batch[d]))
+        offs = [o if s[d] == 0 else b.add(o, b.mul(idx, i64(s[d]))) for o, s in zip(offs, strides)]
+    return offs
 
 
 def _emit_loop_matmul(

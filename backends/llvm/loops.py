@@ -1,11 +1,12 @@
 """Emit a :class:`LoopSpec` as an LLVM function.
 
-The loop nest runs over the coalesced loop dims; the outermost dim is split
-between threads (``lo``/``hi``). Reductions whose reduced dims are innermost
-accumulate in registers (``reassoc`` lets LLVM vectorize them); long float
-sums are blocked, each block summed in the element type and the blocks in
-float64, which keeps float32 sums of millions of elements accurate. Other
-reductions accumulate in the output buffer, initialized first.
+The loop nest runs over the coalesced loop dims; the outermost dim can be
+split into chunks (``lo``/``hi``) that the worker pool runs in parallel.
+Reductions whose reduced dims are innermost accumulate in registers
+(``reassoc`` lets LLVM vectorize them); long float sums are blocked, each
+block summed in the element type and the blocks in float64, which keeps
+float32 sums of millions of elements accurate. Other reductions accumulate
+in the output buffer, initialized first.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ RED_FLAGS = ("reassoc", "contract")
 
 @dataclass
 class Partial:
-    """Private reduction results of threads 1..T-1 (thread 0 uses ``out``)."""
+    """Private reduction results of chunks 1..C-1 (chunk 0 uses ``out``)."""
 
     buf: Buf
     out: Buf
@@ -39,12 +40,13 @@ class Partial:
 
 @dataclass
 class LoopKernel:
-    """An emitted loop function: ``fn(buffers..., lo, hi, tid)``."""
+    """An emitted loop function: ``fn(buffers..., lo, hi, slot)``, where
+    ``slot`` is the chunk whose partial results it writes (0: the output)."""
 
     fn: ir.Function
     buffers: list[Buf]  # parameter order
-    outer: int  # trip count of the outer dim, which threads split
-    threads: int
+    outer: int  # trip count of the outer dim, which chunks split
+    chunks: int
     partials: list[Partial]
 
 
@@ -84,21 +86,20 @@ def emit_loop_kernel(
     math_lib: MathLib,
     spec: LoopSpec,
     name: str,
-    threads: int = 1,
+    chunks: int = 1,
     on_error: ErrorHook | None = None,
 ) -> LoopKernel:
-    """Emit ``spec`` as function ``name``; ``threads`` is a request, granted
-    when the outer loop has at least that many iterations per thread."""
+    """Emit ``spec`` as function ``name``; ``chunks`` is a request, cut down
+    to the outer loop's trip count (no chunk is empty)."""
     accesses: list[Access] = [
         *spec.loads,
         *(acc for _, acc in spec.stores),
         *(r.out for r in spec.reductions),
     ]
     dims, flags, strides = coalesce(spec.shape, spec.reduced, [a.strides for a in accesses])
-    if dims[0] < 2 * threads or math.prod(dims) == 0:
-        threads = 1
+    chunks = 1 if math.prod(dims) == 0 else _fit_chunks(dims[0], chunks)
     buffers = spec_buffers(spec)
-    outer_reduced = flags[0] and bool(spec.reductions) and threads > 1
+    outer_reduced = flags[0] and bool(spec.reductions) and chunks > 1
     partials: list[Partial] = []
     if outer_reduced:
         for k, r in enumerate(spec.reductions):
@@ -116,7 +117,7 @@ def emit_loop_kernel(
     for k, buf in enumerate(buffers):
         fn.args[k].name = _buf_name(buf)
     lo, hi, tid = fn.args[-3:]
-    lo.name, hi.name, tid.name = "lo", "hi", "tid"
+    lo.name, hi.name, tid.name = "lo", "hi", "slot"
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     emitter = ScalarEmitter(b, math_lib, on_error)
     ptr_of = {buf: fn.args[k] for k, buf in enumerate(buffers)}
@@ -132,8 +133,8 @@ def emit_loop_kernel(
         math.prod(n for n, st in zip(dims, strides[red_slots[k]]) if st != 0)
         for k in range(len(spec.reductions))
     ]
-    # Threads splitting a reduced outer dim each need their own result: thread
-    # 0 writes the output, thread t the (t-1)-th slice of a partial buffer.
+    # Chunks of a reduced outer dim each need their own result: chunk 0
+    # writes the output, chunk c the (c-1)-th slice of a partial buffer.
     red_base: list[ir.Value] = []
     for k, r in enumerate(spec.reductions):
         out_ptr = ptr_of[r.out.source]
@@ -271,7 +272,14 @@ def emit_loop_kernel(
 
     outer(0, [i64(a.offset) for a in accesses])
     b.ret_void()
-    return LoopKernel(fn, buffers, dims[0], threads, partials)
+    return LoopKernel(fn, buffers, dims[0], chunks, partials)
+
+
+def _fit_chunks(outer: int, want: int) -> int:
+    """At most ``want`` chunks of an ``outer``-trip loop, none of them empty."""
+    want = max(1, min(want, outer))
+    per = -(-outer // want)
+    return -(-outer // per)
 
 
 def _fill(b: ir.IRBuilder, ptr: ir.Value, acc: Access, count: int, value: ir.Value) -> None:

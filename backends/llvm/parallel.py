@@ -1,92 +1,95 @@
-"""Threads for large kernels: a fork-join helper written in LLVM IR over pthreads.
+"""Parallel regions in generated code.
 
-``graphc.parallel(task, bufs, n, threads)`` splits ``range(n)`` into
-``threads`` chunks, starts ``threads - 1`` POSIX threads that each run
-``task(bufs, lo, hi, tid)`` on a chunk, runs chunk 0 itself, and joins. If a
-thread cannot be created its chunk runs on the calling thread, so the result
-never depends on thread creation. Kernels are only split when their work is
-large (see ``codegen.PARALLEL_WORK``), where the cost of starting a thread
-(tens of microseconds) is small next to the kernel. BLAS calls run between
-kernels, never during one, so graphc's threads and BLAS's own pool are never
-busy at the same time.
+A kernel worth splitting becomes a *task* ``task(ctx, lo, hi)`` over a fixed
+number of chunks, and the entry function calls the process's worker pool
+(:mod:`.pool`) as ``graphc_parallel(task, ctx, chunks, threads)``. The
+chunking is decided here, at compile time, from the amount of work alone;
+the number of threads is only known at run time (the module global
+``graphc_threads``, set by the executable). So the generated code, and the
+results, are the same for any thread count: a reduction split into chunks
+combines the chunks' partial results in chunk order whether one thread or
+several computed them.
 """
 
 from __future__ import annotations
 
 import llvmlite.ir as ir
 
-from .irutil import I32, I64, PTR, VOID, alloca, counted_loop, i64
+from .irutil import I64, PTR, alloca, counted_loop, i64
+from .pool import PARALLEL_SYMBOL, REGION_TYPE, TASK_TYPE
 
-TASK_TYPE = ir.FunctionType(VOID, [PTR, I64, I64, I64])
-# A thread's context is five 8-byte words: task, bufs, lo, hi, tid.
-_CTX_WORDS = 5
-_CTX_TYPES = (PTR, PTR, I64, I64, I64)
-
-
-def _word(b: ir.IRBuilder, base: ir.Value, index: ir.Value | int, ty: ir.Type) -> ir.Value:
-    idx = i64(index) if isinstance(index, int) else index
-    return b.gep(base, [idx], source_etype=ty)
+THREADS_SYMBOL = "graphc_threads"
+# Chunks per region at most: enough to balance the work when a thread is
+# slow to start or loses its core, few enough that claiming one is cheap.
+MAX_CHUNKS = 64
 
 
-def define_parallel(module: ir.Module) -> ir.Function:
-    """Define (once) and return ``graphc.parallel`` in ``module``."""
-    existing = module.globals.get("graphc.parallel")
+def threads_global(module: ir.Module) -> ir.GlobalVariable:
+    """The module's thread budget, written by the runtime (default 1)."""
+    existing = module.globals.get(THREADS_SYMBOL)
     if existing is not None:
         return existing
-    create = ir.Function(module, ir.FunctionType(I32, [PTR, PTR, PTR, PTR]), "pthread_create")
-    join = ir.Function(module, ir.FunctionType(I32, [I64, PTR]), "pthread_join")
+    g = ir.GlobalVariable(module, I64, THREADS_SYMBOL)
+    g.initializer = i64(1)
+    g.align = 8
+    return g
 
-    main = ir.Function(module, ir.FunctionType(PTR, [PTR]), "graphc.thread_main")
-    main.linkage = "internal"
-    b = ir.IRBuilder(main.append_basic_block("entry"))
-    ctx = main.args[0]
-    fields = [b.load(_word(b, ctx, k, t), typ=t) for k, t in enumerate(_CTX_TYPES)]
-    b.call(_as_task(b, fields[0]), fields[1:])
-    b.ret(ir.Constant(PTR, None))
 
-    fn = ir.Function(module, ir.FunctionType(VOID, [PTR, PTR, I64, I64]), "graphc.parallel")
+def call_region(
+    module: ir.Module,
+    b: ir.IRBuilder,
+    alloca_builder: ir.IRBuilder,
+    task: ir.Function,
+    ctx_ptrs: list[ir.Value],
+    chunks: int,
+) -> None:
+    """Run ``task`` over ``chunks`` chunks on the pool; ``ctx_ptrs`` are stored
+    in a pointer array that the task receives as ``ctx``."""
+    assert 1 <= chunks <= MAX_CHUNKS
+    region = module.globals.get(PARALLEL_SYMBOL) or ir.Function(
+        module, REGION_TYPE, PARALLEL_SYMBOL
+    )
+    ctx = alloca(alloca_builder, PTR, max(len(ctx_ptrs), 1))
+    for k, p in enumerate(ctx_ptrs):
+        b.store(p, b.gep(ctx, [i64(k)], source_etype=PTR))
+    threads = b.load(threads_global(module), typ=I64, name="threads")
+    b.call(region, [task, ctx, i64(chunks), threads])
+
+
+def loop_task(
+    module: ir.Module, kernel_fn: ir.Function, nbufs: int, outer: int, chunks: int, each: bool
+) -> ir.Function:
+    """A task running loop kernel ``kernel_fn(bufs..., lo, hi, slot)`` on the
+    outer-loop range of chunks ``[c0, c1)``. ``each``: call the kernel once per
+    chunk with the chunk as its slot (kernels with per-chunk partial sums);
+    otherwise once for the whole range."""
+    fn = ir.Function(module, TASK_TYPE, kernel_fn.name + ".task")
     fn.linkage = "internal"
-    task, bufs, n, threads = fn.args
-    task.name, bufs.name, n.name, threads.name = "task", "bufs", "n", "threads"
+    fn.attributes.add("nounwind")
+    ctx, c0, c1 = fn.args
+    ctx.name, c0.name, c1.name = "ctx", "c0", "c1"
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    chunk = b.sdiv(b.add(n, b.sub(threads, i64(1))), threads, name="chunk")
-    ctxs = alloca(b, I64, b.mul(threads, i64(_CTX_WORDS)), name="ctxs")
-    handles = alloca(b, I64, threads, name="handles")
-    with counted_loop(b, i64(1), threads, "t") as t:
-        c = b.gep(ctxs, [b.mul(t, i64(_CTX_WORDS))], source_etype=I64)
-        lo = b.mul(t, chunk)
-        hi = b.add(lo, chunk)
-        hi = b.select(b.icmp_signed("<", hi, n), hi, n)
-        for k, (v, ty) in enumerate(zip([task, bufs, lo, hi, t], _CTX_TYPES)):
-            b.store(v, _word(b, c, k, ty))
-        h = b.gep(handles, [t], source_etype=I64)
-        rc = b.call(create, [h, ir.Constant(PTR, None), main, c])
-        failed = b.icmp_signed("!=", rc, ir.Constant(I32, 0))
-        with b.if_then(failed):
-            b.store(i64(0), h)
-            b.call(_as_task(b, task), [bufs, lo, hi, t])
-    first_hi = b.select(b.icmp_signed("<", chunk, n), chunk, n)
-    b.call(_as_task(b, task), [bufs, i64(0), first_hi, i64(0)])
-    with counted_loop(b, i64(1), threads, "j") as t:
-        h = b.load(b.gep(handles, [t], source_etype=I64), typ=I64)
-        with b.if_then(b.icmp_signed("!=", h, i64(0))):
-            b.call(join, [h, ir.Constant(PTR, None)])
+    ptrs = [b.load(b.gep(ctx, [i64(k)], source_etype=PTR), typ=PTR) for k in range(nbufs)]
+    per = -(-outer // chunks)
+
+    def bound(c: ir.Value) -> ir.Value:
+        x = b.mul(c, i64(per))
+        return b.select(b.icmp_signed("<", x, i64(outer)), x, i64(outer))
+
+    if each:
+        with counted_loop(b, c0, c1, "chunk") as c:
+            b.call(kernel_fn, [*ptrs, bound(c), bound(b.add(c, i64(1))), c])
+    else:
+        b.call(kernel_fn, [*ptrs, bound(c0), bound(c1), i64(0)])
     b.ret_void()
     return fn
 
 
-def _as_task(b: ir.IRBuilder, ptr: ir.Value) -> ir.Value:
-    # Calls through an opaque pointer need the callee's function type.
-    return _TypedCallee(ptr)
-
-
-class _TypedCallee:
-    """Adapter so IRBuilder.call can call an opaque function pointer."""
-
-    def __init__(self, ptr: ir.Value) -> None:
-        self.ptr = ptr
-        self.function_type = TASK_TYPE
-        self.type = PTR
-
-    def get_reference(self) -> str:
-        return self.ptr.get_reference()
+def chunk_count(outer: int, work: int, parallel_work: int, chunk_work: int) -> int:
+    """How many chunks to split ``work`` (over an outer loop of ``outer``
+    iterations) into: 1 below ``parallel_work``, else about ``chunk_work`` each."""
+    if work < parallel_work or outer < 2:
+        return 1
+    chunks = max(2, min(MAX_CHUNKS, work // max(chunk_work, 1), outer))
+    per = -(-outer // chunks)
+    return -(-outer // per)  # no empty chunks

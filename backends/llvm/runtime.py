@@ -19,6 +19,7 @@ import numpy as np
 from graphc.ir import Graph, GraphcIndexError, InputError, Node
 from graphc.ir.errors import BackendError, format_message
 
+from . import profile as profile_mod
 from . import target
 
 ERR_INDEX = 1
@@ -60,6 +61,7 @@ class LLVMExecutable:
         engine: llvm.ExecutionEngine,
         llvm_ir: str,
         *,
+        threads: int = 1,
         from_cache: bool = False,
         compile_seconds: float = 0.0,
     ) -> None:
@@ -73,6 +75,11 @@ class LLVMExecutable:
         self._fn = _ENTRY(engine.get_function_address("graphc_main"))
         status_addr = engine.get_global_value_address("graphc_status")
         self._status = (ctypes.c_int64 * 4).from_address(status_addr)
+        self._threads: ctypes.c_int64 | None = None
+        if layout.get("parallel_regions"):
+            addr = engine.get_global_value_address("graphc_threads")
+            self._threads = ctypes.c_int64.from_address(addr)
+        self.threads = threads
         self._in_types = [(v.type.shape, v.type.dtype.np) for v in g.inputs]
         self._out_types = [(v.type.shape, v.type.dtype.np) for v in g.outputs]
         self._sources = [tuple(s) for s in layout["output_sources"]]
@@ -96,6 +103,32 @@ class LLVMExecutable:
             sum(v.type.nbytes for v in g.outputs),
             sum(v.type.nbytes for v in g.inputs),
         )
+
+    @property
+    def threads(self) -> int:
+        """Threads the parallel parts may use (the caller's plus pool workers)."""
+        return self._thread_count
+
+    @threads.setter
+    def threads(self, n: int) -> None:
+        self._thread_count = max(1, int(n))
+        if self._threads is not None:
+            self._threads.value = self._thread_count
+
+    def profile(self) -> list[profile_mod.Row]:
+        """Time per node and call since the last reset, most expensive first
+        (compile with ``profile=True``); ``str`` of it via :meth:`profile_report`."""
+        if not self._layout.get("profiled"):
+            raise BackendError(f"{self.graph.name}: compiled without profile=True")
+        return profile_mod.read(self._engine.get_global_value_address("graphc_profile"), self.graph)
+
+    def profile_report(self, limit: int = 30) -> str:
+        return profile_mod.format_rows(self.profile(), limit)
+
+    def reset_profile(self) -> None:
+        if self._layout.get("profiled"):
+            addr = self._engine.get_global_value_address("graphc_profile")
+            profile_mod.reset(addr, self.graph)
 
     @property
     def asm(self) -> str:

@@ -1,0 +1,448 @@
+"""graphc's worker pool: one per process, native, shared by every executable.
+
+A parallel region is ``graphc_parallel(task, ctx, n, threads)``: run
+``task(ctx, lo, hi)`` over the chunks ``[0, n)``, on up to ``threads``
+threads (the caller and ``threads - 1`` pool workers). The pool is a small
+LLVM module built once per process (its object is kept in the disk cache);
+generated code calls it by name, so cached executables stay valid.
+
+How a region runs (all of it in native code, no GIL involved):
+
+- The caller publishes the task and wakes the workers, then claims chunks
+  itself. Chunks are claimed one at a time from one atomic word (generation,
+  chunk count, next chunk), so whoever is running takes the next chunk: on a
+  busy machine where a worker does not get a core, the caller simply does
+  all the work, and nothing waits for a thread that never started.
+- The region ends when every chunk is done; the caller spins briefly, then
+  sleeps on a condition variable until the last chunk finishes.
+- Workers sleep on a condition variable between regions; they never spin.
+  (Spinning workers, as OpenBLAS's do after each call, steal the core the
+  next kernel needs on a 2-core machine.)
+- A caller that finds the pool busy (another thread's region, or a region
+  started from inside a task) runs its chunks alone; so does every region
+  when ``threads`` is 1. A single-thread run calls ``task(ctx, 0, n)`` once,
+  which tasks may execute as one range.
+- Workers are started lazily by the first region that wants them, so a
+  process that never runs threaded code never creates a thread; after
+  ``fork`` the child starts with no workers (``os.register_at_fork``);
+  ``stop()`` (also run at exit) wakes and joins them.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import os
+import threading
+
+import llvmlite.binding as llvm
+import llvmlite.ir as ir
+
+from . import target
+from .irutil import I8, I32, I64, PTR, VOID, i64
+
+PARALLEL_SYMBOL = "graphc_parallel"
+TASK_TYPE = ir.FunctionType(VOID, [PTR, I64, I64])
+REGION_TYPE = ir.FunctionType(VOID, [PTR, PTR, I64, I64])
+MAX_WORKERS = 63
+MAX_CHUNKS = 0xFFFF  # the chunk count and index share one 64-bit word with the generation
+# Iterations the caller polls for the last chunk before it sleeps (a few microseconds).
+SPIN = 2000
+# Opaque storage for one pthread mutex or condition variable (glibc needs 40
+# and 48 bytes, other C libraries at most 64; initialized with *_init).
+SYNC_BYTES = 128
+
+
+class _Emitter:
+    """Builds the pool module: its globals, libc declarations and helpers."""
+
+    def __init__(self) -> None:
+        m = self.m = ir.Module(name="graphc_pool")
+        self.word = self._global("word", I64, align=64)  # gen << 32 | n << 16 | next
+        self.done = self._global("done", I64, align=64)  # chunks finished
+        self.task = self._global("task", PTR)
+        self.ctx = self._global("ctx", PTR)
+        self.limit = self._global("limit", I64)  # workers taking part in this region
+        self.busy = self._global("busy", I32, align=64)  # a region is running
+        self.stop = self._global("stop", I32)
+        self.workers = self._global("workers", I64)
+        self.ready = self._global("ready", I32)  # sync objects initialized
+        self.handles = self._global("handles", ir.ArrayType(I64, MAX_WORKERS))
+        self.sync = self._global("sync", ir.ArrayType(I8, 3 * SYNC_BYTES), align=64)
+
+        def decl(name: str, ret: ir.Type, args: list[ir.Type]) -> ir.Function:
+            return ir.Function(m, ir.FunctionType(ret, args), name)
+
+        self.create = decl("pthread_create", I32, [PTR, PTR, PTR, PTR])
+        self.join = decl("pthread_join", I32, [I64, PTR])
+        self.mutex_init = decl("pthread_mutex_init", I32, [PTR, PTR])
+        self.lock_fn = decl("pthread_mutex_lock", I32, [PTR])
+        self.unlock_fn = decl("pthread_mutex_unlock", I32, [PTR])
+        self.cond_init = decl("pthread_cond_init", I32, [PTR, PTR])
+        self.wait_fn = decl("pthread_cond_wait", I32, [PTR, PTR])
+        self.broadcast_fn = decl("pthread_cond_broadcast", I32, [PTR])
+        self.pause: ir.Function | None = None
+        if target.host().triple.startswith(("x86_64", "i686", "i386")):
+            self.pause = decl("llvm.x86.sse2.pause", VOID, [])
+
+    def _global(self, name: str, ty: ir.Type, align: int = 8) -> ir.GlobalVariable:
+        g = ir.GlobalVariable(self.m, ty, f"graphc_pool.{name}")
+        g.linkage = "internal"
+        g.initializer = ir.Constant(ty, None)
+        g.align = align
+        return g
+
+    def sync_ptr(self, b: ir.IRBuilder, k: int) -> ir.Value:
+        """0: the mutex; 1: workers' condition (new region); 2: caller's (region done)."""
+        return b.gep(self.sync, [i64(k * SYNC_BYTES)], inbounds=True, source_etype=I8)
+
+    def function(self, name: str, ret: ir.Type, args: list[ir.Type], export: bool = False):  # noqa: ANN201
+        fn = ir.Function(self.m, ir.FunctionType(ret, args), name)
+        if not export:
+            fn.linkage = "internal"
+        fn.attributes.add("nounwind")
+        return fn, ir.IRBuilder(fn.append_basic_block("entry"))
+
+    def lock(self, b: ir.IRBuilder) -> None:
+        b.call(self.lock_fn, [self.sync_ptr(b, 0)])
+
+    def unlock(self, b: ir.IRBuilder) -> None:
+        b.call(self.unlock_fn, [self.sync_ptr(b, 0)])
+
+    def atomic_load(self, b: ir.IRBuilder, g: ir.GlobalVariable, ty: ir.Type) -> ir.Value:
+        return b.load_atomic(g, "acquire", ty.width // 8, typ=ty)
+
+
+def _build_claim(e: _Emitter) -> ir.Function:
+    """claim(gen): take and run chunks of region ``gen`` until none is left."""
+    fn, b = e.function("graphc_pool.claim", VOID, [I64])
+    gen = fn.args[0]
+    loop = fn.append_basic_block("loop")
+    check = fn.append_basic_block("check")
+    take = fn.append_basic_block("take")
+    run = fn.append_basic_block("run")
+    last = fn.append_basic_block("last")
+    out = fn.append_basic_block("out")
+    b.branch(loop)
+    b.position_at_end(loop)
+    w = e.atomic_load(b, e.word, I64)
+    b.cbranch(b.icmp_unsigned("==", b.lshr(w, i64(32)), gen), check, out)
+    b.position_at_end(check)
+    nxt = b.and_(w, i64(0xFFFF))
+    n = b.and_(b.lshr(w, i64(16)), i64(0xFFFF))
+    b.cbranch(b.icmp_unsigned("<", nxt, n), take, out)
+    b.position_at_end(take)
+    pair = b.cmpxchg(e.word, w, b.add(w, i64(1)), "acq_rel", "acquire")
+    b.cbranch(b.extract_value(pair, 1), run, loop)
+    b.position_at_end(run)
+    # The claim holds the region open (the caller waits for this chunk), so
+    # the task and context read now are this region's.
+    task = b.load(e.task, typ=PTR)
+    ctx = b.load(e.ctx, typ=PTR)
+    b.call(_Callee(task, TASK_TYPE), [ctx, nxt, b.add(nxt, i64(1))])
+    finished = b.add(b.atomic_rmw("add", e.done, i64(1), "acq_rel"), i64(1))
+    b.cbranch(b.icmp_unsigned("==", finished, n), last, loop)
+    b.position_at_end(last)
+    e.lock(b)
+    b.call(e.broadcast_fn, [e.sync_ptr(b, 2)])
+    e.unlock(b)
+    b.branch(loop)
+    b.position_at_end(out)
+    b.ret_void()
+    return fn
+
+
+def _build_worker(e: _Emitter, claim: ir.Function) -> ir.Function:
+    """A worker thread: sleep until a new region is published, take part, repeat."""
+    fn, b = e.function("graphc_pool.worker", PTR, [PTR])
+    wid = b.ptrtoint(fn.args[0], I64)
+    seen = b.alloca(I64)
+    e.lock(b)
+    b.store(b.lshr(b.load(e.word, typ=I64), i64(32)), seen)
+    e.unlock(b)
+    top = fn.append_basic_block("top")
+    wait = fn.append_basic_block("wait")
+    check_gen = fn.append_basic_block("check_gen")
+    woke = fn.append_basic_block("woke")
+    work = fn.append_basic_block("work")
+    quit_ = fn.append_basic_block("quit")
+    b.branch(top)
+    b.position_at_end(top)
+    e.lock(b)
+    b.branch(wait)
+    b.position_at_end(wait)
+    stopping = b.icmp_unsigned("!=", b.load(e.stop, typ=I32), ir.Constant(I32, 0))
+    b.cbranch(stopping, quit_, check_gen)
+    b.position_at_end(check_gen)
+    gen = b.lshr(b.load(e.word, typ=I64), i64(32))
+    fresh = b.icmp_unsigned("!=", gen, b.load(seen, typ=I64))
+    sleep = fn.append_basic_block("sleep")
+    b.cbranch(fresh, woke, sleep)
+    b.position_at_end(sleep)
+    b.call(e.wait_fn, [e.sync_ptr(b, 1), e.sync_ptr(b, 0)])
+    b.branch(wait)
+    b.position_at_end(woke)
+    limit = b.load(e.limit, typ=I64)
+    e.unlock(b)
+    b.store(gen, seen)
+    b.cbranch(b.icmp_unsigned("<", wid, limit), work, top)
+    b.position_at_end(work)
+    b.call(claim, [gen])
+    b.branch(top)
+    b.position_at_end(quit_)
+    e.unlock(b)
+    b.ret(ir.Constant(PTR, None))
+    return fn
+
+
+def _build_init(e: _Emitter) -> ir.Function:
+    """init(): (re)initialize the mutex and conditions and forget all workers."""
+    fn, b = e.function("graphc_pool_reset", VOID, [], export=True)
+    null = ir.Constant(PTR, None)
+    b.call(e.mutex_init, [e.sync_ptr(b, 0), null])
+    b.call(e.cond_init, [e.sync_ptr(b, 1), null])
+    b.call(e.cond_init, [e.sync_ptr(b, 2), null])
+    b.store(i64(0), e.workers)
+    b.store(ir.Constant(I32, 0), e.busy)
+    b.store(ir.Constant(I32, 0), e.stop)
+    b.store(ir.Constant(I32, 1), e.ready)
+    b.ret_void()
+    return fn
+
+
+def _build_grow(e: _Emitter, worker: ir.Function, init: ir.Function) -> ir.Function:
+    """grow(want): start workers until ``want`` run (called while owning ``busy``)."""
+    fn, b = e.function("graphc_pool.grow", VOID, [I64])
+    want = fn.args[0]
+    want = b.select(b.icmp_signed(">", want, i64(MAX_WORKERS)), i64(MAX_WORKERS), want)
+    not_ready = b.icmp_unsigned("==", b.load(e.ready, typ=I32), ir.Constant(I32, 0))
+    with b.if_then(not_ready):
+        b.call(init, [])
+    loop = fn.append_basic_block("loop")
+    make = fn.append_basic_block("make")
+    made = fn.append_basic_block("made")
+    out = fn.append_basic_block("out")
+    b.branch(loop)
+    b.position_at_end(loop)
+    have = b.load(e.workers, typ=I64)
+    b.cbranch(b.icmp_signed("<", have, want), make, out)
+    b.position_at_end(make)
+    handle = b.gep(e.handles, [have], inbounds=True, source_etype=I64)
+    rc = b.call(e.create, [handle, ir.Constant(PTR, None), worker, b.inttoptr(have, PTR)])
+    b.cbranch(b.icmp_signed("==", rc, ir.Constant(I32, 0)), made, out)
+    b.position_at_end(made)
+    b.store(b.add(have, i64(1)), e.workers)
+    b.branch(loop)
+    b.position_at_end(out)
+    b.ret_void()
+    return fn
+
+
+def _build_parallel(e: _Emitter, claim: ir.Function, grow: ir.Function) -> ir.Function:
+    fn, b = e.function(PARALLEL_SYMBOL, VOID, [PTR, PTR, I64, I64], export=True)
+    task, ctx, n, threads = fn.args
+    task.name, ctx.name, n.name, threads.name = "task", "ctx", "n", "threads"
+    alone = fn.append_basic_block("alone")
+    try_pool = fn.append_basic_block("try_pool")
+    owned = fn.append_basic_block("owned")
+    publish = fn.append_basic_block("publish")
+    release = fn.append_basic_block("release")
+    b.cbranch(b.and_(b.icmp_signed(">", n, i64(1)), b.icmp_signed(">", threads, i64(1))),
+              try_pool, alone)  # fmt: skip
+    b.position_at_end(alone)
+    with b.if_then(b.icmp_signed(">", n, i64(0))):
+        b.call(_Callee(task, TASK_TYPE), [ctx, i64(0), n])
+    b.ret_void()
+    b.position_at_end(try_pool)
+    pair = b.cmpxchg(e.busy, ir.Constant(I32, 0), ir.Constant(I32, 1), "acquire", "monotonic")
+    b.cbranch(b.extract_value(pair, 1), owned, alone)
+    b.position_at_end(owned)
+    b.call(grow, [b.sub(threads, i64(1))])
+    helpers = b.load(e.workers, typ=I64)
+    with b.if_then(b.icmp_signed("==", helpers, i64(0))):
+        b.store_atomic(ir.Constant(I32, 0), e.busy, "release", 4)
+        b.call(_Callee(task, TASK_TYPE), [ctx, i64(0), n])
+        b.ret_void()
+    b.branch(publish)
+    b.position_at_end(publish)
+    b.store(task, e.task)
+    b.store(ctx, e.ctx)
+    b.store_atomic(i64(0), e.done, "monotonic", 8)
+    e.lock(b)
+    gen = b.and_(b.add(b.lshr(b.load(e.word, typ=I64), i64(32)), i64(1)), i64(0xFFFFFFFF))
+    limit = b.sub(threads, i64(1))
+    limit = b.select(b.icmp_signed("<", limit, helpers), limit, helpers)
+    b.store(limit, e.limit)
+    chunks = n  # at most MAX_CHUNKS (code generation keeps to that)
+    word = b.or_(b.shl(gen, i64(32)), b.shl(chunks, i64(16)))
+    b.store_atomic(word, e.word, "release", 8)
+    b.call(e.broadcast_fn, [e.sync_ptr(b, 1)])
+    e.unlock(b)
+    b.call(claim, [gen])
+    # Wait for chunks other threads still run: poll a little, then sleep.
+    spin = fn.append_basic_block("spin")
+    spin_next = fn.append_basic_block("spin_next")
+    sleep = fn.append_basic_block("sleep")
+    wait = fn.append_basic_block("wait")
+    nap = fn.append_basic_block("nap")
+    woke = fn.append_basic_block("woke")
+    entry_block = b.block
+    b.branch(spin)
+    b.position_at_end(spin)
+    i = b.phi(I64)
+    i.add_incoming(i64(0), entry_block)
+    all_done = b.icmp_unsigned("==", e.atomic_load(b, e.done, I64), chunks)
+    b.cbranch(all_done, release, spin_next)
+    b.position_at_end(spin_next)
+    if e.pause is not None:
+        b.call(e.pause, [])
+    nxt = b.add(i, i64(1))
+    i.add_incoming(nxt, spin_next)
+    b.cbranch(b.icmp_signed("<", nxt, i64(SPIN)), spin, sleep)
+    b.position_at_end(sleep)
+    e.lock(b)
+    b.branch(wait)
+    b.position_at_end(wait)
+    all_done = b.icmp_unsigned("==", e.atomic_load(b, e.done, I64), chunks)
+    b.cbranch(all_done, woke, nap)
+    b.position_at_end(nap)
+    b.call(e.wait_fn, [e.sync_ptr(b, 2), e.sync_ptr(b, 0)])
+    b.branch(wait)
+    b.position_at_end(woke)
+    e.unlock(b)
+    b.branch(release)
+    b.position_at_end(release)
+    b.store_atomic(ir.Constant(I32, 0), e.busy, "release", 4)
+    b.ret_void()
+    return fn
+
+
+def _build_stop(e: _Emitter) -> None:
+    """stop(): wake every worker, let it exit, join it. Regions still running
+    finish on their callers; the next region starts workers again."""
+    fn, b = e.function("graphc_pool_stop", VOID, [], export=True)
+    with b.if_then(b.icmp_unsigned("!=", b.load(e.ready, typ=I32), ir.Constant(I32, 0))):
+        e.lock(b)
+        b.store(ir.Constant(I32, 1), e.stop)
+        b.call(e.broadcast_fn, [e.sync_ptr(b, 1)])
+        e.unlock(b)
+        have = b.load(e.workers, typ=I64)
+        loop = fn.append_basic_block("join")
+        done = fn.append_basic_block("joined")
+        before = b.block
+        b.cbranch(b.icmp_signed(">", have, i64(0)), loop, done)
+        b.position_at_end(loop)
+        k = b.phi(I64)
+        k.add_incoming(i64(0), before)
+        handle = b.load(b.gep(e.handles, [k], inbounds=True, source_etype=I64), typ=I64)
+        b.call(e.join, [handle, ir.Constant(PTR, None)])
+        nk = b.add(k, i64(1))
+        k.add_incoming(nk, loop)
+        b.cbranch(b.icmp_signed("<", nk, have), loop, done)
+        b.position_at_end(done)
+        e.lock(b)
+        b.store(i64(0), e.workers)
+        b.store(ir.Constant(I32, 0), e.stop)
+        e.unlock(b)
+    b.ret_void()
+    fn2, b2 = e.function("graphc_pool_workers", I64, [], export=True)
+    b2.ret(b2.load(e.workers, typ=I64))
+    # The cycle counter that profiled code reads, for calibrating it.
+    clock = ir.Function(e.m, ir.FunctionType(I64, []), "llvm.readcyclecounter")
+    fn3, b3 = e.function("graphc_pool_cycles", I64, [], export=True)
+    b3.ret(b3.call(clock, []))
+
+
+def module_text() -> str:
+    """The pool module's LLVM IR."""
+    e = _Emitter()
+    claim = _build_claim(e)
+    worker = _build_worker(e, claim)
+    init = _build_init(e)
+    grow = _build_grow(e, worker, init)
+    _build_parallel(e, claim, grow)
+    _build_stop(e)
+    return str(e.m)
+
+
+class _Callee:
+    """Lets IRBuilder.call call an opaque function pointer of a known type."""
+
+    def __init__(self, ptr: ir.Value, fnty: ir.FunctionType) -> None:
+        self.ptr = ptr
+        self.function_type = fnty
+        self.type = PTR
+
+    def get_reference(self) -> str:
+        return self.ptr.get_reference()
+
+
+class Pool:
+    """The process's pool: native entry points, as ctypes functions."""
+
+    def __init__(self, engine: llvm.ExecutionEngine) -> None:
+        address = engine.get_function_address
+        self.parallel_address = address(PARALLEL_SYMBOL)
+        self._stop = ctypes.CFUNCTYPE(None)(address("graphc_pool_stop"))
+        self._reset = ctypes.CFUNCTYPE(None)(address("graphc_pool_reset"))
+        self._workers = ctypes.CFUNCTYPE(ctypes.c_int64)(address("graphc_pool_workers"))
+        self.cycles = ctypes.CFUNCTYPE(ctypes.c_int64)(address("graphc_pool_cycles"))
+        region = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                                  ctypes.c_int64)  # fmt: skip
+        self.run = region(self.parallel_address)
+
+    def workers(self) -> int:
+        """Worker threads running now (the pool starts them on demand)."""
+        return int(self._workers())
+
+    def stop(self) -> None:
+        """Join every worker; later regions start them again."""
+        self._stop()
+
+    def after_fork(self) -> None:
+        # The child has none of the parent's threads; forget them (and any
+        # region the parent was running) and re-initialize the locks.
+        self._reset()
+
+
+_lock = threading.Lock()
+_pool: list[Pool] = []
+
+
+def pool() -> Pool:
+    """Build (or load from the disk cache) the pool and register its entry
+    point for generated code; done once per process."""
+    if _pool:
+        return _pool[0]
+    from . import cache as cache_mod
+
+    with _lock:
+        if _pool:
+            return _pool[0]
+        text = module_text()
+        directory = cache_mod.cache_dir()
+        key = cache_mod.cache_key("pool", text, target.host().key())
+        entry = cache_mod.load(directory, key) if directory is not None else None
+        if entry is not None:
+            obj = entry.obj
+        else:
+            mod = target.parse_and_verify(text)
+            target.optimize(mod)
+            obj = target.emit_object(mod)
+            if directory is not None:
+                cache_mod.store(directory, key, cache_mod.Entry(obj, {}, text))
+        engine = target.load_object(obj)
+        p = Pool(engine)
+        # Worker threads run this code for the rest of the process, so the
+        # engine must never be freed (not even while Python shuts down).
+        _KEEP.append(engine)
+        engine.detach()
+        llvm.add_symbol(PARALLEL_SYMBOL, p.parallel_address)
+        atexit.register(p.stop)
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=p.after_fork)
+        _pool.append(p)
+        return p
+
+
+_KEEP: list[llvm.ExecutionEngine] = []

@@ -1,0 +1,206 @@
+"""Parallel regions and the worker pool: the same results on any number of
+threads, errors from inside chunks, concurrent callers, fork and shutdown."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+from graphc.backends import llvm as llvm_backend
+from graphc.backends.llvm import linalg
+from graphc.backends.llvm.pool import pool
+from graphc.ir import DType, GraphBuilder, GraphcError, interpret
+from graphc.passes.fuse import fuse
+
+f32, f64, i64 = DType.f32, DType.f64, DType.i64
+# Small enough that every kernel below is split into many chunks.
+SPLIT = {"parallel_work": 1, "chunk_work": 1}
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):  # noqa: ANN001, ANN201
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def reductions_graph():  # noqa: ANN201
+    b = GraphBuilder("par")
+    x = b.input(f32[64, 1000], "x")
+    y = b.exp(b.mul(x, 0.5))
+    return fuse(
+        b.build(
+            [
+                y,
+                b.reduce_sum(y, axes=(0,)),
+                b.reduce_max(y, axes=(1,)),
+                b.reduce_sum(y, axes=(0, 1)),
+            ]
+        )
+    )
+
+
+def compile_with_threads(g, threads_list, **options):  # noqa: ANN001, ANN201, ANN003
+    """One executable per thread count (the second and later from the cache)."""
+    return [llvm_backend.compile(g, threads=t, **options) for t in threads_list]
+
+
+def test_chunked_reductions_are_identical_on_any_number_of_threads() -> None:
+    g = reductions_graph()
+    exes = compile_with_threads(g, [1, 2, 3], **SPLIT)
+    assert "graphc_parallel" in exes[0].llvm_ir
+    data = np.random.default_rng(0).standard_normal((64, 1000)).astype(np.float32)
+    first = exes[0](data)
+    for got, want in zip(first, interpret(g, data)):
+        np.testing.assert_allclose(got, want, rtol=2e-5)
+    for exe in exes[1:]:
+        for _ in range(5):  # which thread runs which chunk varies from call to call
+            for got, want in zip(exe(data), first):
+                np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [f32, f64])
+@pytest.mark.parametrize(
+    "lhs, rhs",
+    [
+        ((300, 70), (70, 90)),  # split along rows of the result
+        ((40, 70), (70, 500)),  # along columns
+        ((5, 3, 64, 40), (40, 48)),  # batched, whole batch entries per chunk
+        ((2, 200, 30), (2, 30, 20)),  # batched, parts of entries per chunk
+    ],
+)
+def test_split_products_match_numpy_on_any_number_of_threads(monkeypatch, dtype, lhs, rhs) -> None:  # noqa: ANN001
+    monkeypatch.setattr(linalg, "GEMM_SPLIT", 1)
+    monkeypatch.setattr(linalg, "GEMM_CHUNK", 1)
+    monkeypatch.setattr(linalg, "GEMM_MIN_SPAN", 16)
+    b = GraphBuilder("mm")
+    x = b.input(dtype[lhs], "x")
+    y = b.input(dtype[rhs], "y")
+    g = b.build([b.matmul(x, y)])
+    exes = compile_with_threads(g, [1, 2])
+    assert "graphc_parallel" in exes[0].llvm_ir
+    rng = np.random.default_rng(1)
+    xs = rng.standard_normal(lhs).astype(dtype.np)
+    ys = rng.standard_normal(rhs).astype(dtype.np)
+    want = np.matmul(xs.astype(np.float64), ys.astype(np.float64))
+    one = exes[0](xs, ys)[0]
+    np.testing.assert_allclose(one, want, rtol=1e-4 if dtype is f32 else 1e-12, atol=1e-4)
+    for _ in range(3):
+        np.testing.assert_array_equal(exes[1](xs, ys)[0], one)
+
+
+def test_an_error_inside_a_chunk_is_reported_and_the_pool_keeps_working() -> None:
+    b = GraphBuilder("ipow")
+    x = b.input(i64[4096], "x")
+    y = b.input(i64[4096], "y")
+    exe = llvm_backend.compile(b.build([b.pow(x, y)]), threads=2, **SPLIT)
+    assert "graphc_parallel" in exe.llvm_ir
+    base = np.full(4096, 3, np.int64)
+    good = np.full(4096, 2, np.int64)
+    bad = good.copy()
+    bad[4000] = -1  # in a late chunk, on whichever thread takes it
+    for _ in range(3):
+        with pytest.raises(GraphcError, match="negative integer powers"):
+            exe(base, bad)
+        np.testing.assert_array_equal(exe(base, good)[0], np.full(4096, 9))
+
+
+def test_concurrent_callers_share_the_pool() -> None:
+    g = reductions_graph()
+    exes = compile_with_threads(g, [2, 2, 3], **SPLIT)
+    data = np.random.default_rng(2).standard_normal((64, 1000)).astype(np.float32)
+    want = exes[0](data)
+    failures: list[str] = []
+
+    def hammer(exe) -> None:  # noqa: ANN001
+        for _ in range(30):
+            for got, ref in zip(exe(data), want):
+                if not np.array_equal(got, ref):
+                    failures.append("mismatch")
+
+    threads = [threading.Thread(target=hammer, args=(e,)) for e in exes]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert failures == []
+
+
+def test_stop_joins_the_workers_and_the_next_region_restarts_them() -> None:
+    g = reductions_graph()
+    (exe,) = compile_with_threads(g, [2], **SPLIT)
+    data = np.ones((64, 1000), np.float32)
+    want = exe(data)
+    p = pool()
+    assert p.workers() >= 1
+    p.stop()
+    assert p.workers() == 0
+    for got, ref in zip(exe(data), want):
+        np.testing.assert_array_equal(got, ref)
+    assert p.workers() >= 1
+
+
+def test_one_thread_starts_no_worker() -> None:
+    pool().stop()
+    g = reductions_graph()
+    (exe,) = compile_with_threads(g, [1], **SPLIT)
+    exe(np.ones((64, 1000), np.float32))
+    assert pool().workers() == 0
+
+
+def test_thread_count_from_the_environment_and_options(monkeypatch) -> None:  # noqa: ANN001
+    from graphc.backends.llvm.codegen import default_threads
+
+    monkeypatch.setenv("GRAPHC_NUM_THREADS", "3")
+    assert default_threads() == 3
+    g = reductions_graph()
+    assert llvm_backend.compile(g, **SPLIT).threads == 3
+    monkeypatch.setenv("GRAPHC_NUM_THREADS", "1")
+    assert llvm_backend.compile(g, **SPLIT).threads == 1
+    assert llvm_backend.compile(g, num_threads=2, **SPLIT).threads == 2
+    exe = llvm_backend.compile(g, threads=4, **SPLIT)
+    exe.threads = 2
+    assert exe.threads == 2
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_runs_threaded_code() -> None:
+    g = reductions_graph()
+    (exe,) = compile_with_threads(g, [2], **SPLIT)
+    data = np.random.default_rng(3).standard_normal((64, 1000)).astype(np.float32)
+    want = exe(data)
+    pid = os.fork()
+    if pid == 0:  # the child: no worker threads were inherited
+        ok = all(np.array_equal(a, r) for a, r in zip(exe(data), want))
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+
+
+def test_a_process_with_running_workers_exits_cleanly(tmp_path) -> None:  # noqa: ANN001
+    script = textwrap.dedent(
+        """
+        import numpy as np
+        from graphc.backends import llvm
+        from graphc.backends.llvm.pool import pool
+        from graphc.ir import GraphBuilder, f32
+        b = GraphBuilder("f")
+        x = b.input(f32[256, 512], "x")
+        exe = llvm.compile(b.build([b.reduce_sum(b.tanh(x), axes=(0,))]), threads=2,
+                           parallel_work=1, chunk_work=1)
+        out = exe(np.ones((256, 512), np.float32))[0]
+        assert pool().workers() == 1, pool().workers()
+        print(round(float(out[0]), 3))
+        """
+    )
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path / "cache"))
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(round(256 * float(np.tanh(np.float32(1))), 3))
