@@ -20,9 +20,9 @@ from graphc.ir.plan import MemoryPlan
 
 from . import cache as cache_mod
 from . import conv, index_kernels, linalg, lower_loops, shape_kernels, target  # noqa: F401
+from . import pool as pool_mod
 from .blas import blas_thread_control, register_blas
 from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads
-from .pool import pool
 from .runtime import LLVMExecutable, MemoryReport
 
 NAME = "llvm"
@@ -80,7 +80,7 @@ def compile(
         entry = cache_mod.load(directory, key)
         if entry is not None:
             if entry.layout.get("parallel_regions"):
-                pool()
+                pool_mod.pool()
             engine = target.load_object(entry.obj)
             return LLVMExecutable(
                 g,
@@ -100,7 +100,7 @@ def compile(
     layout = asdict(mb.layout)
     layout.pop("constants")
     if layout["parallel_regions"]:
-        pool()
+        pool_mod.pool()
     engine = target.load_object(obj)
     if directory is not None:
         cache_mod.store(directory, key, cache_mod.Entry(obj, layout, text))

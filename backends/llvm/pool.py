@@ -1,5 +1,8 @@
 """graphc's worker pool: one per process, native, shared by every executable.
 
+(The same small runtime module also holds the native input check of
+:mod:`.fastargs`.)
+
 A parallel region is ``graphc_parallel(task, ctx, n, threads)``: run
 ``task(ctx, lo, hi)`` over the chunks ``[0, n)``, on up to ``threads``
 threads (the caller and ``threads - 1`` pool workers). The pool is a small
@@ -38,7 +41,7 @@ import threading
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
 
-from . import target
+from . import fastargs, target
 from .irutil import I8, I32, I64, PTR, VOID, i64
 
 PARALLEL_SYMBOL = "graphc_parallel"
@@ -362,6 +365,7 @@ def module_text() -> str:
     grow = _build_grow(e, worker, init)
     _build_parallel(e, claim, grow)
     _build_stop(e)
+    fastargs.define(e.m)
     return str(e.m)
 
 
@@ -390,6 +394,7 @@ class Pool:
         region = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
                                   ctypes.c_int64)  # fmt: skip
         self.run = region(self.parallel_address)
+        self.check_args = fastargs.verified(address(fastargs.SYMBOL))
 
     def workers(self) -> int:
         """Worker threads running now (the pool starts them on demand)."""
@@ -419,13 +424,15 @@ def pool() -> Pool:
     with _lock:
         if _pool:
             return _pool[0]
-        text = module_text()
+        # The key covers this module's source (cache_key hashes the backend's
+        # files), so the IR text is only built when the object is not cached.
         directory = cache_mod.cache_dir()
-        key = cache_mod.cache_key("pool", text, target.host().key())
+        key = cache_mod.cache_key("pool", target.host().key())
         entry = cache_mod.load(directory, key) if directory is not None else None
         if entry is not None:
             obj = entry.obj
         else:
+            text = module_text()
             mod = target.parse_and_verify(text)
             target.optimize(mod)
             obj = target.emit_object(mod)
@@ -434,8 +441,8 @@ def pool() -> Pool:
         engine = target.load_object(obj)
         p = Pool(engine)
         # Worker threads run this code for the rest of the process, so the
-        # engine must never be freed (not even while Python shuts down).
-        _KEEP.append(engine)
+        # engine must never be freed (not even while Python shuts down):
+        # detached, its memory is never released.
         engine.detach()
         llvm.add_symbol(PARALLEL_SYMBOL, p.parallel_address)
         atexit.register(p.stop)
@@ -443,6 +450,3 @@ def pool() -> Pool:
             os.register_at_fork(after_in_child=p.after_fork)
         _pool.append(p)
         return p
-
-
-_KEEP: list[llvm.ExecutionEngine] = []

@@ -19,8 +19,9 @@ import numpy as np
 from graphc.ir import Graph, GraphcIndexError, InputError, Node
 from graphc.ir.errors import BackendError, format_message
 
+from . import fastargs, target
+from . import pool as pool_mod
 from . import profile as profile_mod
-from . import target
 
 ERR_INDEX = 1
 ERR_NEGATIVE_POWER = 2
@@ -94,6 +95,11 @@ class LLVMExecutable:
         base = self._arena_raw.ctypes.data
         self._arena = base + (-base % 64)
         self._lock = threading.Lock()
+        checker = pool_mod.pool().check_args
+        self._check = checker.call if checker is not None else None
+        self._spec = fastargs.spec_for(self._in_types)
+        self._spec_address = self._spec.ctypes.data
+        self._args_address = ctypes.addressof(self._args)
         self.memory = MemoryReport(
             arena_bytes,
             int(layout["plan_bytes"]),
@@ -151,9 +157,19 @@ class LLVMExecutable:
             )
         args = self._args
         keep = []
+        # The native check takes the common case (exact, C-contiguous arrays of
+        # the compiled dtypes and shapes) and stores their pointers in args;
+        # anything else is checked, converted or reported below.
+        check = self._check
+        checked = (
+            check is not None
+            and check(arrays, self._spec_address, len(arrays), self._args_address) < 0
+        )
         if self._donated:
             arrays = list(arrays)
         for i, (a, (shape, dtype)) in enumerate(zip(arrays, self._in_types)):
+            if checked:
+                break
             if type(a) is not np.ndarray:
                 a = _from_scalar(g, i, a, dtype)
                 keep.append(a)

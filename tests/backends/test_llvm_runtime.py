@@ -72,6 +72,29 @@ def test_bad_inputs_raise_before_native_code(args, message) -> None:  # noqa: AN
         exe(*args)
 
 
+class Tagged(np.ndarray):
+    """An ndarray subclass (the native input check leaves these to Python)."""
+
+
+def test_inputs_the_native_check_declines_still_work() -> None:
+    exe = llvm_backend.compile(small_graph())
+    assert exe._check is not None  # the fast path is in use on this machine
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    y = np.arange(4, dtype=np.float32)
+    want = exe(x, y)
+    with_metadata = np.dtype(np.float32, metadata={"unit": "m"})  # not the canonical dtype
+    variants = [
+        (x.view(Tagged), y),
+        (x, y.view(with_metadata)),
+        (x.copy(order="C"), np.ascontiguousarray(np.arange(8, dtype=np.float32)[::2]) * 0 + y),
+    ]
+    for args in variants:
+        for got, ref in zip(exe(*args), want):
+            np.testing.assert_array_equal(got, ref)
+    with pytest.raises(InputError, match="contiguous"):
+        exe(x, np.arange(8, dtype=np.float32)[::2])
+
+
 def test_outputs_that_alias_inputs_constants_or_each_other() -> None:
     b = GraphBuilder("alias")
     x = b.input(f64[3], "x")
