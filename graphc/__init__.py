@@ -21,6 +21,7 @@ from .ir import (
     VerifyError,
 )
 from .jit import jit
+from .passes.remat import MemoryBudgetWarning
 from .primitives import bind
 from .remat import remat
 from .tracing import trace
@@ -48,6 +49,7 @@ __all__ = [
     "GraphcIndexError",
     "History",
     "InputError",
+    "MemoryBudgetWarning",
     "OpTypeError",
     "ParseError",
     "Rng",

@@ -26,21 +26,22 @@ out of the forward kernels and scheduling keeps them late, exactly as for
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-
-import networkx as nx
 
 from graphc.ir import Graph, GraphBuilder, Node, Value, format_message, get_op
 from graphc.ir.liveness import live_intervals
 from graphc.ir.plan import MemoryPlan, align
 
+from .dce import eliminate_dead_code
 from .manager import PassRecord, count
 from .plan_memory import plan_memory
 from .schedule import schedule_for_memory
 
 MAX_ROUNDS = 32
-PATIENCE = 3  # rounds in a row that may fail to lower the measured peak before giving up
+# Rounds in a row that may fail to lower the measured peak: a round can move
+# the peak without lowering it, and the next one may then get below it.
+PATIENCE = 3
 
 
 class MemoryBudgetWarning(UserWarning):
@@ -89,9 +90,12 @@ def rematerialize(
     """
     lower = lower or (lambda h: h)
 
+    def quietly(fn: Callable[[Graph], Graph], h: Graph) -> Graph:
+        # In a fresh context, so other passes' counters stay out of this report row.
+        return contextvars.Context().run(fn, h)
+
     def measure(h: Graph) -> tuple[int, int]:
-        # In a fresh context, so the lowering passes' counters stay out of this report row.
-        final = contextvars.Context().run(lower, h)
+        final = quietly(lower, h)
         plan = plan_memory(final, inplace=inplace, donated=donated)
         return plan.peak_bytes, sum(_plan_profile(final, plan))
 
@@ -103,7 +107,8 @@ def rematerialize(
         step = _recompute_across_peak(schedule_for_memory(current, donated))
         if step is None:
             break
-        current, n_values = step
+        # Readers after the peak now use the copies, which can leave the originals unread.
+        current, n_values = quietly(eliminate_dead_code, step[0]), step[1]
         total += n_values
         score = measure(current)
         if score < best_score:
@@ -150,9 +155,10 @@ def _plan_profile(g: Graph, plan: MemoryPlan) -> list[int]:
     return _sweep(len(g.nodes), ((live[v][0], last[v], align(v.type.nbytes)) for v in plan.offsets))
 
 
-def _sweep(length: int, spans: object) -> list[int]:
+def _sweep(length: int, spans: Iterable[tuple[int, int, int]]) -> list[int]:
+    """Bytes live at each of ``length`` steps, from (first step, last step, bytes)."""
     delta = [0] * (length + 1)
-    for first, last, size in spans:  # type: ignore[attr-defined]
+    for first, last, size in spans:
         delta[max(first, 0)] += size
         delta[min(last, length - 1) + 1] -= size
     profile, total = [], 0
@@ -167,8 +173,7 @@ class _Buffers:
     """Liveness with barrier outputs counted as their operands (they are the same bytes)."""
 
     root: dict[Value, Value]
-    first: dict[Value, int]
-    last: dict[Value, int]
+    first: dict[Value, int]  # root -> index of its node (-1: a graph input)
     readers: dict[Value, list[int]]  # root -> indices of nodes reading any of its names
     names: dict[Value, list[Value]]  # root -> the root and the barrier outputs standing for it
     pinned: set[Value]
@@ -196,7 +201,7 @@ def _buffers(g: Graph) -> _Buffers:
     for v, r in root.items():
         names.setdefault(r, []).append(v)
     spans = ((first[r], last[r], align(r.type.nbytes)) for r in first if r not in pinned)
-    return _Buffers(root, first, last, readers, names, pinned, _sweep(end, spans))
+    return _Buffers(root, first, readers, names, pinned, _sweep(end, spans))
 
 
 def _cheap(n: Node) -> bool:
@@ -224,6 +229,8 @@ def _recompute_across_peak(g: Graph) -> tuple[Graph, int] | None:
     ]
     if not needed:
         return None
+    import networkx as nx  # here: importing graphc should not pay for it
+
     flow = nx.DiGraph()
     stack, seen = list(needed), set(needed)
     while stack:

@@ -1,0 +1,278 @@
+"""Peak memory with gc.remat and with jit(memory_budget=...): lower, same results.
+
+Peaks are the memory plan's (``plan_memory(...).peak_bytes``, what the backend
+preallocates for intermediates) and the executables' own memory reports.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+
+import graphc as gc
+from graphc.ir import parse
+from graphc.passes import PipelineError
+from graphc.passes.inline import remove_barriers
+from graphc.passes.plan_memory import plan_memory
+from graphc.passes.remat import MemoryBudgetWarning, rematerialize
+from graphc.passes.schedule import peak_bytes
+from graphc.pytree import tree_flatten
+from tests.passes.helpers import assert_same_meaning
+
+BACKENDS = ["numpy", "llvm"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def private_cache(tmp_path_factory):  # noqa: ANN001, ANN201
+    saved = os.environ.get("GRAPHC_CACHE_DIR")
+    os.environ["GRAPHC_CACHE_DIR"] = str(tmp_path_factory.mktemp("llvm_cache"))
+    yield
+    if saved is None:
+        del os.environ["GRAPHC_CACHE_DIR"]
+    else:
+        os.environ["GRAPHC_CACHE_DIR"] = saved
+
+
+def gelu(h: Any) -> Any:
+    return 0.5 * h * (1.0 + np.tanh(0.7978845608 * (h + 0.044715 * h**3)))
+
+
+def mlp_loss(wrap: str | None = None) -> Any:
+    """Four gelu layers; ``wrap`` puts gc.remat around each "layer" or each "act"."""
+    act = gc.remat(gelu) if wrap == "act" else gelu
+
+    def layer(x: Any, w: Any, b: Any) -> Any:
+        return act(x @ w + b)
+
+    block = gc.remat(layer) if wrap == "layer" else layer
+
+    def loss(params: Any, x: Any, y: Any) -> Any:
+        for w, b in params:
+            x = block(x, w, b)
+        return ((x - y) ** 2).mean()
+
+    return loss
+
+
+def mlp_data(width: int = 64, batch: int = 64) -> tuple[Any, ...]:
+    rng = np.random.default_rng(0)
+    params = [
+        (rng.standard_normal((width, width)) * 0.2, rng.standard_normal(width) * 0.1)
+        for _ in range(4)
+    ]
+    return params, rng.standard_normal((batch, width)), rng.standard_normal((batch, width))
+
+
+def planned_peak(step: Any, backend: str, *args: Any) -> int:
+    g = step.lower(*args).optimized_graph
+    return plan_memory(g, inplace=backend == "numpy").peak_bytes
+
+
+def report_bytes(step: Any, *args: Any) -> int:
+    memory = step.lower(*args).memory
+    return memory.arena_bytes if hasattr(memory, "arena_bytes") else memory.buffer_bytes
+
+
+def assert_same_results(got: Any, want: Any) -> None:
+    for a, b in zip(tree_flatten(got)[0], tree_flatten(want)[0]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_remat_around_each_layer_lowers_the_peak(backend: str) -> None:
+    args = mlp_data()
+    base = gc.jit(gc.value_and_grad(mlp_loss()), backend=backend)
+    want = base(*args)
+    peaks, reported = {}, {}
+    for wrap in ("act", "layer"):
+        step = gc.jit(gc.value_and_grad(mlp_loss(wrap)), backend=backend)
+        assert_same_results(step(*args), want)
+        peaks[wrap] = planned_peak(step, backend, *args)
+        reported[wrap] = report_bytes(step, *args)
+        g = step.lower(*args).optimized_graph
+        assert peak_bytes(g, g.nodes) < peak_bytes(base.optimized_graph, base.optimized_graph.nodes)
+    base_peak = planned_peak(base, backend, *args)
+    # Activations only: the layer inputs stay; whole layers: only their inputs stay.
+    assert peaks["act"] < 0.7 * base_peak
+    assert peaks["layer"] < peaks["act"]
+    assert reported["layer"] < reported["act"] < 0.7 * report_bytes(base, *args)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_memory_budget_is_met_with_equal_results(backend: str) -> None:
+    args = mlp_data()
+    base = gc.jit(gc.value_and_grad(mlp_loss()), backend=backend)
+    want = base(*args)
+    base_peak = planned_peak(base, backend, *args)
+    budget = int(0.65 * base_peak)
+    step = gc.jit(gc.value_and_grad(mlp_loss()), backend=backend, memory_budget=budget)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", MemoryBudgetWarning)
+        got = step(*args)
+    assert_same_results(got, want)
+    assert planned_peak(step, backend, *args) <= budget
+    assert report_bytes(step, *args) < report_bytes(base, *args)
+    counts = step.report.record("rematerialize").counts
+    assert counts["peak bytes before"] == base_peak
+    assert counts["peak bytes after"] <= budget and counts["values recomputed"] > 0
+    assert "bytes over budget" not in counts
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_unreachable_budget_warns_and_still_does_its_best(backend: str) -> None:
+    args = mlp_data()
+    base = gc.jit(gc.value_and_grad(mlp_loss()), backend=backend)
+    want = base(*args)
+    step = gc.jit(gc.value_and_grad(mlp_loss()), backend=backend, memory_budget=1000)
+    with pytest.warns(MemoryBudgetWarning, match=r"memory_budget=1,000 bytes is not met") as info:
+        got = step(*args)
+    assert_same_results(got, want)
+    message = str(info[0].message)
+    assert message.startswith("loss:") and "hint:" in message and "gc.remat" in message
+    assert info[0].filename == __file__  # points at the call that compiled
+    counts = step.report.record("rematerialize").counts
+    after = planned_peak(step, backend, *args)
+    assert counts["peak bytes after"] == after < planned_peak(base, backend, *args)
+    assert counts["bytes over budget"] == after - 1000
+
+
+def test_a_met_budget_changes_nothing() -> None:
+    args = mlp_data()
+    base = gc.jit(gc.value_and_grad(mlp_loss()), backend="numpy")
+    base(*args)
+    roomy = gc.jit(gc.value_and_grad(mlp_loss()), backend="numpy", memory_budget=10**9)
+    roomy(*args)
+    assert roomy.optimized_graph == base.optimized_graph
+    counts = roomy.report.record("rematerialize").counts
+    assert counts["peak bytes before"] == counts["peak bytes after"]
+    assert "values recomputed" not in counts
+
+
+def test_matmuls_are_never_recomputed() -> None:
+    g = parse(
+        textwrap.dedent(
+            """
+            graph f(%x: f32[64,64], %w: f32[64,64]) -> (f32[64,64]) {
+              %0 = matmul %x, %w : f32[64,64]
+              %1 = matmul %0, %w : f32[64,64]
+              %2 = matmul %1, %w : f32[64,64]
+              %3 = add %2, %0 : f32[64,64]
+              %4 = add %3, %1 : f32[64,64]
+              return %4
+            }"""
+        )
+    )
+    out = rematerialize(g, 0)
+    assert out is g
+
+
+def test_recomputation_goes_right_before_the_late_reader() -> None:
+    g = parse(
+        textwrap.dedent(
+            """
+            graph f(%x: f32[1024]) -> (f32[1024]) {
+              %0 = tanh %x : f32[1024]
+              %1 = reduce_sum %0 {axes=(0,)} : f32[]
+              %2 = sin %x : f32[1024]
+              %3 = exp %2 : f32[1024]
+              %4 = mul %3, %1 : f32[1024]
+              %5 = add %4, %0 : f32[1024]
+              return %5
+            }"""
+        )
+    )
+    out = rematerialize(g, 0)
+    assert str(out) == str(
+        parse(
+            textwrap.dedent(
+                """
+                graph f(%x: f32[1024]) -> (f32[1024]) {
+                  %0 = tanh %x : f32[1024]
+                  %1 = reduce_sum %0 {axes=(0,)} : f32[]
+                  %2 = sin %x : f32[1024]
+                  %3 = exp %2 : f32[1024]
+                  %4 = mul %3, %1 : f32[1024]
+                  %5, %6 = optimization_barrier %x, %4 : f32[1024], f32[1024]
+                  %7 = tanh %5 : f32[1024]
+                  %8 = add %4, %7 : f32[1024]
+                  return %8
+                }"""
+            )
+        )
+    )
+    assert plan_memory(remove_barriers(out)).peak_bytes < plan_memory(g).peak_bytes
+    assert_same_meaning(g, out)
+
+
+def test_a_min_cut_keeps_one_value_instead_of_three() -> None:
+    # %1, %2 and %3 are read late. The matmul %0 is not: keeping it costs its
+    # bytes, and it cannot be recomputed. Keeping %0 and recomputing the three
+    # from it is the cheapest cut; no rule "recompute from what is alive
+    # anyway" finds that.
+    g = parse(
+        textwrap.dedent(
+            """
+            graph f(%x: f32[16,8], %w: f32[8,32], %y: f32[16,32]) -> (f32[16,32]) {
+              %0 = matmul %x, %w : f32[16,32]
+              %1 = tanh %0 : f32[16,32]
+              %2 = mul %0, %0 : f32[16,32]
+              %3 = sin %0 : f32[16,32]
+              %4 = reduce_sum %1 {axes=(0,1)} : f32[]
+              %5 = mul %y, %4 : f32[16,32]
+              %6 = cos %5 : f32[16,32]
+              %7 = exp %6 : f32[16,32]
+              %8 = add %7, %1 : f32[16,32]
+              %9 = add %8, %2 : f32[16,32]
+              %10 = add %9, %3 : f32[16,32]
+              return %10
+            }"""
+        )
+    )
+    out = remove_barriers(rematerialize(g, 0))
+    assert_same_meaning(g, out)
+    ops = [n.op for n in out.nodes]
+    assert ops == ["matmul", "tanh", "reduce_sum", "mul", "cos", "exp"] + [
+        "tanh", "add", "mul", "add", "sin", "add"
+    ]  # fmt: skip
+    one = 16 * 32 * 4
+    assert plan_memory(g).peak_bytes == 5 * one  # %1, %2, %3 with %5 and %6
+    assert plan_memory(out).peak_bytes == 4 * one  # %0, %7, a copy and a sum
+
+
+def test_train_step_with_remat_and_budget() -> None:
+    params, x, y = mlp_data(width=48, batch=32)
+    results, peaks = {}, {}
+    for name, wrap, budget in [
+        ("plain", None, None),
+        ("remat", "layer", None),
+        ("budget", None, 1),
+    ]:
+        options = {} if budget is None else {"memory_budget": budget}
+        step = gc.train_step(mlp_loss(wrap), gc.optim.SGD(0.1), backend="numpy", **options)
+        state = step.init([(w.copy(), b.copy()) for w, b in params])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MemoryBudgetWarning)
+            for _ in range(2):
+                state, loss = step(state, x, y)
+            compiled = step.lower(state, x, y)
+        results[name] = (state.params, loss)
+        peaks[name] = plan_memory(compiled.optimized_graph, inplace=True).peak_bytes
+    for name in ("remat", "budget"):
+        assert_same_results(results[name], results["plain"])
+        assert peaks[name] < 0.7 * peaks["plain"]
+
+
+@pytest.mark.parametrize("bad", ["1GB", 1.5e6, True, -1, None.__class__])
+def test_a_bad_budget_is_refused(bad: Any) -> None:
+    with pytest.raises(PipelineError, match="memory_budget"):
+        gc.jit(lambda x: x, memory_budget=bad)
+
+
+def test_budget_warning_is_exported() -> None:
+    assert gc.MemoryBudgetWarning is MemoryBudgetWarning
+    assert issubclass(MemoryBudgetWarning, UserWarning)
