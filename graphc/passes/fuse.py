@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 from graphc.ir import Graph, GraphBuilder, Literal, Node, Operand, Value, get_op
 
+from .dce import eliminate_dead_code
+
 VIEW_OPS = frozenset({"broadcast_in_dim", "transpose", "slice", "reverse", "reshape"})
 REDUCE_OPS = frozenset({"reduce_sum", "reduce_prod", "reduce_max", "reduce_min"})
 MAX_GROUP = 64  # nodes per group: bounds kernel size and register pressure
@@ -56,6 +58,9 @@ def fuse(g: Graph, *, max_group: int = MAX_GROUP) -> Graph:
     >>> [n.op for n in g.nodes], g.nodes[0].attrs["kind"]
     (['fusion'], 'reduction')
     """
+    # A dead node must not join a live group: inside a kernel it would run
+    # (and could fail, as an integer power with a negative exponent does).
+    g = eliminate_dead_code(g)
     producers = g.producers()
     group_of: dict[Node, _Group] = {}
     groups: list[_Group] = []
