@@ -242,3 +242,39 @@ def test_interpreted_joint_graph_equals_compiled() -> None:
     got = interpret(joint, *flat)
     want = gc.jit(gc.value_and_grad(mlp_loss(False)), backend="numpy")(params, x, y)
     assert_trees_close(list(got), tree_flatten(want)[0], 1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_without_differentiation_the_region_is_plain_code(backend: str) -> None:
+    f = gc.jit(lambda v: gc.remat(lambda u: np.sin(u) * u)(v) + 1.0, backend=backend)
+    v = np.linspace(-2.0, 2.0, 9)
+    np.testing.assert_allclose(f(v), np.sin(v) * v + 1.0, rtol=1e-14)
+    assert f.report.counts["regions inlined"] == 1
+    assert "recomputations inlined" not in f.report.counts
+
+
+def test_random_draws_are_recomputed_identically() -> None:
+    # Counter-based randomness is a pure function of key and counter, so the
+    # recomputed dropout mask is the forward one and gradients are unchanged.
+    key = gc.random.key(3)
+
+    def block(v: Any, k: Any) -> Any:
+        keep = gc.random.bernoulli(k, 0.5, v.shape, counter=11)
+        return np.where(keep, np.tanh(v) * 2.0, 0.0)
+
+    v = np.linspace(-1.0, 1.0, 16)
+    want = gc.value_and_grad(lambda v: (block(v, key) ** 2).sum())(v)
+    got = gc.value_and_grad(lambda v: (gc.remat(block)(v, key) ** 2).sum())(v)
+    assert_trees_close(got, want, 1e-14)
+    step = gc.jit(gc.value_and_grad(lambda v, k: (gc.remat(block)(v, k) ** 2).sum()))
+    assert_trees_close(step(v, key), want, 1e-12)
+
+
+def test_errors_inside_the_region_name_the_user_line() -> None:
+    def bad(v: Any) -> Any:
+        if v.sum() > 0:  # data-dependent control flow
+            return v
+        return -v
+
+    with pytest.raises(gc.TracingError, match="test_api.py"):
+        gc.grad(lambda v: gc.remat(bad)(v).sum())(np.ones(2))
