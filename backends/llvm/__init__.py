@@ -23,6 +23,7 @@ from . import conv, index_kernels, linalg, lower_loops, shape_kernels, target  #
 from . import pool as pool_mod
 from .blas import blas_thread_control, register_blas
 from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads
+from .parallel import MAX_CHUNKS
 from .runtime import LLVMExecutable, MemoryReport
 
 NAME = "llvm"
@@ -57,7 +58,8 @@ def compile(
             their own).
         threads: threads for large kernels and products (``num_threads`` is
             the same); default ``GRAPHC_NUM_THREADS``, else the number of
-            usable cores. Generated code does not depend on it.
+            usable cores. Large products are split into this many parts;
+            ``exe.threads`` can change it later.
         parallel_work: split a kernel into chunks from this much work
             (elements times per-element cost) on.
         chunk_work: about this much work per chunk.
@@ -68,7 +70,7 @@ def compile(
     register_blas()
     blas_thread_control()
     threads = threads or num_threads or default_threads()
-    options = Options(profile=profile)
+    options = Options(profile=profile, gemm_parts=min(threads, MAX_CHUNKS))
     if parallel_work is not None:
         options.parallel_work = parallel_work
     if chunk_work is not None:

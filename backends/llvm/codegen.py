@@ -52,11 +52,12 @@ from .scalar import ScalarEmitter
 from .views import View
 
 # A kernel becomes a parallel region from this much work (elements x
-# per-element cost; about 40 us of vectorized single-thread work here), split
-# into chunks of about CHUNK_WORK. Waking a pool worker costs a few
-# microseconds; the chunks let whichever thread is running take the next one.
-PARALLEL_WORK = 1 << 20
-CHUNK_WORK = 1 << 18
+# per-element cost; one unit measured 20-35 ps of single-thread time here,
+# so about 0.2 ms), split into chunks of about CHUNK_WORK. Waking a sleeping
+# pool worker takes ~30 us on the project's virtual machines; the chunks let
+# whichever thread is running take the next one.
+PARALLEL_WORK = 1 << 23
+CHUNK_WORK = 1 << 20
 
 Lowering = Callable[["ModuleBuilder", Node], None]
 LOWERINGS: dict[str, Lowering] = {}
@@ -79,10 +80,12 @@ def lowering(*ops: str) -> Callable[[Lowering], Lowering]:
 @dataclass
 class Options:
     """What the generated code depends on (part of the cache key). The
-    thread count is not: it is set on the executable at run time."""
+    thread count itself is set on the executable at run time; results do
+    not depend on it."""
 
     parallel_work: int = PARALLEL_WORK
     chunk_work: int = CHUNK_WORK
+    gemm_parts: int = 1  # large products are split into this many (the compile's threads)
     profile: bool = False  # count cycles per node (see profile.py)
 
 

@@ -193,12 +193,16 @@ def _blas_ready(mb: ModuleBuilder, n: Node, v: View, dtype: DType, rows: int, co
     return View.of(dst, v.shape)
 
 
-# A product is split into chunks (rows or columns of C, each one GEMM call on
-# the worker pool) from this many multiply-adds on, about GEMM_CHUNK each.
-# Each chunk packs the operand it does not split again, so a chunk keeps at
-# least GEMM_MIN_SPAN rows or columns (a multiple of the kernels' tiles).
-GEMM_SPLIT = 1 << 23
-GEMM_CHUNK = 1 << 22
+# A product is split (rows or columns of C, one GEMM call per chunk on the
+# worker pool) from this many multiply-adds on (about 0.3 ms on one core),
+# into as many parts as the compile's thread count. Waking a sleeping worker
+# takes ~30 us on the project's (virtual) machines, so smaller products do
+# not gain: a W1 step with its 128x256x256 products split measured 3% slower
+# on two threads than on one. More parts balance better but cost more: each
+# part packs the operand it does not split again (measured single-threaded,
+# 512x1024x1024: 2 parts +3%, 4 +9%, 8 +19%). Whole batch entries are split
+# first. A part keeps at least GEMM_MIN_SPAN rows or columns.
+GEMM_SPLIT = 1 << 25
 GEMM_MIN_SPAN = 32
 
 
@@ -215,21 +219,22 @@ class GemmSplit:
     chunks: int
 
 
-def gemm_split(batch: int, m: int, nn: int, k: int) -> GemmSplit:
-    """Chunks for a product of ``batch`` (m x k) @ (k x nn) GEMMs."""
+def gemm_split(batch: int, m: int, nn: int, k: int, parts: int) -> GemmSplit:
+    """Chunks for a product of ``batch`` (m x k) @ (k x nn) GEMMs, aiming at
+    ``parts`` chunks."""
     macs = batch * m * nn * max(k, 1)
     axis, dim = ("m", m) if m >= nn else ("n", nn)
-    if macs < GEMM_SPLIT:
+    if macs < GEMM_SPLIT or parts <= 1:
         return GemmSplit(axis, 1, dim, batch, 1)
-    want = max(2, min(MAX_CHUNKS, macs // GEMM_CHUNK))
+    want = min(parts, MAX_CHUNKS)
     if batch >= want:
         per_batch = -(-batch // want)
         return GemmSplit(axis, 1, dim, per_batch, -(-batch // per_batch))
-    parts = max(1, min(want // batch, dim // GEMM_MIN_SPAN))
-    span = -(-dim // parts)
+    per_entry = max(1, min(-(-want // batch), dim // GEMM_MIN_SPAN))
+    span = -(-dim // per_entry)
     span = -(-span // 16) * 16
-    parts = -(-dim // span)
-    return GemmSplit(axis, parts, span, 1, batch * parts)
+    per_entry = -(-dim // span)
+    return GemmSplit(axis, per_entry, span, 1, batch * per_entry)
 
 
 def _emit_gemm(
@@ -251,7 +256,7 @@ def _emit_gemm(
     args = [mb.ptr_at(a.source, a.offset), mb.ptr_at(bm.source, bm.offset), mb.ptr(c_buf)]
     a = View(a.source, a.shape, 0, a.strides)
     bm = View(bm.source, bm.shape, 0, bm.strides)
-    split = gemm_split(math.prod(batch), m, nn, k)
+    split = gemm_split(math.prod(batch), m, nn, k, mb.options.gemm_parts)
     key = ("gemm", dtype, batch, m, nn, k, a.strides, bm.strides, split)
     fn = mb._custom.get(key)
     if fn is None:

@@ -49,8 +49,12 @@ TASK_TYPE = ir.FunctionType(VOID, [PTR, I64, I64])
 REGION_TYPE = ir.FunctionType(VOID, [PTR, PTR, I64, I64])
 MAX_WORKERS = 63
 MAX_CHUNKS = 0xFFFF  # the chunk count and index share one 64-bit word with the generation
-# Iterations the caller polls for the last chunk before it sleeps (a few microseconds).
-SPIN = 2000
+# Cycles the caller polls for the last chunk before it sleeps (~10 us).
+SPIN_CYCLES = 1 << 15
+# After a region that the helpers made slower than running alone, regions
+# run alone for BACKOFF_CYCLES << strikes cycles (~0.4 ms, doubling up to ~50 ms).
+BACKOFF_CYCLES = 1 << 20
+MAX_STRIKES = 7
 # Opaque storage for one pthread mutex or condition variable (glibc needs 40
 # and 48 bytes, other C libraries at most 64; initialized with *_init).
 SYNC_BYTES = 128
@@ -70,6 +74,8 @@ class _Emitter:
         self.stop = self._global("stop", I32)
         self.workers = self._global("workers", I64)
         self.ready = self._global("ready", I32)  # sync objects initialized
+        self.backoff = self._global("backoff", I64)  # cycle count until which regions run alone
+        self.strikes = self._global("strikes", I64)  # regions in a row that helpers slowed down
         self.handles = self._global("handles", ir.ArrayType(I64, MAX_WORKERS))
         self.sync = self._global("sync", ir.ArrayType(I8, 3 * SYNC_BYTES), align=64)
 
@@ -84,6 +90,7 @@ class _Emitter:
         self.cond_init = decl("pthread_cond_init", I32, [PTR, PTR])
         self.wait_fn = decl("pthread_cond_wait", I32, [PTR, PTR])
         self.broadcast_fn = decl("pthread_cond_broadcast", I32, [PTR])
+        self.clock = decl("llvm.readcyclecounter", I64, [])
         self.pause: ir.Function | None = None
         if target.host().triple.startswith(("x86_64", "i686", "i386")):
             self.pause = decl("llvm.x86.sse2.pause", VOID, [])
@@ -112,14 +119,19 @@ class _Emitter:
     def unlock(self, b: ir.IRBuilder) -> None:
         b.call(self.unlock_fn, [self.sync_ptr(b, 0)])
 
+    def now(self, b: ir.IRBuilder) -> ir.Value:
+        return b.call(self.clock, [])
+
     def atomic_load(self, b: ir.IRBuilder, g: ir.GlobalVariable, ty: ir.Type) -> ir.Value:
         return b.load_atomic(g, "acquire", ty.width // 8, typ=ty)
 
 
 def _build_claim(e: _Emitter) -> ir.Function:
-    """claim(gen): take and run chunks of region ``gen`` until none is left."""
-    fn, b = e.function("graphc_pool.claim", VOID, [I64])
+    """claim(gen): take and run chunks of region ``gen`` until none is left;
+    returns how many this thread ran."""
+    fn, b = e.function("graphc_pool.claim", I64, [I64])
     gen = fn.args[0]
+    start = b.block
     loop = fn.append_basic_block("loop")
     check = fn.append_basic_block("check")
     take = fn.append_basic_block("take")
@@ -128,6 +140,8 @@ def _build_claim(e: _Emitter) -> ir.Function:
     out = fn.append_basic_block("out")
     b.branch(loop)
     b.position_at_end(loop)
+    count = b.phi(I64, name="count")
+    count.add_incoming(i64(0), start)
     w = e.atomic_load(b, e.word, I64)
     b.cbranch(b.icmp_unsigned("==", b.lshr(w, i64(32)), gen), check, out)
     b.position_at_end(check)
@@ -136,6 +150,7 @@ def _build_claim(e: _Emitter) -> ir.Function:
     b.cbranch(b.icmp_unsigned("<", nxt, n), take, out)
     b.position_at_end(take)
     pair = b.cmpxchg(e.word, w, b.add(w, i64(1)), "acq_rel", "acquire")
+    count.add_incoming(count, take)
     b.cbranch(b.extract_value(pair, 1), run, loop)
     b.position_at_end(run)
     # The claim holds the region open (the caller waits for this chunk), so
@@ -143,15 +158,18 @@ def _build_claim(e: _Emitter) -> ir.Function:
     task = b.load(e.task, typ=PTR)
     ctx = b.load(e.ctx, typ=PTR)
     b.call(_Callee(task, TASK_TYPE), [ctx, nxt, b.add(nxt, i64(1))])
+    more = b.add(count, i64(1))
     finished = b.add(b.atomic_rmw("add", e.done, i64(1), "acq_rel"), i64(1))
+    count.add_incoming(more, run)
     b.cbranch(b.icmp_unsigned("==", finished, n), last, loop)
     b.position_at_end(last)
     e.lock(b)
     b.call(e.broadcast_fn, [e.sync_ptr(b, 2)])
     e.unlock(b)
+    count.add_incoming(more, last)
     b.branch(loop)
     b.position_at_end(out)
-    b.ret_void()
+    b.ret(count)
     return fn
 
 
@@ -262,7 +280,9 @@ def _build_parallel(e: _Emitter, claim: ir.Function, grow: ir.Function) -> ir.Fu
     b.position_at_end(owned)
     b.call(grow, [b.sub(threads, i64(1))])
     helpers = b.load(e.workers, typ=I64)
-    with b.if_then(b.icmp_signed("==", helpers, i64(0))):
+    started = e.now(b)
+    backing_off = b.icmp_unsigned("<", started, b.load(e.backoff, typ=I64))
+    with b.if_then(b.or_(b.icmp_signed("==", helpers, i64(0)), backing_off)):
         b.store_atomic(ir.Constant(I32, 0), e.busy, "release", 4)
         b.call(_Callee(task, TASK_TYPE), [ctx, i64(0), n])
         b.ret_void()
@@ -281,7 +301,8 @@ def _build_parallel(e: _Emitter, claim: ir.Function, grow: ir.Function) -> ir.Fu
     b.store_atomic(word, e.word, "release", 8)
     b.call(e.broadcast_fn, [e.sync_ptr(b, 1)])
     e.unlock(b)
-    b.call(claim, [gen])
+    mine = b.call(claim, [gen])
+    claimed = e.now(b)
     # Wait for chunks other threads still run: poll a little, then sleep.
     spin = fn.append_basic_block("spin")
     spin_next = fn.append_basic_block("spin_next")
@@ -289,19 +310,16 @@ def _build_parallel(e: _Emitter, claim: ir.Function, grow: ir.Function) -> ir.Fu
     wait = fn.append_basic_block("wait")
     nap = fn.append_basic_block("nap")
     woke = fn.append_basic_block("woke")
-    entry_block = b.block
+    judge = fn.append_basic_block("judge")
     b.branch(spin)
     b.position_at_end(spin)
-    i = b.phi(I64)
-    i.add_incoming(i64(0), entry_block)
     all_done = b.icmp_unsigned("==", e.atomic_load(b, e.done, I64), chunks)
-    b.cbranch(all_done, release, spin_next)
+    b.cbranch(all_done, judge, spin_next)
     b.position_at_end(spin_next)
     if e.pause is not None:
         b.call(e.pause, [])
-    nxt = b.add(i, i64(1))
-    i.add_incoming(nxt, spin_next)
-    b.cbranch(b.icmp_signed("<", nxt, i64(SPIN)), spin, sleep)
+    spinning = b.icmp_unsigned("<", b.sub(e.now(b), claimed), i64(SPIN_CYCLES))
+    b.cbranch(spinning, spin, sleep)
     b.position_at_end(sleep)
     e.lock(b)
     b.branch(wait)
@@ -313,11 +331,39 @@ def _build_parallel(e: _Emitter, claim: ir.Function, grow: ir.Function) -> ir.Fu
     b.branch(wait)
     b.position_at_end(woke)
     e.unlock(b)
+    b.branch(judge)
+    b.position_at_end(judge)
+    _judge_region(e, b, started, claimed, mine, chunks)
     b.branch(release)
     b.position_at_end(release)
     b.store_atomic(ir.Constant(I32, 0), e.busy, "release", 4)
     b.ret_void()
     return fn
+
+
+def _judge_region(
+    e: _Emitter, b: ir.IRBuilder, started: ir.Value, claimed: ir.Value, mine: ir.Value, n: ir.Value
+) -> None:
+    """After a region: if waiting for the helpers made it slower than the
+    caller alone would have been (its own time per chunk times the chunk
+    count), the helpers did not get a core in time (a busy machine): run the
+    next regions alone for a while, twice as long after each such region in
+    a row. One region that goes well ends the backoff."""
+    ended = e.now(b)
+    safe_mine = b.select(b.icmp_signed(">", mine, i64(0)), mine, i64(1))
+    alone = b.mul(b.udiv(b.sub(claimed, started), safe_mine), n)
+    # Only a helper that took a chunk can have made the region slower.
+    helped = b.and_(b.icmp_signed(">", mine, i64(0)), b.icmp_signed("<", mine, n))
+    slower = b.and_(helped, b.icmp_unsigned(">", b.sub(ended, started), alone))
+    with b.if_else(slower) as (then, otherwise):
+        with then:
+            strikes = b.load(e.strikes, typ=I64)
+            strikes = b.select(b.icmp_signed("<", strikes, i64(MAX_STRIKES)),
+                               b.add(strikes, i64(1)), strikes)  # fmt: skip
+            b.store(strikes, e.strikes)
+            b.store(b.add(ended, b.shl(i64(BACKOFF_CYCLES), strikes)), e.backoff)
+        with otherwise:
+            b.store(i64(0), e.strikes)
 
 
 def _build_stop(e: _Emitter) -> None:
@@ -351,9 +397,8 @@ def _build_stop(e: _Emitter) -> None:
     fn2, b2 = e.function("graphc_pool_workers", I64, [], export=True)
     b2.ret(b2.load(e.workers, typ=I64))
     # The cycle counter that profiled code reads, for calibrating it.
-    clock = ir.Function(e.m, ir.FunctionType(I64, []), "llvm.readcyclecounter")
     fn3, b3 = e.function("graphc_pool_cycles", I64, [], export=True)
-    b3.ret(b3.call(clock, []))
+    b3.ret(e.now(b3))
 
 
 def module_text() -> str:

@@ -73,24 +73,26 @@ def test_chunked_reductions_are_identical_on_any_number_of_threads() -> None:
         ((2, 200, 30), (2, 30, 20)),  # batched, parts of entries per chunk
     ],
 )
-def test_split_products_match_numpy_on_any_number_of_threads(monkeypatch, dtype, lhs, rhs) -> None:  # noqa: ANN001
+def test_split_products_are_identical_on_any_number_of_threads(monkeypatch, dtype, lhs, rhs) -> None:  # noqa: ANN001
     monkeypatch.setattr(linalg, "GEMM_SPLIT", 1)
-    monkeypatch.setattr(linalg, "GEMM_CHUNK", 1)
     monkeypatch.setattr(linalg, "GEMM_MIN_SPAN", 16)
     b = GraphBuilder("mm")
     x = b.input(dtype[lhs], "x")
     y = b.input(dtype[rhs], "y")
     g = b.build([b.matmul(x, y)])
-    exes = compile_with_threads(g, [1, 2])
-    assert "graphc_parallel" in exes[0].llvm_ir
+    exe = llvm_backend.compile(g, threads=4)  # products split in 4 parts
+    assert "graphc_parallel" in exe.llvm_ir
     rng = np.random.default_rng(1)
     xs = rng.standard_normal(lhs).astype(dtype.np)
     ys = rng.standard_normal(rhs).astype(dtype.np)
     want = np.matmul(xs.astype(np.float64), ys.astype(np.float64))
-    one = exes[0](xs, ys)[0]
+    exe.threads = 1
+    one = exe(xs, ys)[0]
     np.testing.assert_allclose(one, want, rtol=1e-4 if dtype is f32 else 1e-12, atol=1e-4)
-    for _ in range(3):
-        np.testing.assert_array_equal(exes[1](xs, ys)[0], one)
+    for threads in (2, 3, 4):
+        exe.threads = threads
+        for _ in range(3):
+            np.testing.assert_array_equal(exe(xs, ys)[0], one)
 
 
 def test_an_error_inside_a_chunk_is_reported_and_the_pool_keeps_working() -> None:
