@@ -119,35 +119,76 @@ def _scatter_body(mb, b, p, bufs, idx, dt, out, pre, size, post, m):  # noqa: AN
 
 @lowering("argmax", "argmin")
 def lower_argreduce(mb: ModuleBuilder, n: Node) -> None:
+    """Two loop orders that both vectorize: along the last axis, one pass
+    finds the extreme value (a max/min reduction) and a second the first
+    index holding it; along another axis, each step over the axis updates a
+    row of running bests (best values in scratch memory)."""
     x = n.inputs[0]
     axis = n.attrs["axis"] % x.type.ndim
     pre, size, post = _split(x.type.shape, axis)
     if pre * post == 0:
         return
     xb, ob = mb.buf(x), mb.buf(n.output)
-    fn, b, p = mb.custom_kernel(n, "", [xb, ob])
     dt = x.type.dtype
     greater = n.op == "argmax"
-    best = alloca(b, reg_type(dt))
-    best_i = alloca(b, I64)
-    with loop_nest(b, [pre, post], "a") as (i, q):
-        base = b.add(b.mul(i, i64(size * post)), q)
-        b.store(load(b, elem_ptr(b, p[xb], dt, base), dt), best)
-        b.store(i64(0), best_i)
+    if post == 1:
+        fn, b, p = mb.custom_kernel(n, "", [xb, ob])
+        _argreduce_rows(mb, b, p[xb], p[ob], dt, pre, size, greater)
+        b.ret_void()
+        mb.call_custom(fn, [xb, ob])
+        return
+    best = mb.scratch(post * dt.itemsize, dt)
+    fn, b, p = mb.custom_kernel(n, "", [xb, ob, best])
+    with counted_loop(b, i64(0), i64(pre), "a") as i:
+        row = b.mul(i, i64(size * post))
+        out_row = b.mul(i, i64(post))
+        with counted_loop(b, i64(0), i64(post), "q") as q:
+            v = load(b, elem_ptr(b, p[xb], dt, b.add(row, q)), dt)
+            store(b, v, elem_ptr(b, p[best], dt, q), dt)
+            store(b, i64(0), elem_ptr(b, p[ob], DType.i64, b.add(out_row, q)), DType.i64)
         with counted_loop(b, i64(1), i64(size), "k") as k:
-            v = load(b, elem_ptr(b, p[xb], dt, b.add(base, b.mul(k, i64(post)))), dt)
-            cur = b.load(best, typ=reg_type(dt))
-            better = _better(b, dt, v, cur, greater)
-            b.store(b.select(better, v, cur), best)
-            b.store(b.select(better, k, b.load(best_i, typ=I64)), best_i)
-        store(
-            b,
-            b.load(best_i, typ=I64),
-            elem_ptr(b, p[ob], DType.i64, b.add(b.mul(i, i64(post)), q)),
-            DType.i64,
-        )
+            base = b.add(row, b.mul(k, i64(post)))
+            with counted_loop(b, i64(0), i64(post), "q") as q:
+                v = load(b, elem_ptr(b, p[xb], dt, b.add(base, q)), dt)
+                slot = elem_ptr(b, p[best], dt, q)
+                cur = load(b, slot, dt)
+                better = _better(b, dt, v, cur, greater)
+                store(b, b.select(better, v, cur), slot, dt)
+                at = elem_ptr(b, p[ob], DType.i64, b.add(out_row, q))
+                store(b, b.select(better, k, load(b, at, DType.i64)), at, DType.i64)
     b.ret_void()
-    mb.call_custom(fn, [xb, ob])
+    mb.call_custom(fn, [xb, ob, best])
+
+
+def _argreduce_rows(mb, b, px, po, dt, rows, size, greater):  # noqa: ANN001, ANN202
+    """Argmax/argmin of each contiguous row: the extreme value first (NaN wins,
+    as in NumPy), then the smallest index holding it."""
+    ty = reg_type(dt)
+    acc = alloca(b, ty)
+    first = alloca(b, I64)
+    e = ScalarEmitter(b, mb.math)
+    with counted_loop(b, i64(0), i64(rows), "r") as r:
+        row = b.mul(r, i64(size))
+        b.store(load(b, elem_ptr(b, px, dt, row), dt), acc)
+        with counted_loop(b, i64(1), i64(size), "k") as k:
+            v = load(b, elem_ptr(b, px, dt, b.add(row, k)), dt)
+            b.store(combine(e, "max" if greater else "min", dt, b.load(acc, typ=ty), v), acc)
+        extreme = b.load(acc, typ=ty)
+        b.store(i64(size), first)
+        with counted_loop(b, i64(0), i64(size), "j") as j:
+            v = load(b, elem_ptr(b, px, dt, b.add(row, j)), dt)
+            if dt.is_float:
+                hit = b.or_(
+                    b.fcmp_ordered("==", v, extreme),
+                    b.and_(e.isnan(v), e.isnan(extreme)),
+                )
+            else:
+                hit = b.icmp_unsigned("==", v, extreme)
+            # min(first, j if hit else size): an integer min reduction.
+            cand = b.select(hit, j, i64(size))
+            cur = b.load(first, typ=I64)
+            b.store(b.select(b.icmp_signed("<", cand, cur), cand, cur), first)
+        store(b, b.load(first, typ=I64), elem_ptr(b, po, DType.i64, r), DType.i64)
 
 
 def _better(b: ir.IRBuilder, dt: DType, v: ir.Value, cur: ir.Value, greater: bool) -> ir.Value:

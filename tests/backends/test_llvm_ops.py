@@ -292,6 +292,23 @@ def test_arg_reductions_and_cumsum() -> None:
     c.run()
 
 
+@pytest.mark.parametrize("dtype", [f32, f64, i32, b8])
+def test_arg_reductions_on_every_axis_with_ties_and_nans(dtype) -> None:  # noqa: ANN001
+    rng = np.random.default_rng(7)
+    data = rng.integers(-3, 4, size=(5, 37, 3)).astype(dtype.np)  # many ties
+    if dtype.is_float:
+        data[rng.random(data.shape) < 0.03] = np.nan
+        data[0, :, 1] = -0.0
+        data[0, 5, 1] = 0.0
+    b = GraphBuilder("arg")
+    x = b.input(TensorType(data.shape, dtype), "x")
+    outs = [b.emit(op, x, axis=a) for op in ("argmax", "argmin") for a in (0, 1, 2)]
+    exe = llvm_backend.compile(b.build(outs))
+    wants = [fn(data, axis=a) for fn in (np.argmax, np.argmin) for a in (0, 1, 2)]
+    for got, want in zip(exe(data), wants):
+        np.testing.assert_array_equal(got, want)
+
+
 # -- shapes and indexing ----------------------------------------------------------------
 
 
