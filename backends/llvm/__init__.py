@@ -21,7 +21,7 @@ from graphc.ir.plan import MemoryPlan
 from . import cache as cache_mod
 from . import conv, index_kernels, linalg, lower_loops, shape_kernels, target  # noqa: F401
 from . import pool as pool_mod
-from .blas import blas_thread_control, register_blas
+from .blas import register_blas
 from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads
 from .parallel import MAX_CHUNKS
 from .runtime import LLVMExecutable, MemoryReport
@@ -67,8 +67,7 @@ def compile(
         cache: use the on-disk object cache (see :mod:`.cache`).
     """
     start = time.perf_counter()
-    register_blas()
-    blas_thread_control()
+    blas = register_blas()
     threads = threads or num_threads or default_threads()
     options = Options(profile=profile, gemm_parts=min(threads, MAX_CHUNKS))
     if parallel_work is not None:
@@ -78,7 +77,9 @@ def compile(
     directory = cache_mod.cache_dir() if cache else None
     key = ""
     if directory is not None:
-        key = cache_mod.cache_key(str(g), _plan_text(g, plan), repr(options), target.host().key())
+        key = cache_mod.cache_key(
+            str(g), _plan_text(g, plan), repr(options), target.host().key(), blas.name
+        )
         entry = cache_mod.load(directory, key)
         if entry is not None:
             if entry.layout.get("parallel_regions"):

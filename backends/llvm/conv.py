@@ -18,7 +18,6 @@ from .codegen import ModuleBuilder, lowering, one_node_graph
 from .irutil import (
     F64,
     I8,
-    I32,
     PTR,
     VOID,
     alloca,
@@ -66,7 +65,7 @@ def lower_conv2d(mb: ModuleBuilder, n: Node) -> None:
     rows, cols = cg * kh * kw, ho * wo
     xb, wb, ob = _packed(mb, n, x, dt), _packed(mb, n, w, dt), mb.buf(n.output)
     col = mb.scratch(rows * cols * dt.itemsize, dt)
-    register_blas()
+    blas_int = register_blas().int_type
     name = GEMM_SYMBOLS[str(dt)]
     gemm = mb.module.globals.get(name) or ir.Function(
         mb.module, ir.FunctionType(VOID, [PTR] * 13), name
@@ -82,8 +81,8 @@ def lower_conv2d(mb: ModuleBuilder, n: Node) -> None:
 
     # C (og x cols) = W_g (og x rows) @ cols (rows x cols); column-major: C^T = cols^T W_g^T.
     ta, tb = slot(I8, ord("N")), slot(I8, ord("N"))
-    pm, pn, pk = slot(I32, cols), slot(I32, og), slot(I32, rows)
-    lda, ldb, ldc = slot(I32, cols), slot(I32, rows), slot(I32, cols)
+    pm, pn, pk = slot(blas_int, cols), slot(blas_int, og), slot(blas_int, rows)
+    lda, ldb, ldc = slot(blas_int, cols), slot(blas_int, rows), slot(blas_int, cols)
     alpha, beta = slot(fty, 1.0), slot(fty, 0.0)
     zero = const(dt, 0.0)
     mb.layout.uses_blas = True

@@ -22,7 +22,6 @@ from .blas import GEMM_SYMBOLS, register_blas
 from .codegen import ModuleBuilder, lowering, node_graph, one_node_graph
 from .irutil import (
     I8,
-    I32,
     I64,
     PTR,
     VOID,
@@ -285,7 +284,7 @@ def _gemm_task(
     split: GemmSplit,
 ) -> ir.Function:
     """``task(ctx, c0, c1)``: the GEMMs of chunks [c0, c1), ctx = (a, b, c)."""
-    register_blas()
+    blas_int = register_blas().int_type
     mod = mb.module
     name = GEMM_SYMBOLS[str(dtype)]
     gemm = mod.globals.get(name) or ir.Function(mod, ir.FunctionType(VOID, [PTR] * 13), name)
@@ -306,8 +305,8 @@ def _gemm_task(
         return p
 
     ta, tb = slot(I8, ord(op_a)), slot(I8, ord(op_b))
-    pm, pn, pk = slot(I32, m), slot(I32, nn), slot(I32, max(k, 0))
-    plda, pldb, pldc = slot(I32, lda), slot(I32, ldb), slot(I32, nn)
+    pm, pn, pk = slot(blas_int, m), slot(blas_int, nn), slot(blas_int, max(k, 0))
+    plda, pldb, pldc = slot(blas_int, lda), slot(blas_int, ldb), slot(blas_int, nn)
     alpha, beta = slot(fty, 1.0), slot(fty, 0.0)
     c_strides = contiguous_strides(batch + (m, nn))
     # Element steps of one row (m) or column (n) of A, B and C.
@@ -322,7 +321,8 @@ def _gemm_task(
         """The GEMM of batch entry ``entry``, rows/columns [lo, hi)."""
         offs = _batch_offsets(b, entry, batch, (a.strides, bm.strides, c_strides))
         offs = [b.add(o, b.mul(lo, i64(s))) for o, s in zip(offs, step)]
-        b.store(b.trunc(b.sub(hi, lo), I32), size_slot)
+        count = b.sub(hi, lo)
+        b.store(count if blas_int.width == 64 else b.trunc(count, blas_int), size_slot)
         xa = elem_ptr(b, pa, dtype, offs[0])
         xb = elem_ptr(b, pb, dtype, offs[1])
         xc = elem_ptr(b, pc, dtype, offs[2])

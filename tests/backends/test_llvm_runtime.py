@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
+import textwrap
 import warnings
 
 import numpy as np
@@ -291,3 +294,39 @@ def test_reshapes_share_buffers_only_when_safe() -> None:
     entry = exe.llvm_ir.split("define internal")[0]
     calls = [line for line in entry.splitlines() if "call void" in line and ".reshape." in line]
     assert len(calls) == 2, calls
+
+
+def test_either_blas_computes_products_and_convolutions(tmp_path) -> None:  # noqa: ANN001
+    script = textwrap.dedent(
+        """
+        import numpy as np
+        from graphc.backends import llvm
+        from graphc.backends.llvm.blas import register_blas
+        from graphc.ir import GraphBuilder, f32, f64
+        rng = np.random.default_rng(0)
+        for t in (f32, f64):
+            b = GraphBuilder("f")
+            x = b.input(t[5, 7], "x")
+            y = b.input(t[2, 7, 3], "y")
+            im = b.input(t[2, 3, 6, 6], "im")
+            k = b.input(t[4, 3, 3, 3], "k")
+            g = b.build([b.matmul(x, y), b.conv2d(im, k)])
+            args = [rng.standard_normal(v.type.shape).astype(v.type.dtype.np) for v in g.inputs]
+            mm, conv = llvm.compile(g)(*args)
+            np.testing.assert_allclose(mm, args[0] @ args[1], rtol=1e-5)
+            want = np.zeros_like(conv)
+            for i in range(4):
+                for j in range(4):
+                    patch = args[2][:, None, :, i:i + 3, j:j + 3]
+                    want[:, :, i, j] = (patch * args[3][None]).sum(axis=(2, 3, 4))
+            np.testing.assert_allclose(conv, want, rtol=1e-4, atol=1e-5)
+        print(register_blas().int_bits)
+        """
+    )
+    for choice, bits in (("scipy", "32"), ("", None)):
+        env = dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path / "cache"), GRAPHC_BLAS=choice)
+        proc = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, env=env
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert bits is None or proc.stdout.split()[-1] == bits

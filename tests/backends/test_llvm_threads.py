@@ -73,7 +73,9 @@ def test_chunked_reductions_are_identical_on_any_number_of_threads() -> None:
         ((2, 200, 30), (2, 30, 20)),  # batched, parts of entries per chunk
     ],
 )
-def test_split_products_are_identical_on_any_number_of_threads(monkeypatch, dtype, lhs, rhs) -> None:  # noqa: ANN001
+def test_split_products_are_identical_on_any_number_of_threads(  # noqa: ANN001
+    monkeypatch, dtype, lhs, rhs
+) -> None:
     monkeypatch.setattr(linalg, "GEMM_SPLIT", 1)
     monkeypatch.setattr(linalg, "GEMM_MIN_SPAN", 16)
     b = GraphBuilder("mm")
