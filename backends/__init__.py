@@ -41,4 +41,7 @@ def get_backend(name: str) -> ModuleType:
     if module is None:
         known = ", ".join(sorted(BACKENDS))
         raise UnsupportedError(f"unknown backend '{name}'; available: {known}")
-    return importlib.import_module(module)
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise UnsupportedError(f"backend '{name}' is unavailable: {exc}") from exc
