@@ -159,8 +159,8 @@ def trace(f: Callable[..., Any], *args: Any, static_argnums: Sequence[int] = ())
     >>> g = trace(lambda x: np.exp(x).sum(), np.ones(3))
     >>> print(g)
     graph lambda(%x: f64[3]) -> (f64[]) {
-      %0 = exp %x                      : f64[3]
-      %1 = reduce_sum %0 {axes=(0,)}   : f64[]
+      %0 = exp %x                    : f64[3]
+      %1 = reduce_sum %0 {axes=(0,)} : f64[]
       return %1
     }
     """
