@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -87,12 +88,18 @@ class Trace:
         if x.trace is self:
             return x.value
         if not x.trace.active:
+            raise escaped_error()
+        ancestor = self.parent
+        while ancestor is not None and ancestor is not x.trace:
+            ancestor = ancestor.parent
+        if ancestor is None:
             raise TracingError(
-                "a traced value escaped from a finished trace (it was stored in a global, "
-                "a closure or an attribute during tracing and used afterwards)",
+                format_message(
+                    "a traced value from an unrelated trace (another thread's, or a sibling "
+                    "transformation's) was used here",
+                    loc=user_location(3),
+                )
             )
-        if x.trace.level >= self.level:
-            raise TracingError("a traced value from an unrelated trace was used here")
         found = self._capture_index.get(id(x))
         if found is None:
             found = self.builder.input(x.value.type, f"captured{len(self.captured)}")
@@ -101,23 +108,43 @@ class Trace:
         return found
 
 
-_STACK: list[Trace] = []
+class _Stack(threading.local):
+    # One stack per thread: tracing in one thread never sees another's traces.
+    def __init__(self) -> None:
+        self.traces: list[Trace] = []
+
+
+_STACK = _Stack()
 
 
 def current_trace() -> Trace | None:
-    return _STACK[-1] if _STACK else None
+    traces = _STACK.traces
+    return traces[-1] if traces else None
 
 
 def push_trace(name: str) -> Trace:
     t = Trace(name, current_trace())
-    _STACK.append(t)
+    _STACK.traces.append(t)
     return t
 
 
 def pop_trace(t: Trace) -> None:
-    assert _STACK and _STACK[-1] is t, "trace stack out of order"
-    _STACK.pop()
+    traces = _STACK.traces
+    if not traces or traces[-1] is not t:
+        raise TracingError("traces were exited out of order (a trace began in another thread?)")
+    traces.pop()
     t.active = False
+
+
+def escaped_error() -> TracingError:
+    return TracingError(
+        format_message(
+            "a traced value escaped from a finished trace (it was stored in a global, a closure "
+            "or an attribute while tracing, and used afterwards)",
+            loc=user_location(3),
+            hint="return values from the traced function instead of storing them",
+        )
+    )
 
 
 def innermost(args: Any) -> Trace | None:

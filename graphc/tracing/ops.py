@@ -14,7 +14,7 @@ import numpy as np
 from graphc.ir import DType, GraphcError, Literal, Operand, UnsupportedError, format_message
 
 from .array import TracedArray
-from .context import Trace, innermost, user_location
+from .context import Trace, escaped_error, innermost, user_location
 
 PYTHON_SCALARS = (bool, int, float)
 
@@ -103,6 +103,8 @@ def emit(
     trace: Trace, op: str, operands: Sequence[Operand], weak: bool = False, **attrs: Any
 ) -> Any:
     """Emit ``op`` in ``trace`` and wrap the result(s) as tracers."""
+    if not trace.active:
+        raise escaped_error()
     out = trace.builder.emit(op, *operands, loc=user_location(3), **attrs)
     if isinstance(out, tuple):
         return tuple(TracedArray(trace, v, weak) for v in out)

@@ -13,7 +13,7 @@ from graphc.ir import DType, Graph, TensorType, UnsupportedError, Value, format_
 from graphc.pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
 
 from .array import TracedArray
-from .context import Trace, current_trace, pop_trace, push_trace, user_location
+from .context import Trace, current_trace, escaped_error, pop_trace, push_trace, user_location
 from .ops import operand
 
 
@@ -179,7 +179,8 @@ def evaluate(
     if outer is None and not any(isinstance(a, TracedArray) for a in flat_args):
         run = runner or (lambda *xs: interpret(g, *xs))
         return list(run(*[_as_input(a, v) for a, v in zip(flat_args, g.inputs)]))
-    assert outer is not None, "tracers outside any active trace"
+    if outer is None:  # tracers, yet no trace is running: they escaped a finished one
+        raise escaped_error()
     operands = [operand(outer, a, v.type.dtype) for a, v in zip(flat_args, g.inputs)]
     values = outer.builder.call(g, *operands)
     weak = out_weak or (False,) * len(values)

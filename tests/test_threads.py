@@ -1,0 +1,53 @@
+"""Tracing, transforms and compiled calls from several threads at once."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+import graphc as gc
+
+
+def loss(w, x):
+    return np.sum(np.tanh(x @ w) ** 2)
+
+
+def test_concurrent_grad_and_jit_give_each_thread_its_own_answer():
+    rng = np.random.default_rng(0)
+    cases = [(rng.normal(size=(4, 3)), rng.normal(size=(5, 4))) for _ in range(8)]
+    expected = [gc.grad(loss)(w, x) for w, x in cases]
+    jitted = gc.jit(gc.grad(loss), backend="numpy")
+
+    def work(k):
+        w, x = cases[k % len(cases)]
+        eager = gc.grad(loss)(w, x)  # traces in this thread
+        compiled = jitted(w, x)
+        return k, eager, compiled
+
+    with ThreadPoolExecutor(4) as pool:
+        for k, eager, compiled in pool.map(work, range(64)):
+            assert isinstance(eager, np.ndarray) and isinstance(compiled, np.ndarray)
+            np.testing.assert_allclose(eager, expected[k % len(cases)], rtol=1e-12)
+            np.testing.assert_allclose(compiled, expected[k % len(cases)], rtol=1e-12)
+
+
+def test_a_leaked_tracer_is_a_clear_error():
+    leaked = []
+
+    def f(x):
+        leaked.append(x * 2.0)
+        return np.sum(x)
+
+    gc.grad(f)(np.ones(3))
+    for use in (
+        lambda: leaked[0] + 1.0,
+        lambda: np.exp(leaked[0]),
+        lambda: gc.grad(lambda y: np.sum(y * leaked[0]))(np.ones(3)),
+    ):
+        try:
+            use()
+        except gc.TracingError as exc:
+            assert "escaped from a finished trace" in str(exc)
+        else:
+            raise AssertionError("expected TracingError")
