@@ -70,7 +70,18 @@ def _trace_with_aux(f: Callable[..., Any], args: Sequence[Any], has_aux: bool) -
     return trace_flat(split, args)
 
 
-def _check_scalar_output(traced: Traced, what: str) -> None:
+def _check_scalar_output(traced: Traced, what: str, has_aux: bool = False) -> None:
+    tree = traced.out_tree.children[0] if has_aux else traced.out_tree
+    if tree.kind != "leaf":
+        raise DifferentiationError(
+            format_message(
+                f"{what} needs a single scalar output, but the function returned a "
+                f"container {tree}",
+                loc=user_location(4),
+                hint="return one scalar (sum the parts yourself), pass auxiliary results with "
+                "has_aux=True, or use gc.vjp",
+            )
+        )
     out = traced.graph.outputs[0]
     if out.type.shape != ():
         raise DifferentiationError(
@@ -131,7 +142,7 @@ def value_and_grad(
     def wrapped(*args: Any) -> Any:
         nums = _normalize_argnums(argnums, len(args))
         traced = _trace_with_aux(f, args, has_aux)
-        _check_scalar_output(traced, "grad")
+        _check_scalar_output(traced, "grad", has_aux)
         wrt = _wrt_indices(traced, args, nums)
         joint = differentiate(traced.graph, wrt, seed_outputs=[0])
         results = evaluate(joint, _flat_args(traced, args), traced.out_weak + (False,) * len(wrt))

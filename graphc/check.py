@@ -84,7 +84,7 @@ def check_grads(
     a central difference. A comparison fails when
     ``|analytic - numeric| > rtol * max(|analytic|, |numeric|) + atol``; the
     default ``atol`` is the rounding noise of the difference quotient,
-    ``1e-9 / eps * max(1, |f|)``. Raises :class:`GradientCheckError` with a
+    ``10 * machine_eps / eps * max(1, |f|)`` (about ``2e-9 * max(1, |f|)``). Raises :class:`GradientCheckError` with a
     table of the worst relative error per input when any comparison fails;
     otherwise returns the rows.
 
@@ -101,7 +101,9 @@ def check_grads(
     scalar = _scalarize(f, args, rng)
     names = input_names(f, list(args))
     if atol is None:
-        atol = 1e-9 / eps * max(1.0, abs(float(np.asarray(scalar(*args)))))
+        # Rounding in f(x + eps u) - f(x - eps u) is a few ulps of |f|, divided by eps.
+        scale = max(1.0, abs(float(np.asarray(scalar(*args)))))
+        atol = 10 * float(np.finfo(np.float64).eps) / eps * scale
     rows = _check_order(scalar, args, names, rng, eps, rtol, atol, order=1)
     if order == 2:
         # Second derivatives: the gradient of <grad f, d> for a random d is a

@@ -126,6 +126,15 @@ def test_non_scalar_output_and_bad_argnums_are_errors():
         gc.grad(lambda x: np.sum(x), argnums=1)(np.ones(3))
     with pytest.raises(gc.DifferentiationError, match="float output"):
         gc.grad(lambda x: np.sum(x > 0))(np.ones(3))
+    for container in (
+        lambda x: (x.sum(), (x * 2).sum()),
+        lambda x: {"l": x.sum()},
+        lambda x: [x.sum()],
+    ):
+        with pytest.raises(gc.DifferentiationError, match="single scalar output"):
+            gc.grad(container)(np.ones(3))
+    with pytest.raises(gc.DifferentiationError, match="single scalar output"):
+        gc.grad(lambda x: ((x.sum(), x.sum()), None), has_aux=True)(np.ones(3))
 
 
 def test_data_dependent_control_flow_under_grad_is_a_tracing_error():
@@ -261,3 +270,13 @@ def test_check_grads_reports_a_wrong_rule(monkeypatch):
         gc.check_grads(lambda x: np.sum(np.sin(x)), (np.array([0.2, 0.4]),))
     assert isinstance(info.value, AssertionError)
     assert " x " in str(info.value)
+
+
+def test_check_grads_catches_a_small_relative_error():
+    # the analytic gradient misses 1e-4 * a: a relative error near 5e-5
+    def f(a):
+        return np.sum(a**2) + 1e-4 * np.sum(gc.stop_gradient(a) * a)
+
+    with pytest.raises(gc.GradientCheckError):
+        gc.check_grads(f, (np.array([0.7, -1.3, 2.1]),))
+    gc.check_grads(lambda a: np.sum(a**2) + 1e-4 * np.sum(a * a), (np.array([0.7, -1.3, 2.1]),))
