@@ -84,9 +84,9 @@ def check_grads(
     a central difference. A comparison fails when
     ``|analytic - numeric| > rtol * max(|analytic|, |numeric|) + atol``; the
     default ``atol`` is the rounding noise of the difference quotient,
-    ``10 * machine_eps / eps * max(1, |f|)`` (about ``2e-9 * max(1, |f|)``). Raises :class:`GradientCheckError` with a
-    table of the worst relative error per input when any comparison fails;
-    otherwise returns the rows.
+    ``10 * machine_eps / eps * max(1, |f|)`` (about ``2e-9 * max(1, |f|)``).
+    Raises :class:`GradientCheckError` with a table of the worst relative
+    error per input when any comparison fails; otherwise returns the rows.
 
     >>> import numpy as np
     >>> rows = check_grads(lambda x: np.tanh(x).sum(), (np.array([0.3, -1.2]),), order=2)
