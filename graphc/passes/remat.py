@@ -232,6 +232,9 @@ def _recompute_across_peak(g: Graph) -> tuple[Graph, int] | None:
     import networkx as nx  # here: importing graphc should not pay for it
 
     flow = nx.DiGraph()
+    # Values built only from literals and constants never reach the source
+    # through an edge; the source must exist anyway.
+    flow.add_nodes_from(["source", "sink"])
     stack, seen = list(needed), set(needed)
     while stack:
         r = stack.pop()
