@@ -162,7 +162,8 @@ def run_passes(
         try:
             g = p.run(g)
         except Exception as exc:
-            exc.add_note(f"while running pass '{p.name}' on graph {g.name}")
+            if hasattr(exc, "add_note"):  # Python 3.11+; on 3.10 the error goes as is
+                exc.add_note(f"while running pass '{p.name}' on graph {g.name}")
             raise
         finally:
             seconds = time.perf_counter() - start
