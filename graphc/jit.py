@@ -149,6 +149,7 @@ class Jitted:
         # Cache hits for the common call (every argument a plain ndarray, none
         # static) skip pytree flattening: keyed by (shape, dtype) per argument.
         self._fast: dict[tuple[Any, ...], Compiled] = {}
+        self._static_cache: dict[int, tuple[int, ...]] = {}
         self.retrace_reasons: list[str] = []
         self._last: Compiled | None = None
         try:
@@ -170,7 +171,8 @@ class Jitted:
             if compiled is not None:
                 self._last = compiled
                 return compiled(fast_leaves)
-        dynamic = [a for i, a in enumerate(args) if i not in self.static_argnums]
+        static = self._static(len(args))
+        dynamic = [a for i, a in enumerate(args) if i not in static]
         leaves, tree = tree_flatten(dynamic)
         if any(isinstance(x, TracedArray) for x in leaves):
             return self._inline(args)
@@ -185,7 +187,8 @@ class Jitted:
 
     def lower(self, *args: Any) -> Compiled:
         """The compiled specialization for these arguments (compiling if needed)."""
-        dynamic = [a for i, a in enumerate(args) if i not in self.static_argnums]
+        static = self._static(len(args))
+        dynamic = [a for i, a in enumerate(args) if i not in static]
         leaves, tree = tree_flatten(dynamic)
         sig = Signature(tree, tuple(_leaf_key(x) for x in leaves), self._static_key(args))
         return self.cache.get(sig) or self._compile(args, sig)
@@ -256,14 +259,7 @@ class Jitted:
 
     def _static_key(self, args: Sequence[Any]) -> tuple[Hashable, ...]:
         key = []
-        for i in self.static_argnums:
-            if i >= len(args):
-                raise InputError(
-                    format_message(
-                        f"static_argnums names argument {i}, "
-                        f"but the call passes {len(args)} arguments"
-                    )
-                )
+        for i in self._static(len(args)):
             value = args[i]
             try:
                 hash(value)
@@ -276,6 +272,13 @@ class Jitted:
                 ) from None
             key.append((type(value), value))
         return tuple(key)
+
+    def _static(self, nargs: int) -> tuple[int, ...]:
+        found = self._static_cache.get(nargs)
+        if found is None:
+            found = _positions(self.static_argnums, nargs, "static_argnums")
+            self._static_cache[nargs] = found
+        return found
 
     def _check_arity(self, args: Sequence[Any]) -> None:
         if self._sig is None:
@@ -291,15 +294,16 @@ class Jitted:
             ) from None
 
     def _inline(self, args: Sequence[Any]) -> Any:
-        traced = trace_flat(self.fn, args, static_argnums=self.static_argnums)
-        dynamic = [a for i, a in enumerate(args) if i not in self.static_argnums]
+        static = self._static(len(args))
+        traced = trace_flat(self.fn, args, static_argnums=static)
+        dynamic = [a for i, a in enumerate(args) if i not in static]
         flat = tree_flatten(dynamic)[0] + list(traced.captured)
         return tree_unflatten(traced.out_tree, evaluate(traced.graph, flat, traced.out_weak))
 
     def _compile(self, args: Sequence[Any], sig: Signature) -> Compiled:
         self._check_arity(args)
         start = time.perf_counter()
-        traced = trace_flat(self.fn, args, static_argnums=self.static_argnums)
+        traced = trace_flat(self.fn, args, static_argnums=self._static(len(args)))
         names = tuple(v.name or "" for v in traced.graph.inputs)
         if self.cache:
             self._note_retrace(sig.describe_difference(next(reversed(self.cache)), names))
@@ -341,14 +345,37 @@ class Jitted:
     def _donated_leaves(self, args: Sequence[Any]) -> tuple[int, ...]:
         if not self.donate_argnums:
             return ()
-        dynamic_positions = [i for i in range(len(args)) if i not in self.static_argnums]
+        static = self._static(len(args))
+        donate = _positions(self.donate_argnums, len(args), "donate_argnums")
+        if set(donate) & set(static):
+            raise InputError(
+                format_message(
+                    f"argument(s) {sorted(set(donate) & set(static))} are both static and donated",
+                    hint="a static argument is part of the compiled program; it cannot be donated",
+                )
+            )
+        dynamic_positions = [i for i in range(len(args)) if i not in static]
         donated, start = [], 0
         for pos in dynamic_positions:
             n = len(tree_flatten(args[pos])[0])
-            if pos in self.donate_argnums:
+            if pos in donate:
                 donated.extend(range(start, start + n))
             start += n
         return tuple(donated)
+
+
+def _positions(nums: Sequence[int], nargs: int, what: str) -> tuple[int, ...]:
+    """Argument indices made non-negative (as in JAX); out of range is an error."""
+    out = []
+    for i in nums:
+        if not -nargs <= i < nargs:
+            raise InputError(
+                format_message(
+                    f"{what} names argument {i}, but the call passes {nargs} argument(s)"
+                )
+            )
+        out.append(i % nargs)
+    return tuple(out)
 
 
 def _fast_key(x: Any, leaves: list[Any]) -> Any:

@@ -222,3 +222,24 @@ def test_keyword_arguments_and_defaults(backend):
     np.testing.assert_allclose(jf(np.ones(2), scale=3.0), [3.0, 3.0])
     with pytest.raises(gc.InputError, match="unused"):
         jf(np.ones(2), unused=1)
+
+
+def test_negative_and_out_of_range_argnums(backend):
+    jf = gc.jit(lambda x, n: x * n if n > 1 else x, static_argnums=-1, backend=backend)
+    np.testing.assert_allclose(jf(np.ones(2), 3), [3.0, 3.0])
+    with pytest.raises(gc.InputError, match="static_argnums names argument 2"):
+        gc.jit(lambda x: x, static_argnums=2, backend=backend)(np.ones(2))
+    with pytest.raises(gc.InputError, match="donate_argnums names argument 3"):
+        gc.jit(lambda x: x * 2, donate_argnums=3, backend=backend)(np.ones(2))
+    with pytest.raises(gc.InputError, match="both static and donated"):
+        gc.jit(lambda x, n: x * n, static_argnums=1, donate_argnums=1, backend=backend)(
+            np.ones(2), 2
+        )
+
+
+def test_argmax_over_a_non_empty_axis_of_an_empty_array(backend):
+    x = np.zeros((0, 3))
+    got = gc.jit(lambda x: np.argmax(x, axis=1), backend=backend)(x)
+    assert got.shape == (0,) and got.dtype == np.int64
+    with pytest.raises(gc.OpTypeError, match="empty"):
+        gc.jit(lambda x: np.argmax(x, axis=0), backend=backend)(x)

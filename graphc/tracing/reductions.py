@@ -200,7 +200,7 @@ def _std(
 
 def _arg_reduction(op: str, x: Any, axis: Any, keepdims: bool) -> Any:
     x = as_tracer(x)
-    if x.size == 0:
+    if axis is None and x.size == 0:  # with an axis, the op's type rule checks its length
         raise error(OpTypeError, f"attempt to get {op} of an empty sequence")
     if axis is None:
         flat = np.reshape(x, (-1,))
