@@ -177,11 +177,11 @@ def generate(
     body: list[tuple[str, Node | None]] = []
     consts: set[Value] = set()
     for n in g.nodes:
-        (v,) = n.outputs
         if not any(isinstance(x, Value) for x in n.inputs):
-            env[names[v]] = _compute_const(n)
-            consts.add(v)
-            header.append(f"{names[v]} = env[{names[v]!r}]  # constant {v.type}")
+            for v, value in zip(n.outputs, _compute_consts(n)):
+                env[names[v]] = value
+                consts.add(v)
+                header.append(f"{names[v]} = env[{names[v]!r}]  # constant {v.type}")
     for v, buf in plan.buffers.items():
         name = plan.buffer_names[v]
         if name not in env:
@@ -191,8 +191,7 @@ def generate(
     last_loc: tuple[str, int] | None = None
     deletions = _deletions(g, plan, consts)
     for i, n in enumerate(g.nodes):
-        (v,) = n.outputs
-        if v in consts:
+        if n.outputs[0] in consts:
             continue
         loc = (n.loc.file, n.loc.line) if n.loc is not None else None
         if loc is not None and loc != last_loc:
@@ -202,9 +201,15 @@ def generate(
             body.append((f"# {n.loc.file}:{n.loc.line}{derived}  {text}".rstrip(), None))
         last_loc = loc
         args = [_operand(x, n, names, bind) for x in n.inputs]
-        buffer = plan.buffer_names.get(v)
-        e = Emit(n, args, buffer, bind, lazy_broadcast=v in lazy)
-        body.append((f"{names[v]} = {lowerings[n.op].emit(e)}", n))
+        lowering = lowerings[n.op]
+        if lowering.tuple_result:
+            targets = ", ".join(names[v] for v in n.outputs) + ("," if len(n.outputs) == 1 else "")
+            body.append((f"{targets} = {lowering.emit(Emit(n, args, None, bind))}", n))
+        else:
+            (v,) = n.outputs
+            buffer = plan.buffer_names.get(v)
+            e = Emit(n, args, buffer, bind, lazy_broadcast=v in lazy)
+            body.append((f"{names[v]} = {lowering.emit(e)}", n))
         if deletions.get(i):
             body.append((f"del {', '.join(names[w] for w in deletions[i])}", None))
 
@@ -218,12 +223,15 @@ def generate(
         )
         checks.append(f"    {name} = check_input({k}, {name})")
     returns = []
+    returned: set[Value] = set()
     for v in g.outputs:
         expr = names[v]
         if v.type.shape == ():
             expr = f"np_array({expr})"  # NumPy hands back scalars for 0-d results
-        elif plan.storage[v].kind != "fresh" or v in plan.readonly:
-            expr = f"{expr}.copy()"  # never return an input, a constant or a broadcast view
+        elif plan.storage[v].kind != "fresh" or v in plan.readonly or v in returned:
+            # never return an input, a constant, a broadcast view, or one array twice
+            expr = f"{expr}.copy()"
+        returned.add(v)
         returns.append(expr)
 
     lines = [f"def make_{fname}(env):"]
@@ -297,13 +305,15 @@ def _slug(text: str) -> str:
     return text.replace("-", "m").replace(".", "_").replace("+", "")
 
 
-def _compute_const(n: Node) -> np.ndarray:
-    """The value of a node without array operands, computed once at build time."""
+def _compute_consts(n: Node) -> tuple[np.ndarray, ...]:
+    """The values of a node without array operands, computed once at build time."""
     if n.op == "broadcast_in_dim":
         lit = n.inputs[0]
         assert isinstance(lit, Literal)
-        return np.broadcast_to(lit.as_array(), n.attrs["shape"])
-    (result,) = run_node(n, [x.as_array() for x in n.inputs if isinstance(x, Literal)])
-    result = np.array(result)
-    result.flags.writeable = False
-    return result
+        return (np.broadcast_to(lit.as_array(), n.attrs["shape"]),)
+    results = []
+    for r in run_node(n, [x.as_array() for x in n.inputs if isinstance(x, Literal)]):
+        r = np.array(r)
+        r.flags.writeable = False
+        results.append(r)
+    return tuple(results)
