@@ -162,8 +162,11 @@ def run_passes(
         try:
             g = p.run(g)
         except Exception as exc:
-            if hasattr(exc, "add_note"):  # Python 3.11+; on 3.10 the error goes as is
-                exc.add_note(f"while running pass '{p.name}' on graph {g.name}")
+            note = f"while running pass '{p.name}' on graph {g.name}"
+            if hasattr(exc, "add_note"):
+                exc.add_note(note)
+            else:  # Python 3.10: same attribute, not printed by tracebacks there
+                exc.__notes__ = [*getattr(exc, "__notes__", []), note]
             raise
         finally:
             seconds = time.perf_counter() - start
