@@ -8,6 +8,7 @@ array([2., 4.])
 from . import checkpoint, ir, nn, optim, random, training
 from .api import grad, hvp, jvp, stop_gradient, value_and_grad, vjp
 from .check import GradientCheckError, check_grads
+from .control import cond, scan
 from .ir import (
     BackendError,
     DifferentiationError,
@@ -61,6 +62,7 @@ __all__ = [
     "bind",
     "check_grads",
     "checkpoint",
+    "cond",
     "fit",
     "grad",
     "hvp",
@@ -72,6 +74,7 @@ __all__ = [
     "plot_history",
     "random",
     "remat",
+    "scan",
     "stop_gradient",
     "trace",
     "training",

@@ -24,6 +24,8 @@ from graphc.ir import (
 )
 from graphc.ir.ops.vjp_util import unbroadcast, zeros
 
+from .passes.control import merge_scans
+
 # Ops that must never reach the differentiator (they only appear after
 # lowering-oriented passes such as fusion).
 _NOT_DIFFERENTIABLE = {"fusion"}
@@ -122,7 +124,14 @@ def differentiate(
         found = cts.get(v)
         grads.append(found if found is not None else zeros(b, v.type))
     outputs = [env[v] for v in g.outputs] + grads
-    return prune(b.build(outputs))
+    joint = prune(b.build(outputs))
+    # A scan's VJP recomputes the forward loop with extra results; merged,
+    # the forward loop runs once.
+    return merge_scans(joint) if _has_op(joint, "scan") else joint
+
+
+def _has_op(g: Graph, op: str) -> bool:
+    return any(n.op == op or any(_has_op(s, op) for s in n.subgraphs) for n in g.nodes)
 
 
 def _active_values(g: Graph, wrt: Sequence[int]) -> set[Value]:

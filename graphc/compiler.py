@@ -60,6 +60,14 @@ def pipeline_for(
     # Remat regions stay whole through CSE, which would merge a recomputation
     # with the forward values it replaces; after it they are ordinary code.
     inline = (Pass("inline_remat", inline_remat),)
+    early: tuple[Any, ...] = ()
+    if backend == "llvm":
+        from graphc.passes.unroll import unroll_control
+
+        # LLVM has no loops or branches of its own: scans and conds become
+        # straight-line code first, so folding, simplification and CSE see
+        # every step (loop-invariant work merges across steps) before fusion.
+        early = (Pass("unroll_control", unroll_control),)
     lowering: tuple[Any, ...] = ()
     if backend == "llvm":
         from graphc.passes.fuse import fuse
@@ -91,7 +99,7 @@ def pipeline_for(
                 ),
             ),
         )
-    return PIPELINE[:cut] + inline + PIPELINE[cut:] + budget + after
+    return PIPELINE[:1] + early + PIPELINE[1:cut] + inline + PIPELINE[cut:] + budget + after
 
 
 class _Interpreted:

@@ -500,6 +500,83 @@ def _remat(c: _Ctx) -> Any:
     return c.b.remat(*operands, subgraphs=[body], recompute=c.draw(st.booleans()))
 
 
+def _body(c: _Ctx, input_types: Sequence[TensorType]) -> Graph:
+    """A random graph over ``input_types``, as the body of a node."""
+    return c.draw(  # type: ignore[no-any-return]
+        _graph(
+            input_types=input_types,
+            max_nodes=4,
+            max_outputs=3,
+            depth=c.depth + 1,
+            ops=c.options.get("body_ops"),
+            allow_dtypes=c.allow_dtypes,
+            special=c.special,
+            locations=c.options.get("locations", False),
+            max_depth=c.options.get("max_depth", 2),
+        )
+    )
+
+
+def _value_of_type(c: _Ctx, g: Graph, ty: TensorType) -> Value | None:
+    """A value of ``g`` (argument or result of a node) of exactly type ``ty``."""
+    found = [v for v in g.inputs if v.type == ty]
+    found += [v for n in g.nodes for v in n.outputs if v.type == ty]
+    return c.draw(st.sampled_from(found)) if found else None
+
+
+def _scan(c: _Ctx) -> Any:
+    if c.depth >= c.options.get("max_depth", 2):
+        raise Skip
+    carries = [c.pick() for _ in range(c.draw(st.integers(0, 2)))]
+    xs: list[Value] = []
+    length = c.draw(st.integers(0, 3))
+    for _ in range(c.draw(st.integers(0, 2))):
+        if not xs:
+            xs.append(c.pick(lambda v: v.type.ndim >= 1))
+            length = xs[0].type.shape[0]
+        else:
+            xs.append(c.pick(lambda v, n=length: v.type.ndim >= 1 and v.type.shape[0] == n))
+    consts = [c.pick() for _ in range(c.draw(st.integers(0, 2)))]
+    if not carries + xs + consts:
+        raise Skip
+    steps = [TensorType(x.type.shape[1:], x.type.dtype) for x in xs]
+    body = _body(c, [v.type for v in carries] + steps + [v.type for v in consts])
+    # The body's first results are its carries: any of its values of their types.
+    new_carries = [_value_of_type(c, body, v.type) for v in carries]
+    body = body.replace(outputs=tuple(new_carries) + body.outputs)
+    return c.b.scan(
+        *carries,
+        *xs,
+        *consts,
+        subgraphs=[body],
+        length=length,
+        num_carry=len(carries),
+        num_xs=len(xs),
+        num_consts=len(consts),
+        reverse=c.draw(st.booleans()),
+    )
+
+
+def _cond(c: _Ctx) -> Any:
+    if c.depth >= c.options.get("max_depth", 2):
+        raise Skip
+    found = [v for v in c.pool if v.type.shape == () and v.type.dtype.is_bool]
+    if found and c.draw(st.booleans()):
+        pred = c.draw(st.sampled_from(found))
+    else:
+        v = c.pick()
+        pred = c.b.ne(c.b.reduce_sum(v, axes=tuple(range(v.type.ndim))), 0)
+    operands = [c.pick() for _ in range(c.draw(st.integers(1, 3)))]
+    types = [v.type for v in operands]
+    if_true, if_false = _body(c, types), _body(c, types)
+    chosen = [_value_of_type(c, if_false, t) for t in if_true.output_types]
+    if any(v is None for v in chosen):
+        if_false = if_true  # no value of a result's type: both branches alike
+    else:
+        if_false = if_false.replace(outputs=tuple(v for v in chosen if v is not None))
+    return c.b.cond(pred, *operands, subgraphs=[if_true, if_false])
+
+
 def _optimization_barrier(c: _Ctx) -> Any:
     return c.b.optimization_barrier(*[c.pick() for _ in range(c.draw(st.integers(1, 3)))])
 
@@ -529,11 +606,14 @@ OP_MAKERS: dict[str, Maker] = {
     "fusion": _fusion,
     "remat": _remat,
     "optimization_barrier": _optimization_barrier,
+    "scan": _scan,
+    "cond": _cond,
 }
-# Ops that the compile pipeline removes before any backend runs (inline_remat,
-# remove_barriers). The LLVM backend does not take them, so graphs contain them
-# only when ``ops`` names them (the remat tests do).
-PIPELINE_ONLY = frozenset({"remat", "optimization_barrier"})
+# Ops that the compile pipeline removes before the LLVM backend runs
+# (inline_remat, remove_barriers; unroll_control for scan and cond). The LLVM
+# backend does not take them, so graphs contain them only when ``ops`` names
+# them (the remat and control-flow tests do).
+PIPELINE_ONLY = frozenset({"remat", "optimization_barrier", "scan", "cond"})
 # Attribute-free elementwise ops share two generic makers.
 for _name, _op in all_ops().items():
     if _name in OP_MAKERS:

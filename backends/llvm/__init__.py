@@ -16,6 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 from graphc.ir import Graph
+from graphc.ir.ops.control import select_cond, unroll_scan
 from graphc.ir.plan import MemoryPlan
 
 from . import cache as cache_mod
@@ -34,6 +35,10 @@ NAME = "llvm"
 DECOMPOSITIONS: dict[str, Any] = {
     "remat": lambda b, n, inputs: b.call(n.subgraphs[0], *inputs),
     "optimization_barrier": lambda b, n, inputs: list(inputs),
+    # No loops or branches here: the pipeline's unroll_control spells scans out
+    # step by step and conds as both branches plus select.
+    "scan": unroll_scan,
+    "cond": select_cond,
 }
 
 __all__ = ["DECOMPOSITIONS", "LOWERINGS", "NAME", "LLVMExecutable", "MemoryReport", "compile"]

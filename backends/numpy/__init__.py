@@ -8,7 +8,9 @@ allows (``out=``) and freeing every value after its last use::
     outputs = exe(*arrays)      # a tuple of arrays
     print(exe.source)           # the generated function
 
-Ops are implemented by the :data:`LOWERINGS` table; the few that are not
+Ops are implemented by the :data:`LOWERINGS` table (``scan`` and ``cond``
+run a Python loop or branch over their separately compiled bodies, see
+``control.py``); the few that are not
 (``fusion``, ``rsqrt``) are first rewritten by the :data:`DECOMPOSITIONS`
 table. A failure inside generated code is re-raised as a ``GraphcError``
 naming the IR node and the user's source line.
@@ -22,11 +24,15 @@ from graphc.ir.plan import MemoryPlan
 
 from .buffers import BufferPlan, analyze, assign_slots, use_memory_plan
 from .codegen import generate, lazy_broadcasts
+from .control import LOWERINGS as CONTROL_LOWERINGS
 from .decompositions import DECOMPOSITIONS, decompose
 from .executable import MemoryReport, NumpyExecutable, new_key
 from .lowerings import LOWERINGS, Emit, Lowering
 
 NAME = "numpy"
+# scan and cond compile their bodies with this backend's compile(), so their
+# lowerings live in control.py and join the table here.
+LOWERINGS.update(CONTROL_LOWERINGS)
 
 # Intermediates smaller than this are left to NumPy's allocator: passing
 # out= costs more than allocating a few hundred bytes.
@@ -60,7 +66,7 @@ def compile(
     d = decompose(g)
     flat = d.graph
     for n in flat.nodes:
-        if n.op not in LOWERINGS or len(n.outputs) != 1:
+        if n.op not in LOWERINGS or (len(n.outputs) != 1 and not LOWERINGS[n.op].tuple_result):
             raise BackendError(
                 format_message(
                     f"numpy backend: no lowering for op '{n.op}'",

@@ -67,21 +67,21 @@ def analyze(g: Graph, lowerings: Mapping[str, Lowering], stretched: set[Value]) 
     for i, n in enumerate(g.nodes):
         for v in n.value_inputs():
             last_use[v] = i
-        (v,) = n.outputs
-        last_use[v] = i
         values = list(n.value_inputs())
         lowering = lowerings[n.op]
-        if not values:
-            storage[v] = Storage(v, "const", i)
-            readonly.add(v)
-        elif lowering.view:
-            src = n.inputs[0]
-            assert isinstance(src, Value), f"{n.op}: a view of a literal"
-            storage[v] = storage[src]
-            if src in readonly or v in stretched:
+        for v in n.outputs:
+            last_use[v] = i
+            if not values:
+                storage[v] = Storage(v, "const", i)
                 readonly.add(v)
-        else:
-            storage[v] = Storage(v, "fresh", i)
+            elif lowering.view:
+                src = n.inputs[0]
+                assert isinstance(src, Value), f"{n.op}: a view of a literal"
+                storage[v] = storage[src]
+                if src in readonly or v in stretched:
+                    readonly.add(v)
+            else:
+                storage[v] = Storage(v, "fresh", i)
     end = len(g.nodes)
     for v in g.outputs:
         last_use[v] = end
@@ -96,6 +96,8 @@ def _candidates(
 ) -> list[tuple[int, Value]]:
     found = []
     for i, n in enumerate(g.nodes):
+        if len(n.outputs) != 1:
+            continue  # results handed back as a tuple (a scan's) are made by the loop itself
         (v,) = n.outputs
         s = plan.storage[v]
         if (

@@ -71,12 +71,18 @@ class Emit:
 
 @dataclass(frozen=True)
 class Lowering:
-    """One op's rendering (see the module docstring for the flags)."""
+    """One op's rendering (see the module docstring for the flags).
+
+    ``tuple_result``: the expression evaluates to a tuple of all the node's
+    results (ops with several results, such as ``scan``); such results are
+    always fresh arrays and never written into planned buffers.
+    """
 
     emit: Callable[[Emit], str]
     out: bool = False
     view: bool = False
     inplace: bool = False
+    tuple_result: bool = False
 
 
 def _slug(text: str) -> str:

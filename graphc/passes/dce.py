@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 
 from graphc.ir import Graph, GraphBuilder, Node, Operand, Value, get_op
 
+from .control import prune_cond, prune_scan
 from .manager import count
 from .rewrite import Rebuilder
 
@@ -59,8 +60,10 @@ def eliminate_dead_code(g: Graph) -> Graph:
     return rb.finish()
 
 
+# A rule returns the new operands for the node's outputs (None: dropped), or
+# None to keep the node whole.
 DCERule = Callable[
-    [GraphBuilder, Node, Sequence[Operand], Sequence[bool]], Sequence[Operand | None]
+    [GraphBuilder, Node, Sequence[Operand], Sequence[bool]], Sequence[Operand | None] | None
 ]
 
 
@@ -82,4 +85,6 @@ def _prune_fusion(
 # Per-op special cases; every other op is kept whole or dropped whole.
 DCE_RULES: dict[str, DCERule] = {
     "fusion": _prune_fusion,
+    "scan": prune_scan,
+    "cond": prune_cond,
 }

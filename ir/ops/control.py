@@ -1,4 +1,12 @@
-"""Structured ops that steer the compiler: ``remat`` and ``optimization_barrier``.
+"""Structured ops: ``scan`` and ``cond`` (control flow), ``remat`` and
+``optimization_barrier`` (ops that steer the compiler).
+
+``scan`` runs its body once per step, threading a carry and stacking per-step
+results; ``cond`` runs one of two branches. Both keep a loop or a choice as
+one node with subgraphs, so a graph stays small however long the loop is, and
+their derivatives are scans and conds again (see ``scan_vjp.py``). Backends
+without control flow of their own use :func:`unroll_scan` and
+:func:`select_cond`, which spell a node out in straight-line ops.
 
 ``remat`` calls its body, like ``fusion``; what sets it apart is its
 derivative. Its VJP does not keep the body's intermediate values for the
@@ -18,17 +26,275 @@ once the final node order is fixed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from typing import Any
 
-from ..core import Graph, TensorType, Value
+import numpy as np
+
+from ..core import Graph, Literal, Operand, TensorType, Value
 from .registry import Attr, OpDef, register
 from .rules import type_error
+from .scan_vjp import Differentiate, scan_vjp
+from .vjp_util import prune
 
-# ``differentiate(g, wrt, seed_outputs, seed="inputs")``: the driver hands it
-# to the VJP rules of ops with a body, as the interpreter hands ``_interpret``
-# to their references (``ir`` cannot import the driver itself).
-Differentiate = Callable[..., Graph]
+# ---------------------------------------------------------------------------
+# scan
+# ---------------------------------------------------------------------------
+#
+# Operands: carries (num_carry), sliced inputs (num_xs, each of leading
+# dimension ``length``) and constants (num_consts). The body maps
+# ``(carry..., x_t..., const...) -> (new_carry..., y_t...)``; the results are
+# the final carries and the ys stacked along a new leading dimension. With
+# ``reverse`` the steps run from the last index down; ys[t] still belongs to
+# xs[t].
+
+
+def _describe_types(types: tuple[TensorType, ...]) -> str:
+    return ", ".join(map(str, types))
+
+
+def _check_arguments(
+    op: str,
+    body: Graph,
+    roles: list[str],
+    want: tuple[TensorType, ...],
+) -> None:
+    got = body.input_types
+    if len(got) != len(want):
+        raise type_error(
+            f"the {op} takes {len(got)} argument(s) ({_describe_types(got)}), "
+            f"but is given {len(want)} ({_describe_types(want)})",
+        )
+    for i, (g, w) in enumerate(zip(got, want)):
+        if g != w:
+            raise type_error(
+                f"argument {i} of the {op} is {g}, but {roles[i]} is {w}",
+                hint="the body's arguments must have exactly the types of what is passed to it",
+            )
+
+
+def _scan_parts(
+    operands: tuple[Any, ...], num_carry: int, num_xs: int
+) -> tuple[tuple[Any, ...], tuple[Any, ...], tuple[Any, ...]]:
+    return (
+        operands[:num_carry],
+        operands[num_carry : num_carry + num_xs],
+        operands[num_carry + num_xs :],
+    )
+
+
+def _scan_rule(
+    *operands: TensorType,
+    length: int,
+    num_carry: int,
+    num_xs: int,
+    num_consts: int,
+    reverse: bool,
+    _subgraphs: tuple[Graph, ...],
+) -> tuple[TensorType, ...]:
+    (body,) = _subgraphs
+    if length < 0:
+        raise type_error(f"length must be at least 0, got {length}")
+    counts = (num_carry, num_xs, num_consts)
+    if min(counts) < 0 or sum(counts) != len(operands):
+        raise type_error(
+            f"num_carry={num_carry}, num_xs={num_xs} and num_consts={num_consts} must add up "
+            f"to the {len(operands)} operand(s)"
+        )
+    carry, xs, consts = _scan_parts(operands, num_carry, num_xs)
+    for i, x in enumerate(xs):
+        if not x.shape or x.shape[0] != length:
+            raise type_error(
+                f"sliced operand {i} is {x}, but a scan of length {length} needs a leading "
+                f"dimension of {length}",
+                hint="every sliced input (xs) must have the scan's length as its first dimension",
+            )
+    slices = tuple(x.with_shape(x.shape[1:]) for x in xs)
+    roles = (
+        [f"carry {i}" for i in range(num_carry)]
+        + [f"a step of sliced operand {i}" for i in range(num_xs)]
+        + [f"constant {i}" for i in range(num_consts)]
+    )
+    _check_arguments("scan body", body, roles, tuple(carry) + slices + tuple(consts))
+    results = body.output_types
+    if len(results) < num_carry or results[:num_carry] != tuple(carry):
+        raise type_error(
+            f"the body returns ({_describe_types(results)}), but its first {num_carry} "
+            f"result(s) are the new carry and must be ({_describe_types(tuple(carry))})",
+            hint="a scan body must return its carry with unchanged shapes and dtypes",
+        )
+    if not results:
+        raise type_error("a scan must produce at least one value (a carry or a y)")
+    ys = tuple(TensorType((length, *t.shape), t.dtype) for t in results[num_carry:])
+    return tuple(carry) + ys
+
+
+def _scan_ref(
+    *operands: np.ndarray,
+    length: int,
+    num_carry: int,
+    num_xs: int,
+    num_consts: int,
+    reverse: bool,
+    _subgraphs: tuple[Graph, ...],
+    _interpret: Any,
+) -> tuple[np.ndarray, ...]:
+    (body,) = _subgraphs
+    carry, xs, consts = _scan_parts(operands, num_carry, num_xs)
+    y_types = body.output_types[num_carry:]
+    ys = [np.empty((length, *t.shape), t.dtype.np) for t in y_types]
+    for t in range(length - 1, -1, -1) if reverse else range(length):
+        out = _interpret(body, *carry, *(x[t] for x in xs), *consts)
+        carry = out[:num_carry]
+        for y, value in zip(ys, out[num_carry:]):
+            y[t] = value
+    return tuple(np.array(c) for c in carry) + tuple(ys)
+
+
+def unroll_scan(b: Any, n: Any, inputs: Sequence[Operand]) -> list[Operand]:
+    """The results of scan node ``n`` on ``inputs``, emitted step by step with
+    ``b``: each step slices its xs, calls the body, and the ys are
+    concatenated. For backends without loops; the graph grows with the length.
+    """
+    (body,) = n.subgraphs
+    length, nc, nx = n.attrs["length"], n.attrs["num_carry"], n.attrs["num_xs"]
+    carry, xs, consts = _scan_parts(tuple(inputs), nc, nx)
+    steps: dict[int, tuple[Operand, ...]] = {}
+    for t in range(length - 1, -1, -1) if n.attrs["reverse"] else range(length):
+        sliced = []
+        for x in xs:
+            rest = x.type.shape[1:]
+            part = b.slice(
+                x,
+                start=(t,) + (0,) * len(rest),
+                limit=(t + 1, *rest),
+                stride=(1,) * (len(rest) + 1),
+            )
+            sliced.append(b.reshape(part, shape=rest))
+        out = b.call(body, *carry, *sliced, *consts)
+        carry, steps[t] = out[:nc], out[nc:]
+    ys: list[Operand] = []
+    for j, ty in enumerate(body.output_types[nc:]):
+        if length == 0:
+            zero = Literal(False if ty.dtype.is_bool else 0, ty.dtype)
+            ys.append(b.broadcast_in_dim(zero, shape=(0, *ty.shape), broadcast_dimensions=()))
+            continue
+        rows = [b.reshape(steps[t][j], shape=(1, *ty.shape)) for t in range(length)]
+        ys.append(rows[0] if length == 1 else b.concatenate(*rows, axis=0))
+    return list(carry) + ys
+
+
+register(
+    OpDef(
+        "scan",
+        ("*operands",),
+        (
+            Attr("length", "int"),
+            Attr("num_carry", "int"),
+            Attr("num_xs", "int"),
+            Attr("num_consts", "int"),
+            Attr("reverse", "bool", False),
+        ),
+        _scan_rule,
+        _scan_ref,
+        scan_vjp,
+        frozenset({"pure"}),
+        num_subgraphs=1,
+        doc="loop of `length` steps: body(carry..., x_t..., const...) -> (carry..., y_t...); "
+        "results are the final carries and the stacked ys",
+    )
+)
+
+
+# ---------------------------------------------------------------------------
+# cond
+# ---------------------------------------------------------------------------
+
+
+def _cond_rule(
+    pred: TensorType, *operands: TensorType, _subgraphs: tuple[Graph, ...]
+) -> tuple[TensorType, ...]:
+    if pred.shape != () or not pred.dtype.is_bool:
+        raise type_error(
+            f"the predicate must be a bool scalar (bool[]), got {pred}",
+            hint="make one with a comparison and a reduction, e.g. gt(reduce_sum(x), 0.0)",
+        )
+    roles = [f"operand {i}" for i in range(len(operands))]
+    for name, branch in zip(("true", "false"), _subgraphs):
+        _check_arguments(f"{name} branch", branch, roles, tuple(operands))
+    true_types, false_types = (g.output_types for g in _subgraphs)
+    if true_types != false_types:
+        raise type_error(
+            f"the branches return different types: true ({_describe_types(true_types)}), "
+            f"false ({_describe_types(false_types)})",
+            hint="both branches must return values of the same shapes and dtypes",
+        )
+    if not true_types:
+        raise type_error("a cond must produce at least one value")
+    return true_types
+
+
+def _cond_ref(
+    pred: np.ndarray, *operands: np.ndarray, _subgraphs: tuple[Graph, ...], _interpret: Any
+) -> tuple[np.ndarray, ...]:
+    return tuple(_interpret(_subgraphs[0 if pred else 1], *operands))
+
+
+def _cond_vjp(
+    b: Any,
+    ct: Any,
+    out: Any,
+    pred: Any,
+    *operands: Any,
+    _subgraphs: tuple[Graph, ...],
+    _differentiate: Differentiate,
+) -> tuple[Any, ...]:
+    # The derivative of a choice is the same choice between the branches'
+    # derivatives. Each backward branch recomputes its forward values: only
+    # the operands are kept, as for remat.
+    first = _subgraphs[0]
+    cts = ct if len(first.outputs) > 1 else (ct,)
+    seeds = [i for i, c in enumerate(cts) if c is not None and first.outputs[i].type.dtype.is_float]
+    wrt = [i for i, x in enumerate(operands) if isinstance(x, Value) and x.type.dtype.is_float]
+    if not seeds or not wrt:
+        return (None,) * (1 + len(operands))
+    branches = []
+    for g in _subgraphs:
+        joint = _differentiate(g, wrt, seeds, seed="inputs")
+        branches.append(prune(joint.replace(outputs=joint.outputs[len(g.outputs) :])))
+    results = b.emit("cond", pred, *operands, *(cts[i] for i in seeds), subgraphs=branches)
+    found = dict(zip(wrt, results if isinstance(results, tuple) else (results,)))
+    return (None, *(found.get(i) for i in range(len(operands))))
+
+
+def select_cond(b: Any, n: Any, inputs: Sequence[Operand]) -> list[Operand]:
+    """The results of cond node ``n`` on ``inputs`` without control flow: both
+    branches run and ``select`` keeps the taken one's values (a literal
+    predicate runs only its branch). For backends without branches; an error
+    in the branch not taken (an index out of range) is raised all the same.
+    """
+    pred, *operands = inputs
+    if isinstance(pred, Literal):
+        return list(b.call(n.subgraphs[0 if pred.value else 1], *operands))
+    taken = b.call(n.subgraphs[0], *operands)
+    other = b.call(n.subgraphs[1], *operands)
+    return [b.select(pred, x, y) for x, y in zip(taken, other)]
+
+
+register(
+    OpDef(
+        "cond",
+        ("pred", "*operands"),
+        (),
+        _cond_rule,
+        _cond_ref,
+        _cond_vjp,
+        frozenset({"pure"}),
+        num_subgraphs=2,
+        doc="the true branch's results if pred else the false branch's; both branches take "
+        "the operands and return the same types",
+    )
+)
 
 
 # ---------------------------------------------------------------------------
@@ -71,20 +337,10 @@ def _remat_vjp(
     joint = _differentiate(body, wrt, seeds, seed="inputs")
     # Only the cotangents leave the recomputation; the forward values it
     # needs are computed inside it and die there.
-    backward = _prune(joint.replace(outputs=joint.outputs[len(body.outputs) :]))
+    backward = prune(joint.replace(outputs=joint.outputs[len(body.outputs) :]))
     results = b.emit("remat", *xs, *(cts[i] for i in seeds), subgraphs=[backward], recompute=True)
     found = dict(zip(wrt, results if isinstance(results, tuple) else (results,)))
     return tuple(found.get(i) for i in range(len(xs)))
-
-
-def _prune(g: Graph) -> Graph:
-    needed: set[Value] = set(g.outputs)
-    keep = []
-    for n in reversed(g.nodes):
-        if any(v in needed for v in n.outputs):
-            keep.append(n)
-            needed.update(n.value_inputs())
-    return g.replace(nodes=tuple(reversed(keep)))
 
 
 register(

@@ -495,3 +495,36 @@ def test_remat_and_barriers_reach_llvm_only_through_the_pipeline() -> None:
     assert not ops(step.optimized_graph) & {"remat", "optimization_barrier"}
     np.testing.assert_allclose(value, (np.tanh(data) * data).sum(), rtol=1e-12)
     np.testing.assert_allclose(grad, np.tanh(data) + data / np.cosh(data) ** 2, rtol=1e-12)
+
+
+def test_scan_and_cond_reach_llvm_only_through_the_pipeline() -> None:
+    """The LLVM backend has no loops: the pipeline's unroll_control spells
+    "scan" out step by step and "cond" as both branches plus select."""
+    from graphc.compiler import compile_graph
+
+    def ops(g: Any) -> set[str]:
+        return {n.op for n in g.nodes}.union(*(ops(s) for n in g.nodes for s in n.subgraphs))
+
+    cell = GraphBuilder("cell")
+    h, x = cell.input(TensorType((3,), f64), "h"), cell.input(TensorType((3,), f64), "x")
+    h_next = cell.tanh(cell.add(cell.mul(h, 0.5), x))
+    on = GraphBuilder("on")
+    a = on.input(TensorType((3,), f64), "a")
+    off = GraphBuilder("off")
+    c = off.input(TensorType((3,), f64), "c")
+    b = GraphBuilder("f")
+    h0, xs = b.input(TensorType((3,), f64), "h0"), b.input(TensorType((4, 3), f64), "xs")
+    final, hs = b.scan(
+        h0, xs, subgraphs=[cell.build([h_next, h_next])], length=4, num_carry=1, num_xs=1,
+        num_consts=0, reverse=True,
+    )  # fmt: skip
+    pred = b.gt(b.reduce_sum(final, axes=(0,)), 0.0)
+    chosen = b.cond(pred, final, subgraphs=[on.build([on.exp(a)]), off.build([off.neg(c)])])
+    g = b.build([chosen, hs])
+    result = compile_graph(g, backend="llvm")
+    assert not ops(result.graph) & {"scan", "cond"}
+    rng = np.random.default_rng(0)
+    for sign in (1.0, -1.0):
+        data = (sign * np.abs(rng.standard_normal(3)), sign * np.abs(rng.standard_normal((4, 3))))
+        for got, want in zip(result.executable(*data), interpret(g, *data)):
+            np.testing.assert_allclose(got, want, rtol=1e-12)

@@ -460,6 +460,65 @@ def remat(*xs: np.ndarray, recompute: bool = False, _subgraphs: Any) -> Any:
     return run_with_oracles(body, *xs)
 
 
+def _signature(arrays: Any) -> tuple[Any, ...]:
+    return tuple((np.shape(a), np.asarray(a).dtype) for a in arrays)
+
+
+def _declared(types: Any) -> tuple[Any, ...]:
+    return tuple((t.shape, t.dtype.np) for t in types)
+
+
+def scan(
+    *operands: np.ndarray,
+    length: int,
+    num_carry: int,
+    num_xs: int,
+    num_consts: int,
+    reverse: bool = False,
+    _subgraphs: Any,
+) -> Any:
+    """A plain Python loop over the body, run with the oracles."""
+    (body,) = _subgraphs
+    if min(length, num_carry, num_xs, num_consts) < 0:
+        raise Rejected("negative count")
+    if num_carry + num_xs + num_consts != len(operands):
+        raise Rejected("operand counts do not add up")
+    carry = list(operands[:num_carry])
+    xs = operands[num_carry : num_carry + num_xs]
+    consts = list(operands[num_carry + num_xs :])
+    if any(x.ndim == 0 or x.shape[0] != length for x in xs):
+        raise Rejected("sliced operands need the scan's length as leading dimension")
+    steps = [x[0] if length else np.zeros(x.shape[1:], x.dtype) for x in xs]
+    if _signature(carry + steps + consts) != _declared(body.input_types):
+        raise Rejected("the body's arguments do not match")
+    if _declared(body.output_types[:num_carry]) != _signature(carry) or not body.outputs:
+        raise Rejected("the body must return the carry's types first")
+    y_types = body.output_types[num_carry:]
+    per_step: dict[int, tuple[np.ndarray, ...]] = {}
+    order = list(range(length))
+    for t in reversed(order) if reverse else order:
+        out = run_with_oracles(body, *carry, *(x[t] for x in xs), *consts)
+        carry, per_step[t] = list(out[:num_carry]), out[num_carry:]
+    ys = [
+        np.array([per_step[t][j] for t in order], ty.dtype.np).reshape(length, *ty.shape)
+        for j, ty in enumerate(y_types)
+    ]
+    return tuple(np.asarray(c) for c in carry) + tuple(ys)
+
+
+def cond(pred: np.ndarray, *operands: np.ndarray, _subgraphs: Any) -> Any:
+    """Python's if/else over the two branches, run with the oracles."""
+    if pred.shape != () or pred.dtype != np.bool_:
+        raise Rejected("the predicate must be a bool scalar")
+    if_true, if_false = _subgraphs
+    for branch in _subgraphs:
+        if _declared(branch.input_types) != _signature(operands):
+            raise Rejected("a branch's arguments do not match")
+    if if_true.output_types != if_false.output_types or not if_true.outputs:
+        raise Rejected("the branches must return the same types")
+    return run_with_oracles(if_true if bool(pred) else if_false, *operands)
+
+
 def optimization_barrier(*xs: np.ndarray) -> Any:
     if not xs:
         raise Rejected("needs an operand")
@@ -566,10 +625,24 @@ ORACLES: dict[str, Callable[..., Any]] = {
     "fusion": fusion,
     "remat": remat,
     "optimization_barrier": optimization_barrier,
+    "scan": scan,
+    "cond": cond,
 }
 
 # Oracles that compute the same floating-point expression as NumPy's own
 # ufunc; the rest (and every float op on f32 inputs) compare with a tolerance.
 APPROXIMATE = frozenset(
-    {"cumsum", "rsqrt", "sigmoid", "erf", "matmul", "conv2d", "avg_pool2d", "fusion", "remat"}
+    {
+        "cumsum",
+        "rsqrt",
+        "sigmoid",
+        "erf",
+        "matmul",
+        "conv2d",
+        "avg_pool2d",
+        "fusion",
+        "remat",
+        "scan",
+        "cond",
+    }
 )

@@ -569,6 +569,109 @@ def remat_cases(rng: np.random.Generator) -> Iterator[Case]:
     yield Case((operands[0].astype(np.float32), operands[1]), subgraphs=(chain,), label="dtype")
 
 
+def scan_attrs(length: int, nc: int, nx: int, nk: int, reverse: bool = False) -> dict[str, Any]:
+    return {
+        "length": length,
+        "num_carry": nc,
+        "num_xs": nx,
+        "num_consts": nk,
+        "reverse": reverse,
+    }
+
+
+def rnn_body(dtype: DType = DType.f64) -> Graph:
+    """(h[3], x[2], w[2,3]) -> (tanh(x @ w + h), 2 h') : an RNN cell."""
+    b = GraphBuilder("cell")
+    h, x = b.input(TensorType((3,), dtype), "h"), b.input(TensorType((2,), dtype), "x")
+    w = b.input(TensorType((2, 3), dtype), "w")
+    h_next = b.tanh(b.add(b.matmul(x, w), h))
+    return b.build([h_next, b.mul(h_next, 2.0)])
+
+
+def scan_cases(rng: np.random.Generator) -> Iterator[Case]:
+    # An RNN forward and reverse; integer and bool carries and ys; no steps;
+    # no xs; a literal carry; a scan nested in the body; rejected signatures.
+    h0, xs, w = (
+        sample(rng, (3,), DType.f64),
+        sample(rng, (5, 2), DType.f64),
+        sample(rng, (2, 3), DType.f64),
+    )
+    for reverse in (False, True):
+        yield Case((h0, xs, w), scan_attrs(5, 1, 1, 1, reverse), (rnn_body(),), "rnn")
+    b = GraphBuilder("count")
+    c, k = b.input(TensorType((4,), DType.f32), "c"), b.input(TensorType((), DType.i64), "k")
+    x = b.input(TensorType((4,), DType.f32), "x")
+    counting = b.build([b.add(c, x), b.add(k, 1), b.gt(c, 0.0), b.mul(k, 2)])
+    yield Case(
+        (sample(rng, (4,), DType.f32), np.array(3), sample(rng, (6, 4), DType.f32)),
+        scan_attrs(6, 2, 1, 0, True),
+        (counting,),
+        "int and bool",
+    )
+    yield Case((h0, np.zeros((0, 2)), w), scan_attrs(0, 1, 1, 1), (rnn_body(),), "no steps")
+    b = GraphBuilder("decay")
+    c = b.input(TensorType((3,), DType.f64), "c")
+    decay = b.build([b.add(b.mul(c, 0.5), 1.0)])
+    yield Case((h0,), scan_attrs(4, 1, 0, 0), (decay,), "no xs")
+    b = GraphBuilder("total")
+    s, x = b.input(TensorType((), DType.f64), "s"), b.input(TensorType((), DType.f64), "x")
+    total = b.build([b.add(s, x), b.mul(s, x)])
+    yield Case(
+        (Literal(0.5, DType.f64), sample(rng, (7,), DType.f64)),
+        scan_attrs(7, 1, 1, 0),
+        (total,),
+        "literal carry",
+    )
+    b = GraphBuilder("map")
+    x = b.input(TensorType((2,), DType.f64), "x")
+    mapped = b.build([b.exp(x), b.reduce_sum(x, axes=(0,))])
+    yield Case((xs,), scan_attrs(5, 0, 1, 0), (mapped,), "no carry")
+    b = GraphBuilder("outer")
+    h, row = (
+        b.input(TensorType((3,), DType.f64), "h"),
+        b.input(TensorType((4, 2), DType.f64), "row"),
+    )
+    w_in = b.input(TensorType((2, 3), DType.f64), "w")
+    inner_h, inner_ys = b.scan(h, row, w_in, subgraphs=[rnn_body()], **scan_attrs(4, 1, 1, 1))
+    nested = b.build([inner_h, b.reduce_sum(inner_ys, axes=(0,))])
+    yield Case(
+        (h0, sample(rng, (3, 4, 2), DType.f64), w), scan_attrs(3, 1, 1, 1), (nested,), "nested"
+    )
+    yield Case((h0, xs, w), scan_attrs(4, 1, 1, 1), (rnn_body(),), "length differs")
+    yield Case((h0, xs, w), scan_attrs(5, 2, 0, 1), (rnn_body(),), "roles differ")
+    yield Case((h0, xs, w), scan_attrs(5, 1, 1, 0), (rnn_body(),), "counts differ")
+    yield Case((h0.astype(np.float32), xs, w), scan_attrs(5, 1, 1, 1), (rnn_body(),), "carry dtype")
+    b = GraphBuilder("bad")
+    c = b.input(TensorType((3,), DType.f64), "c")
+    wider = b.build([b.reduce_sum(c, axes=(0,))])
+    yield Case((h0,), scan_attrs(2, 1, 0, 0), (wider,), "carry changes type")
+
+
+def cond_cases(rng: np.random.Generator) -> Iterator[Case]:
+    # Both outcomes with two results of different dtypes; a literal
+    # predicate; branches without operands; rejected predicates and branches.
+    b = GraphBuilder("if_true")
+    x, s = b.input(TensorType((2, 3), DType.f64), "x"), b.input(TensorType((), DType.i64), "s")
+    if_true = b.build([b.mul(b.sin(x), s), b.gt(x, 0.0)])
+    b = GraphBuilder("if_false")
+    x, s = b.input(TensorType((2, 3), DType.f64), "x"), b.input(TensorType((), DType.i64), "s")
+    if_false = b.build([b.exp(x), b.lt(b.reduce_sum(x, axes=(1,), keepdims=True), 0.0)])
+    x, s = sample(rng, (2, 3), DType.f64), np.array(3)
+    for pred in (True, False):
+        yield Case((np.array(pred), x, s), subgraphs=(if_true, if_false), label=f"{pred}")
+        yield Case((Literal(pred, DType.bool), x, s), subgraphs=(if_true, if_false))
+    b = GraphBuilder("one")
+    one = b.build([b.constant(value=np.ones(3))])
+    b = GraphBuilder("ramp")
+    ramp = b.build([b.iota(shape=(3,), dimension=0, dtype=DType.f64)])
+    yield Case((np.array(False),), subgraphs=(one, ramp), label="no operands")
+    yield Case((np.array(1), x, s), subgraphs=(if_true, if_false), label="int predicate")
+    yield Case((np.array([True]), x, s), subgraphs=(if_true, if_false), label="vector predicate")
+    fewer = if_true.replace(outputs=if_true.outputs[:1])
+    yield Case((np.array(True), x, s), subgraphs=(if_true, fewer), label="results differ")
+    yield Case((np.array(True), x), subgraphs=(if_true, if_false), label="operands differ")
+
+
 def barrier_cases(rng: np.random.Generator) -> Iterator[Case]:
     for dtype in DTYPES:
         for shape in UNARY_SHAPES:
@@ -603,6 +706,8 @@ CASES: dict[str, Callable[[np.random.Generator], Iterator[Case]]] = {
     "fusion": fusion_cases,
     "remat": remat_cases,
     "optimization_barrier": barrier_cases,
+    "scan": scan_cases,
+    "cond": cond_cases,
 }
 for _name in ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min"):
     CASES[_name] = lambda rng, _name=_name: reduction_cases(_name, rng)

@@ -138,6 +138,89 @@ def remat_cases() -> list[Any]:
     ]
 
 
+def scan_cases() -> list[Any]:
+    """An RNN cell forward and reverse (carry, sliced input and constant all
+    differentiated); two carries of which one has no cotangent of its own;
+    an integer counter used as an index; a literal constant; a nested scan;
+    no steps at all."""
+    f64, i64 = DType.f64, DType.i64
+
+    def attrs(body: Any, length: int, nc: int, nx: int, nk: int, **more: Any) -> dict[str, Any]:
+        return {
+            "subgraphs": [body],
+            "length": length,
+            "num_carry": nc,
+            "num_xs": nx,
+            "num_consts": nk,
+            **more,
+        }
+
+    b = GraphBuilder("cell")
+    h, x = b.input(TensorType((3,), f64), "h"), b.input(TensorType((2,), f64), "x")
+    w = b.input(TensorType((2, 3), f64), "w")
+    h_next = b.tanh(b.add(b.matmul(x, w), b.mul(h, 0.5)))
+    cell = b.build([h_next, b.mul(b.sin(h_next), h)])
+    b = GraphBuilder("pair")
+    p, q, x = (b.input(TensorType((2,), f64), n) for n in ("p", "q", "x"))
+    pair = b.build([b.mul(p, b.cos(q)), b.add(q, b.mul(x, p)), b.reduce_sum(b.exp(q), axes=(0,))])
+    b = GraphBuilder("index")
+    k, acc = b.input(TensorType((), i64), "k"), b.input(TensorType((), f64), "acc")
+    table = b.input(TensorType((4,), f64), "table")
+    picked = b.gather(table, k, axis=0)
+    index = b.build([b.add(k, 1), b.add(acc, b.mul(picked, picked)), b.mul(picked, acc)])
+    b = GraphBuilder("scaled")
+    h, x = b.input(TensorType((3,), f64), "h"), b.input(TensorType((3,), f64), "x")
+    s = b.input(TensorType((), f64), "s")
+    scaled = b.build([b.add(b.mul(b.log1p(b.mul(h, h)), s), x)])
+    b = GraphBuilder("outer")
+    h, rows = b.input(TensorType((3,), f64), "h"), b.input(TensorType((4, 2), f64), "rows")
+    w = b.input(TensorType((2, 3), f64), "w")
+    inner_h, inner_ys = b.scan(h, rows, w, **attrs(cell, 4, 1, 1, 1))
+    nested = b.build([inner_h, b.reduce_sum(inner_ys, axes=(1,))])
+    return [
+        ([Arg((3,)), Arg((5, 2)), Arg((2, 3))], attrs(cell, 5, 1, 1, 1)),
+        ([Arg((3,)), Arg((5, 2)), Arg((2, 3))], attrs(cell, 5, 1, 1, 1, reverse=True)),
+        ([Arg((2,)), Arg((2,)), Arg((4, 2))], attrs(pair, 4, 2, 1, 0)),
+        ([Arg(values=np.array(0)), Arg(()), Arg((4,))], attrs(index, 4, 2, 0, 1)),
+        ([Arg((3,)), Arg((6, 3)), Arg(literal=0.7)], attrs(scaled, 6, 1, 1, 1)),
+        ([Arg((3,)), Arg((3, 4, 2)), Arg((2, 3))], attrs(nested, 3, 1, 1, 1)),
+        ([Arg((3,)), Arg((0, 2)), Arg((2, 3))], attrs(cell, 0, 1, 1, 1)),
+    ]
+
+
+def cond_cases() -> list[Any]:
+    """Both outcomes of a choice between two functions of two operands, with
+    two results; an integer operand; a branch that ignores an operand."""
+    f64 = DType.f64
+    b = GraphBuilder("if_true")
+    x, y = b.input(TensorType((2, 3), f64), "x"), b.input(TensorType((3,), f64), "y")
+    if_true = b.build([b.mul(b.sin(x), y), b.reduce_sum(b.mul(y, y), axes=(0,))])
+    b = GraphBuilder("if_false")
+    x, y = b.input(TensorType((2, 3), f64), "x"), b.input(TensorType((3,), f64), "y")
+    if_false = b.build([b.exp(x), b.reduce_sum(x, axes=(0, 1))])
+    b = GraphBuilder("gather")
+    x, i = b.input(TensorType((4,), f64), "x"), b.input(TensorType((2,), DType.i64), "i")
+    gather = b.build([b.gather(b.tanh(x), i, axis=0)])
+    b = GraphBuilder("other")
+    x, i = b.input(TensorType((4,), f64), "x"), b.input(TensorType((2,), DType.i64), "i")
+    other = b.build([b.mul(b.slice(x, start=(1,), limit=(3,), stride=(1,)), 3.0)])
+    cases = []
+    for pred in (True, False):
+        cases.append(
+            (
+                [Arg(values=np.array(pred)), Arg((2, 3)), Arg((3,))],
+                {"subgraphs": [if_true, if_false]},
+            )
+        )
+        cases.append(
+            (
+                [Arg(values=np.array(pred)), Arg((4,)), Arg(values=np.array([3, 0]))],
+                {"subgraphs": [gather, other]},
+            )
+        )
+    return cases
+
+
 VJP_CASES: dict[str, list[Any]] = {
     "neg": unary(),
     "exp": unary(),
@@ -260,6 +343,8 @@ VJP_CASES: dict[str, list[Any]] = {
     "max_pool2d": pool_cases("max_pool2d"),
     "avg_pool2d": pool_cases("avg_pool2d"),
     "remat": remat_cases(),
+    "scan": scan_cases(),
+    "cond": cond_cases(),
     "optimization_barrier": unary()
     + [
         ([Arg((2, 3)), Arg((3,))], {}),
@@ -373,8 +458,9 @@ def test_cast_to_integer_has_no_gradient() -> None:
 # ---------------------------------------------------------------------------
 
 
-# A remat body fixes its argument types, so its float32 case lives in tests/remat.
-@pytest.mark.parametrize("op", sorted(set(VJP_CASES) - {"remat"}))
+# Bodies fix their argument types, so the float32 cases of remat, scan and
+# cond live in tests/remat and tests/control.
+@pytest.mark.parametrize("op", sorted(set(VJP_CASES) - {"remat", "scan", "cond"}))
 def test_float32_cotangents_stay_float32(op: str) -> None:
     """A rule on f32 operands must not promote to f64 (that would double the
     backward pass's memory and time); the cotangents have the operands' dtype."""
@@ -410,7 +496,10 @@ def test_vjp_of_vjp(op: str) -> None:
         ]
         graphs = build_vjp_graph(op, operands, attrs)
         arrays = [operands[i] for i in graphs.inputs]
-        cts = [rng.standard_normal(t.shape) for t in graphs.forward.output_types]
+        cts = [
+            rng.standard_normal(t.shape) if t.dtype.is_float else np.zeros(t.shape, t.dtype.np)
+            for t in graphs.forward.output_types
+        ]
         eps = options[0].get("eps", 1e-6) if options else 1e-6
         rtol = options[0].get("rtol", 1e-5) if options else 1e-5
         check_graph_vjp(graphs.vjp, [*arrays, *cts], seed=k, eps=eps, rtol=rtol)

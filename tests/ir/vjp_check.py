@@ -230,9 +230,12 @@ def reverse_graph(g: Graph) -> Graph:
         opdef = get_op(n.op)
         if opdef.vjp is None:
             continue
-        assert len(n.outputs) == 1, "the small driver handles single-output ops"
         ins = [env[x] if isinstance(x, Value) else x for x in n.inputs]
-        result = opdef.vjp(b, outs[0], env[n.outputs[0]], *ins, **subgraph_attrs(n))
+        if len(n.outputs) == 1:
+            result = opdef.vjp(b, outs[0], env[n.outputs[0]], *ins, **subgraph_attrs(n))
+        else:
+            results = tuple(env[v] for v in n.outputs)
+            result = opdef.vjp(b, tuple(outs), results, *ins, **subgraph_attrs(n))
         for x, ct in zip(n.inputs, result):
             if ct is not None and isinstance(x, Value) and x.type.dtype.is_float:
                 add(x, ct)
