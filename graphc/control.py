@@ -19,7 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ir import DType, Graph, GraphBuilder, OpTypeError, TensorType, format_message, promote
+from graphc.ir import (
+    DType,
+    Graph,
+    GraphBuilder,
+    GraphcError,
+    OpTypeError,
+    TensorType,
+    format_message,
+    promote,
+)
 
 from .pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
 from .tracing import TracedArray, current_trace, trace_flat, user_location
@@ -109,8 +118,11 @@ def cond(
     except Exception:
         concrete = np.asarray(None)
     if concrete.shape != () or concrete.dtype != np.bool_:
-        shown = f"{concrete.dtype}{list(concrete.shape)}" if concrete.dtype != object else "object"
-        raise _bad_predicate(f"{type(pred).__name__} ({shown})", loc)
+        try:
+            shown = str(TensorType(concrete.shape, DType.from_numpy(concrete.dtype)))
+        except GraphcError:
+            shown = str(concrete.dtype)
+        raise _bad_predicate(f"{type(pred).__name__} of type {shown}", loc)
     return true_fn(*operands) if bool(concrete) else false_fn(*operands)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from graphc.ir import DType, GraphcIndexError, TracingError, UnsupportedError, format_message
 
 from .array import TracedArray
-from .context import user_location
+from .context import innermost, user_location
 from .ops import emit, lift, operand
 
 
@@ -34,6 +34,11 @@ def getitem(x: TracedArray, key: Any) -> TracedArray:
     """NumPy indexing semantics for a traced array."""
     if not isinstance(key, tuple):
         key = (key,)
+    inner = innermost([x, *key])
+    if inner is not None and inner is not x.trace:
+        # An index from a nested trace (a scan body indexing a closed-over
+        # array with its counter): the array is captured into that trace.
+        x = TracedArray(inner, inner.value_of(x), x.weak)
     entries = _expand(x, list(key))
     x, entries = _insert_new_axes(x, entries)
     entries = _concrete_masks(x, entries)
