@@ -16,6 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 from graphc.ir import Graph
+from graphc.ir.decompose import Decomposition, decompose, inline_body, pass_through, restrict_plan
 from graphc.ir.ops.control import select_cond, unroll_scan
 from graphc.ir.plan import MemoryPlan
 
@@ -28,15 +29,15 @@ from .parallel import MAX_CHUNKS
 from .runtime import LLVMExecutable, MemoryReport
 
 NAME = "llvm"
-# Every other registered op has a direct lowering (LOWERINGS). These two never
-# reach the backend: the pipeline inlines remat bodies (inline_remat) and drops
-# barriers (remove_barriers); each entry is that rewrite. compile() does not
-# apply the table: a graph that skipped the pipeline gets a BackendError.
-DECOMPOSITIONS: dict[str, Any] = {
-    "remat": lambda b, n, inputs: b.call(n.subgraphs[0], *inputs),
-    "optimization_barrier": lambda b, n, inputs: list(inputs),
-    # No loops or branches here: the pipeline's unroll_control spells scans out
-    # step by step and conds as both branches plus select.
+# Every other registered op has a direct lowering (LOWERINGS). The pipeline
+# normally removes these before the backend sees them (inline_remat,
+# remove_barriers, unroll_control); compile() applies the same rewrites, so a
+# graph that skipped a pass (disable_passes, bisecting) still compiles.
+DECOMPOSITIONS: dict[str, Decomposition] = {
+    "remat": inline_body,
+    "optimization_barrier": pass_through,
+    # No loops or branches in generated code: scans are spelled out step by
+    # step and conds become both branches plus select.
     "scan": unroll_scan,
     "cond": select_cond,
 }
@@ -72,6 +73,8 @@ def compile(
         cache: use the on-disk object cache (see :mod:`.cache`).
     """
     start = time.perf_counter()
+    d = decompose(g, DECOMPOSITIONS)
+    g, plan = d.graph, restrict_plan(plan, d)
     blas = register_blas()
     threads = threads or num_threads or default_threads()
     options = Options(profile=profile, gemm_parts=min(threads, MAX_CHUNKS))
