@@ -21,6 +21,7 @@ from graphc.ir import (
     Value,
     format_message,
     get_op,
+    prune,
 )
 from graphc.ir.ops.vjp_util import unbroadcast, zeros
 
@@ -141,19 +142,6 @@ def _active_values(g: Graph, wrt: Sequence[int]) -> set[Value]:
         if any(x in active for x in n.value_inputs()):
             active.update(v for v in n.outputs if v.type.dtype.is_float)
     return active
-
-
-def prune(g: Graph) -> Graph:
-    """Drop nodes no output needs (the forward copy has some, e.g. unused branches)."""
-    needed: set[Value] = set(g.outputs)
-    keep = []
-    for n in reversed(g.nodes):
-        if any(v in needed for v in n.outputs):
-            keep.append(n)
-            needed.update(n.value_inputs())
-    if len(keep) == len(g.nodes):
-        return g
-    return g.replace(nodes=tuple(reversed(keep)))
 
 
 def check_differentiable_input(v: Value, where: str) -> None:

@@ -15,6 +15,7 @@ from .errors import (
     GraphcError,
     GraphcIndexError,
     InputError,
+    InputOverflowError,
     InterpretError,
     OpTypeError,
     ParseError,
@@ -23,7 +24,9 @@ from .errors import (
     VerifyError,
     format_message,
 )
+from .inputs import coerce_input, scalar_fits
 from .interpret import interpret, run_node
+from .liveness import prune
 from .loc import Loc
 from .ops.registry import Attr, OpDef, all_ops, get_op
 from .parser import parse
@@ -46,6 +49,7 @@ __all__ = [
     "GraphcError",
     "GraphcIndexError",
     "InputError",
+    "InputOverflowError",
     "InterpretError",
     "Literal",
     "Loc",
@@ -61,6 +65,7 @@ __all__ = [
     "VerifyError",
     "all_ops",
     "bool_",
+    "coerce_input",
     "f32",
     "f64",
     "format_message",
@@ -72,6 +77,8 @@ __all__ = [
     "parse",
     "print_graph",
     "promote",
+    "prune",
     "run_node",
+    "scalar_fits",
     "verify",
 ]

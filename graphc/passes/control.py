@@ -16,8 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from graphc.ir import Graph, GraphBuilder, Literal, Node, Operand, Value
-from graphc.ir.ops.vjp_util import prune
+from graphc.ir import Graph, GraphBuilder, Literal, Node, Operand, Value, prune
 
 from .manager import count
 from .rewrite import Rebuilder, map_subgraphs

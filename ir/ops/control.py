@@ -32,10 +32,10 @@ from typing import Any
 import numpy as np
 
 from ..core import Graph, Literal, Operand, TensorType, Value
+from ..liveness import prune
 from .registry import Attr, OpDef, register
 from .rules import type_error
 from .scan_vjp import Differentiate, scan_vjp
-from .vjp_util import prune
 
 # ---------------------------------------------------------------------------
 # scan

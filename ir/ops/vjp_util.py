@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from ..core import Graph, Literal, TensorType, Value
+from ..core import Literal, TensorType
 
 
 def zeros(b: Any, ty: TensorType) -> Any:
@@ -46,16 +46,3 @@ def expand_reduced(
     if tuple(shape) == kept:
         return ct
     return b.broadcast_in_dim(ct, shape=tuple(shape), broadcast_dimensions=tuple(range(len(shape))))
-
-
-def prune(g: Graph) -> Graph:
-    """``g`` without the nodes none of its outputs needs (inputs are kept)."""
-    needed: set[Value] = set(g.outputs)
-    keep = []
-    for n in reversed(g.nodes):
-        if any(v in needed for v in n.outputs):
-            keep.append(n)
-            needed.update(n.value_inputs())
-    if len(keep) == len(g.nodes):
-        return g
-    return g.replace(nodes=tuple(reversed(keep)))
