@@ -27,10 +27,6 @@ from graphc.ir.ops.vjp_util import unbroadcast, zeros
 
 from .passes.control import merge_scans
 
-# Ops that must never reach the differentiator (they only appear after
-# lowering-oriented passes such as fusion).
-_NOT_DIFFERENTIABLE = {"fusion"}
-
 
 def differentiate(
     g: Graph,
@@ -90,7 +86,8 @@ def differentiate(
             continue
         if not any(x in active for x in n.value_inputs()):
             continue
-        if n.op in _NOT_DIFFERENTIABLE:
+        opdef = get_op(n.op)
+        if opdef.has("lowering_only"):
             raise DifferentiationError(
                 format_message(
                     f"cannot differentiate through '{n.op}'",
@@ -98,7 +95,6 @@ def differentiate(
                     hint="differentiate the graph before running lowering passes such as fusion",
                 )
             )
-        opdef = get_op(n.op)
         rule = opdef.vjp
         if rule is None:
             continue  # piecewise-constant or integer-valued: the derivative is zero

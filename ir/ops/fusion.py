@@ -40,7 +40,8 @@ register(
         _fusion_rule,
         _fusion_ref,
         None,
-        frozenset({"pure"}),
+        # Only lowering passes, which run after differentiation, form fusions.
+        frozenset({"pure", "lowering_only"}),
         num_subgraphs=1,
         doc="call of the body subgraph; backends compile the body as one kernel",
     )

@@ -62,6 +62,11 @@ class OpDef:
     ``b`` (``ct``/``out`` are tuples for multi-output ops); ``None`` means the
     op is never differentiated. ``num_subgraphs`` is how many body graphs the
     node carries (fusion bodies, cond branches, scan bodies).
+
+    ``traits`` are what passes query instead of op names: ``elementwise``,
+    ``commutative``, ``linear``, ``reduction``, ``shape``, ``comparison``,
+    ``pure``, and ``lowering_only`` for ops that only lowering passes create
+    (the differentiator rejects them).
     """
 
     name: str
