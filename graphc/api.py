@@ -14,10 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ir import DifferentiationError, Graph, format_message
+from graphc.ir import DifferentiationError, Graph, InputError, format_message
 
 from .autodiff import differentiate
-from .pytree import tree_flatten, tree_unflatten
+from .pytree import tree_flatten, tree_paths, tree_unflatten
 from .tracing import Traced, TracedArray, evaluate, trace_flat, user_location
 
 
@@ -265,6 +265,7 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
         np.zeros(g.outputs[i].type.shape, g.outputs[i].type.dtype.np) for i in float_outputs
     ]
     tangent_leaves = tree_flatten(list(tangents))[0]
+    _check_tangents(g, primals, tangent_leaves, float_inputs)
     seeds = [tangent_leaves[i] for i in float_inputs]
     results = evaluate(push, flat + dummy_ct + seeds)
     outs = results[:n_out]
@@ -274,6 +275,31 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     for i in range(n_out):
         tangent_out.append(next(it) if i in float_outputs else _zero_cotangent(g.outputs[i].type))
     return (tree_unflatten(traced.out_tree, outs), tree_unflatten(traced.out_tree, tangent_out))
+
+
+def _check_tangents(
+    g: Graph, primals: tuple[Any, ...], tangents: list[Any], float_inputs: list[int]
+) -> None:
+    """Each tangent must have its primal's shape (and a float dtype), checked
+    here so the error names the argument instead of an internal graph input."""
+    paths = tree_paths(list(primals))
+    for i in float_inputs:
+        want = g.inputs[i].type
+        t = np.asarray(tangents[i])
+        problem = None
+        if t.shape != want.shape:
+            problem = f"has shape {t.shape}, its primal {want.shape}"
+        elif t.dtype.kind not in "fiub":
+            problem = f"has dtype {t.dtype}, which is not numeric"
+        if problem is not None:
+            where = "".join(f"[{k!r}]" for k in paths[i][1:])
+            raise InputError(
+                format_message(
+                    f"jvp: the tangent of argument {paths[i][0]}{where} {problem}",
+                    loc=user_location(3),
+                    hint="tangents mirror the primals: same structure, shapes and dtypes",
+                )
+            )
 
 
 def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> Any:

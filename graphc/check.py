@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ir import GraphcError
+from graphc.ir import GraphcError, InputError
 
 from .api import grad
 from .pytree import tree_flatten, tree_unflatten
@@ -94,7 +94,7 @@ def check_grads(
     True
     """
     if order not in (1, 2):
-        raise ValueError("order must be 1 or 2")
+        raise InputError(f"check_grads: order must be 1 or 2, got {order!r}")
     rng = np.random.default_rng(seed)
     leaves, treedef = tree_flatten(list(args))
     args = tuple(tree_unflatten(treedef, [_as_f64(a) for a in leaves]))
@@ -144,7 +144,10 @@ def _float_argnums(args: Sequence[Any]) -> tuple[int, ...]:
         if tree_flatten(a)[0] and all(_is_float(x) for x in tree_flatten(a)[0])
     )
     if not nums:
-        raise ValueError("check_grads needs at least one argument made of float arrays")
+        raise InputError(
+            "check_grads needs at least one argument made of float arrays (integer and bool "
+            "arguments have no gradient)"
+        )
     return nums
 
 

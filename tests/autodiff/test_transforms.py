@@ -280,3 +280,19 @@ def test_check_grads_catches_a_small_relative_error():
     with pytest.raises(gc.GradientCheckError):
         gc.check_grads(f, (np.array([0.7, -1.3, 2.1]),))
     gc.check_grads(lambda a: np.sum(a**2) + 1e-4 * np.sum(a * a), (np.array([0.7, -1.3, 2.1]),))
+
+
+def test_jvp_tangent_of_the_wrong_shape_names_the_argument():
+    with pytest.raises(gc.InputError, match=r"tangent of argument 1\['w'\] has shape \(4,\)"):
+        gc.jvp(
+            lambda a, p: a * p["w"],
+            (np.ones(3), {"w": np.ones(3)}),
+            (np.ones(3), {"w": np.ones(4)}),
+        )
+
+
+def test_check_grads_rejects_bad_order_and_integer_only_arguments():
+    with pytest.raises(gc.InputError, match="order must be 1 or 2, got 3"):
+        gc.check_grads(lambda x: np.sum(x * x), (np.ones(3),), order=3)
+    with pytest.raises(gc.InputError, match="float arrays"):
+        gc.check_grads(lambda n: np.sum(n), (np.arange(3),))
