@@ -50,56 +50,10 @@ def pipeline_for(
     donate: Sequence[int] = (),
     memory_budget: int | None = None,
 ) -> tuple[Any, ...]:
-    """The optimization pipeline plus the lowering passes ``backend`` wants."""
-    from graphc.passes.inline import inline_remat, remove_barriers
-    from graphc.passes.manager import Pass
-    from graphc.passes.pipeline import PIPELINE
-    from graphc.passes.schedule import schedule_for_memory
+    """The whole pipeline for ``backend``: see :func:`graphc.passes.pipeline.pipeline`."""
+    from graphc.passes.pipeline import pipeline
 
-    cut = [p.name for p in PIPELINE].index("eliminate_common_subexpressions") + 1
-    # Remat regions stay whole through CSE, which would merge a recomputation
-    # with the forward values it replaces; after it they are ordinary code.
-    inline = (Pass("inline_remat", inline_remat),)
-    early: tuple[Any, ...] = ()
-    if backend == "llvm":
-        from graphc.passes.unroll import unroll_control
-
-        # LLVM has no loops or branches of its own: scans and conds become
-        # straight-line code first, so folding, simplification and CSE see
-        # every step (loop-invariant work merges across steps) before fusion.
-        early = (Pass("unroll_control", unroll_control),)
-    lowering: tuple[Any, ...] = ()
-    if backend == "llvm":
-        from graphc.passes.fuse import fuse
-
-        # Fusion needs the simplified graph, and nothing after it may split a group.
-        lowering = (Pass("fuse", fuse),)
-    # Ordering comes last, on the final set of nodes, right before memory planning.
-    schedule = Pass("schedule_for_memory", lambda g: schedule_for_memory(g, donate))
-    # The barriers kept recomputations out of forward kernels and after their
-    # cotangents through fusion and scheduling; the order is final now.
-    unbar = Pass("remove_barriers", remove_barriers)
-    after = lowering + (schedule, unbar)
-    budget: tuple[Any, ...] = ()
-    if memory_budget is not None:
-        from graphc.passes.remat import rematerialize
-
-        def lower(g: Graph) -> Graph:
-            for p in after:
-                g = p.run(g)
-            return g
-
-        # Before fusion, so copies can join backward kernels; it measures the
-        # plan of the lowered graph, which is what the backend gets.
-        budget = (
-            Pass(
-                "rematerialize",
-                lambda g: rematerialize(
-                    g, memory_budget, lower=lower, inplace=backend == "numpy", donated=donate
-                ),
-            ),
-        )
-    return PIPELINE[:1] + early + PIPELINE[1:cut] + inline + PIPELINE[cut:] + budget + after
+    return pipeline(backend, donate, memory_budget)
 
 
 class _Interpreted:

@@ -1,4 +1,8 @@
-"""The optimization pipeline, readable in one place: :data:`PIPELINE`."""
+"""The compilation pipeline, readable in one place: :func:`pipeline`.
+
+:data:`PIPELINE` is its backend-independent part, the optimizations alone,
+which :func:`optimize` runs by default.
+"""
 
 from __future__ import annotations
 
@@ -10,23 +14,95 @@ from graphc.ir import Graph, verify
 from .cse import eliminate_common_subexpressions
 from .dce import eliminate_dead_code
 from .fold import fold_constants
+from .fuse import fuse
+from .inline import inline_remat, remove_barriers
 from .manager import CompileReport, Pass, run_passes
+from .remat import rematerialize
+from .schedule import schedule_for_memory
 from .simplify import simplify
+from .unroll import unroll_control
 
-PIPELINE: tuple[Pass, ...] = (
-    # Reject malformed input before any pass relies on its invariants.
-    Pass("verify", verify),
-    # Fold first, so the simplifier's rules see literals instead of constant subgraphs.
-    Pass("fold_constants", fold_constants),
-    # Algebra to a fixed point; it also removes what its rewrites leave dead.
-    Pass("simplify", simplify),
-    # After simplify, equal expressions are spelled alike and merge.
-    Pass("eliminate_common_subexpressions", eliminate_common_subexpressions),
-    # CSE makes operands identical (x - x, select(c, x, x)); those rules need a second look.
-    Pass("simplify_after_cse", simplify),
-    # Last: sweep up whatever the passes above left unread.
-    Pass("eliminate_dead_code", eliminate_dead_code),
-)
+
+def pipeline(
+    backend: str | None = None,
+    donate: Sequence[int] = (),
+    memory_budget: int | None = None,
+) -> tuple[Pass, ...]:
+    """Every step from a traced graph to what ``backend`` compiles, in order.
+
+    Args:
+        backend: ``"numpy"``, ``"llvm"`` or ``"interpret"``; ``None`` gives the
+            optimizations alone (:data:`PIPELINE`), without any lowering.
+        donate: positions of donated inputs; the schedule frees them early.
+        memory_budget: bytes of intermediates; adds ``rematerialize``.
+
+    The names are stable: ``disable_passes`` and the dump files use them.
+
+    >>> [p.name for p in pipeline()][:3]
+    ['verify', 'fold_constants', 'simplify']
+    >>> [p.name for p in pipeline("llvm")][-3:]
+    ['fuse', 'schedule_for_memory', 'remove_barriers']
+    """
+    lowering = backend is not None
+    steps = [
+        # Reject malformed input before any pass relies on its invariants.
+        Pass("verify", verify),
+    ]
+    if backend == "llvm":
+        # LLVM has no loops or branches of its own; spelled out first, every step is
+        # visible to folding, simplification and CSE (invariant work merges across steps).
+        steps.append(Pass("unroll_control", unroll_control))
+    steps += [
+        # Fold first, so the simplifier's rules see literals instead of constant subgraphs.
+        Pass("fold_constants", fold_constants),
+        # Algebra to a fixed point; it also removes what its rewrites leave dead.
+        Pass("simplify", simplify),
+        # After simplify, equal expressions are spelled alike and merge.
+        Pass("eliminate_common_subexpressions", eliminate_common_subexpressions),
+    ]
+    if lowering:
+        # Remat regions stay whole through CSE, which would merge a recomputation with
+        # the forward values it replaces; after it they are ordinary code.
+        steps.append(Pass("inline_remat", inline_remat))
+    steps += [
+        # CSE makes operands identical (x - x, select(c, x, x)); those rules need a second look.
+        Pass("simplify_after_cse", simplify),
+        # Sweep up whatever the passes above left unread.
+        Pass("eliminate_dead_code", eliminate_dead_code),
+    ]
+    if not lowering:
+        return tuple(steps)
+    tail: list[Pass] = []
+    if backend == "llvm":
+        # Fusion needs the simplified graph, and nothing after it may split a group.
+        tail.append(Pass("fuse", fuse))
+    # Ordering comes last, on the final set of nodes, right before memory planning.
+    tail.append(Pass("schedule_for_memory", lambda g: schedule_for_memory(g, donate)))
+    # Barriers kept recomputations out of forward kernels through fusion and
+    # scheduling; the order is final now.
+    tail.append(Pass("remove_barriers", remove_barriers))
+    if memory_budget is not None:
+        budget = memory_budget
+
+        def lower(g: Graph) -> Graph:
+            for p in tail:
+                g = p.run(g)
+            return g
+
+        # Before fusion, so copies can join backward kernels; it measures the plan of
+        # the lowered graph (the steps after it), which is what the backend gets.
+        steps.append(
+            Pass(
+                "rematerialize",
+                lambda g: rematerialize(
+                    g, budget, lower=lower, inplace=backend == "numpy", donated=donate
+                ),
+            )
+        )
+    return tuple(steps + tail)
+
+
+PIPELINE: tuple[Pass, ...] = pipeline()
 
 
 def optimize(
@@ -46,8 +122,8 @@ def optimize(
         dump_dir: write ``NN-<pass>.gir`` after every pass (also enabled by
             the ``GRAPHC_DUMP=DIR`` environment variable).
         verify_each: verify the IR after every pass (also ``GRAPHC_VERIFY=1``).
-        passes: the pipeline to run (default :data:`PIPELINE`); a backend
-            that wants more, such as fusion, passes ``PIPELINE + (Pass(...),)``.
+        passes: the steps to run (default :data:`PIPELINE`); a backend's whole
+            pipeline is ``pipeline(backend, ...)``.
 
     >>> from graphc.ir import GraphBuilder, f32
     >>> b = GraphBuilder("f"); x = b.input(f32[3], "x")
