@@ -9,12 +9,15 @@ prints the traced loss, the compiled train step, and the test accuracy.
 
 from __future__ import annotations
 
-import argparse
-import time
+import os
+import sys
 
 import numpy as np
 
 import graphc as gc
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
 
 
 def forward(params, x, rng=None):
@@ -42,38 +45,20 @@ def init_params(seed, sizes=(64, 256, 256, 10)):
     return params
 
 
-def load_digits(seed):
-    from sklearn.datasets import load_digits as sk_digits
-    from sklearn.model_selection import train_test_split
-
-    data = sk_digits()
-    x = (data.data / 16.0).astype(np.float32)
-    y = data.target.astype(np.int64)
-    return train_test_split(x, y, test_size=0.2, random_state=seed, stratify=y)
-
-
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--backend",
-        choices=["numpy", "llvm", "interpret"],
-        default=None,
-        help="compiler backend (default: the fastest available; interpret is the slow reference)",
-    )
+    parser = common.parser(__doc__)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-ir", action="store_true", help="don't print the IR")
-    parser.add_argument("--plot", default=None, help="write the loss curves to this PNG")
-    parser.add_argument("--checkpoint-dir", default=None, help="save and resume training here")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    common.add_run_options(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    x_train, x_test, y_train, y_test = load_digits(args.seed)
+    x_train, x_test, y_train, y_test = common.load_digits(args.seed)
     params = init_params(args.seed)
     batch = (x_train[: args.batch_size], y_train[: args.batch_size])
 
@@ -83,10 +68,7 @@ def main(argv=None):
 
     schedule = gc.optim.warmup_cosine(args.lr, 50, args.epochs * (len(x_train) // args.batch_size))
     step = gc.train_step(loss_fn, gc.optim.Adam(schedule), backend=args.backend, has_aux=True)
-    predict = gc.jit(lambda p, x: np.argmax(forward(p, x), axis=1), backend=args.backend)
-
-    def evaluate(state, x, y):
-        return {"accuracy": np.mean(predict(state.params, x) == y)}
+    evaluate = common.digits_accuracy(forward, args.backend)
 
     state = step.init(params, seed=args.seed)
     compiled = step.lower(state, *batch)
@@ -94,29 +76,9 @@ def main(argv=None):
         print("== the compiled train step: forward, backward and Adam in one graph ==")
         print(compiled.optimized_graph)
 
-    def log(record):
-        if not args.quiet and (record["epoch"] % 5 == 0 or record["epoch"] == args.epochs):
-            print(
-                f"epoch {record['epoch']:3d}  loss {record['loss']:.4f}  "
-                f"train acc {record['accuracy']:.4f}  test acc {record['val_accuracy']:.4f}"
-            )
-
-    start = time.perf_counter()
-    state, history = gc.fit(
-        step,
-        state,
-        (x_train, y_train),
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        eval_fn=evaluate,
-        eval_data=(x_test, y_test),
-        seed=args.seed,
-        progress=not args.quiet,
-        checkpoint_dir=args.checkpoint_dir,
-        plot=args.plot,
-        on_epoch=log,
+    state, history, elapsed = common.fit(
+        args, step, state, (x_train, y_train), evaluate, (x_test, y_test), common.digits_log(args)
     )
-    elapsed = time.perf_counter() - start
     accuracy = float(evaluate(state, x_test, y_test)["accuracy"])
     print(
         f"backend {compiled.backend}  train time {elapsed:.2f}s  "

@@ -11,11 +11,9 @@ character against the unigram entropy and prints a sample.
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
-import time
 
 import numpy as np
 
@@ -23,6 +21,7 @@ import graphc as gc
 from graphc import nn
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
 import stdlib_text  # noqa: E402
 
 
@@ -97,13 +96,7 @@ class Transformer:
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--backend",
-        choices=["numpy", "llvm", "interpret"],
-        default=None,
-        help="compiler backend (default: the fastest available; interpret is the slow reference)",
-    )
+    parser = common.parser(__doc__)
     parser.add_argument("--chars", type=int, default=300_000, help="corpus size")
     parser.add_argument("--seq-len", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -115,9 +108,7 @@ def parse_args(argv):
     parser.add_argument("--lr", type=float, default=6e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--sample", type=int, default=300, help="characters to sample")
-    parser.add_argument("--plot", default=None, help="write the loss curves to this PNG")
-    parser.add_argument("--checkpoint-dir", default=None, help="save and resume training here")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar or epoch lines")
+    common.add_run_options(parser)
     return parser.parse_args(argv)
 
 
@@ -138,9 +129,8 @@ def sample(model, params, vocab, backend, length, seed, prompt="def "):
 
 def main(argv=None):
     args = parse_args(argv)
-    vocab, (x_train, y_train), (x_val, y_val), entropy = stdlib_text.prepare(
-        args.chars, args.seq_len
-    )
+    corpus = stdlib_text.prepare(args.chars, args.seq_len)
+    vocab, (x_train, _), _, _ = corpus
     model = Transformer(len(vocab), args.seq_len, args.width, args.heads, args.blocks, args.dropout)
     batch = args.batch_size
 
@@ -155,54 +145,14 @@ def main(argv=None):
         lambda p, x, y: nn.cross_entropy(model.logits(p, x), y), backend=args.backend
     )
 
-    def evaluate(state, x, y):
-        n = len(x) // batch * batch
-        losses = [
-            held_out_loss(state.params, x[i : i + batch], y[i : i + batch])
-            for i in range(0, n, batch)
-        ]
-        return {"bits_per_char": stdlib_text.bits(float(np.mean(losses)))}
-
-    def log(record):
-        if not args.quiet:
-            print(
-                f"epoch {record['epoch']:3d}  train {stdlib_text.bits(record['loss']):.3f} "
-                f"bits/char  held-out {record['val_bits_per_char']:.3f} bits/char"
-            )
-
-    state = step.init(model.init(args.seed), seed=args.seed)
-    backend = step.lower(state, x_train[:batch], y_train[:batch]).backend
-    print(
-        f"corpus: {len(x_train) * args.seq_len} training characters, vocabulary {len(vocab)}, "
-        f"unigram entropy {entropy:.3f} bits/char"
-    )
-    start = time.perf_counter()
-    state, history = gc.fit(
+    return common.train_text_model(
+        args,
         step,
-        state,
-        (x_train, y_train),
-        epochs=args.epochs,
-        batch_size=batch,
-        eval_fn=evaluate,
-        eval_data=(x_val, y_val),
-        seed=args.seed,
-        progress=not args.quiet,
-        checkpoint_dir=args.checkpoint_dir,
-        plot=args.plot,
-        on_epoch=log,
+        model.init(args.seed),
+        held_out_loss,
+        corpus,
+        lambda params: sample(model, params, vocab, args.backend, args.sample, args.seed),
     )
-    elapsed = time.perf_counter() - start
-    held_out = history["val_bits_per_char"][-1]
-    print(
-        f"backend {backend}  train time {elapsed:.2f}s  held-out {held_out:.3f} bits/char  "
-        f"(unigram entropy {entropy:.3f}, ratio {held_out / entropy:.2f})"
-    )
-    text = ""
-    if args.sample:
-        text = sample(model, state.params, vocab, args.backend, args.sample, args.seed)
-        print("== sample ==")
-        print(text)
-    return {"bits_per_char": held_out, "unigram_bits": entropy, "seconds": elapsed, "sample": text}
 
 
 if __name__ == "__main__":
