@@ -21,7 +21,16 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ir import Graph, InputError, UnsupportedError, format_message
+from graphc.ir import (
+    DType,
+    Graph,
+    InputError,
+    InputOverflowError,
+    Loc,
+    UnsupportedError,
+    format_message,
+)
+from graphc.ir.inputs import int_in_range
 
 from .pytree import TreeDef, tree_flatten, tree_unflatten
 from .tracing import TracedArray, current_trace, evaluate, trace_flat
@@ -89,6 +98,8 @@ class Compiled:
     report: Any = None
     memory: Any = None
     stats: dict[str, Any] = field(default_factory=dict)
+    # Python int arguments the graph narrows to int32: (leaf, dtype, where).
+    weak_ints: tuple[WeakUse, ...] = ()
 
     @property
     def source(self) -> str:
@@ -106,10 +117,86 @@ class Compiled:
         return _artifact(self, "asm")
 
     def __call__(self, flat: Sequence[Any]) -> Any:
-        outs = self.executable(*flat)
+        if self.weak_ints:
+            _check_weak_ints(self.weak_ints, flat)
+        try:
+            outs = self.executable(*flat)
+        except InputError:
+            # A backend may want C-contiguous arrays (LLVM does); NumPy takes
+            # transposes, strided slices and broadcasts, so jit does too. The
+            # check failed before anything ran, so calling again is safe.
+            contiguous = _contiguous(flat)
+            if contiguous is None:
+                raise
+            outs = self.executable(*contiguous)
         if self.out_tree.kind == "leaf":
             return outs[0]
         return tree_unflatten(self.out_tree, outs)
+
+
+@dataclass(frozen=True)
+class WeakUse:
+    """A Python int argument the function uses at a narrower integer dtype."""
+
+    leaf: int
+    name: str
+    dtype: DType
+    loc: Loc | None
+
+
+def weak_int_uses(g: Graph, input_weak: Sequence[bool]) -> tuple[WeakUse, ...]:
+    """The Python int inputs of traced graph ``g`` that tracing casts to a
+    narrower integer type (``int32_array * n`` casts ``n``, NumPy's weak
+    scalar rule), with the narrowest such type. NumPy raises OverflowError when
+    the int does not fit that type; the compiled graph would wrap, so the call
+    checks the value first. Casts of values computed from the int (``n + 1``)
+    are not followed: their range is not the argument's."""
+    users = g.users()
+    found = []
+    for k, (v, weak) in enumerate(zip(g.inputs, input_weak)):
+        if not weak or v.type.dtype is not DType.i64:
+            continue
+        narrowest: tuple[DType, Loc | None] | None = None
+        reached = [v]
+        while reached:
+            for n in users.get(reached.pop(), ()):
+                if n.op in ("reshape", "broadcast_in_dim"):  # the same values, shaped
+                    reached.extend(n.outputs)
+                elif n.op == "cast" and n.attrs["dtype"].is_int:
+                    dtype = n.attrs["dtype"]
+                    if dtype.itemsize < v.type.dtype.itemsize and narrowest is None:
+                        narrowest = (dtype, n.loc)
+        if narrowest is not None:
+            found.append(WeakUse(k, v.name or f"input {k}", *narrowest))
+    return tuple(found)
+
+
+def _check_weak_ints(uses: Sequence[WeakUse], flat: Sequence[Any]) -> None:
+    for use in uses:
+        x = flat[use.leaf]
+        if not int_in_range(x, use.dtype):
+            raise InputOverflowError(
+                format_message(
+                    f"argument {use.name} = {x} is out of range for {use.dtype.np}, "
+                    "the dtype it is used at",
+                    loc=use.loc,
+                    hint="a Python int takes the dtype of the array it meets, and NumPy raises "
+                    "OverflowError here too; pass a value that fits, or widen the array "
+                    "(x.astype(np.int64))",
+                )
+            )
+
+
+def _contiguous(flat: Sequence[Any]) -> list[Any] | None:
+    """``flat`` with every array that is not C-contiguous copied into one that
+    is; None when there is none (the error was about something else)."""
+    changed = False
+    out = list(flat)
+    for k, x in enumerate(flat):
+        if isinstance(x, np.ndarray) and not x.flags.c_contiguous:
+            out[k] = np.ascontiguousarray(x)
+            changed = True
+    return out if changed else None
 
 
 def _artifact(c: Compiled, name: str) -> str:
@@ -331,6 +418,7 @@ class Jitted:
             compile_seconds=time.perf_counter() - start,
             report=result.report,
             memory=result.memory,
+            weak_ints=weak_int_uses(traced.graph, traced.input_weak),
         )
         self.cache[sig] = compiled
         return compiled
@@ -442,8 +530,10 @@ def jit(
         donate_argnums: arguments the caller gives up: on the LLVM backend an
             output of the same type may be computed straight into such an
             argument's array (which is then returned), when no other read of
-            the argument comes later. Arrays that are read-only, views, or
-            passed twice are copied instead. Don't use donated arrays
+            the argument comes later. An array that is read-only, a view, not
+            C-contiguous, or overlapping another argument (passed twice, or
+            with a view of it among the others) is copied first, and the
+            copy is written and returned instead. Don't use donated arrays
             afterwards except through the results.
         dump: directory to write the IR after every pass (``NN-pass.gir``);
             the ``GRAPHC_DUMP`` environment variable does the same.
@@ -456,6 +546,12 @@ def jit(
             ``MemoryBudgetWarning`` and the lowest peak found; the compile report
             (``.report``) counts the peak before and after.
         options: passed to the backend (e.g. ``num_threads``).
+
+    Arguments are checked as NumPy would: arrays of any layout (transposes,
+    strided slices, broadcasts; copied for backends that need contiguous
+    memory), and Python ints that must fit the dtype they are used at
+    (``int32_array * 2**40`` raises :class:`graphc.ir.InputOverflowError`, an
+    ``OverflowError``).
 
     >>> import numpy as np
     >>> f = jit(lambda x: np.tanh(x) * 2.0, backend="numpy")

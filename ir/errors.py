@@ -84,3 +84,7 @@ class BackendError(GraphcError, RuntimeError):
 
 class InputError(GraphcError, TypeError, ValueError):
     """A compiled function was called with arguments that do not fit it."""
+
+
+class InputOverflowError(InputError, OverflowError):
+    """A Python int argument is out of range for the dtype it is used at."""

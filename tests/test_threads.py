@@ -51,3 +51,24 @@ def test_a_leaked_tracer_is_a_clear_error():
             assert "escaped from a finished trace" in str(exc)
         else:
             raise AssertionError("expected TracingError")
+
+
+def test_concurrent_calls_to_one_llvm_executable_keep_their_own_arguments():
+    # Each thread's inputs and outputs are distinct arrays; a shared pointer
+    # array would let one call compute into (or from) another thread's arrays.
+    f = gc.jit(lambda a, b: (a * 2.0 + b, np.sum(a)), backend="llvm")
+    n = 50_000
+    f(np.zeros(n), np.zeros(n))
+    wrong = []
+
+    def work(k):
+        for i in range(150):
+            x = np.full(n, float(k * 1000 + i))
+            y = np.arange(n, dtype=np.float64) * k
+            out, total = f(x, y)
+            if not (np.array_equal(out, x * 2.0 + y) and total == x.sum()):
+                wrong.append((k, i))
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(work, range(4)))
+    assert wrong == []

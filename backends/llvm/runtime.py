@@ -1,9 +1,12 @@
 """LLVMExecutable: the compiled graph as a Python callable.
 
-One call checks the inputs (count, shape, dtype, C-contiguity) before any
-native code runs, allocates fresh output arrays, and calls the entry function
-once through ctypes (which releases the GIL). The arena is allocated once per
-executable and reused, so calls on one executable are serialized by a lock.
+One call checks the inputs (count, shape, dtype, C-contiguity; the policy is
+``graphc.ir.coerce_input``'s) before any native code runs, allocates fresh
+output arrays, and calls the entry function once through ctypes (which
+releases the GIL). Each call fills its own pointer array, so calls from
+several threads never see each other's arguments; the arena of
+intermediates is allocated once per executable and reused, so the native
+part of calls on one executable runs under a lock, one at a time.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import Any
 import llvmlite.binding as llvm
 import numpy as np
 
-from graphc.ir import Graph, GraphcIndexError, InputError, Node
+from graphc.ir import Graph, GraphcIndexError, InputError, Node, coerce_input
 from graphc.ir.errors import BackendError, format_message
 
 from . import fastargs, target
@@ -87,9 +90,12 @@ class LLVMExecutable:
         self._donated = [k for kind, k in self._sources if kind == "donated"]
         self._constants = [_constant_at(g, path) for path in layout["constant_nodes"]]
         n_in, n_out = len(g.inputs), len(g.outputs)
-        self._args = (ctypes.c_void_p * (n_in + n_out + len(self._constants)))()
+        self._n_in = n_in
+        self._args_type = ctypes.c_void_p * (n_in + n_out + len(self._constants))
+        template = self._args_type()
         for k, c in enumerate(self._constants):
-            self._args[n_in + n_out + k] = c.ctypes.data
+            template[n_in + n_out + k] = c.ctypes.data
+        self._args_template = bytes(template) if self._constants else None
         arena_bytes = int(layout["arena_bytes"])
         self._arena_raw = np.empty(arena_bytes + 64, np.uint8)
         base = self._arena_raw.ctypes.data
@@ -99,7 +105,6 @@ class LLVMExecutable:
         self._check = checker.call if checker is not None else None
         self._spec = fastargs.spec_for(self._in_types)
         self._spec_address = self._spec.ctypes.data
-        self._args_address = ctypes.addressof(self._args)
         self.memory = MemoryReport(
             arena_bytes,
             int(layout["plan_bytes"]),
@@ -150,37 +155,27 @@ class LLVMExecutable:
         return self.memory
 
     def __call__(self, *arrays: Any) -> tuple[np.ndarray, ...]:
-        g = self.graph
-        if len(arrays) != len(self._in_types):
+        n_in = self._n_in
+        if len(arrays) != n_in:
+            g = self.graph
             raise InputError(
-                f"{g.name}: expected {len(self._in_types)} input arrays, got {len(arrays)}"
+                f"graph {g.name}: expected {n_in} inputs "
+                f"({', '.join(f'%{v.name}: {v.type}' for v in g.inputs)}), got {len(arrays)}"
             )
-        args = self._args
-        keep = []
+        # A pointer array per call (~0.1 us): threads calling concurrently
+        # must not overwrite each other's input and output pointers.
+        template = self._args_template
+        args = self._args_type() if template is None else self._args_type.from_buffer_copy(template)
+        address = ctypes.addressof(args)
         # The native check takes the common case (exact, C-contiguous arrays of
         # the compiled dtypes and shapes) and stores their pointers in args;
-        # anything else is checked, converted or reported below.
+        # from the first input it declines on, Python converts or reports.
         check = self._check
-        checked = (
-            check is not None
-            and check(arrays, self._spec_address, len(arrays), self._args_address) < 0
-        )
+        first = 0 if check is None else check(arrays, self._spec_address, n_in, address)
+        if first >= 0:
+            arrays = self._convert(arrays, first, args)
         if self._donated:
-            arrays = list(arrays)
-        for i, (a, (shape, dtype)) in enumerate(zip(arrays, self._in_types)):
-            if checked:
-                break
-            if type(a) is not np.ndarray:
-                a = _from_scalar(g, i, a, dtype)
-                keep.append(a)
-                if self._donated:
-                    arrays[i] = a
-            if a.dtype != dtype or a.shape != shape or not a.flags.c_contiguous:
-                _bad_input(g, i, a)
-            args[i] = a.ctypes.data
-        n_in = len(arrays)
-        if self._donated:
-            arrays = self._take_donations(arrays, keep)
+            arrays = self._take_donations(list(arrays), args)
         outs = []
         for j, (shape, dtype) in enumerate(self._out_types):
             kind, k = self._sources[j]
@@ -189,7 +184,7 @@ class LLVMExecutable:
             args[n_in + j] = out.ctypes.data
         with self._lock:
             self._status[0] = 0
-            self._fn(args, self._arena)
+            self._fn(address, self._arena)
             if self._status[0]:
                 self._raise_status()
         for j, (kind, k) in enumerate(self._sources):
@@ -201,18 +196,41 @@ class LLVMExecutable:
                 outs[j][...] = outs[k]
         return tuple(outs)
 
-    def _take_donations(self, arrays: list[Any], keep: list[Any]) -> list[Any]:
+    def _convert(self, arrays: tuple[Any, ...], first: int, args: Any) -> tuple[Any, ...]:
+        """Inputs from ``first`` on, converted as the shared input policy allows
+        (Python scalars, NumPy scalars, byte-swapped arrays), or an InputError.
+        The returned tuple keeps any converted array alive through the call."""
+        g = self.graph
+        converted = list(arrays)
+        for i in range(first, len(arrays)):
+            v = g.inputs[i]
+            label = f"graph {g.name}: input {i} (%{v.name})"
+            a = coerce_input(arrays[i], v.type, label)
+            if not a.flags.c_contiguous:
+                raise InputError(
+                    format_message(
+                        f"{label} expects a C-contiguous {v.type} array, got one with "
+                        f"strides {a.strides}",
+                        hint="gc.jit converts such arrays itself; when calling a compiled "
+                        "executable, pass np.ascontiguousarray(x)",
+                    )
+                )
+            converted[i] = a
+            args[i] = a.ctypes.data
+        return tuple(converted)
+
+    def _take_donations(self, arrays: list[Any], args: Any) -> list[Any]:
         """Donated inputs are overwritten with their outputs. An array we may not
-        write (read-only, a view, or passed twice) is replaced by a private copy,
-        which then becomes the output: same results, no surprise aliasing."""
-        args = self._args
-        pointers = [a.ctypes.data for a in arrays]
+        write (read-only, a view, or overlapping another argument, e.g. passed
+        twice or with a view of it) is replaced by a private copy, which then
+        becomes the output: same results, no surprise aliasing, and the kernels'
+        promise that no two pointers overlap holds."""
+        shared = _overlapping(args[: len(arrays)], arrays)
         for k in self._donated:
             a = arrays[k]
-            if not (a.flags.writeable and a.flags.owndata) or pointers.count(pointers[k]) > 1:
+            if k in shared or not (a.flags.writeable and a.flags.owndata):
                 a = a.copy()
                 arrays[k] = a
-                keep.append(a)
                 args[k] = a.ctypes.data
         return arrays
 
@@ -252,23 +270,18 @@ def _describe(n: Node) -> str:
     return f"while running {n.op}({ins})"
 
 
-def _from_scalar(g: Graph, i: int, a: Any, dtype: np.dtype) -> np.ndarray:
-    arr = np.asarray(a)
-    if arr.dtype != dtype and np.can_cast(arr, dtype, casting="same_kind") and arr.ndim == 0:
-        arr = arr.astype(dtype)
-    return arr
-
-
-def _bad_input(g: Graph, i: int, a: np.ndarray) -> None:
-    v = g.inputs[i]
-    want = v.type
-    if a.dtype != want.dtype.np:
-        why = f"expects dtype {want.dtype.np}, got {a.dtype}"
-        hint = f"convert with x.astype(np.{want.dtype.np})"
-    elif a.shape != want.shape:
-        why = f"expects shape {list(want.shape)}, got {list(a.shape)}"
-        hint = "the executable was compiled for fixed shapes; recompile for new ones"
-    else:
-        why = "is not C-contiguous"
-        hint = "pass np.ascontiguousarray(x)"
-    raise InputError(format_message(f"{g.name}: input {i} (%{v.name}) {why}", hint=hint))
+def _overlapping(pointers: list[int | None], arrays: list[Any]) -> set[int]:
+    """Indices of the (C-contiguous) arrays whose bytes overlap another's: one
+    sweep over the extents sorted by start, remembering the one reaching
+    furthest."""
+    spans = sorted(
+        (p, p + a.nbytes, i) for i, (p, a) in enumerate(zip(pointers, arrays)) if p and a.nbytes
+    )
+    found: set[int] = set()
+    reach, owner = -1, -1
+    for start, end, i in spans:
+        if start < reach:
+            found.update((i, owner))
+        if end > reach:
+            reach, owner = end, i
+    return found

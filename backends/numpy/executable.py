@@ -15,13 +15,13 @@ import numpy as np
 
 from graphc.ir import (
     BackendError,
-    DType,
     Graph,
     GraphcError,
     GraphcIndexError,
     InputError,
     Node,
     TensorType,
+    coerce_input,
     print_graph,
 )
 from graphc.ir.errors import format_message
@@ -161,35 +161,7 @@ class NumpyExecutable:
     def check_input(self, k: int, a: Any) -> np.ndarray:
         """Input ``k`` as an ndarray of exactly its type, or an InputError."""
         v = self.graph.inputs[k]
-        want = v.type
-        label = f"graph {self.graph.name}: input {k} (%{v.name})"
-        if isinstance(a, (bool, int, float)) and want.shape == ():
-            if not _scalar_fits(a, want.dtype):
-                raise InputError(f"{label} expects {want}, got Python {type(a).__name__} {a!r}")
-            return np.asarray(a, dtype=want.dtype.np)
-        if not isinstance(a, (np.ndarray, np.generic)):
-            raise InputError(f"{label} expects an array of type {want}, got {type(a).__name__}")
-        arr = np.asarray(a)
-        if arr.shape != want.shape:
-            raise InputError(f"{label} expects shape {list(want.shape)}, got {list(arr.shape)}")
-        if arr.dtype.newbyteorder("=") != want.dtype.np:
-            raise InputError(
-                f"{label} expects dtype {want.dtype} ({want.dtype.np}), got {arr.dtype}",
-            )
-        return arr.astype(want.dtype.np, copy=False)  # native byte order
-
-
-def _scalar_fits(a: Any, dtype: DType) -> bool:
-    if isinstance(a, bool):
-        return dtype.is_bool
-    if isinstance(a, int):
-        if dtype.is_float:
-            return True
-        if not dtype.is_int:
-            return False
-        info = np.iinfo(dtype.np)
-        return bool(info.min <= a <= info.max)
-    return dtype.is_float
+        return coerce_input(a, v.type, f"graph {self.graph.name}: input {k} (%{v.name})")
 
 
 def compile_source(source: str, key: str) -> Any:
