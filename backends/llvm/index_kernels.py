@@ -226,7 +226,8 @@ def lower_cumsum(mb: ModuleBuilder, n: Node) -> None:
             with counted_loop(b, i64(0), i64(post), "q") as q:
                 v = e.cast(load(b, elem_ptr(b, p[xb], dt, b.add(row, q)), dt), dt, odt)
                 before = load(b, elem_ptr(b, p[ob], odt, b.add(prow, q)), odt)
-                zero = ir.Constant(reg_type(odt), 0.0 if odt.is_float else 0)
+                # -0.0 + v is v for every float v (+0.0 would turn a leading -0.0 into +0.0).
+                zero = ir.Constant(reg_type(odt), -0.0 if odt.is_float else 0)
                 acc = (
                     b.add(b.select(first, zero, before), v)
                     if not odt.is_float

@@ -70,6 +70,9 @@ def combine(e: ScalarEmitter, kind: str, dtype: DType, acc: ir.Value, x: ir.Valu
             return b.fadd(acc, x, flags=RED_FLAGS)
         if kind == "prod":
             return b.fmul(acc, x, flags=RED_FLAGS)
+        # LLVM's maximum/minimum (NaN wins, -0.0 below +0.0) vectorize; NumPy's
+        # tie rule (the later element wins) would make this a serial chain.
+        # NumPy's own sign of a mixed +-0.0 result depends on its SIMD layout.
         return e.intrinsic("maximum" if kind == "max" else "minimum", acc, x)
     if dtype.is_bool:
         return b.or_(acc, x) if kind in ("sum", "max") else b.and_(acc, x)

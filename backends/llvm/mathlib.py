@@ -224,6 +224,8 @@ def _expm1(f: _F32, x: ir.Value) -> ir.Value:
     out = f.sel(f.b.icmp_signed(">", n, ir.Constant(I32, 64)), large, small)
     out = f.sel(f.gt(x, f.c(88.72283935546875)), f.c(math.inf), out)
     out = f.sel(f.lt(x, f.c(-103.0)), f.c(-1.0), out)
+    # The polynomial turns -0.0 into +0.0; expm1(-0.0) is -0.0.
+    out = f.sel(f.b.fcmp_ordered("==", x, f.c(0.0)), x, out)
     return f.sel(f.isnan(x), x, out)
 
 

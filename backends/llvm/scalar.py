@@ -83,8 +83,13 @@ class ScalarEmitter:
         work = computation_dtypes(n.op, [d for _, d in args], out)
         vals = [self.operand(v, d, w) for (v, d), w in zip(args, work)]
         if n.op == "pow" and isinstance(args[1][0], Literal) and out.is_float:
-            if float(args[1][0].value) == 2.0:
+            exponent = float(args[1][0].value)
+            if exponent == 2.0:
                 return self.b.fmul(vals[0], vals[0])
+            if exponent == 0.5:
+                # NumPy computes a scalar power 0.5 as sqrt, which differs from
+                # C pow at -0.0 (-0.0) and -inf (nan).
+                return SCALAR_OPS["sqrt"](self, out, vals[0])
         if n.op == "cast":
             return self.cast(vals[0], work[0], out)
         return SCALAR_OPS[n.op](self, out, *vals)
@@ -153,10 +158,12 @@ def _sign(e: ScalarEmitter, out: DType, x: ir.Value) -> ir.Value:
     b = e.b
     if out.is_float:
         one = e.fconst(out, 1.0)
-        pos = b.fcmp_ordered(">", x, e.fconst(out, 0.0))
-        neg = b.fcmp_ordered("<", x, e.fconst(out, 0.0))
-        # Zero keeps itself and NaN propagates.
-        return b.select(pos, one, b.select(neg, e.fconst(out, -1.0), x))
+        zero = e.fconst(out, 0.0)
+        pos = b.fcmp_ordered(">", x, zero)
+        neg = b.fcmp_ordered("<", x, zero)
+        # NaN propagates; both zeros give +0.0, as np.sign(-0.0) does.
+        rest = b.select(b.fcmp_ordered("==", x, zero), zero, x)
+        return b.select(pos, one, b.select(neg, e.fconst(out, -1.0), rest))
     if out.is_bool:
         return x
     zero = ir.Constant(x.type, 0)
@@ -235,13 +242,22 @@ def _extremum(kind: str) -> Callable[..., ir.Value]:
     def lower(e: ScalarEmitter, out: DType, x: ir.Value, y: ir.Value) -> ir.Value:
         b = e.b
         if out.is_float:
-            # NaN in either operand wins, as in np.maximum / np.minimum.
-            return e.intrinsic("maximum" if kind == "max" else "minimum", x, y)
+            return float_extremum(e, kind, x, y)
         if out.is_bool:
             return b.or_(x, y) if kind == "max" else b.and_(x, y)
         return b.select(b.icmp_signed(">" if kind == "max" else "<", x, y), x, y)
 
     return lower
+
+
+def float_extremum(e: ScalarEmitter, kind: str, x: ir.Value, y: ir.Value) -> ir.Value:
+    """np.maximum / np.minimum exactly: NaN in either operand wins, and on a
+    tie (+0.0 against -0.0) the second operand does. Not LLVM's maximum,
+    which orders -0.0 below +0.0; this form is x86's max/min plus a NaN
+    check, and vectorizes as well."""
+    b = e.b
+    wins = b.fcmp_ordered(">" if kind == "max" else "<", x, y)
+    return b.select(b.or_(wins, e.isnan(x)), x, y)
 
 
 def _int_divmod(e: ScalarEmitter, x: ir.Value, y: ir.Value) -> tuple[ir.Value, ir.Value]:

@@ -94,10 +94,12 @@ def _clip(
     hi = a_max if a_max is not _NO_VALUE else max
     if not isinstance(x, TracedArray):
         x = np.asarray(x)  # NumPy makes the clipped operand an array: not a weak scalar
+    # Bounds first: np.maximum/np.minimum return the second operand on a tie
+    # (+0.0 against -0.0), and np.clip keeps x there.
     if lo is not _NO_VALUE and lo is not None:
-        x = np.maximum(x, lo)
+        x = np.maximum(lo, x)
     if hi is not _NO_VALUE and hi is not None:
-        x = np.minimum(x, hi)
+        x = np.minimum(hi, x)
     return x
 
 
