@@ -119,8 +119,8 @@ def mlp_params(rng, width=256):
 
 @pytest.mark.parametrize(
     "optimizer",
-    [gc.optim.SGD(0.1, momentum=0.9), gc.optim.Adam(1e-3)],
-    ids=["sgd_momentum", "adam"],
+    [gc.optim.SGD(0.1), gc.optim.SGD(0.1, momentum=0.9), gc.optim.Adam(1e-3)],
+    ids=["sgd", "sgd_momentum", "adam"],
 )
 def test_train_step_updates_parameters_in_place_and_allocates_no_state(optimizer):
     rng = np.random.default_rng(0)
@@ -151,3 +151,114 @@ def test_train_step_updates_parameters_in_place_and_allocates_no_state(optimizer
         # float32 Adam amplifies rounding where gradients are tiny (g / sqrt(v))
         np.testing.assert_allclose(state.params[k], ref_state.params[k], rtol=1e-4, atol=2e-5)
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
+
+
+# -- donation through a fused product's epilogue --------------------------------------------
+
+RNG = np.random.default_rng(7)
+X = RNG.normal(size=(6, 5)).astype(np.float32)
+G = RNG.normal(size=(6, 4)).astype(np.float32)
+
+
+def _fusions(compiled):
+    return [n.attrs.get("kind") for n in compiled.optimized_graph.nodes if n.op == "fusion"]
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        lambda w, x, g: w - 0.1 * (x.T @ g),  # GEMM accumulating into w
+        lambda w, x, g: (x.T @ g) * 0.5 + w,
+        lambda w, x, g: 0.5 * (x.T @ g) - w,  # beta = -1
+        lambda w, x, g: (w - x.T @ g) * 0.9,  # w scaled: an epilogue loop
+        lambda w, x, g: np.tanh(w - x.T @ g),
+        lambda w, x, g: (w - x.T @ g, (x.T @ g) * 2.0),  # two results of one loop
+    ],
+    ids=["sgd", "add_scaled", "negated_w", "decay", "tanh", "two_results"],
+)
+def test_a_fused_product_writes_its_update_over_the_donated_input(update):
+    w0 = RNG.normal(size=(5, 4)).astype(np.float32)
+    f = gc.jit(update, backend="llvm", donate_argnums=0)
+    reference = gc.jit(update, backend="numpy")
+    assert "matmul_epilogue" in _fusions(f.lower(w0.copy(), X, G))
+    expected = reference(w0.copy(), X, G)
+    plain = update(w0.copy().astype(np.float64), X.astype(np.float64), G.astype(np.float64))
+    w = w0.copy()
+    got = f(w, X, G)
+    first = got[0] if isinstance(got, tuple) else got
+    assert first is w  # written over the donated array
+    for a, e, p in zip(*(r if isinstance(r, tuple) else (r,) for r in (got, expected, plain))):
+        np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(a, p, rtol=1e-5, atol=1e-5)
+    expected_again = reference(first.copy(), X, G)
+    again = f(first, X, G)  # the result donated once more: still correct
+    for a, e in zip(*(r if isinstance(r, tuple) else (r,) for r in (again, expected_again))):
+        np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-6)
+
+
+def test_a_product_that_reads_the_donated_input_does_not_overwrite_it():
+    w0 = RNG.normal(size=(4, 4)).astype(np.float32)
+    a = RNG.normal(size=(4, 4)).astype(np.float32)
+    cases = [
+        lambda w, a: w + a @ w,  # the GEMM reads w
+        lambda w, a: w - 0.1 * (w.T @ a),  # through a transposed view
+        lambda w, a: w - (a @ w) * w,
+    ]
+    for update in cases:
+        f = gc.jit(update, backend="llvm", donate_argnums=0)
+        expected = gc.jit(update, backend="numpy")(w0.copy(), a)
+        got = f(w0.copy(), a)
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got, update(w0.astype(np.float64), a), rtol=1e-5, atol=1e-5)
+
+
+def test_the_raw_product_is_never_paired_with_the_input_its_update_reads():
+    b = GraphBuilder("step")
+    w = b.input(f32[5, 4], "w")
+    x, g = b.input(f32[6, 5], "x"), b.input(f32[6, 4], "g")
+    grad = b.matmul(b.transpose(x, perm=(1, 0)), g)
+    fused = fuse(b.build([grad, b.sub(w, b.mul(grad, 0.1))]))
+    assert [n.attrs["kind"] for n in fused.nodes] == ["matmul_epilogue"]
+    # the update (second result) gets w; the product, written first, would clobber it
+    assert plan_donations(fused, donated=[0]) == {fused.outputs[1]: w}
+
+
+def test_a_batched_fused_update_is_donated_and_correct():
+    def update(w, a, c):
+        return w - 0.25 * (a @ c)
+
+    w0 = RNG.normal(size=(3, 4, 5)).astype(np.float32)
+    a = RNG.normal(size=(3, 4, 6)).astype(np.float32)
+    c = RNG.normal(size=(3, 6, 5)).astype(np.float32)
+    w = w0.copy()
+    got = gc.jit(update, backend="llvm", donate_argnums=0)(w, a, c)
+    assert got is w
+    np.testing.assert_allclose(got, gc.jit(update, backend="interpret")(w0, a, c), rtol=1e-5)
+
+
+def test_a_fusion_run_node_by_node_does_not_overwrite_its_donated_operand_early():
+    from graphc.backends import llvm
+    from graphc.ir import interpret
+    from graphc.passes.plan_memory import plan_memory
+
+    body = GraphBuilder("body")
+    w = body.input(f32[4, 4], "w")
+    doubled = body.mul(w, 2.0)
+    e = body.exp(w)
+    # the normalization reads a reduction of its own loop: not one loop, so
+    # the body runs node by node, and the first result is done before exp reads w
+    softmax = body.div(e, body.reduce_sum(e, axes=(1,), keepdims=True))
+    body_graph = body.build([doubled, softmax])
+    b = GraphBuilder("step")
+    p = b.input(f32[4, 4], "p")
+    outs = b.emit("fusion", p, subgraphs=[body_graph], kind="reduction")
+    g = b.build(list(outs))
+    plan = plan_memory(g, donated=[0])
+    assert plan.donations == {g.outputs[0]: p}
+    p0 = RNG.normal(size=(4, 4)).astype(np.float32)
+    expected = interpret(g, p0.copy())
+    arg = p0.copy()
+    got = llvm.compile(g, plan, cache=False)(arg)
+    assert got[0] is arg
+    for a, want in zip(got, expected):
+        np.testing.assert_allclose(a, want, rtol=1e-6)

@@ -481,12 +481,19 @@ class ModuleBuilder:
     def lower_body(self, n: Node, body: Graph) -> None:
         """Run ``body`` node by node, its intermediates in scratch memory."""
         saved = dict(self.bufs)
+        read: set[Buf] = set()
         for formal, actual in zip(body.inputs, n.inputs):
             if isinstance(actual, Value):
                 self.bufs[formal] = self.buf(actual)
+                read.add(self.bufs[formal])
         for formal, actual in zip(body.outputs, n.outputs):
             if formal not in self.bufs:
-                self.bufs[formal] = self.buf(actual)
+                out = self.buf(actual)
+                # A donated result shares an operand's buffer; node by node it
+                # would overwrite the operand before later nodes read it.
+                if out in read:
+                    out = self.scratch(actual.type.nbytes, actual.type.dtype)
+                self.bufs[formal] = out
         for bn in body.nodes:
             for v in bn.outputs:
                 if v not in self.bufs and v not in self.slots:

@@ -7,14 +7,22 @@ to BLAS (no unit stride, negative strides, a broadcast matrix dim) it is
 first copied to scratch memory. The epilogue (bias add, activation...) then
 runs as one loop over the GEMM result, in place when it writes a result of
 the same shape and dtype.
+
+A donated result shares its buffer with an input the epilogue still reads
+(an SGD update ``w - lr * g`` written over ``w``), so the product never goes
+there first. When the epilogue is just ``beta * w + alpha * (A @ B)`` the
+GEMM itself accumulates into ``w``'s buffer (BLAS's own alpha and beta), and
+there is no epilogue loop at all.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import llvmlite.ir as ir
+import numpy as np
 
 from graphc.ir import DType, Graph, GraphBuilder, Literal, Node, TensorType, Value
 
@@ -65,17 +73,32 @@ def lower_matmul_group(mb: ModuleBuilder, n: Node, body: Graph) -> None:
         return
     out_ty = mm.output.type
     epilogue = _epilogue_nodes(body, mm)
+    # Buffers of the operands: a donated result shares one, and the product
+    # must not be stored there before the epilogue has read it.
+    read = {mb.buf(x) for x in n.inputs if isinstance(x, Value)}
+    if epilogue and len(n.outputs) == 1 and out_ty.dtype.is_float:
+        acc = _accumulation(body, mm)
+        if acc is not None:
+            k, alpha, beta = acc
+            c_buf, addend = mb.buf(n.outputs[0]), n.inputs[k]
+            # Only over a donated addend: elsewhere the epilogue loop is as cheap.
+            in_place = isinstance(addend, Value) and mb.buf(addend) == c_buf
+            if in_place and c_buf not in (lhs.source, rhs.source):
+                emit_matmul(mb, n, lhs, rhs, c_buf, out_ty, alpha, beta)
+                return
     # Where the product goes: its own output, an epilogue result it can be
     # overwritten by in place, or scratch.
     result_pos = {v: k for k, v in enumerate(body.outputs)}
     if mm.output in result_pos:
         c_buf = mb.buf(n.outputs[result_pos[mm.output]])
+        assert c_buf not in read, "the raw product is never written over an operand"
     else:
         c_buf = None
         for k, v in enumerate(body.outputs):
             if v.type == out_ty and any(v in e.outputs for e in epilogue):
-                c_buf = mb.buf(n.outputs[k])
-                break
+                if mb.buf(n.outputs[k]) not in read:
+                    c_buf = mb.buf(n.outputs[k])
+                    break
         if c_buf is None:
             c_buf = mb.scratch(out_ty.nbytes, out_ty.dtype)
     emit_matmul(mb, n, lhs, rhs, c_buf, out_ty)
@@ -95,6 +118,53 @@ def _epilogue_nodes(body: Graph, mm: Node) -> list[Node]:
         needed.add(bn)
         stack.extend(producers[x] for x in bn.value_inputs() if x in producers)
     return [bn for bn in body.nodes if bn in needed]
+
+
+def _accumulation(body: Graph, mm: Node) -> tuple[int, float, float] | None:
+    """(k, alpha, beta) when the body's one result is ``alpha * (A @ B) +
+    beta * arg_k`` in the product's type, built from add, sub, neg and
+    multiplication by literals, with beta = +-1 (so BLAS adds ``arg_k``
+    unscaled, as the graph does) and a finite nonzero alpha."""
+    out_ty = mm.output.type
+    np_type = out_ty.dtype.np.type
+    producers = body.producers()
+    formals = {v: k for k, v in enumerate(body.inputs)}
+
+    def terms(x: Value | Literal) -> dict[Value, Any] | None:
+        if isinstance(x, Literal) or x.type != out_ty:
+            return None
+        if x is mm.output or x in formals:
+            return {x: np_type(1)}
+        bn = producers.get(x)
+        if bn is None or bn.op not in ("add", "sub", "neg", "mul"):
+            return None
+        if bn.op == "mul":
+            lits = [y for y in bn.inputs if isinstance(y, Literal)]
+            vals = [y for y in bn.inputs if not isinstance(y, Literal)]
+            if len(lits) != 1 or len(vals) != 1 or lits[0].dtype != out_ty.dtype:
+                return None
+            inner = terms(vals[0])
+            scale = np_type(lits[0].value)
+            return None if inner is None else {v: c * scale for v, c in inner.items()}
+        parts = [terms(y) for y in bn.inputs]
+        if any(p is None for p in parts):
+            return None
+        signs = {"add": (1, 1), "sub": (1, -1), "neg": (-1,)}[bn.op]
+        total: dict[Value, Any] = {}
+        for part, sign in zip(parts, signs):
+            assert part is not None
+            for v, c in part.items():
+                total[v] = total.get(v, np_type(0)) + c * np_type(sign)
+        return total
+
+    found = terms(body.outputs[0]) if len(body.outputs) == 1 else None
+    if found is None or len(found) != 2 or mm.output not in found:
+        return None
+    ((arg, beta),) = [(v, c) for v, c in found.items() if v is not mm.output]
+    alpha = found[mm.output]
+    if arg not in formals or beta not in (1, -1) or alpha == 0 or not np.isfinite(alpha):
+        return None
+    return formals[arg], float(alpha), float(beta)
 
 
 def _run_epilogue(
@@ -123,8 +193,17 @@ def _run_epilogue(
 
 
 def emit_matmul(
-    mb: ModuleBuilder, n: Node, lhs: View, rhs: View, c_buf: Buf, out_ty: TensorType
+    mb: ModuleBuilder,
+    n: Node,
+    lhs: View,
+    rhs: View,
+    c_buf: Buf,
+    out_ty: TensorType,
+    alpha: float = 1.0,
+    beta: float = 0.0,
 ) -> None:
+    """``C = alpha * (lhs @ rhs) + beta * C`` into ``c_buf`` (contiguous);
+    alpha and beta other than 1 and 0 only for float products."""
     dtype = out_ty.dtype
     a = _as_matrix(lhs, is_lhs=True)
     bm = _as_matrix(rhs, is_lhs=False)
@@ -134,11 +213,12 @@ def emit_matmul(
     m, k = a.shape[-2:]
     nn = bm.shape[-1]
     if not dtype.is_float:
+        assert (alpha, beta) == (1.0, 0.0)
         _emit_loop_matmul(mb, n, a, bm, c_buf, dtype, batch, m, nn, k)
         return
     a = _blas_ready(mb, n, a, dtype, m, k)
     bm = _blas_ready(mb, n, bm, dtype, k, nn)
-    _emit_gemm(mb, n, a, bm, c_buf, dtype, batch, m, nn, k)
+    _emit_gemm(mb, n, a, bm, c_buf, dtype, batch, m, nn, k, (alpha, beta))
 
 
 def _batch_shape(lhs: View, rhs: View) -> tuple[int, ...]:
@@ -247,6 +327,7 @@ def _emit_gemm(
     m: int,
     nn: int,
     k: int,
+    scale: tuple[float, float],
 ) -> None:
     if m == 0 or nn == 0:
         return
@@ -256,10 +337,10 @@ def _emit_gemm(
     a = View(a.source, a.shape, 0, a.strides)
     bm = View(bm.source, bm.shape, 0, bm.strides)
     split = gemm_split(math.prod(batch), m, nn, k, mb.options.gemm_parts)
-    key = ("gemm", dtype, batch, m, nn, k, a.strides, bm.strides, split)
+    key = ("gemm", dtype, batch, m, nn, k, a.strides, bm.strides, split, scale)
     fn = mb._custom.get(key)
     if fn is None:
-        fn = _gemm_task(mb, n, a, bm, dtype, batch, m, nn, k, split)
+        fn = _gemm_task(mb, n, a, bm, dtype, batch, m, nn, k, split, scale)
         mb._custom[key] = fn
     if split.chunks == 1:
         # Small products: a direct call (the task's range is the whole product).
@@ -282,6 +363,7 @@ def _gemm_task(
     nn: int,
     k: int,
     split: GemmSplit,
+    scale: tuple[float, float],
 ) -> ir.Function:
     """``task(ctx, c0, c1)``: the GEMMs of chunks [c0, c1), ctx = (a, b, c)."""
     blas_int = register_blas().int_type
@@ -307,7 +389,7 @@ def _gemm_task(
     ta, tb = slot(I8, ord(op_a)), slot(I8, ord(op_b))
     pm, pn, pk = slot(blas_int, m), slot(blas_int, nn), slot(blas_int, max(k, 0))
     plda, pldb, pldc = slot(blas_int, lda), slot(blas_int, ldb), slot(blas_int, nn)
-    alpha, beta = slot(fty, 1.0), slot(fty, 0.0)
+    alpha, beta = slot(fty, scale[0]), slot(fty, scale[1])
     c_strides = contiguous_strides(batch + (m, nn))
     # Element steps of one row (m) or column (n) of A, B and C.
     step = {

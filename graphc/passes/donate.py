@@ -5,7 +5,9 @@ types of the old ones. When the caller donates the old arrays, the backend can
 write each new value over its old one, so a step allocates nothing for them.
 That is legal only when every other read of the old value has happened before
 the new value is written, or happens in the same elementwise loop at the same
-index (each element is read before it is overwritten).
+index (each element is read before it is overwritten). A fused matmul's
+epilogue is such a loop too (``w - lr * (x.T @ dy)``): the backend must then
+not store the product over the old value before the epilogue reads it.
 
 ``pair_donations`` picks a partner input for each output from the graph's
 structure alone (the scheduler uses it to order nodes); ``plan_donations``
@@ -26,80 +28,121 @@ def _may_be_view(n: Node) -> bool:
     return get_op(n.op).has("shape")
 
 
-def _is_elementwise(n: Node) -> bool:
-    if n.op == "fusion":
-        return n.attrs.get("kind") == "elementwise"
-    return get_op(n.op).has("elementwise")
+def _flows_from(n: Node, v: Value) -> list[Value]:
+    """Inputs of ``n`` that reach its output ``v`` through elementwise ops
+    only (inside a fusion body: not through its matmul or reductions)."""
+    if n.op != "fusion":
+        return list(n.value_inputs()) if get_op(n.op).has("elementwise") else []
+    (body,) = n.subgraphs
+    producers = body.producers()
+    actual = dict(zip(body.inputs, n.inputs))
+    found: list[Value] = []
+    seen: set[Value] = set()
+    stack = [body.outputs[n.outputs.index(v)]]
+    while stack:
+        x = stack.pop()
+        if x in seen:
+            continue
+        seen.add(x)
+        bn = producers.get(x)
+        if bn is None:
+            y = actual.get(x)
+            if isinstance(y, Value):
+                found.append(y)
+        elif get_op(bn.op).has("elementwise"):
+            stack.extend(bn.value_inputs())
+    return found
 
 
 def pair_donations(g: Graph, donated: Sequence[int]) -> dict[Value, Value]:
     """Output value -> donated input value, same type, each used at most once.
 
     An input that flows into the output through elementwise ops (a parameter
-    into its update) is preferred; otherwise inputs pair in order.
+    into its update) is preferred; the outputs left then take the remaining
+    inputs in order.
     """
     producers = g.producers()
     pool = [g.inputs[i] for i in dict.fromkeys(donated)]
     returned = set(g.outputs)
     pool = [u for u in pool if u not in returned]  # returned as is: its buffer is the result
+    candidates = [v for v in dict.fromkeys(g.outputs) if v in producers]
     pairs: dict[Value, Value] = {}
-    seen: set[Value] = set()
-    for v in g.outputs:
-        if v in seen or v not in producers:
-            seen.add(v)
-            continue
-        seen.add(v)
-        same_type = [u for u in pool if u.type == v.type]
-        if not same_type:
-            continue
+    for v in candidates:
         lineage = _elementwise_lineage(v, producers)
-        partner = next((u for u in same_type if u in lineage), same_type[0])
-        pool.remove(partner)
-        pairs[v] = partner
-    return pairs
+        partner = next((u for u in pool if u.type == v.type and u in lineage), None)
+        if partner is not None:
+            pool.remove(partner)
+            pairs[v] = partner
+    # A raw product or a reduction of the parameter's type comes second, so it
+    # does not take the parameter its own update could have written over.
+    for v in candidates:
+        partner = next((u for u in pool if u.type == v.type), None)
+        if v not in pairs and partner is not None:
+            pool.remove(partner)
+            pairs[v] = partner
+    return {v: pairs[v] for v in candidates if v in pairs}
 
 
 def _elementwise_lineage(v: Value, producers: dict[Value, Node]) -> set[Value]:
-    """Values reachable backwards from ``v`` through elementwise nodes."""
+    """Values reachable backwards from ``v`` through elementwise ops, also
+    those inside fusions (a parameter reaches its update through the
+    epilogue of the gradient's product)."""
     found: set[Value] = set()
     stack = [v]
     while stack:
-        n = producers.get(stack.pop())
-        if n is None or not _is_elementwise(n):
+        x = stack.pop()
+        n = producers.get(x)
+        if n is None:
             continue
-        for x in n.value_inputs():
-            if x not in found:
-                found.add(x)
-                stack.append(x)
+        for y in _flows_from(n, x):
+            if y not in found:
+                found.add(y)
+                stack.append(y)
     return found
 
 
 def buffer_readers(g: Graph, u: Value) -> list[int]:
     """Indices of the nodes that read ``u``'s buffer: readers of ``u`` and of
     any view of it."""
-    readers: list[int] = []
+    return [i for i, _ in _buffer_reads(g, u)]
+
+
+def _buffer_reads(g: Graph, u: Value) -> list[tuple[int, bool]]:
+    """(index, reads a view) for each node reading ``u``'s buffer."""
+    reads: list[tuple[int, bool]] = []
     views = {u}
     for i, n in enumerate(g.nodes):
-        if any(x in views for x in n.value_inputs()):
-            readers.append(i)
+        hit = [x for x in n.value_inputs() if x in views]
+        if hit:
+            reads.append((i, any(x is not u for x in hit)))
             if _may_be_view(n):
                 views.update(n.outputs)
-    return readers
+    return reads
 
 
 def _reads_in_place(n: Node, u: Value, v: Value) -> bool:
-    """Whether ``n`` (producing ``v``) reads ``u`` only at the index it writes."""
-    if not _is_elementwise(n) or u.type.shape != v.type.shape:
+    """Whether ``n`` (producing ``v``) reads ``u`` only at the index it writes.
+
+    A fusion qualifies when its body reads ``u`` only through elementwise ops
+    of ``u``'s shape and computes ``v`` by an elementwise op: every fusion
+    runs its elementwise part as one loop (a matmul's epilogue included; a
+    reduction inside is only ever a result, never read back in the loop).
+    """
+    if u.type.shape != v.type.shape:
         return False
     if n.op != "fusion":
-        return True
+        return get_op(n.op).has("elementwise")
     (body,) = n.subgraphs
     formals = {body.inputs[k] for k, x in enumerate(n.inputs) if x is u}
     for bn in body.nodes:
         if any(x in formals for x in bn.value_inputs()):
             if not get_op(bn.op).has("elementwise") or bn.outputs[0].type.shape != u.type.shape:
                 return False
-    return not any(x in formals for x in body.outputs)
+    if any(x in formals for x in body.outputs):
+        return False
+    writer = body.producers().get(body.outputs[n.outputs.index(v)])
+    # Not the product itself: a GEMM writes all of it before the epilogue runs.
+    return writer is not None and get_op(writer.op).has("elementwise")
 
 
 def plan_donations(g: Graph, donated: Sequence[int]) -> dict[Value, Value]:
@@ -120,7 +163,8 @@ def plan_donations(g: Graph, donated: Sequence[int]) -> dict[Value, Value]:
     for v, u in pair_donations(g, donated).items():
         n = producers[v]
         at = position[n]
-        readers = buffer_readers(g, u)
-        if all(r < at or (r == at and _reads_in_place(n, u, v)) for r in readers):
+        reads = _buffer_reads(g, u)
+        # A view is read at other indices (a transpose) or through other strides.
+        if all(r < at or (r == at and not view and _reads_in_place(n, u, v)) for r, view in reads):
             legal[v] = u
     return legal
