@@ -72,3 +72,29 @@ def test_concurrent_calls_to_one_llvm_executable_keep_their_own_arguments():
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(work, range(4)))
     assert wrong == []
+
+
+def test_concurrent_llvm_calls_leave_the_blas_thread_count_as_it_was():
+    from graphc.backends.llvm import blas
+
+    before = blas.blas_threads()
+    assert before is not None  # NumPy's or SciPy's OpenBLAS is present
+    blas.blas_threads(2)  # several threads, so a count stuck at 1 shows
+    try:
+        product = gc.jit(lambda a, w: np.tanh(a @ w), backend="llvm")
+        total = gc.jit(lambda a, w: (a @ w).sum(), backend="llvm")
+        a = np.ones((48, 48))
+        product(a, a), total(a, a)
+        assert blas.blas_threads() == 2
+
+        def work(fn):
+            for _ in range(1500):
+                fn(a, a)
+
+        with ThreadPoolExecutor(4) as pool:
+            list(pool.map(work, (product, total, product, total)))
+        assert blas.calls_inside() == 0
+        assert blas.blas_threads() == 2
+        np.testing.assert_allclose(product(a, a), np.tanh(a @ a))
+    finally:
+        blas.blas_threads(before)
