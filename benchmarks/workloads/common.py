@@ -1,4 +1,5 @@
-"""Pieces several workloads share: initial parameters, the PyTorch layer stack, JAX's step."""
+"""Pieces several workloads share: initial parameters, the PyTorch layer stack, JAX's step,
+and the PyTorch and JAX runners of the MLP workloads (W1, W2, W4)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from ..core import Problem, Runner, cycle
+from ..core import Problem, Runner, cycle, require
+from ..optim import jax_optimizer, torch_optimizer
 
 LAYER_NAMES = tuple(str(i) for i in range(1, 100))
 
@@ -127,6 +129,62 @@ def jax_runner(
     return Runner(
         step=step, reset=reset, state=lambda: {k: np.asarray(v) for k, v in live[0].items()}
     )
+
+
+def torch_mlp(
+    problem: Problem, n_layers: int, activation: str, last_plain: bool, loss: str, optimizer: str
+) -> Runner:
+    """A PyTorch train step over the `torch_linear_stack` of `problem.params`.
+
+    `activation` names a `torch.nn` module ("ReLU", "Tanh"), `loss` a
+    `torch.nn.functional` function ("cross_entropy", "mse_loss"), `optimizer` a
+    `benchmarks.optim` rule ("adam", "sgd"); `last_plain` leaves the last layer linear.
+    """
+    torch = require("torch")
+    model, state, load = torch_linear_stack(
+        torch, problem.params, n_layers, getattr(torch.nn, activation), last_plain
+    )
+    opt = torch_optimizer(optimizer, list(model.parameters()), problem.hyper)
+    feed = cycle([(torch.from_numpy(x), torch.from_numpy(y)) for x, y in problem.batches])
+    loss_fn = getattr(torch.nn.functional, loss)
+
+    def step() -> Any:
+        x, y = feed()
+        opt.zero_grad(set_to_none=True)
+        value = loss_fn(model(x), y)
+        value.backward()
+        opt.step()
+        return value.detach()
+
+    return Runner(step=step, reset=torch_reset(load, opt, feed), state=state)
+
+
+def jax_mlp(
+    problem: Problem, n_layers: int, activation: str, last_plain: bool, loss: str, optimizer: str
+) -> Runner:
+    """The same model as `torch_mlp` (same argument names) as a `jax_runner`."""
+    jax = require("jax")
+    jnp = require("jax.numpy")
+    act = {"ReLU": jax.nn.relu, "Tanh": jnp.tanh}[activation]
+
+    def cross_entropy(h: Any, y: Any) -> Any:
+        logp = jax.nn.log_softmax(h, axis=1)
+        return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+    def mse_loss(h: Any, y: Any) -> Any:
+        return jnp.mean((h - y) ** 2)
+
+    loss_fn = {"cross_entropy": cross_entropy, "mse_loss": mse_loss}[loss]
+
+    def loss_jax(params: Any, x: Any, y: Any) -> Any:
+        h = x
+        for i, name in enumerate(LAYER_NAMES[:n_layers]):
+            h = h @ params["w" + name] + params["b" + name]
+            if not (last_plain and i == n_layers - 1):
+                h = act(h)
+        return loss_fn(h, y)
+
+    return jax_runner(jax, loss_jax, jax_optimizer(optimizer, problem.hyper), problem)
 
 
 def _x32(a: np.ndarray) -> np.ndarray:

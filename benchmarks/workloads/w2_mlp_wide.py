@@ -10,10 +10,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core import Problem, Runner, Workload, cycle, numpy_reset, require
+from ..core import Problem, Runner, Workload, cycle, numpy_reset
 from ..graphc_entries import training_entries
-from ..optim import jax_optimizer, numpy_optimizer, torch_optimizer
-from .common import LAYER_NAMES, he_uniform_mlp, jax_runner, torch_linear_stack, torch_reset
+from ..optim import numpy_optimizer
+from .common import he_uniform_mlp, jax_mlp, torch_mlp
 
 SIZES = (1024, 4096, 4096, 1024)
 QUICK_SIZES = (64, 128, 128, 32)
@@ -88,39 +88,12 @@ def numpy_impl(problem: Problem) -> Runner:
 
 def torch_impl(problem: Problem) -> Runner:
     """nn.Linear/ReLU stack, F.mse_loss, torch.optim.SGD(momentum=0.9)."""
-    torch = require("torch")
-    model, state, load = torch_linear_stack(
-        torch, problem.params, len(SIZES) - 1, torch.nn.ReLU, True
-    )
-    opt = torch_optimizer("sgd", list(model.parameters()), problem.hyper)
-    feed = cycle([(torch.from_numpy(x), torch.from_numpy(y)) for x, y in problem.batches])
-    mse = torch.nn.functional.mse_loss
-
-    def step() -> Any:
-        x, y = feed()
-        opt.zero_grad(set_to_none=True)
-        loss = mse(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss.detach()
-
-    return Runner(step=step, reset=torch_reset(load, opt, feed), state=state)
+    return torch_mlp(problem, len(SIZES) - 1, "ReLU", True, "mse_loss", "sgd")
 
 
 def jax_impl(problem: Problem) -> Runner:
     """jax.jit of value_and_grad + momentum SGD in one function, parameters donated."""
-    jax = require("jax")
-    jnp = require("jax.numpy")
-
-    def loss_jax(params: Any, x: Any, y: Any) -> Any:
-        h = x
-        for i, name in enumerate(LAYER_NAMES[: len(SIZES) - 1]):
-            h = h @ params["w" + name] + params["b" + name]
-            if i < len(SIZES) - 2:
-                h = jax.nn.relu(h)
-        return jnp.mean((h - y) ** 2)
-
-    return jax_runner(jax, loss_jax, jax_optimizer("sgd", problem.hyper), problem)
+    return jax_mlp(problem, len(SIZES) - 1, "ReLU", True, "mse_loss", "sgd")
 
 
 WORKLOAD = Workload(

@@ -11,10 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ..core import Problem, Runner, Workload, cycle, numpy_reset, require
+from ..core import Problem, Runner, Workload, cycle, numpy_reset
 from ..graphc_entries import training_entries
-from ..optim import jax_optimizer, torch_optimizer
-from .common import LAYER_NAMES, glorot_uniform_mlp, jax_runner, torch_linear_stack, torch_reset
+from .common import glorot_uniform_mlp, jax_mlp, torch_mlp
 
 DEPTH, WIDTH, BATCH = 32, 1024, 512
 QUICK_DEPTH, QUICK_WIDTH, QUICK_BATCH = 4, 64, 16
@@ -90,37 +89,12 @@ def numpy_impl(problem: Problem) -> Runner:
 
 def torch_impl(problem: Problem) -> Runner:
     """nn.Sequential of Linear+Tanh, F.mse_loss, torch.optim.SGD."""
-    torch = require("torch")
-    depth = problem.info["depth"]
-    model, state, load = torch_linear_stack(torch, problem.params, depth, torch.nn.Tanh, False)
-    opt = torch_optimizer("sgd", list(model.parameters()), problem.hyper)
-    feed = cycle([(torch.from_numpy(x), torch.from_numpy(y)) for x, y in problem.batches])
-    mse = torch.nn.functional.mse_loss
-
-    def step() -> Any:
-        x, y = feed()
-        opt.zero_grad(set_to_none=True)
-        loss = mse(model(x), y)
-        loss.backward()
-        opt.step()
-        return loss.detach()
-
-    return Runner(step=step, reset=torch_reset(load, opt, feed), state=state)
+    return torch_mlp(problem, problem.info["depth"], "Tanh", False, "mse_loss", "sgd")
 
 
 def jax_impl(problem: Problem) -> Runner:
     """jax.jit of value_and_grad + SGD in one function, parameters donated."""
-    jax = require("jax")
-    jnp = require("jax.numpy")
-    depth = problem.info["depth"]
-
-    def loss_jax(params: Any, x: Any, y: Any) -> Any:
-        h = x
-        for name in LAYER_NAMES[:depth]:
-            h = jnp.tanh(h @ params["w" + name] + params["b" + name])
-        return jnp.mean((h - y) ** 2)
-
-    return jax_runner(jax, loss_jax, jax_optimizer("sgd", problem.hyper), problem)
+    return jax_mlp(problem, problem.info["depth"], "Tanh", False, "mse_loss", "sgd")
 
 
 WORKLOAD = Workload(
