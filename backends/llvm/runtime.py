@@ -176,7 +176,7 @@ class LLVMExecutable:
             arrays = self._convert(arrays, first, args)
         if self._donated:
             arrays = self._take_donations(list(arrays), args)
-        outs = []
+        outs: list[np.ndarray] = []
         for j, (shape, dtype) in enumerate(self._out_types):
             kind, k = self._sources[j]
             out = arrays[k] if kind == "donated" else np.empty(shape, dtype)
@@ -219,7 +219,7 @@ class LLVMExecutable:
             args[i] = a.ctypes.data
         return tuple(converted)
 
-    def _take_donations(self, arrays: list[Any], args: Any) -> list[Any]:
+    def _take_donations(self, arrays: list[Any], args: Any) -> tuple[Any, ...]:
         """Donated inputs are overwritten with their outputs. An array we may not
         write (read-only, a view, or overlapping another argument, e.g. passed
         twice or with a view of it) is replaced by a private copy, which then
@@ -232,7 +232,7 @@ class LLVMExecutable:
                 a = a.copy()
                 arrays[k] = a
                 args[k] = a.ctypes.data
-        return arrays
+        return tuple(arrays)
 
     def _raise_status(self) -> None:
         code, index, value, size = (int(self._status[k]) for k in range(4))
