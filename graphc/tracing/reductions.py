@@ -3,7 +3,9 @@ count_nonzero, average and the nan* family (scans are in :mod:`.scans`)."""
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -154,23 +156,37 @@ def _mean(
     return total / _count(x, axis)
 
 
-@implements(np.var)
-def _var(
-    x: Any,
-    axis: Any = None,
-    dtype: Any = None,
-    out: Any = None,
-    ddof: float = 0,
-    keepdims: bool = False,
-    *,
-    where: Any = None,
-    mean: Any = None,
-    correction: Any = None,
-) -> Any:
-    no_out("var", out, where)
-    if mean is not None:
-        raise error(UnsupportedError, "np.var: the 'mean=' argument is not supported")
-    ddof = correction if correction is not None else ddof
+def _variance_signature(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Give ``impl(x, axis, dtype, ddof, keepdims)`` the signature of ``np.<name>``
+    (var, std and their nan forms share it): ``out=``, ``where=`` and ``mean=``
+    are refused, and ``correction=`` stands in for ``ddof``."""
+
+    def wrap(impl: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(impl)
+        def variance(
+            x: Any,
+            axis: Any = None,
+            dtype: Any = None,
+            out: Any = None,
+            ddof: float = 0,
+            keepdims: bool = False,
+            *,
+            where: Any = None,
+            mean: Any = None,
+            correction: Any = None,
+        ) -> Any:
+            no_out(name, out, where)
+            if mean is not None:
+                raise error(UnsupportedError, f"np.{name}: the 'mean=' argument is not supported")
+            ddof = correction if correction is not None else ddof
+            return impl(x, axis, dtype, ddof, keepdims)
+
+        return variance
+
+    return wrap
+
+
+def _variance(x: Any, axis: Any, dtype: Any, ddof: float, keepdims: bool) -> Any:
     x = as_tracer(x)
     dtype = _float_dtype(x, dtype)
     if dtype is not None:
@@ -180,22 +196,13 @@ def _var(
     return np.sum(centered * centered, axis=axis, keepdims=keepdims) / max(n - ddof, 0)
 
 
+_var = implements(np.var)(_variance_signature("var")(_variance))
+
+
 @implements(np.std)
-def _std(
-    x: Any,
-    axis: Any = None,
-    dtype: Any = None,
-    out: Any = None,
-    ddof: float = 0,
-    keepdims: bool = False,
-    *,
-    where: Any = None,
-    mean: Any = None,
-    correction: Any = None,
-) -> Any:
-    return np.sqrt(
-        _var(x, axis, dtype, out, ddof, keepdims, where=where, mean=mean, correction=correction)
-    )
+@_variance_signature("std")
+def _std(x: Any, axis: Any, dtype: Any, ddof: float, keepdims: bool) -> Any:
+    return np.sqrt(_variance(x, axis, dtype, ddof, keepdims))
 
 
 def _arg_reduction(op: str, x: Any, axis: Any, keepdims: bool) -> Any:
@@ -339,26 +346,10 @@ def _nanmean(
     return _divide_by_count(np.sum(filled, axis=axis, dtype=dtype, keepdims=keepdims), count)
 
 
-@implements(np.nanvar)
-def _nanvar(
-    x: Any,
-    axis: Any = None,
-    dtype: Any = None,
-    out: Any = None,
-    ddof: float = 0,
-    keepdims: bool = False,
-    *,
-    where: Any = None,
-    mean: Any = None,
-    correction: Any = None,
-) -> Any:
-    no_out("nanvar", out, where)
+def _nan_variance(x: Any, axis: Any, dtype: Any, ddof: float, keepdims: bool) -> Any:
     filled, mask = _replace_nan(x, 0)
     if mask is None:
-        return _var(filled, axis, dtype, None, ddof, keepdims, mean=mean, correction=correction)
-    if mean is not None:
-        raise error(UnsupportedError, "np.nanvar: the 'mean=' argument is not supported")
-    ddof = correction if correction is not None else ddof
+        return _variance(filled, axis, dtype, ddof, keepdims)
     count = np.sum(~mask, axis=axis, keepdims=True)
     avg = _divide_by_count(np.sum(filled, axis=axis, dtype=dtype, keepdims=True), count)
     centered = cast(np.where(mask, 0, filled - avg), filled.dtype)
@@ -367,22 +358,13 @@ def _nanvar(
     return np.where(dof <= 0, np.nan, _divide_by_count(var, dof))
 
 
+_nanvar = implements(np.nanvar)(_variance_signature("nanvar")(_nan_variance))
+
+
 @implements(np.nanstd)
-def _nanstd(
-    x: Any,
-    axis: Any = None,
-    dtype: Any = None,
-    out: Any = None,
-    ddof: float = 0,
-    keepdims: bool = False,
-    *,
-    where: Any = None,
-    mean: Any = None,
-    correction: Any = None,
-) -> Any:
-    return np.sqrt(
-        _nanvar(x, axis, dtype, out, ddof, keepdims, where=where, mean=mean, correction=correction)
-    )
+@_variance_signature("nanstd")
+def _nanstd(x: Any, axis: Any, dtype: Any, ddof: float, keepdims: bool) -> Any:
+    return np.sqrt(_nan_variance(x, axis, dtype, ddof, keepdims))
 
 
 @implements(np.nancumsum)
