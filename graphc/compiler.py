@@ -7,10 +7,15 @@ for LLVM), memory planning, and the backend's code generator.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import io
 import os
+import pickle
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from graphc.ir import BackendError, Graph, GraphcError, interpret
@@ -76,26 +81,155 @@ def compile_graph(
     donate: Sequence[int] = (),
     options: dict[str, Any] | None = None,
 ) -> CompileResult:
-    """Optimize ``g`` and compile it for ``backend``."""
-    from graphc.passes.pipeline import optimize
+    """Optimize ``g`` and compile it for ``backend``.
 
-    optimized, report = optimize(
-        g,
-        disabled=tuple(disable_passes),
-        dump_dir=dump,
-        passes=pipeline_for(backend, donate, memory_budget),
-    )
+    With the LLVM backend's disk cache on, what the pipeline makes of ``g``
+    (optimized graph, memory plan, report) is cached as well, keyed by ``g``'s
+    text with source locations and every argument here, so a warm start in a
+    new process skips the passes; ``report.from_cache`` then says so. Dumps and
+    ``GRAPHC_VERIFY`` always run the passes.
+
+    >>> from graphc.ir import GraphBuilder, f32
+    >>> b = GraphBuilder("f"); x = b.input(f32[3], "x")
+    >>> result = compile_graph(b.build([b.mul(x, 1.0)]), backend="interpret")
+    >>> print(result.graph)
+    graph f(%x: f32[3]) -> (f32[3]) {
+      return %x
+    }
+    """
+    options = dict(options or {})
+    store = _pipeline_store(backend, options, dump)
+    key = ""
+    if store is not None:
+        key = _pipeline_key(store[0], g, backend, donate, memory_budget, disable_passes, options)
+    found = _load_pipeline(store, key)
+    if found is not None:
+        optimized, plan, report = found
+    else:
+        from graphc.passes.pipeline import optimize
+
+        optimized, report = optimize(
+            g,
+            disabled=tuple(disable_passes),
+            dump_dir=dump,
+            passes=pipeline_for(backend, donate, memory_budget),
+        )
+        plan = None
+        if backend != "interpret":
+            from graphc.passes.plan_memory import plan_memory
+
+            # NumPy ufuncs write exactly in place (np.add(a, b, out=a)), which saves memory traffic.
+            plan = plan_memory(optimized, inplace=backend == "numpy", donated=donate)
+        _store_pipeline(store, key, (optimized, plan, report))
     if memory_budget is not None:
         _warn_if_over_budget(g.name, memory_budget, report)
     if backend == "interpret":
         return CompileResult(optimized, _Interpreted(optimized), report, None)
     module = backend_module(backend)
-    from graphc.passes.plan_memory import plan_memory
-
-    # NumPy ufuncs write exactly in place (np.add(a, b, out=a)), which saves memory traffic.
-    plan = plan_memory(optimized, inplace=backend == "numpy", donated=donate)
-    executable = module.compile(optimized, plan=plan, **dict(options or {}))
+    executable = module.compile(optimized, plan=plan, **options)
     return CompileResult(optimized, executable, report, getattr(executable, "memory", plan))
+
+
+# -- the pipeline's disk cache ---------------------------------------------------------------
+
+
+def _pipeline_store(
+    backend: str, options: dict[str, Any], dump: str | os.PathLike[str] | None
+) -> tuple[Any, Path] | None:
+    """The disk cache module and directory for this compile, if it may use one."""
+    if backend != "llvm" or not options.get("cache", True):
+        return None
+    if dump is not None or os.environ.get("GRAPHC_DUMP"):
+        return None  # dumps are written by the passes, so they must run
+    if os.environ.get("GRAPHC_VERIFY", "") not in ("", "0"):
+        return None  # verifying after every pass asks for the passes too
+    try:
+        from graphc.backends.llvm import cache as disk
+    except ImportError:
+        return None  # compile_graph raises the backend's own error below
+    directory = disk.cache_dir()
+    return None if directory is None else (disk, directory)
+
+
+def _pipeline_key(
+    disk: Any,
+    g: Graph,
+    backend: str,
+    donate: Sequence[int],
+    memory_budget: int | None,
+    disabled: Sequence[str],
+    options: dict[str, Any],
+) -> str:
+    import numpy
+
+    return disk.cache_key(
+        "pipeline",
+        _passes_digest(),
+        f"numpy {numpy.__version__}",  # constant folding computes with it
+        backend,
+        f"donate {tuple(donate)}",
+        f"budget {memory_budget}",
+        f"disabled {sorted(set(disabled))}",
+        f"options {sorted(options.items())}",
+        g.format(locations=True),  # locations end up in error messages
+    )
+
+
+@functools.cache
+def _passes_digest() -> str:
+    """A digest of the source of the passes, the IR and this module: everything
+    that decides what the pipeline makes of a graph."""
+    import graphc.ir
+    import graphc.passes
+
+    h = hashlib.sha256()
+    files = [Path(__file__)]
+    files += sorted(Path(graphc.passes.__file__).parent.glob("*.py"))
+    files += sorted(Path(graphc.ir.__file__).parent.rglob("*.py"))
+    for f in files:
+        h.update(f.name.encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+class _NoGraphCaches(pickle.Pickler):
+    """Pickles graphs without their cached analyses (rebuilt on demand)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is Graph:
+            return Graph, (obj.name, obj.inputs, obj.nodes, obj.outputs)
+        return NotImplemented
+
+
+def _store_pipeline(store: tuple[Any, Path] | None, key: str, result: tuple[Any, ...]) -> None:
+    if store is None:
+        return
+    disk, directory = store
+    buffer = io.BytesIO()
+    try:
+        _NoGraphCaches(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(result)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return  # an attribute that cannot be stored: this graph is simply not cached
+    disk.write(directory, f"{key}.gcp", buffer.getvalue())
+
+
+def _load_pipeline(store: tuple[Any, Path] | None, key: str) -> tuple[Any, ...] | None:
+    if store is None:
+        return None
+    disk, directory = store
+    name = f"{key}.gcp"
+    payload = disk.read(directory, name)
+    if payload is None:
+        return None
+    try:
+        # The entry passed the directory's ownership check and its checksum: it is
+        # as trusted as the native code stored next to it.
+        optimized, plan, report = pickle.loads(payload)
+    except Exception as exc:  # any damage means "compile again"
+        disk.report_unusable(directory / name, exc)
+        return None
+    report.from_cache = True
+    return optimized, plan, report
 
 
 def _warn_if_over_budget(name: str, budget: int, report: Any) -> None:

@@ -1,15 +1,25 @@
 """The on-disk cache of compiled objects.
 
-An entry holds the object code, the runtime layout and the LLVM IR text of
-one compiled graph, keyed by everything the code depends on: the graph text,
-the memory plan, the compile options, the host CPU (name and features), the
-llvmlite and graphc versions and the backend's own source. Entries are
-written atomically (a temporary file, then ``os.replace``) and carry a
-SHA-256 of their contents; a truncated or corrupted entry is reported once
-with a warning and compiled again.
+Two kinds of entry share one directory. ``<key>.gco`` holds the object
+code, the runtime layout and the LLVM IR text of one compiled graph, keyed by
+everything the code depends on: the graph text, the memory plan, the compile
+options, the host CPU (name and features), the BLAS library, the llvmlite
+and graphc versions and the backend's own source. ``<key>.gcp`` holds what
+the pass pipeline made of a traced graph (``graphc.compiler`` writes it), so
+a warm start skips optimization as well. Entries are written atomically (a
+temporary file, then ``os.replace``) and carry a SHA-256 of their contents; a
+truncated or corrupted entry is reported once with a warning and compiled
+again.
 
-The directory is ``$GRAPHC_CACHE_DIR``, else ``$XDG_CACHE_HOME/graphc``, else
-``~/.cache/graphc``, created private to the user (mode 0o700).
+The directory is ``$GRAPHC_CACHE_DIR`` (an empty value turns the cache off),
+else ``$XDG_CACHE_HOME/graphc``, else ``~/.cache/graphc``, created private to
+the user (mode 0o700). Entries are loaded as native code, so a directory that
+belongs to someone else or that group or others may write is not used: the
+disk cache is then off, with one warning.
+
+The directory is kept under ``$GRAPHC_CACHE_MAX_MB`` megabytes (default 256):
+each write removes the least recently used entries past that; loading an
+entry counts as a use.
 """
 
 from __future__ import annotations
@@ -18,8 +28,10 @@ import functools
 import hashlib
 import json
 import os
+import stat
 import struct
 import tempfile
+import time
 import warnings
 import zlib
 from dataclasses import dataclass
@@ -27,13 +39,17 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-MAGIC = b"graphc-llvm-object\n"
-FORMAT = 1
+MAGIC = b"graphc-cache-entry\n"
+FORMAT = 2
+SUFFIXES = (".gco", ".gcp")
+DEFAULT_MAX_MB = 256.0
+# A temporary file this old was left by a writer that died; eviction removes it.
+_STALE_TMP_SECONDS = 3600.0
 _reported: set[str] = set()
 
 
 class CacheWarning(RuntimeWarning):
-    """A cache entry could not be used (it is recompiled)."""
+    """A cache entry or directory could not be used (compiling goes on without it)."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +61,8 @@ class Entry:
 
 def cache_dir() -> Path | None:
     """The cache directory (created if needed), or None when caching is off
-    (``GRAPHC_CACHE_DIR`` set to an empty string) or impossible."""
+    (``GRAPHC_CACHE_DIR`` set to an empty string), impossible, or unsafe (the
+    directory is not the user's own or others may write to it)."""
     env = os.environ.get("GRAPHC_CACHE_DIR")
     if env is not None:
         if not env:
@@ -56,9 +73,28 @@ def cache_dir() -> Path | None:
         path = Path(base) / "graphc"
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = os.stat(path)
     except OSError:
         return None
+    problem = _unsafe(st)
+    if problem:
+        _warn_once(
+            f"dir:{path}",
+            f"graphc: not using the cache directory {path}: {problem}; the disk cache is off "
+            "(make it private with chmod 700, or set GRAPHC_CACHE_DIR)",
+        )
+        return None
     return path
+
+
+def _unsafe(st: os.stat_result) -> str:
+    """Why a file or directory with this status may hold code planted by another user."""
+    getuid = getattr(os, "getuid", None)
+    if getuid is not None and st.st_uid != getuid():
+        return f"it belongs to user id {st.st_uid}, not {getuid()}"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"group or others may write to it (mode {stat.S_IMODE(st.st_mode):o})"
+    return ""
 
 
 @functools.cache
@@ -80,6 +116,11 @@ def _graphc_version() -> str:
 
 
 def cache_key(*parts: str) -> str:
+    """The name of the entry for ``parts`` (plus the format, graphc version and backend source).
+
+    >>> cache_key("a", "b") == cache_key("a", "b") != cache_key("ab")
+    True
+    """
     h = hashlib.sha256()
     for part in (f"format {FORMAT}", _graphc_version(), _source_digest(), *parts):
         h.update(part.encode())
@@ -87,59 +128,155 @@ def cache_key(*parts: str) -> str:
     return h.hexdigest()
 
 
-def load(directory: Path, key: str) -> Entry | None:
-    path = directory / f"{key}.gco"
+def max_bytes() -> int:
+    """The size cap of the directory: ``GRAPHC_CACHE_MAX_MB`` megabytes (default 256)."""
+    text = os.environ.get("GRAPHC_CACHE_MAX_MB", "").strip()
+    if not text:
+        return int(DEFAULT_MAX_MB * 2**20)
     try:
-        data = path.read_bytes()
+        mb = float(text)
+    except ValueError:
+        mb = -1.0
+    if not mb >= 0:  # also NaN
+        _warn_once(
+            f"max:{text}",
+            f"graphc: GRAPHC_CACHE_MAX_MB={text!r} is not a number of megabytes; "
+            f"using {DEFAULT_MAX_MB:g}",
+        )
+        mb = DEFAULT_MAX_MB
+    return int(mb * 2**20)
+
+
+def read(directory: Path, name: str) -> bytes | None:
+    """The payload of entry ``name``, or None when it is missing or unusable
+    (a damaged entry is reported once). Reading marks the entry as used."""
+    path = directory / name
+    try:
+        with open(path, "rb") as f:
+            problem = _unsafe(os.fstat(f.fileno()))
+            data = f.read()
     except OSError:
         return None
-    try:
-        return _decode(data)
-    except (ValueError, KeyError, struct.error, zlib.error, UnicodeDecodeError) as exc:
-        if str(path) not in _reported:
-            _reported.add(str(path))
-            warnings.warn(
-                f"graphc: ignoring corrupt cache entry {path} ({exc}); compiling again",
-                CacheWarning,
-                stacklevel=3,
-            )
+    if problem:
+        _warn_once(str(path), f"graphc: ignoring cache entry {path}: {problem}")
         return None
-
-
-def store(directory: Path, key: str, entry: Entry) -> None:
-    """Write ``entry`` atomically; a failure to write only costs the cache."""
-    data = _encode(entry)
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{key[:16]}.", suffix=".tmp")
+        payload = _unframe(data)
+    except ValueError as exc:
+        report_unusable(path, exc)
+        return None
+    try:
+        os.utime(path)
+    except OSError:
+        pass  # only costs its place in the eviction order
+    return payload
+
+
+def write(directory: Path, name: str, payload: bytes) -> None:
+    """Write entry ``name`` atomically, then trim the directory to :func:`max_bytes`.
+    A failure to write only costs the cache."""
+    data = _frame(payload)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name[:16]}.", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:
                 f.write(data)
-            os.replace(tmp, directory / f"{key}.gco")
+            os.replace(tmp, directory / name)
         except BaseException:
             os.unlink(tmp)
             raise
     except OSError:
-        pass
+        return
+    evict(directory, max_bytes(), keep=name)
 
 
-def _encode(entry: Entry) -> bytes:
-    header = json.dumps(entry.layout, sort_keys=True).encode()
-    text = zlib.compress(entry.llvm_ir.encode(), 1)
-    payload = (
-        struct.pack("<QQQ", len(header), len(entry.obj), len(text)) + header + entry.obj + text
-    )
+def evict(directory: Path, limit: int, keep: str = "") -> None:
+    """Remove least recently used entries until the directory holds at most
+    ``limit`` bytes of them; ``keep`` (the entry just written) stays."""
+    entries = []
+    now = time.time()
+    try:
+        with os.scandir(directory) as it:
+            for e in it:
+                try:
+                    st = e.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if e.name.endswith(SUFFIXES):
+                    entries.append((st.st_mtime_ns, st.st_size, e.name))
+                elif e.name.endswith(".tmp") and now - st.st_mtime > _STALE_TMP_SECONDS:
+                    _remove(directory / e.name)
+    except OSError:
+        return
+    total = sum(size for _, size, _ in entries)
+    for _, size, name in sorted(entries):
+        if total <= limit:
+            break
+        if name != keep:
+            _remove(directory / name)
+            total -= size
+
+
+def _remove(path: Path) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass  # another process removed it first
+
+
+def report_unusable(path: Path, exc: BaseException) -> None:
+    """Warn once that the entry at ``path`` is damaged (it is compiled again)."""
+    _warn_once(str(path), f"graphc: ignoring corrupt cache entry {path} ({exc}); compiling again")
+
+
+def _warn_once(what: str, message: str) -> None:
+    if what not in _reported:
+        _reported.add(what)
+        warnings.warn(message, CacheWarning, stacklevel=4)
+
+
+def load(directory: Path, key: str) -> Entry | None:
+    """The compiled object stored under ``key``, if any."""
+    payload = read(directory, f"{key}.gco")
+    if payload is None:
+        return None
+    try:
+        return _decode(payload)
+    except (ValueError, KeyError, struct.error, zlib.error, UnicodeDecodeError) as exc:
+        report_unusable(directory / f"{key}.gco", exc)
+        return None
+
+
+def store(directory: Path, key: str, entry: Entry) -> None:
+    """Store a compiled object under ``key``."""
+    write(directory, f"{key}.gco", _encode(entry))
+
+
+def _frame(payload: bytes) -> bytes:
     return MAGIC + hashlib.sha256(payload).digest() + payload
 
 
-def _decode(data: bytes) -> Entry:
+def _unframe(data: bytes) -> bytes:
     if not data.startswith(MAGIC):
         raise ValueError("not a graphc cache entry")
     digest = data[len(MAGIC) : len(MAGIC) + 32]
     payload = data[len(MAGIC) + 32 :]
     if hashlib.sha256(payload).digest() != digest:
         raise ValueError("checksum mismatch (truncated or corrupted)")
+    return payload
+
+
+def _encode(entry: Entry) -> bytes:
+    header = json.dumps(entry.layout, sort_keys=True).encode()
+    text = zlib.compress(entry.llvm_ir.encode(), 1)
+    return struct.pack("<QQQ", len(header), len(entry.obj), len(text)) + header + entry.obj + text
+
+
+def _decode(payload: bytes) -> Entry:
     nh, no, nt = struct.unpack_from("<QQQ", payload)
     start = struct.calcsize("<QQQ")
+    if start + nh + no + nt != len(payload):
+        raise ValueError("inconsistent entry sizes")
     header = payload[start : start + nh]
     obj = payload[start + nh : start + nh + no]
     text = payload[start + nh + no : start + nh + no + nt]

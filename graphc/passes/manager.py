@@ -57,11 +57,14 @@ class CompileReport:
 
     ``str(report)`` is a small table; ``report.counts`` merges the counters
     of every pass (which simplification rules fired, how many nodes CSE
-    merged...).
+    merged...). ``from_cache`` is true when the result came from the disk
+    cache instead of running the passes; the times are then those of the
+    compile that stored it.
     """
 
     graph: str
     passes: list[PassRecord] = field(default_factory=list)
+    from_cache: bool = False
 
     @property
     def total_seconds(self) -> float:
@@ -94,6 +97,10 @@ class CompileReport:
                 f"  {p.name.ljust(width)}  {p.seconds * 1e3:8.2f}  {nodes:>13}  {notes}".rstrip()
             )
         lines.append(f"  {'total'.ljust(width)}  {self.total_seconds * 1e3:8.2f}")
+        if self.from_cache:
+            lines.append(
+                "  (loaded from the disk cache; the times are from the compile that stored it)"
+            )
         return "\n".join(lines)
 
 
