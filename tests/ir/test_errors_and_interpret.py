@@ -20,6 +20,7 @@ from graphc.ir import (
     GraphcError,
     GraphcIndexError,
     InputError,
+    InputOverflowError,
     InterpretError,
     Literal,
     Loc,
@@ -48,6 +49,7 @@ BUILTIN_BASES = {
     DifferentiationError: (TypeError,),
     BackendError: (RuntimeError,),
     InputError: (TypeError, ValueError),
+    InputOverflowError: (TypeError, ValueError, OverflowError),
 }
 
 
