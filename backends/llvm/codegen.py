@@ -1,8 +1,7 @@
-"""Whole-graph code generation: buffers, kernels and the entry function.
+"""Whole-graph code generation: kernels and the entry function.
 
-One LLVM module per graph. Every tensor lives in one of: the caller's input
-arrays, fresh output arrays, constant arrays baked into the executable, or
-the arena (offsets from the memory plan). The entry function
+One LLVM module per graph. Where each tensor lives (argument slots, arena
+offsets, aliases) is decided first, in :mod:`.buffers`. The entry function
 ``graphc_main(args, arena)`` runs the nodes in order, each as a call to its
 kernel; ``args`` holds the input, output and constant pointers.
 """
@@ -12,7 +11,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import llvmlite.ir as ir
@@ -29,10 +28,10 @@ from graphc.ir import (
     Value,
 )
 from graphc.ir.errors import format_message
-from graphc.ir.liveness import live_intervals
 from graphc.ir.plan import MemoryPlan, align
 
 from .blas import single_thread_blas
+from .buffers import place_buffers, value_names
 from .irutil import I64, PTR, VOID, counted_loop, elem_ptr, i64, load, store, word_ptr
 from .loops import LoopKernel, combine, emit_loop_kernel
 from .loopspec import (
@@ -89,36 +88,6 @@ class Options:
     profile: bool = False  # count cycles per node (see profile.py)
 
 
-@dataclass
-class Layout:
-    """Where each graph tensor lives, for the runtime."""
-
-    n_inputs: int
-    output_slots: list[int]  # for each graph output: its args slot
-    output_sources: list[tuple[str, int]]  # ("slot", k) written by code, or ("copy", j)
-    constants: list[Any] = field(default_factory=list)  # arrays passed after the outputs
-    constant_nodes: list[list[int]] = field(default_factory=list)  # paths of node indices
-    arena_bytes: int = 0
-    plan_bytes: int = 0
-    extra_bytes: int = 0
-    scratch_bytes: int = 0
-    parallel_regions: int = 0  # calls into the worker pool
-    uses_blas: bool = False
-    profiled: bool = False
-
-
-def value_names(g: Graph) -> dict[Value, str]:
-    """LLVM names for graph values: arguments keep theirs, node outputs are
-    ``v<N>`` where ``%N`` is the printed IR name."""
-    names = {v: str(v.name) for v in g.inputs}
-    counter = 0
-    for n in g.nodes:
-        for v in n.outputs:
-            names[v] = f"v{counter}"
-            counter += 1
-    return names
-
-
 class ModuleBuilder:
     """Builds the LLVM module for one graph."""
 
@@ -132,7 +101,12 @@ class ModuleBuilder:
             self.module, ir.ArrayType(I64, STATUS_WORDS), "graphc_status"
         )
         self.status.initializer = ir.Constant(ir.ArrayType(I64, STATUS_WORDS), None)
-        self.layout = self._assign_buffers(plan)
+        placed = place_buffers(g, plan)
+        self.layout = placed.layout
+        self.slots = placed.slots
+        self.offsets = placed.offsets
+        self.aliases = placed.aliases
+        self.scratch_base = placed.scratch_base
         fnty = ir.FunctionType(VOID, [PTR, PTR])
         self.entry = ir.Function(self.module, fnty, "graphc_main")
         self.entry.args[0].name = "args"
@@ -152,101 +126,6 @@ class ModuleBuilder:
         self._custom: dict[Any, ir.Function] = {}
 
     # -- buffers -------------------------------------------------------------------------
-    def _assign_buffers(self, plan: MemoryPlan | None) -> Layout:
-        g = self.g
-        n_in, n_out = len(g.inputs), len(g.outputs)
-        self.slots: dict[Value, int] = {v: i for i, v in enumerate(g.inputs)}
-        # Constants anywhere (fusion bodies too) are passed by pointer.
-        constants = list(_constants(g, ()))
-        for k, (_, n) in enumerate(constants):
-            self.slots[n.output] = n_in + n_out + k
-        output_slots, sources = [], []
-        first: dict[Value, int] = {}
-        # A donated output is computed straight into its input's buffer: the
-        # value aliases the input, and the runtime returns that input's array.
-        donations = dict(plan.donations) if plan is not None else {}
-        donated_aliases: dict[Value, Value] = {}
-        for j, v in enumerate(g.outputs):
-            output_slots.append(n_in + j)
-            if v in donations and v not in self.slots and v not in first:
-                u = donations[v]
-                donated_aliases[v] = u
-                first[v] = j
-                sources.append(("donated", self.slots[u]))
-                continue
-            if v in self.slots:
-                # An input or a constant: the runtime copies it.
-                slot = self.slots[v]
-                sources.append(("input", slot) if slot < n_in else ("const", slot - n_in - n_out))
-            elif v in first:
-                sources.append(("copy", first[v]))
-            else:
-                first[v] = j
-                sources.append(("slot", n_in + j))
-        for v, j in first.items():
-            if v not in donated_aliases:
-                self.slots[v] = n_in + j
-        layout = Layout(n_in, output_slots, sources)
-        layout.constant_nodes = [list(path) for path, _ in constants]
-        layout.constants = [n.attrs["value"] for _, n in constants]
-        offsets: dict[Value, int] = {}
-        aliases: dict[Value, Value] = {}
-        plan_bytes = 0
-        if plan is not None:
-            offsets = {v: o for v, o in plan.offsets.items() if v not in self.slots}
-            aliases = {v: a for v, a in plan.aliases.items() if v not in self.slots}
-            plan_bytes = plan.arena_bytes
-        aliases.update(donated_aliases)
-        missing = [
-            v
-            for n in g.nodes
-            for v in n.outputs
-            if v not in self.slots and v not in offsets and v not in aliases
-        ]
-        extra = _first_fit(g, missing, plan_bytes)
-        offsets.update(extra)
-        self.offsets = offsets
-        self.aliases = aliases
-        end = max((o + align(v.type.nbytes) for v, o in extra.items()), default=plan_bytes)
-        layout.plan_bytes = plan_bytes
-        layout.extra_bytes = end - plan_bytes
-        self.scratch_base = end
-        self._alias_reshapes()
-        return layout
-
-    def _alias_reshapes(self) -> None:
-        """Let a reshape's result share its operand's buffer (no copy) when
-        nothing else is placed in those bytes while the result is still read."""
-        g = self.g
-        live = live_intervals(g)
-        placed = [(o, align(v.type.nbytes), live[v]) for v, o in self.offsets.items()]
-        for n in g.nodes:
-            if n.op != "reshape" or not isinstance(n.inputs[0], Value):
-                continue
-            v, x = n.output, n.inputs[0]
-            if v in self.slots or v in self.aliases:
-                continue
-            root = x
-            while root in self.aliases:
-                root = self.aliases[root]
-            if root not in self.slots:
-                if root not in self.offsets:
-                    continue
-                start, size = self.offsets[root], align(root.type.nbytes)
-                freed, last_read = live[x][1], live[v][1]
-                if any(
-                    o < start + size and start < o + sz and first <= last_read and end > freed
-                    for o, sz, (first, end) in placed
-                    if not (o == start and first == live[root][0])
-                ):
-                    continue
-                live[root] = (live[root][0], max(live[root][1], last_read))
-                placed = [
-                    (o, sz, live[root] if o == start and iv[0] == live[root][0] else iv)
-                    for o, sz, iv in placed
-                ]
-            self.aliases[v] = x
-
     def buf(self, x: Value) -> Buf:
         """The buffer holding top-level (or currently mapped body) value ``x``."""
         found = self.bufs.get(x)
@@ -576,46 +455,11 @@ def unsupported(n: Node, why: str) -> BackendError:
     )
 
 
-def _is_partial(buf: Buf) -> bool:
-    return isinstance(buf.key, tuple) and buf.key[0] == "partial"
-
-
 def _mark_noalias(kernel: LoopKernel) -> None:
     # Distinct buffers never overlap (the plan guarantees it for live values),
     # so every pointer parameter may be noalias; LLVM then vectorizes freely.
     for k in range(len(kernel.buffers)):
         kernel.fn.args[k].add_attribute("noalias")
-
-
-def _constants(g: Graph, path: tuple[int, ...]) -> Any:
-    """(path, node) for every constant node, bodies included; a path is node
-    index, subgraph index, node index, ... down to the constant."""
-    for i, n in enumerate(g.nodes):
-        if n.op == "constant":
-            yield (*path, i), n
-        for k, sub in enumerate(n.subgraphs):
-            yield from _constants(sub, (*path, i, k))
-
-
-def _first_fit(g: Graph, values: list[Value], base: int) -> dict[Value, int]:
-    """Arena offsets (from ``base``) for values the plan does not cover."""
-    if not values:
-        return {}
-    live = live_intervals(g)
-    placed: list[tuple[int, int, int, int]] = []
-    out: dict[Value, int] = {}
-    for v in sorted(values, key=lambda v: -v.type.nbytes):
-        size = align(v.type.nbytes)
-        first, last = live[v]
-        busy = sorted((o, s) for o, s, a, b in placed if a <= last and first <= b)
-        offset = base
-        for o, s in busy:
-            if offset + size <= o:
-                break
-            offset = max(offset, o + s)
-        placed.append((offset, size, first, last))
-        out[v] = offset
-    return out
 
 
 def default_threads() -> int:
