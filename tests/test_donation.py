@@ -262,3 +262,25 @@ def test_a_fusion_run_node_by_node_does_not_overwrite_its_donated_operand_early(
     assert got[0] is arg
     for a, want in zip(got, expected):
         np.testing.assert_allclose(a, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "update, shapes, dtype",
+    [
+        (lambda w, a, b: w - 0.1 * (a.T @ b), [(5, 4), (0, 5), (0, 4)], np.float32),  # k = 0
+        (lambda w, a, b: w - 0.1 * (a @ b), [(5,), (5, 3), (3,)], np.float32),
+        (lambda w, a, b: (a @ b) * 2.0 - w, [(4,), (3,), (3, 4)], np.float32),
+        (lambda w, a, b: w + 0.3 * (a @ b), [(6, 6), (6, 7), (7, 6)], np.float64),
+    ],
+    ids=["empty_sum", "matvec", "vecmat", "float64"],
+)
+def test_accumulated_updates_match_the_reference_at_the_edges(update, shapes, dtype):
+    w0, a, b = (RNG.normal(size=s).astype(dtype) for s in shapes)
+    if a.size:
+        a.flat[0] = np.inf  # inf and nan propagate as in the graph
+        w0.flat[-1] = np.nan
+    expected = gc.jit(update, backend="numpy")(w0.copy(), a, b)
+    w = w0.copy()
+    got = gc.jit(update, backend="llvm", donate_argnums=0)(w, a, b)
+    assert got is w
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
