@@ -83,7 +83,9 @@ def lower_conv2d(mb: ModuleBuilder, n: Node) -> None:
     ta, tb = slot(I8, ord("N")), slot(I8, ord("N"))
     pm, pn, pk = slot(blas_int, cols), slot(blas_int, og), slot(blas_int, rows)
     lda, ldb, ldc = slot(blas_int, cols), slot(blas_int, rows), slot(blas_int, cols)
-    alpha, beta = slot(fty, 1.0), slot(fty, 0.0)
+    # The reference sums onto +0, so a sum of -0 terms is +0; BLAS with beta = 0
+    # would return -0. Accumulating onto a zeroed output matches it.
+    alpha, beta = slot(fty, 1.0), slot(fty, 1.0)
     zero = const(dt, 0.0)
     mb.layout.uses_blas = True
     with loop_nest(b, [batch, groups], "ng") as (img, grp):
@@ -104,6 +106,8 @@ def lower_conv2d(mb: ModuleBuilder, n: Node) -> None:
         optr = elem_ptr(
             b, p[ob], dt, b.mul(b.add(b.mul(img, i64(o)), b.mul(grp, i64(og))), i64(cols))
         )
+        with loop_nest(b, [og * cols], "z") as (q,):
+            store(b, zero, elem_ptr(b, optr, dt, q), dt)
         b.call(gemm, [ta, tb, pm, pn, pk, alpha, p[col], lda, wptr, ldb, beta, optr, ldc])
     b.ret_void()
     mb.call_custom(fn, bufs)
