@@ -74,6 +74,11 @@ class GraphcIndexError(GraphcError, IndexError):
     """An index is out of bounds or of the wrong kind."""
 
 
+class GraphcOverflowError(GraphcError, OverflowError):
+    """A Python integer in the traced code does not fit the dtype it is used at
+    (NumPy raises ``OverflowError`` for the same expression)."""
+
+
 class DifferentiationError(GraphcError, TypeError):
     """A gradient was requested that does not exist (integer input, non-scalar output...)."""
 

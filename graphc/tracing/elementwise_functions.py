@@ -22,7 +22,7 @@ from .dispatch import (
     normalize_axis,
     static_int,
 )
-from .ops import cast, emit, is_weak, lift, operand, result_dtype, trace_of
+from .ops import cast, checked_scalar, emit, is_weak, lift, operand, result_dtype, trace_of
 
 _NO_VALUE = getattr(np, "_NoValue", None)
 
@@ -94,6 +94,14 @@ def _clip(
     hi = a_max if a_max is not _NO_VALUE else max
     if not isinstance(x, TracedArray):
         x = np.asarray(x)  # NumPy makes the clipped operand an array: not a weak scalar
+    # A Python-int bound beyond the integer dtype's range on the side it
+    # bounds clips nothing; NumPy accepts it (the other side overflows).
+    if np.dtype(x.dtype).kind in "iu":
+        info = np.iinfo(x.dtype)
+        if type(lo) is int and lo < info.min:
+            lo = None
+        if type(hi) is int and hi > info.max:
+            hi = None
     # Bounds first: np.maximum/np.minimum return the second operand on a tie
     # (+0.0 against -0.0), and np.clip keeps x there.
     if lo is not _NO_VALUE and lo is not None:
@@ -342,6 +350,8 @@ def _full_like(
     dims, d = _like(x, dtype, shape)
     if isinstance(fill_value, TracedArray):
         return np.broadcast_to(cast(fill_value, d), dims)
+    if type(fill_value) is int:
+        checked_scalar(fill_value, DType.from_numpy(d))
     return np.full(dims, fill_value, d)
 
 

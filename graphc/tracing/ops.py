@@ -11,7 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ir import DType, GraphcError, Literal, Operand, UnsupportedError, format_message
+from graphc.ir import (
+    DType,
+    GraphcError,
+    GraphcOverflowError,
+    Literal,
+    Operand,
+    UnsupportedError,
+    format_message,
+)
 
 from .array import TracedArray
 from .context import Trace, escaped_error, innermost, user_location
@@ -63,7 +71,7 @@ def operand(trace: Trace, x: Any, dtype: DType | None = None) -> Operand:
         return v
     if type(x) in PYTHON_SCALARS:
         target = dtype if dtype is not None else _scalar_default(x)
-        return trace.builder.literal(_checked_scalar(x, target), target)
+        return trace.builder.literal(checked_scalar(x, target), target)
     arr = np.asarray(x)
     if arr.dtype == object:
         raise UnsupportedError(
@@ -86,11 +94,21 @@ def _scalar_default(x: Any) -> DType:
     return DType.bool if isinstance(x, bool) else DType.i64 if isinstance(x, int) else DType.f64
 
 
-def _checked_scalar(x: Any, dtype: DType) -> Any:
+def checked_scalar(x: Any, dtype: DType) -> Any:
+    """``x`` itself, or a GraphcOverflowError at the user's line when it is a
+    Python int outside ``dtype``'s range (where NumPy raises OverflowError)."""
     if dtype.is_int and isinstance(x, int) and not isinstance(x, bool):
         info = np.iinfo(dtype.np)
         if not info.min <= x <= info.max:
-            raise OverflowError(f"Python integer {x} out of bounds for {dtype.np}")
+            raise GraphcOverflowError(
+                format_message(
+                    f"Python integer {x} is out of bounds for {dtype.np}, the dtype of the "
+                    "array it is combined with",
+                    loc=user_location(4),
+                    hint=f"make the array wider first, e.g. a.astype(np.int64), or use a "
+                    f"value within [{info.min}, {info.max}]",
+                )
+            )
     return x
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
+import graphc as gc
 from graphc.ir import GraphcError
 
 from .helpers import check
@@ -139,9 +140,24 @@ def test_weak_python_scalars(dtype: Any, scalar: Any, expected: Any) -> None:
     assert g.outputs[0].type.dtype.np == np.dtype(expected)
 
 
-def test_python_int_out_of_range_is_an_overflow_error() -> None:
-    with pytest.raises(OverflowError):
-        check(lambda x: x + 2**40, np.ones(3, np.int32))
+def test_python_int_out_of_range_is_an_overflow_error_naming_the_line() -> None:
+    i32 = np.ones(3, np.int32)
+    for f in (
+        lambda x: x + 2**40,
+        lambda x: np.full_like(x, -(2**40)),
+        lambda x: np.clip(x, 2**40, None),
+    ):
+        with pytest.raises(OverflowError):
+            f(i32)  # NumPy's own verdict
+        with pytest.raises(
+            gc.GraphcOverflowError, match=r"out of bounds for int32[\s\S]*test_promotion.py:"
+        ):
+            gc.trace(f, i32)
+
+
+def test_clip_bounds_beyond_the_integer_range_clip_nothing_as_in_numpy() -> None:
+    x = np.array([-5, 0, 7], np.int32)
+    check(lambda a: (np.clip(a, -(2**40), 2**40), np.clip(a, 0, 2**40), np.clip(a, -(2**40), 3)), x)
 
 
 def test_comparison_with_out_of_range_int_is_exact() -> None:
