@@ -65,7 +65,9 @@ def check_against_interpreter(g, arrays) -> None:  # noqa: ANN001
             assert_close(a, w, f"output {k} of\n{g}", zero_signs=zero_signs)
 
 
-_SUMMING_OPS = {"matmul", "conv2d", "avg_pool2d", "cumsum", "scatter_add"}
+# max_pool2d is a max over each window: like reduce_max, the sign of a zero it
+# picks from +0.0 and -0.0 is unspecified (see the README).
+_SUMMING_OPS = {"matmul", "conv2d", "avg_pool2d", "max_pool2d", "cumsum", "scatter_add"}
 
 
 def _sums(g) -> bool:  # noqa: ANN001
