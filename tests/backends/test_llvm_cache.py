@@ -162,10 +162,9 @@ WARM_SCRIPT = textwrap.dedent(
     options = json.loads(sys.argv[1])
     step = gc.jit(gc.value_and_grad(loss), backend="llvm", **options)
     value, grad = step(w, x)
-    latest = step._latest()
     print(json.dumps({
-        "pipeline_hit": latest.report.from_cache,
-        "object_hit": latest.executable.from_cache,
+        "pipeline_hit": step.report.from_cache,
+        "object_hit": step.lower(w, x).executable.from_cache,
         "graph": str(step.optimized_graph),
         "value": float(value).hex(),
         "grad": [float(v).hex() for v in np.ravel(grad)],
