@@ -22,6 +22,7 @@ import numpy as np
 import scipy.special
 
 from graphc.ir import DType, Literal, Node, TensorType, get_op
+from graphc.ir.ops.elementwise import power
 
 from . import runtime
 
@@ -89,8 +90,8 @@ def _slug(text: str) -> str:
     return text.replace("-", "m").replace(".", "_").replace("+", "")
 
 
-def _ufunc(fn: np.ufunc, prefix: str = "np") -> Lowering:
-    name = f"{prefix}_{fn.__name__}"
+def _ufunc(fn: Callable[..., Any], prefix: str = "np") -> Lowering:
+    name = f"{prefix}_{fn.__name__.lstrip('_')}"
     return Lowering(lambda e: e.call(name, fn, *e.args, out=e.out), out=True, inplace=True)
 
 
@@ -306,7 +307,6 @@ _UFUNCS: dict[str, np.ufunc] = {
     "sub": np.subtract,
     "mul": np.multiply,
     "div": np.true_divide,
-    "pow": np.power,
     "max": np.maximum,
     "min": np.minimum,
     "atan2": np.arctan2,
@@ -325,6 +325,8 @@ _UFUNCS: dict[str, np.ufunc] = {
 
 LOWERINGS: dict[str, Lowering] = {
     **{op: _ufunc(fn) for op, fn in _UFUNCS.items()},
+    # np.power itself on current NumPy; older ones need 0.5 to mean sqrt.
+    "pow": _ufunc(power) if power is np.power else _ufunc(power, prefix="ir"),
     # scipy's expit is the same two-branch formula as the reference, as a ufunc.
     "sigmoid": _ufunc(scipy.special.expit, prefix="sp"),
     "erf": _ufunc(scipy.special.erf, prefix="sp"),

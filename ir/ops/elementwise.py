@@ -168,14 +168,17 @@ def define_binary(
     vjp: Callable[..., tuple[Any, Any]] | None,
     *,
     traits: frozenset[str] = frozenset(),
+    reference: Callable[[np.ndarray, np.ndarray], Any] | None = None,
 ) -> OpDef:
-    """Register a two-operand broadcasting op that follows NumPy ufunc ``ufunc``.
+    """Register a two-operand broadcasting op that follows NumPy ufunc ``ufunc``
+    (its dtype rule; its values too unless ``reference`` replaces them).
 
     ``vjp(b, ct, out, x, y)`` returns ``(ct_x, ct_y)`` in the output's shape.
     """
+    compute = reference if reference is not None else ufunc
 
     def ref(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return np.asarray(ufunc(x, y))
+        return np.asarray(compute(x, y))
 
     return register(
         OpDef(name, ("x", "y"), (), _binary_rule(ufunc), ref, vjp, ELEMENTWISE | traits)
@@ -227,7 +230,29 @@ define_binary(
 define_binary(
     "div", np.true_divide, lambda b, ct, out, x, y: (b.div(ct, y), b.neg(b.div(b.mul(ct, out), y)))
 )
-define_binary("pow", np.power, _pow_vjp)
+# NumPy 2.3 made np.power(x, 0.5) agree with np.sqrt (and with ``x ** 0.5``,
+# which always took that path) at -0.0 and -inf; older versions give +0.0 and
+# inf there. graphc's pow follows the newer rule under any NumPy.
+_LEGACY_HALF_POWER = bool(np.power(np.float64(-np.inf), 0.5) == np.inf)
+
+
+def _legacy_power(x: Any, y: Any, out: np.ndarray | None = None) -> Any:
+    r = np.asarray(np.power(x, y))
+    half = np.asarray(y) == 0.5
+    if r.dtype.kind == "f" and half.any():
+        r = np.where(half, np.sqrt(np.asarray(x, r.dtype)), r)
+    if out is None:
+        return r
+    np.copyto(out, r)
+    return out
+
+
+#: ``np.power`` with an exponent of 0.5 meaning ``np.sqrt`` on every NumPy
+#: (``np.power`` itself where NumPy already does so).
+power: Callable[..., Any] = _legacy_power if _LEGACY_HALF_POWER else np.power
+
+
+define_binary("pow", np.power, _pow_vjp, reference=power)
 define_binary(
     "max",
     np.maximum,
