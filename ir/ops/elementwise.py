@@ -233,7 +233,8 @@ define_binary(
 # NumPy 2.3 made np.power(x, 0.5) agree with np.sqrt (and with ``x ** 0.5``,
 # which always took that path) at -0.0 and -inf; older versions give +0.0 and
 # inf there. graphc's pow follows the newer rule under any NumPy.
-_LEGACY_HALF_POWER = bool(np.power(np.float64(-np.inf), 0.5) == np.inf)
+with np.errstate(invalid="ignore"):
+    _LEGACY_HALF_POWER = bool(np.power(np.float64(-np.inf), 0.5) == np.inf)
 
 
 def _legacy_power(x: Any, y: Any, out: np.ndarray | None = None) -> Any:
