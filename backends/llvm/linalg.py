@@ -73,37 +73,51 @@ def lower_matmul_group(mb: ModuleBuilder, n: Node, body: Graph) -> None:
         return
     out_ty = mm.output.type
     epilogue = _epilogue_nodes(body, mm)
-    # Buffers of the operands: a donated result shares one, and the product
-    # must not be stored there before the epilogue has read it.
+    if epilogue and _accumulate_in_place(mb, n, body, mm, lhs, rhs):
+        return
+    c_buf = _product_buffer(mb, n, body, mm, epilogue)
+    emit_matmul(mb, n, lhs, rhs, c_buf, out_ty)
+    if epilogue:
+        _run_epilogue(mb, n, body, mm, epilogue, c_buf)
+
+
+def _accumulate_in_place(
+    mb: ModuleBuilder, n: Node, body: Graph, mm: Node, lhs: View, rhs: View
+) -> bool:
+    """Emit ``w = beta * w + alpha * (A @ B)`` as one GEMM into ``w``'s buffer
+    when the result is donated ``w`` (elsewhere the epilogue loop is as cheap)."""
+    out_ty = mm.output.type
+    if len(n.outputs) != 1 or not out_ty.dtype.is_float:
+        return False
+    acc = _accumulation(body, mm)
+    if acc is None:
+        return False
+    k, alpha, beta = acc
+    c_buf, addend = mb.buf(n.outputs[0]), n.inputs[k]
+    if not isinstance(addend, Value) or mb.buf(addend) != c_buf:
+        return False
+    if c_buf in (lhs.source, rhs.source):
+        return False
+    emit_matmul(mb, n, lhs, rhs, c_buf, out_ty, alpha, beta)
+    return True
+
+
+def _product_buffer(mb: ModuleBuilder, n: Node, body: Graph, mm: Node, epilogue: list[Node]) -> Buf:
+    """Where the product goes: its own output, an epilogue result it can be
+    overwritten by in place, or scratch. Never an operand's buffer (which a
+    donated result shares): the epilogue still has to read the operand."""
+    out_ty = mm.output.type
     read = {mb.buf(x) for x in n.inputs if isinstance(x, Value)}
-    if epilogue and len(n.outputs) == 1 and out_ty.dtype.is_float:
-        acc = _accumulation(body, mm)
-        if acc is not None:
-            k, alpha, beta = acc
-            c_buf, addend = mb.buf(n.outputs[0]), n.inputs[k]
-            # Only over a donated addend: elsewhere the epilogue loop is as cheap.
-            in_place = isinstance(addend, Value) and mb.buf(addend) == c_buf
-            if in_place and c_buf not in (lhs.source, rhs.source):
-                emit_matmul(mb, n, lhs, rhs, c_buf, out_ty, alpha, beta)
-                return
-    # Where the product goes: its own output, an epilogue result it can be
-    # overwritten by in place, or scratch.
     result_pos = {v: k for k, v in enumerate(body.outputs)}
     if mm.output in result_pos:
         c_buf = mb.buf(n.outputs[result_pos[mm.output]])
         assert c_buf not in read, "the raw product is never written over an operand"
-    else:
-        c_buf = None
-        for k, v in enumerate(body.outputs):
-            if v.type == out_ty and any(v in e.outputs for e in epilogue):
-                if mb.buf(n.outputs[k]) not in read:
-                    c_buf = mb.buf(n.outputs[k])
-                    break
-        if c_buf is None:
-            c_buf = mb.scratch(out_ty.nbytes, out_ty.dtype)
-    emit_matmul(mb, n, lhs, rhs, c_buf, out_ty)
-    if epilogue:
-        _run_epilogue(mb, n, body, mm, epilogue, c_buf)
+        return c_buf
+    for k, v in enumerate(body.outputs):
+        if v.type == out_ty and any(v in e.outputs for e in epilogue):
+            if mb.buf(n.outputs[k]) not in read:
+                return mb.buf(n.outputs[k])
+    return mb.scratch(out_ty.nbytes, out_ty.dtype)
 
 
 def _epilogue_nodes(body: Graph, mm: Node) -> list[Node]:
