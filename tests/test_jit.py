@@ -243,3 +243,29 @@ def test_argmax_over_a_non_empty_axis_of_an_empty_array(backend):
     assert got.shape == (0,) and got.dtype == np.int64
     with pytest.raises(gc.OpTypeError, match="empty"):
         gc.jit(lambda x: np.argmax(x, axis=0), backend=backend)(x)
+
+
+def test_the_garbage_collector_is_paused_only_while_compiling():
+    import gc as collector
+
+    seen = []
+
+    def f(x):
+        seen.append(collector.isenabled())
+        return x * 2
+
+    def broken(x):
+        raise RuntimeError("boom")
+
+    assert collector.isenabled()
+    gc.jit(f, backend="numpy")(np.ones(2))
+    assert seen == [False] and collector.isenabled()
+    with pytest.raises(RuntimeError, match="boom"):
+        gc.jit(broken, backend="numpy")(np.ones(2))
+    assert collector.isenabled()
+    collector.disable()
+    try:
+        gc.jit(f, backend="numpy")(np.ones(3))
+        assert not collector.isenabled()  # the user's choice is kept
+    finally:
+        collector.enable()
