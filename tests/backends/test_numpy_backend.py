@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import linecache
 import math
+import re
 import textwrap
 import traceback
 from typing import Any
@@ -320,7 +321,7 @@ def test_failures_name_the_node_and_the_user_line() -> None:
     cause = info.value.__cause__
     assert cause is not None
     shown = "".join(traceback.format_exception(cause))
-    assert exe.filename in shown and "v0 = np_power(x, -1)" in shown
+    assert exe.filename in shown and re.search(r"v0 = (np|ir)_power\(x, -1\)", shown)
 
 
 def test_index_errors_become_graphc_index_errors() -> None:
@@ -512,8 +513,8 @@ def test_failures_restore_generated_lines_after_linecache_is_cleared() -> None:
     )
     exe = compile(g)
     linecache.clearcache()
-    with pytest.raises(BackendError, match="np_power") as info:
+    with pytest.raises(BackendError, match="_power") as info:
         exe(np.arange(2))
     assert info.value.__cause__ is not None
     shown = "".join(traceback.format_exception(info.value.__cause__))
-    assert "v0 = np_power(x, -1)" in shown
+    assert re.search(r"v0 = (np|ir)_power\(x, -1\)", shown)
