@@ -237,7 +237,7 @@ with np.errstate(invalid="ignore"):
     _LEGACY_HALF_POWER = bool(np.power(np.float64(-np.inf), 0.5) == np.inf)
 
 
-def _legacy_power(x: Any, y: Any, out: np.ndarray | None = None) -> Any:
+def _power(x: Any, y: Any, out: np.ndarray | None = None) -> Any:
     r = np.asarray(np.power(x, y))
     half = np.asarray(y) == 0.5
     if r.dtype.kind == "f" and half.any():
@@ -250,7 +250,7 @@ def _legacy_power(x: Any, y: Any, out: np.ndarray | None = None) -> Any:
 
 #: ``np.power`` with an exponent of 0.5 meaning ``np.sqrt`` on every NumPy
 #: (``np.power`` itself where NumPy already does so).
-power: Callable[..., Any] = _legacy_power if _LEGACY_HALF_POWER else np.power
+power: Callable[..., Any] = _power if _LEGACY_HALF_POWER else np.power
 
 
 define_binary("pow", np.power, _pow_vjp, reference=power)
