@@ -136,8 +136,7 @@ def _alias_reshapes(
     """Let a reshape's result share its operand's buffer (no copy) when
     nothing else is placed in those bytes while the result is still read
     (adds to ``aliases``)."""
-    live = live_intervals(g)
-    placed = [(o, align(v.type.nbytes), live[v]) for v, o in offsets.items()]
+    arena = _ArenaBlocks(g, offsets)
     for n in g.nodes:
         if n.op != "reshape" or not isinstance(n.inputs[0], Value):
             continue
@@ -150,20 +149,38 @@ def _alias_reshapes(
         if root not in slots:
             if root not in offsets:
                 continue
-            start, size = offsets[root], align(root.type.nbytes)
-            freed, last_read = live[x][1], live[v][1]
-            if any(
-                o < start + size and start < o + sz and first <= last_read and end > freed
-                for o, sz, (first, end) in placed
-                if not (o == start and first == live[root][0])
-            ):
+            # The plan may reuse the bytes once x is last read; v reads them later.
+            if not arena.free_over(root, arena.last_use(x), arena.last_use(v)):
                 continue
-            live[root] = (live[root][0], max(live[root][1], last_read))
-            placed = [
-                (o, sz, live[root] if o == start and iv[0] == live[root][0] else iv)
-                for o, sz, iv in placed
-            ]
+            arena.extend(root, arena.last_use(v))
         aliases[v] = x
+
+
+class _ArenaBlocks:
+    """The planned values' bytes and live intervals, and whether a value's
+    bytes are left alone over an interval (so it may be kept alive longer)."""
+
+    def __init__(self, g: Graph, offsets: dict[Value, int]) -> None:
+        self.live = live_intervals(g)
+        self.blocks = {v: (o, align(v.type.nbytes)) for v, o in offsets.items()}
+
+    def last_use(self, v: Value) -> int:
+        return self.live[v][1]
+
+    def free_over(self, owner: Value, after: int, through: int) -> bool:
+        """Whether no other value placed in ``owner``'s bytes is alive at
+        some node in (after, through]."""
+        start, size = self.blocks[owner]
+        return not any(
+            o < start + size and start < o + sz and first <= through and last > after
+            for u, (o, sz) in self.blocks.items()
+            if u is not owner
+            for first, last in [self.live[u]]
+        )
+
+    def extend(self, owner: Value, through: int) -> None:
+        first, last = self.live[owner]
+        self.live[owner] = (first, max(last, through))
 
 
 def _constants(g: Graph, path: tuple[int, ...]) -> Any:
