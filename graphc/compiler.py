@@ -239,6 +239,7 @@ def _warn_if_over_budget(name: str, budget: int, report: Any) -> None:
     over = record.counts.get("bytes over budget", 0)
     if over:
         from graphc.passes.remat import MemoryBudgetWarning, describe_budget_miss
+        from graphc.tracing import user_stacklevel
 
-        # stacklevel: compile_graph <- Jitted._compile <- Jitted.__call__ <- the user's call
-        warnings.warn(MemoryBudgetWarning(describe_budget_miss(name, budget, record)), stacklevel=5)
+        warning = MemoryBudgetWarning(describe_budget_miss(name, budget, record))
+        warnings.warn(warning, stacklevel=user_stacklevel())

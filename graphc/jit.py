@@ -34,8 +34,8 @@ from graphc.ir import (
 )
 from graphc.ir.inputs import int_in_range
 
-from .pytree import TreeDef, tree_flatten, tree_unflatten
-from .tracing import TracedArray, current_trace, evaluate, trace_flat
+from .pytree import TreeDef, tree_flatten, tree_unflatten, tree_unflattener
+from .tracing import TracedArray, current_trace, evaluate, trace_flat, user_stacklevel
 from .tracing.trace import function_name
 
 log = logging.getLogger("graphc.jit")
@@ -133,7 +133,11 @@ class Compiled:
             outs = self.executable(*contiguous)
         if self.out_tree.kind == "leaf":
             return outs[0]
-        return tree_unflatten(self.out_tree, outs)
+        return self._unflatten(outs)
+
+    @functools.cached_property
+    def _unflatten(self) -> Callable[[Sequence[Any]], Any]:
+        return tree_unflattener(self.out_tree)
 
 
 @dataclass(frozen=True)
@@ -453,7 +457,7 @@ class Jitted:
         message = f"{function_name(self.fn)}: compiling for a new signature ({reason})"
         log.info(message)
         if self.explain:
-            warnings.warn(message, stacklevel=4)
+            warnings.warn(message, stacklevel=user_stacklevel())
 
     def _donated_leaves(self, args: Sequence[Any]) -> tuple[int, ...]:
         if not self.donate_argnums:
@@ -512,7 +516,12 @@ def _fast_key(x: Any, leaves: list[Any]) -> Any:
     if kind is float or kind is int or kind is bool:
         leaves.append(x)
         return kind
+    if x is None:  # an empty subtree (train_step's model_state without one)
+        return _NONE_KEY
     return None
+
+
+_NONE_KEY = ("None",)
 
 
 def _leaf_key(x: Any) -> tuple[tuple[int, ...], Any, bool]:

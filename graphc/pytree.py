@@ -168,6 +168,51 @@ def _unflatten(t: TreeDef, it: Any) -> Any:
     return _CUSTOM[cls][1](aux, children)
 
 
+def tree_unflattener(treedef: TreeDef) -> Callable[[Sequence[Any]], Any]:
+    """A function rebuilding trees of structure ``treedef`` from a sequence of
+    exactly ``treedef.num_leaves`` leaves: ``tree_unflatten`` without the walk.
+
+    jit rebuilds every call's outputs with one; the tree becomes a single
+    generated expression (``{'a': L[0], ...}`` in spirit), so the cost is that
+    of building the containers.
+
+    >>> leaves, treedef = tree_flatten({"b": 1, "a": (2, None, [3])})
+    >>> tree_unflattener(treedef)([20, 30, 10])
+    {'a': (20, None, [30]), 'b': 10}
+    """
+    names: dict[str, Any] = {}
+    count = iter(range(treedef.num_leaves))
+
+    def bind(obj: Any) -> str:
+        name = f"N{len(names)}"
+        names[name] = obj
+        return name
+
+    def expr(t: TreeDef) -> str:
+        if t.kind == "leaf":
+            return f"L[{next(count)}]"
+        if t.kind == "none":
+            return "None"
+        inner = "".join(f"{expr(c)}, " for c in t.children)
+        if t.kind == "tuple":
+            return f"({inner})"
+        if t.kind == "list":
+            return f"[{inner}]"
+        if t.kind == "dict":
+            return f"dict(zip({bind(t.aux)}, ({inner})))"
+        if t.kind == "namedtuple":
+            return f"{bind(t.aux)}({inner})"
+        assert isinstance(t.aux, tuple)
+        cls, aux = t.aux
+        return f"{bind(_CUSTOM[cls][1])}({bind(aux)}, [{inner}])"
+
+    try:
+        return eval(f"lambda L: {expr(treedef)}", names)  # noqa: S307 - our own expression
+    except (RecursionError, SyntaxError, MemoryError):
+        # Too deep for one expression: walk the structure instead.
+        return lambda leaves: tree_unflatten(treedef, leaves)
+
+
 def tree_map(f: Callable[..., Any], tree: Any, *rest: Any) -> Any:
     """Apply ``f`` leaf-wise; ``rest`` must have the same structure.
 

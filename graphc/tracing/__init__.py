@@ -1,7 +1,7 @@
 """Tracing: turn plain NumPy code into IR."""
 
 from .array import TracedArray
-from .context import current_trace, user_location
+from .context import current_trace, user_location, user_stacklevel
 from .trace import Traced, evaluate, trace, trace_flat
 
 __all__ = [
@@ -12,4 +12,5 @@ __all__ = [
     "trace",
     "trace_flat",
     "user_location",
+    "user_stacklevel",
 ]

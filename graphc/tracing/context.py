@@ -56,6 +56,18 @@ def user_location(depth: int = 2) -> Loc | None:
     return None
 
 
+def user_stacklevel() -> int:
+    """The ``stacklevel`` that makes ``warnings.warn``, called by the caller of
+    this function, point at the user's line (the first frame outside graphc
+    and NumPy), however many graphc frames lie in between."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_SKIP):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
 class Trace:
     """One graph under construction."""
 
