@@ -230,25 +230,25 @@ define_binary(
 define_binary(
     "div", np.true_divide, lambda b, ct, out, x, y: (b.div(ct, y), b.neg(b.div(b.mul(ct, out), y)))
 )
-# NumPy 2.3 made np.power(x, 0.5) agree with np.sqrt (and with ``x ** 0.5``,
-# which always took that path) at -0.0 and -inf; older versions give +0.0 and
-# inf there. graphc's pow follows the newer rule under any NumPy.
+# NumPy 2.3 made np.power(x, 0.5) with a scalar exponent agree with np.sqrt
+# (and with ``x ** 0.5``, which always took that path) at -0.0 and -inf; older
+# versions give +0.0 and inf there. An array of exponents keeps power's rule.
+# graphc's pow follows the newer NumPy under any NumPy.
 with np.errstate(invalid="ignore"):
     _LEGACY_HALF_POWER = bool(np.power(np.float64(-np.inf), 0.5) == np.inf)
 
 
 def _power(x: Any, y: Any, out: np.ndarray | None = None) -> Any:
     r = np.asarray(np.power(x, y))
-    half = np.asarray(y) == 0.5
-    if r.dtype.kind == "f" and half.any():
-        r = np.where(half, np.sqrt(np.asarray(x, r.dtype)), r)
+    if r.dtype.kind == "f" and np.ndim(y) == 0 and y == 0.5:
+        r = np.sqrt(np.asarray(x, r.dtype))
     if out is None:
         return r
     np.copyto(out, r)
     return out
 
 
-#: ``np.power`` with an exponent of 0.5 meaning ``np.sqrt`` on every NumPy
+#: ``np.power`` with a scalar exponent of 0.5 meaning ``np.sqrt`` on every NumPy
 #: (``np.power`` itself where NumPy already does so).
 power: Callable[..., Any] = _power if _LEGACY_HALF_POWER else np.power
 
