@@ -45,11 +45,11 @@ def test_the_generated_unflattener_rebuilds_what_tree_unflatten_does(tree) -> No
 
 def test_a_tree_too_deep_for_one_expression_still_unflattens() -> None:
     tree: object = 1.0
-    for _ in range(400):
+    for _ in range(250):
         tree = [tree]
     flat, treedef = tree_flatten(tree)
     rebuilt = tree_unflattener(treedef)([2.0])
-    for _ in range(400):
+    for _ in range(250):
         assert isinstance(rebuilt, list) and len(rebuilt) == 1
         rebuilt = rebuilt[0]
     assert rebuilt == 2.0
