@@ -254,6 +254,8 @@ power: Callable[..., Any] = _power if _LEGACY_HALF_POWER else np.power
 
 
 define_binary("pow", np.power, _pow_vjp, reference=power)
+# max and min are not commutative: on a tie of +0.0 and -0.0 NumPy returns
+# the second operand, so CSE must not merge max(x, y) with max(y, x).
 define_binary(
     "max",
     np.maximum,
@@ -261,7 +263,6 @@ define_binary(
         b.mul(ct, _balanced_share(b, x, out, y)),
         b.mul(ct, _balanced_share(b, y, out, x)),
     ),
-    traits=frozenset({"commutative"}),
 )
 define_binary(
     "min",
@@ -270,7 +271,6 @@ define_binary(
         b.mul(ct, _balanced_share(b, x, out, y)),
         b.mul(ct, _balanced_share(b, y, out, x)),
     ),
-    traits=frozenset({"commutative"}),
 )
 define_binary("atan2", np.arctan2, _atan2_vjp)
 define_binary("rem", np.remainder, _rem_vjp)

@@ -132,6 +132,25 @@ def test_fold_keeps_source_locations() -> None:
 # -- CSE ---------------------------------------------------------------------------------
 
 
+def test_cse_keeps_max_and_min_with_swapped_operands_apart() -> None:
+    # NumPy's maximum/minimum return the second operand on a +0.0/-0.0 tie.
+    g = parse(
+        """
+        graph f(%x: f32[2], %y: f32[2]) -> (f32[2], f32[2], f32[2], f32[2]) {
+          %0 = max %x, %y : f32[2]
+          %1 = max %y, %x : f32[2]
+          %2 = min %x, %y : f32[2]
+          %3 = min %y, %x : f32[2]
+          return %0, %1, %2, %3
+        }"""
+    )
+    x, y = np.array([-0.0, 0.0], np.float32), np.array([0.0, -0.0], np.float32)
+    want = (np.maximum(x, y), np.maximum(y, x), np.minimum(x, y), np.minimum(y, x))
+    got = interpret(eliminate_common_subexpressions(g), x, y)
+    for a, b in zip(got, want):
+        np.testing.assert_array_equal(np.signbit(a), np.signbit(b))
+
+
 def test_cse_merges_equal_expressions_and_commuted_operands() -> None:
     check_pass(
         eliminate_common_subexpressions,
