@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -462,13 +463,23 @@ def _mark_noalias(kernel: LoopKernel) -> None:
         kernel.fn.args[k].add_attribute("noalias")
 
 
+_warned_threads: set[str] = set()
+
+
 def default_threads() -> int:
+    """``GRAPHC_NUM_THREADS`` if set to a number, else the usable cores."""
     env = os.environ.get("GRAPHC_NUM_THREADS")
     if env:
         try:
             return max(1, int(env))
         except ValueError:
-            pass
+            if env not in _warned_threads:  # once per value, not per compile
+                _warned_threads.add(env)
+                warnings.warn(
+                    f"GRAPHC_NUM_THREADS={env!r} is not a number; using all usable cores",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

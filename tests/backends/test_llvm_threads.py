@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -170,6 +171,19 @@ def test_thread_count_from_the_environment_and_options(monkeypatch) -> None:  # 
     exe = llvm_backend.compile(g, threads=4, **SPLIT)
     exe.threads = 2
     assert exe.threads == 2
+
+
+def test_a_thread_count_that_is_not_a_number_warns_once(monkeypatch) -> None:  # noqa: ANN001
+    from graphc.backends.llvm.codegen import default_threads
+
+    monkeypatch.delenv("GRAPHC_NUM_THREADS", raising=False)
+    cores = default_threads()
+    monkeypatch.setenv("GRAPHC_NUM_THREADS", "four-ish")
+    with pytest.warns(RuntimeWarning, match="GRAPHC_NUM_THREADS='four-ish' is not a number"):
+        assert default_threads() == cores
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert default_threads() == cores  # said once
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
