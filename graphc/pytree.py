@@ -7,6 +7,7 @@ way. Custom containers can be registered with :func:`register`.
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,9 @@ _CUSTOM: dict[type, tuple[Callable[[Any], tuple[Sequence[Any], Hashable]], Calla
 class TreeDef:
     """The structure of a pytree without its leaves. Hashable, so it can key caches."""
 
-    kind: str  # "leaf", "none", "tuple", "list", "dict", "namedtuple", "custom"
+    # "leaf", "none", "tuple", "list", "dict", "mapping" (a dict subclass:
+    # aux is (class, default_factory, keys)), "namedtuple", "custom"
+    kind: str
     aux: Hashable = None
     children: tuple[TreeDef, ...] = ()
 
@@ -54,6 +57,11 @@ class TreeDef:
             assert isinstance(self.aux, tuple)
             inner = ", ".join(f"{k!r}: {c}" for k, c in zip(self.aux, self.children))
             return "{" + inner + "}"
+        if self.kind == "mapping":
+            assert isinstance(self.aux, tuple)
+            cls, _, keys = self.aux
+            inner = ", ".join(f"{k!r}: {c}" for k, c in zip(keys, self.children))
+            return f"{cls.__name__}({{{inner}}})"
         if self.kind == "list":
             return f"[{inner}]"
         if self.kind == "tuple":
@@ -85,6 +93,22 @@ def register(
 
 def _is_namedtuple(x: Any) -> bool:
     return isinstance(x, tuple) and hasattr(type(x), "_fields")
+
+
+def _dict_keys(d: dict[Any, Any]) -> list[Any]:
+    """A dict's keys in pytree order: sorted (so ``{"a":..., "b":...}`` and
+    ``{"b":..., "a":...}`` are one structure), except an OrderedDict's, whose
+    order is part of its value."""
+    if isinstance(d, collections.OrderedDict):
+        return list(d)
+    return _sorted_keys(d)
+
+
+def _rebuild_mapping(aux: tuple[Any, ...], children: Sequence[Any]) -> Any:
+    cls, factory, keys = aux
+    if issubclass(cls, collections.defaultdict):
+        return cls(factory, zip(keys, children))
+    return cls(zip(keys, children))
 
 
 def _sorted_keys(d: dict[Any, Any]) -> list[Any]:
@@ -120,8 +144,11 @@ def _flatten(x: Any, leaves: list[Any]) -> TreeDef:
         children, aux = custom[0](x)
         return TreeDef("custom", (type(x), aux), tuple(_flatten(c, leaves) for c in children))
     if isinstance(x, dict):
-        keys = _sorted_keys(x)
-        return TreeDef("dict", tuple(keys), tuple(_flatten(x[k], leaves) for k in keys))
+        # A dict subclass (OrderedDict, defaultdict...) comes back as itself.
+        keys = _dict_keys(x)
+        factory = getattr(x, "default_factory", None)
+        children = tuple(_flatten(x[k], leaves) for k in keys)
+        return TreeDef("mapping", (type(x), factory, tuple(keys)), children)
     if _is_namedtuple(x):
         return TreeDef("namedtuple", type(x), tuple(_flatten(c, leaves) for c in x))
     if isinstance(x, tuple):
@@ -156,6 +183,9 @@ def _unflatten(t: TreeDef, it: Any) -> Any:
     if t.kind == "dict":
         assert isinstance(t.aux, tuple)
         return dict(zip(t.aux, children))
+    if t.kind == "mapping":
+        assert isinstance(t.aux, tuple)
+        return _rebuild_mapping(t.aux, children)
     if t.kind == "tuple":
         return tuple(children)
     if t.kind == "list":
@@ -200,6 +230,8 @@ def tree_unflattener(treedef: TreeDef) -> Callable[[Sequence[Any]], Any]:
             return f"[{inner}]"
         if t.kind == "dict":
             return f"dict(zip({bind(t.aux)}, ({inner})))"
+        if t.kind == "mapping":
+            return f"{bind(_rebuild_mapping)}({bind(t.aux)}, ({inner}))"
         if t.kind == "namedtuple":
             return f"{bind(t.aux)}({inner})"
         assert isinstance(t.aux, tuple)
@@ -249,7 +281,7 @@ def _paths(x: Any, prefix: tuple[Any, ...], out: list[tuple[Any, ...]]) -> None:
         for i, c in enumerate(custom[0](x)[0]):
             _paths(c, prefix + (i,), out)
     elif isinstance(x, dict):
-        for k in _sorted_keys(x):
+        for k in _dict_keys(x):
             _paths(x[k], prefix + (k,), out)
     elif _is_namedtuple(x):
         for name, c in zip(type(x)._fields, x):

@@ -8,7 +8,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from graphc.pytree import tree_flatten, tree_unflatten, tree_unflattener
+import graphc as gc
+from graphc.pytree import tree_flatten, tree_paths, tree_unflatten, tree_unflattener
 
 Point = collections.namedtuple("Point", "x y")
 
@@ -21,6 +22,7 @@ trees = st.recursive(
         st.dictionaries(st.sampled_from("abcd"), kids, max_size=3),
         st.dictionaries(st.integers(0, 3), kids, max_size=2),
         st.tuples(kids, kids).map(lambda p: Point(*p)),
+        st.dictionaries(st.sampled_from("zyx"), kids, max_size=3).map(collections.OrderedDict),
     ),
     max_leaves=12,
 )
@@ -53,3 +55,32 @@ def test_a_tree_too_deep_for_one_expression_still_unflattens() -> None:
         assert isinstance(rebuilt, list) and len(rebuilt) == 1
         rebuilt = rebuilt[0]
     assert rebuilt == 2.0
+
+
+def test_dict_subclasses_come_back_as_themselves() -> None:
+    ordered = collections.OrderedDict([("w", np.ones(2)), ("b", np.zeros(1))])
+    counts = collections.defaultdict(list, {"b": 2.0, "a": 1.0})
+    leaves, treedef = tree_flatten((ordered, counts))
+    assert [len(np.atleast_1d(v)) for v in leaves[:2]] == [2, 1]  # insertion order: w, b
+    assert tree_paths((ordered, counts)) == [(0, "w"), (0, "b"), (1, "a"), (1, "b")]
+    back_ordered, back_counts = tree_unflatten(treedef, leaves)
+    assert type(back_ordered) is collections.OrderedDict and list(back_ordered) == ["w", "b"]
+    assert type(back_counts) is collections.defaultdict and back_counts.default_factory is list
+    assert back_counts == counts
+    # A different key order is a different OrderedDict, but the same plain dict.
+    swapped = collections.OrderedDict([("b", np.zeros(1)), ("w", np.ones(2))])
+    assert tree_flatten(swapped)[1] != tree_flatten(ordered)[1]
+    assert tree_flatten(dict(swapped))[1] == tree_flatten(dict(ordered))[1]
+
+
+def test_gradients_and_jit_keep_an_ordered_dict() -> None:
+    params = collections.OrderedDict([("w", np.array([1.0, 2.0])), ("b", np.array([0.5]))])
+
+    def loss(p):  # noqa: ANN001, ANN202
+        return np.sum(p["w"] ** 2) + np.sum(p["b"])
+
+    grads = gc.grad(loss)(params)
+    assert type(grads) is collections.OrderedDict and list(grads) == ["w", "b"]
+    np.testing.assert_allclose(grads["w"], [2.0, 4.0])
+    out = gc.jit(lambda p: p, backend="numpy")(params)
+    assert type(out) is collections.OrderedDict and list(out) == ["w", "b"]
