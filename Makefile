@@ -29,6 +29,7 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy --strict ir
+	$(VENV)/bin/mypy backends
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[peers]' || echo "peers not installed; graphc and NumPy only"

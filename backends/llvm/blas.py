@@ -23,6 +23,7 @@ import glob
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
@@ -64,7 +65,7 @@ def _capsule_pointer(capsule: object) -> int:
     return int(get_pointer(capsule, get_name(capsule)))
 
 
-def _address(fn: object) -> int:
+def _address(fn: Any) -> int:
     return int(ctypes.cast(fn, ctypes.c_void_p).value or 0)
 
 

@@ -161,7 +161,7 @@ def verified(address: int) -> Checker | None:
         np.zeros((2, 6), np.float32)[:, ::2],  # strided
         samples[0][:, :2],  # another shape
         samples[0].astype(np.float64),  # another dtype
-        samples[0].view(np.ndarray.__class__("sub", (np.ndarray,), {})),  # a subclass
+        samples[0].view(type("sub", (np.ndarray,), {})),  # a subclass
     ]
     for bad in rejects:
         trial = (bad, *samples[1:])

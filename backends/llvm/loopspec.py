@@ -198,8 +198,8 @@ def build_loop_spec(
         if v.type.shape != loop_shape:
             raise NotALoop("outputs of different shapes")
         r = ref(x, loop_shape)
-        strides = contiguous_strides(loop_shape)
-        spec.stores.append((r, Access(dest.source, dtype, dest.offset, strides)))
+        dense = contiguous_strides(loop_shape)
+        spec.stores.append((r, Access(dest.source, dtype, dest.offset, dense)))
     return spec
 
 
