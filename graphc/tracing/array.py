@@ -352,6 +352,22 @@ def _install_operators() -> None:
 
         setattr(TracedArray, f"__{name}__", forward)
         setattr(TracedArray, f"__r{name}__", reflected)
+
+    def power(self: Any, other: Any) -> Any:
+        # ndarray ** 2 is np.square, which makes int8 of bool (np.power would
+        # give int64): a dtype graphc does not have.
+        if type(other) is int and other == 2 and self.dtype == np.bool_:
+            raise UnsupportedError(
+                format_message(
+                    "bool ** 2 is int8 in NumPy (ndarray ** 2 calls np.square), and graphc "
+                    "has no int8",
+                    loc=user_location(2),
+                    hint="cast first, e.g. x.astype(np.int32) ** 2",
+                )
+            )
+        return apply_ufunc(np.power, (self, other))
+
+    TracedArray.__pow__ = power  # type: ignore[method-assign]
     for name, ufunc in {
         "lt": np.less,
         "le": np.less_equal,

@@ -249,22 +249,11 @@ def _apply_advanced(x: TracedArray, entries: list[Any], adjacent: bool) -> Trace
     total = int(np.prod(sizes))
     flat = np.reshape(x, (total,) + x.shape[len(positions) :])
     linear: Any = 0
-    valid: Any = True
     for j, (k, n) in enumerate(zip(indices, sizes)):
         stride = int(np.prod(sizes[j + 1 :]))
-        if isinstance(k, TracedArray):
-            k64 = k.astype(np.int64)
-            ok = (k64 >= -n) & (k64 < n)
-            valid = ok if valid is True else valid & ok
-            k64 = np.where(k64 < 0, k64 + n, k64)
-        else:
-            k64 = k
+        k64 = _checked_axis_index(trace, k, n) if isinstance(k, TracedArray) else k
         term = k64 if stride == 1 else k64 * stride
         linear = term if j == 0 else linear + term
-    if valid is not True:
-        # An out-of-range index in any one axis must fail, not alias another
-        # element: send it out of range for the flattened axis too.
-        linear = np.where(valid, linear, total)
     linear = lift(np.broadcast_to(linear, bshape), trace)
     out = emit(trace, "gather", [trace.value_of(flat), operand(trace, linear)], axis=0)
     if adjacent and positions[0] != 0:
@@ -274,3 +263,12 @@ def _apply_advanced(x: TracedArray, entries: list[Any], adjacent: bool) -> Trace
         order = rest[:first] + list(range(nb)) + rest[first:]
         out = np.transpose(out, order)
     return out
+
+
+def _checked_axis_index(trace: Any, k: TracedArray, n: int) -> Any:
+    """``k`` as a non-negative int64 index into an axis of size ``n``: a
+    gather from ``0, 1, ..., n-1``, so an index out of range fails right
+    there, against this axis's size (not as some position of the flattened
+    array), and a negative one counts from the end, as in NumPy."""
+    positions = emit(trace, "iota", [], shape=(n,), dimension=0, dtype=DType.i64)
+    return emit(trace, "gather", [trace.value_of(positions), operand(trace, k)], axis=0)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 
+import graphc as gc
 from graphc.ir import GraphcError, GraphcIndexError, TracingError
 
 from .helpers import check
@@ -177,6 +178,24 @@ def test_out_of_bounds_constant_index_is_an_index_error() -> None:
 def test_out_of_bounds_traced_index_fails_when_run() -> None:
     with pytest.raises(IndexError):
         check(lambda a, i: a[i], _x(), np.array([0, 3]))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_an_out_of_range_index_among_several_names_its_own_axis_size(backend: str) -> None:
+    a = np.arange(20.0).reshape(5, 4)
+    f = gc.jit(lambda a, i, j: a[i, j], backend=backend)
+    np.testing.assert_array_equal(f(a, np.array([1, -1]), np.array([-4, 3])), a[[1, -1], [-4, 3]])
+    with pytest.raises(GraphcIndexError, match="index 5 is out of bounds for axis.* size 4"):
+        f(a, np.array([1]), np.array([5]))  # NumPy: index 5 ... axis 1 with size 4
+    with pytest.raises(GraphcIndexError, match="index -6 is out of bounds for axis.* size 5"):
+        f(a, np.array([-6]), np.array([0]))
+
+
+def test_bool_squared_is_int8_in_numpy_so_graphc_refuses_it() -> None:
+    assert (np.array([True]) ** 2).dtype == np.int8  # NumPy's np.square path
+    with pytest.raises(gc.UnsupportedError, match="bool \\*\\* 2 is int8"):
+        gc.trace(lambda p: p**2, np.array([True]))
+    check(lambda p: p**3, np.array([True, False]))
 
 
 def test_traced_mask_is_a_tracing_error() -> None:
