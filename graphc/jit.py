@@ -24,17 +24,14 @@ from typing import Any
 import numpy as np
 
 from graphc.ir import (
-    DType,
     Graph,
     InputError,
-    InputOverflowError,
-    Loc,
     UnsupportedError,
     format_message,
 )
-from graphc.ir.inputs import int_in_range
 
 from .pytree import TreeDef, tree_flatten, tree_unflatten, tree_unflattener
+from .signature import Signature, WeakUse, check_weak_ints, fast_key, leaf_key, weak_int_uses
 from .tracing import TracedArray, current_trace, evaluate, trace_flat, user_stacklevel
 from .tracing.trace import function_name
 
@@ -48,40 +45,6 @@ def default_backend() -> str:
     from .compiler import default_backend as choose
 
     return choose()
-
-
-@dataclass(frozen=True)
-class Signature:
-    """What a compiled executable is specialized to."""
-
-    tree: TreeDef
-    leaves: tuple[tuple[tuple[int, ...], Any, bool], ...]  # (shape, dtype or kind, weak)
-    static: tuple[Hashable, ...]
-
-    def describe_difference(self, other: Signature, names: Sequence[str]) -> str:
-        if self.tree != other.tree:
-            return f"argument structure changed: {other.tree} -> {self.tree}"
-        if self.static != other.static:
-            return f"static arguments changed: {other.static!r} -> {self.static!r}"
-        parts = []
-        for name, new, old in zip(names, self.leaves, other.leaves):
-            if new == old:
-                continue
-            if new[2] != old[2]:
-                parts.append(f"{name}: {_describe_leaf(old)} -> {_describe_leaf(new)}")
-                continue
-            what = []
-            if new[0] != old[0]:
-                what.append(f"shape {list(old[0])} -> {list(new[0])}")
-            if new[1] != old[1]:
-                what.append(f"dtype {old[1]} -> {new[1]}")
-            parts.append(f"{name}: {', '.join(what)}")
-        return "; ".join(parts) or "signature changed"
-
-
-def _describe_leaf(key: tuple[tuple[int, ...], Any, bool]) -> str:
-    shape, dtype, weak = key
-    return f"Python {dtype}" if weak else f"{dtype} array of shape {list(shape)}"
 
 
 @dataclass
@@ -120,7 +83,7 @@ class Compiled:
 
     def __call__(self, flat: Sequence[Any]) -> Any:
         if self.weak_ints:
-            _check_weak_ints(self.weak_ints, flat)
+            check_weak_ints(self.weak_ints, flat)
         try:
             outs = self.executable(*flat)
         except InputError:
@@ -138,59 +101,6 @@ class Compiled:
     @functools.cached_property
     def _unflatten(self) -> Callable[[Sequence[Any]], Any]:
         return tree_unflattener(self.out_tree)
-
-
-@dataclass(frozen=True)
-class WeakUse:
-    """A Python int argument the function uses at a narrower integer dtype."""
-
-    leaf: int
-    name: str
-    dtype: DType
-    loc: Loc | None
-
-
-def weak_int_uses(g: Graph, input_weak: Sequence[bool]) -> tuple[WeakUse, ...]:
-    """The Python int inputs of traced graph ``g`` that tracing casts to a
-    narrower integer type (``int32_array * n`` casts ``n``, NumPy's weak
-    scalar rule), with the narrowest such type. NumPy raises OverflowError when
-    the int does not fit that type; the compiled graph would wrap, so the call
-    checks the value first. Casts of values computed from the int (``n + 1``)
-    are not followed: their range is not the argument's."""
-    users = g.users()
-    found = []
-    for k, (v, weak) in enumerate(zip(g.inputs, input_weak)):
-        if not weak or v.type.dtype is not DType.i64:
-            continue
-        narrowest: tuple[DType, Loc | None] | None = None
-        reached = [v]
-        while reached:
-            for n in users.get(reached.pop(), ()):
-                if n.op in ("reshape", "broadcast_in_dim"):  # the same values, shaped
-                    reached.extend(n.outputs)
-                elif n.op == "cast" and n.attrs["dtype"].is_int:
-                    dtype = n.attrs["dtype"]
-                    if dtype.itemsize < v.type.dtype.itemsize and narrowest is None:
-                        narrowest = (dtype, n.loc)
-        if narrowest is not None:
-            found.append(WeakUse(k, v.name or f"input {k}", *narrowest))
-    return tuple(found)
-
-
-def _check_weak_ints(uses: Sequence[WeakUse], flat: Sequence[Any]) -> None:
-    for use in uses:
-        x = flat[use.leaf]
-        if not int_in_range(x, use.dtype):
-            raise InputOverflowError(
-                format_message(
-                    f"argument {use.name} = {x} is out of range for {use.dtype.np}, "
-                    "the dtype it is used at",
-                    loc=use.loc,
-                    hint="a Python int takes the dtype of the array it meets, and NumPy raises "
-                    "OverflowError here too; pass a value that fits, or widen the array "
-                    "(x.astype(np.int64))",
-                )
-            )
 
 
 def _contiguous(flat: Sequence[Any]) -> list[Any] | None:
@@ -276,11 +186,11 @@ class Jitted:
             args = self._bind_kwargs(args, kwargs)
         if current_trace() is not None:
             return self._inline(args)
-        fast_key: Any = None
+        quick: Any = None
         if not self.static_argnums:
             fast_leaves: list[Any] = []
-            fast_key = _fast_key(args, fast_leaves)
-            compiled = self._fast.get(fast_key) if fast_key is not None else None
+            quick = fast_key(args, fast_leaves)
+            compiled = self._fast.get(quick) if quick is not None else None
             if compiled is not None:
                 self._last = compiled
                 return compiled(fast_leaves)
@@ -289,12 +199,12 @@ class Jitted:
         leaves, tree = tree_flatten(dynamic)
         if any(isinstance(x, TracedArray) for x in leaves):
             return self._inline(args)
-        sig = Signature(tree, tuple(_leaf_key(x) for x in leaves), self._static_key(args))
+        sig = Signature(tree, tuple(leaf_key(x) for x in leaves), self._static_key(args))
         compiled = self.cache.get(sig)
         if compiled is None:
             compiled = self._compile(args, sig)
-        if fast_key is not None:
-            self._fast[fast_key] = compiled
+        if quick is not None:
+            self._fast[quick] = compiled
         self._last = compiled
         return compiled(leaves)
 
@@ -303,7 +213,7 @@ class Jitted:
         static = self._static(len(args))
         dynamic = [a for i, a in enumerate(args) if i not in static]
         leaves, tree = tree_flatten(dynamic)
-        sig = Signature(tree, tuple(_leaf_key(x) for x in leaves), self._static_key(args))
+        sig = Signature(tree, tuple(leaf_key(x) for x in leaves), self._static_key(args))
         return self.cache.get(sig) or self._compile(args, sig)
 
     # -- artifacts of the most recent call -------------------------------------
@@ -494,54 +404,6 @@ def _positions(nums: Sequence[int], nargs: int, what: str) -> tuple[int, ...]:
             )
         out.append(i % nargs)
     return tuple(out)
-
-
-def _fast_key(x: Any, leaves: list[Any]) -> Any:
-    """A hashable key for the structure, shapes and dtypes of ``x``, collecting its
-    leaves in pytree order; ``None`` for anything unusual (then the general path
-    decides). Nested tuples hash in C, which keeps cache hits cheap."""
-    kind = type(x)
-    if kind is np.ndarray:
-        leaves.append(x)
-        return (x.shape, x.dtype)
-    if kind is dict:
-        try:
-            keys = sorted(x)
-        except TypeError:
-            return None
-        parts = tuple(_fast_key(x[k], leaves) for k in keys)
-        return None if None in parts else (dict, tuple(keys), parts)
-    if kind is tuple or kind is list:
-        parts = tuple(_fast_key(c, leaves) for c in x)
-        return None if None in parts else (kind, parts)
-    if kind is float or kind is int or kind is bool:
-        leaves.append(x)
-        return kind
-    if x is None:  # an empty subtree (train_step's model_state without one)
-        return _NONE_KEY
-    return None
-
-
-_NONE_KEY = ("None",)
-
-
-def _leaf_key(x: Any) -> tuple[tuple[int, ...], Any, bool]:
-    # NumPy scalars first: np.float64 is also a Python float, but strongly typed.
-    if isinstance(x, (np.ndarray, np.generic)):
-        return (x.shape, x.dtype, False)
-    if isinstance(x, bool):
-        return ((), "bool", True)
-    if isinstance(x, int):
-        return ((), "int", True)
-    if isinstance(x, float):
-        return ((), "float", True)
-    raise UnsupportedError(
-        format_message(
-            f"a jitted function got an argument of type {type(x).__name__}",
-            hint="pass arrays, numbers, or dicts/lists/tuples of them; mark other arguments static "
-            "(gc.jit(f, static_argnums=...))",
-        )
-    )
 
 
 def jit(
