@@ -13,7 +13,10 @@ Profiles:
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 _SLOW_DATA = [HealthCheck.too_slow, HealthCheck.data_too_large]
@@ -48,3 +51,18 @@ def _profile_name() -> str:
 
 
 settings.load_profile(_profile_name())
+
+
+@pytest.fixture(scope="module")
+def private_llvm_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A disk cache for compiled LLVM objects private to one test module, so
+    tests neither read a user's cache nor leave entries in it. Use it with
+    ``pytestmark = pytest.mark.usefixtures("private_llvm_cache")``."""
+    path = tmp_path_factory.mktemp("llvm_cache")
+    saved = os.environ.get("GRAPHC_CACHE_DIR")
+    os.environ["GRAPHC_CACHE_DIR"] = str(path)
+    yield path
+    if saved is None:
+        del os.environ["GRAPHC_CACHE_DIR"]
+    else:
+        os.environ["GRAPHC_CACHE_DIR"] = saved

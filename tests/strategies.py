@@ -463,19 +463,7 @@ def _fusion(c: _Ctx) -> Any:
         raise Skip
     count = c.draw(st.integers(1, 3))
     operands = [c.pick() for _ in range(count)]
-    body = c.draw(
-        _graph(
-            input_types=[v.type for v in operands],
-            max_nodes=4,
-            max_outputs=3,
-            depth=c.depth + 1,
-            ops=c.options.get("body_ops"),
-            allow_dtypes=c.allow_dtypes,
-            special=c.special,
-            locations=c.options.get("locations", False),
-            max_depth=c.options.get("max_depth", 2),
-        )
-    )
+    body = _body(c, [v.type for v in operands])
     kind = c.draw(st.sampled_from(["elementwise", "elementwise", "reduction", "matmul+epilogue"]))
     return c.b.fusion(*operands, subgraphs=[body], kind=kind)
 
@@ -484,19 +472,7 @@ def _remat(c: _Ctx) -> Any:
     if c.depth >= c.options.get("max_depth", 2):
         raise Skip
     operands = [c.pick() for _ in range(c.draw(st.integers(1, 3)))]
-    body = c.draw(
-        _graph(
-            input_types=[v.type for v in operands],
-            max_nodes=4,
-            max_outputs=3,
-            depth=c.depth + 1,
-            ops=c.options.get("body_ops"),
-            allow_dtypes=c.allow_dtypes,
-            special=c.special,
-            locations=c.options.get("locations", False),
-            max_depth=c.options.get("max_depth", 2),
-        )
-    )
+    body = _body(c, [v.type for v in operands])
     return c.b.remat(*operands, subgraphs=[body], recompute=c.draw(st.booleans()))
 
 

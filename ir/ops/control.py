@@ -34,7 +34,7 @@ import numpy as np
 from ..core import Graph, Literal, Operand, TensorType, Value
 from ..liveness import prune
 from .registry import Attr, OpDef, register
-from .rules import type_error
+from .rules import call_types, type_error
 from .scan_vjp import Differentiate, scan_vjp
 
 # ---------------------------------------------------------------------------
@@ -305,14 +305,7 @@ register(
 def _remat_rule(
     *xs: TensorType, recompute: bool, _subgraphs: tuple[Graph, ...]
 ) -> tuple[TensorType, ...]:
-    (body,) = _subgraphs
-    if tuple(xs) != body.input_types:
-        got = ", ".join(map(str, xs))
-        want = ", ".join(map(str, body.input_types))
-        raise type_error(f"operands ({got}) do not match the body's arguments ({want})")
-    if not body.outputs:
-        raise type_error("a remat body must return at least one value")
-    return body.output_types
+    return call_types(xs, _subgraphs[0], "remat")
 
 
 def _remat_ref(*xs: Any, recompute: bool, _subgraphs: tuple[Graph, ...], _interpret: Any) -> Any:

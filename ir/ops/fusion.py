@@ -12,20 +12,13 @@ from typing import Any
 
 from ..core import Graph, TensorType
 from .registry import Attr, OpDef, register
-from .rules import type_error
+from .rules import call_types
 
 
 def _fusion_rule(
     *xs: TensorType, kind: str, _subgraphs: tuple[Graph, ...]
 ) -> tuple[TensorType, ...]:
-    (body,) = _subgraphs
-    if tuple(xs) != body.input_types:
-        got = ", ".join(map(str, xs))
-        want = ", ".join(map(str, body.input_types))
-        raise type_error(f"operands ({got}) do not match the body's arguments ({want})")
-    if not body.outputs:
-        raise type_error("a fusion body must return at least one value")
-    return body.output_types
+    return call_types(xs, _subgraphs[0], "fusion")
 
 
 def _fusion_ref(*xs: Any, kind: str, _subgraphs: tuple[Graph, ...], _interpret: Any) -> Any:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..core import TensorType
+from ..core import Graph, TensorType
 from ..dtypes import DType
 from ..errors import OpTypeError, UnsupportedError
 
@@ -72,3 +72,15 @@ def require_float(ty: TensorType, what: str = "operand") -> None:
 def require_int(ty: TensorType, what: str = "operand") -> None:
     if not ty.dtype.is_int:
         raise type_error(f"{what} must be i32 or i64, got {ty.dtype}")
+
+
+def call_types(xs: Sequence[TensorType], body: Graph, what: str) -> tuple[TensorType, ...]:
+    """The result types of an op that calls ``body`` on operands of types ``xs``
+    (a fusion, a remat region): the operands must be the body's arguments."""
+    if tuple(xs) != body.input_types:
+        got = ", ".join(map(str, xs))
+        want = ", ".join(map(str, body.input_types))
+        raise type_error(f"operands ({got}) do not match the body's arguments ({want})")
+    if not body.outputs:
+        raise type_error(f"a {what} body must return at least one value")
+    return body.output_types

@@ -3,8 +3,6 @@ the NumPy backend and the un-jitted (interpreted) transform."""
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -12,16 +10,8 @@ import graphc as gc
 from graphc.pytree import tree_flatten
 from tests.corpus import CORPUS, Case
 
-
-@pytest.fixture(autouse=True, scope="module")
-def private_cache(tmp_path_factory):  # noqa: ANN001, ANN201
-    saved = os.environ.get("GRAPHC_CACHE_DIR")
-    os.environ["GRAPHC_CACHE_DIR"] = str(tmp_path_factory.mktemp("llvm_cache"))
-    yield
-    if saved is None:
-        del os.environ["GRAPHC_CACHE_DIR"]
-    else:
-        os.environ["GRAPHC_CACHE_DIR"] = saved
+# Compiled LLVM objects go to a private directory, shared within this module.
+pytestmark = pytest.mark.usefixtures("private_llvm_cache")
 
 
 def _leaves(tree):  # noqa: ANN001, ANN202

@@ -9,8 +9,6 @@ right.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 import scipy.special
@@ -32,15 +30,8 @@ REFERENCE = {
 MAX_ULP = 4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def private_cache(tmp_path_factory):  # noqa: ANN001, ANN201
-    saved = os.environ.get("GRAPHC_CACHE_DIR")
-    os.environ["GRAPHC_CACHE_DIR"] = str(tmp_path_factory.mktemp("llvm_cache"))
-    yield
-    if saved is None:
-        del os.environ["GRAPHC_CACHE_DIR"]
-    else:
-        os.environ["GRAPHC_CACHE_DIR"] = saved
+# Compiled LLVM objects go to a private directory, shared within this module.
+pytestmark = pytest.mark.usefixtures("private_llvm_cache")
 
 
 def sample() -> np.ndarray:

@@ -9,7 +9,6 @@ relative; float32 within a few ulp.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -24,16 +23,8 @@ SPECIALS = [0.0, -0.0, math.inf, -math.inf, math.nan, 1.0, -1.0, 1e-30, 1e30]
 RNG = np.random.default_rng(1234)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def private_cache(tmp_path_factory):  # noqa: ANN001, ANN201
-    """Compiled objects go to a private directory, shared within this module."""
-    saved = os.environ.get("GRAPHC_CACHE_DIR")
-    os.environ["GRAPHC_CACHE_DIR"] = str(tmp_path_factory.mktemp("llvm_cache"))
-    yield
-    if saved is None:
-        del os.environ["GRAPHC_CACHE_DIR"]
-    else:
-        os.environ["GRAPHC_CACHE_DIR"] = saved
+# Compiled LLVM objects go to a private directory, shared within this module.
+pytestmark = pytest.mark.usefixtures("private_llvm_cache")
 
 
 # Input ranges per op, for float operands (specials are mixed in as well).

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 from hypothesis import given, note, settings
@@ -25,17 +23,8 @@ from graphc.passes.fuse import fuse
 from tests.backends.test_llvm_ops import assert_close
 from tests.strategies import graphs_with_inputs
 
-
-@pytest.fixture(autouse=True, scope="module")
-def private_cache(tmp_path_factory):  # noqa: ANN001, ANN201
-    """Compiled objects go to a private directory, shared within this module."""
-    saved = os.environ.get("GRAPHC_CACHE_DIR")
-    os.environ["GRAPHC_CACHE_DIR"] = str(tmp_path_factory.mktemp("llvm_cache"))
-    yield
-    if saved is None:
-        del os.environ["GRAPHC_CACHE_DIR"]
-    else:
-        os.environ["GRAPHC_CACHE_DIR"] = saved
+# Compiled LLVM objects go to a private directory, shared within this module.
+pytestmark = pytest.mark.usefixtures("private_llvm_cache")
 
 
 def check_against_interpreter(g, arrays) -> None:  # noqa: ANN001

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -15,16 +14,8 @@ from graphc.pytree import tree_flatten
 BACKENDS = ["numpy", "llvm"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def private_cache(tmp_path_factory):  # noqa: ANN001, ANN201
-    """Compiled LLVM objects go to a private directory, shared within this module."""
-    saved = os.environ.get("GRAPHC_CACHE_DIR")
-    os.environ["GRAPHC_CACHE_DIR"] = str(tmp_path_factory.mktemp("llvm_cache"))
-    yield
-    if saved is None:
-        del os.environ["GRAPHC_CACHE_DIR"]
-    else:
-        os.environ["GRAPHC_CACHE_DIR"] = saved
+# Compiled LLVM objects go to a private directory, shared within this module.
+pytestmark = pytest.mark.usefixtures("private_llvm_cache")
 
 
 def gelu(h: Any) -> Any:

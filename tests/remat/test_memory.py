@@ -6,7 +6,6 @@ preallocates for intermediates) and the executables' own memory reports.
 
 from __future__ import annotations
 
-import os
 import textwrap
 import warnings
 from typing import Any
@@ -27,15 +26,8 @@ from tests.passes.helpers import assert_same_meaning
 BACKENDS = ["numpy", "llvm"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def private_cache(tmp_path_factory):  # noqa: ANN001, ANN201
-    saved = os.environ.get("GRAPHC_CACHE_DIR")
-    os.environ["GRAPHC_CACHE_DIR"] = str(tmp_path_factory.mktemp("llvm_cache"))
-    yield
-    if saved is None:
-        del os.environ["GRAPHC_CACHE_DIR"]
-    else:
-        os.environ["GRAPHC_CACHE_DIR"] = saved
+# Compiled LLVM objects go to a private directory, shared within this module.
+pytestmark = pytest.mark.usefixtures("private_llvm_cache")
 
 
 def gelu(h: Any) -> Any:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
@@ -15,16 +14,8 @@ from graphc.passes.inline import inline_remat, remove_barriers
 from graphc.passes.pipeline import optimize
 from tests.passes.helpers import check_pass
 
-
-@pytest.fixture(autouse=True, scope="module")
-def private_cache(tmp_path_factory):  # noqa: ANN001, ANN201
-    saved = os.environ.get("GRAPHC_CACHE_DIR")
-    os.environ["GRAPHC_CACHE_DIR"] = str(tmp_path_factory.mktemp("llvm_cache"))
-    yield
-    if saved is None:
-        del os.environ["GRAPHC_CACHE_DIR"]
-    else:
-        os.environ["GRAPHC_CACHE_DIR"] = saved
+# Compiled LLVM objects go to a private directory, shared within this module.
+pytestmark = pytest.mark.usefixtures("private_llvm_cache")
 
 
 def test_a_region_is_inlined_and_a_recomputation_goes_behind_a_barrier() -> None:
