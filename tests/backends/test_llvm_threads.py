@@ -186,7 +186,6 @@ def test_a_thread_count_that_is_not_a_number_warns_once(monkeypatch) -> None:  #
         assert default_threads() == cores  # said once
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_a_forked_child_runs_threaded_code() -> None:
     g = reductions_graph()
     (exe,) = compile_with_threads(g, [2], **SPLIT)
