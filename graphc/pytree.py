@@ -22,10 +22,13 @@ class TreeDef:
     """The structure of a pytree without its leaves. Hashable, so it can key caches."""
 
     # "leaf", "none", "tuple", "list", "dict", "mapping" (a dict subclass:
-    # aux is (class, default_factory, keys)), "namedtuple", "custom"
+    # aux is (class, keys)), "namedtuple", "custom"
     kind: str
     aux: Hashable = None
     children: tuple[TreeDef, ...] = ()
+    # What rebuilding needs but the structure is not (a defaultdict's factory:
+    # a new lambda per call must not make a new structure): not compared.
+    extra: Any = None
 
     def _key(self) -> tuple[Any, ...]:
         return (self.kind, self.aux, self.children)
@@ -59,7 +62,7 @@ class TreeDef:
             return "{" + inner + "}"
         if self.kind == "mapping":
             assert isinstance(self.aux, tuple)
-            cls, _, keys = self.aux
+            cls, keys = self.aux
             inner = ", ".join(f"{k!r}: {c}" for k, c in zip(keys, self.children))
             return f"{cls.__name__}({{{inner}}})"
         if self.kind == "list":
@@ -104,11 +107,18 @@ def _dict_keys(d: dict[Any, Any]) -> list[Any]:
     return _sorted_keys(d)
 
 
-def _rebuild_mapping(aux: tuple[Any, ...], children: Sequence[Any]) -> Any:
-    cls, factory, keys = aux
-    if issubclass(cls, collections.defaultdict):
-        return cls(factory, zip(keys, children))
-    return cls(zip(keys, children))
+def _rebuild_mapping(aux: tuple[Any, ...], factory: Any, children: Sequence[Any]) -> Any:
+    """A dict subclass with these items. The items go in one by one, not
+    through the class's constructor or update, whose meanings vary (Counter
+    counts); a class that cannot be built without arguments gives a dict."""
+    cls, keys = aux
+    try:
+        out = cls(factory) if issubclass(cls, collections.defaultdict) else cls()
+    except TypeError:
+        out = {}
+    for k, v in zip(keys, children):
+        out[k] = v
+    return out
 
 
 def _sorted_keys(d: dict[Any, Any]) -> list[Any]:
@@ -147,8 +157,8 @@ def _flatten(x: Any, leaves: list[Any]) -> TreeDef:
         # A dict subclass (OrderedDict, defaultdict...) comes back as itself.
         keys = _dict_keys(x)
         factory = getattr(x, "default_factory", None)
-        children = tuple(_flatten(x[k], leaves) for k in keys)
-        return TreeDef("mapping", (type(x), factory, tuple(keys)), children)
+        children = tuple(_flatten(dict.__getitem__(x, k), leaves) for k in keys)
+        return TreeDef("mapping", (type(x), tuple(keys)), children, factory)
     if _is_namedtuple(x):
         return TreeDef("namedtuple", type(x), tuple(_flatten(c, leaves) for c in x))
     if isinstance(x, tuple):
@@ -185,7 +195,7 @@ def _unflatten(t: TreeDef, it: Any) -> Any:
         return dict(zip(t.aux, children))
     if t.kind == "mapping":
         assert isinstance(t.aux, tuple)
-        return _rebuild_mapping(t.aux, children)
+        return _rebuild_mapping(t.aux, t.extra, children)
     if t.kind == "tuple":
         return tuple(children)
     if t.kind == "list":
@@ -231,7 +241,7 @@ def tree_unflattener(treedef: TreeDef) -> Callable[[Sequence[Any]], Any]:
         if t.kind == "dict":
             return f"dict(zip({bind(t.aux)}, ({inner})))"
         if t.kind == "mapping":
-            return f"{bind(_rebuild_mapping)}({bind(t.aux)}, ({inner}))"
+            return f"{bind(_rebuild_mapping)}({bind(t.aux)}, {bind(t.extra)}, ({inner}))"
         if t.kind == "namedtuple":
             return f"{bind(t.aux)}({inner})"
         assert isinstance(t.aux, tuple)

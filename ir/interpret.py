@@ -88,6 +88,8 @@ def _check_input(g: Graph, v: Value, a: Any) -> np.ndarray:
     want = v.type
     if arr.shape != want.shape:
         raise InputError(f"{where} expects shape {list(want.shape)}, got {list(arr.shape)}")
+    if not arr.dtype.isnative:  # byte order is storage, not type (as on both backends)
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if arr.dtype != want.dtype.np:
         try:
             got = DType.from_numpy(arr.dtype)

@@ -84,3 +84,22 @@ def test_gradients_and_jit_keep_an_ordered_dict() -> None:
     np.testing.assert_allclose(grads["w"], [2.0, 4.0])
     out = gc.jit(lambda p: p, backend="numpy")(params)
     assert type(out) is collections.OrderedDict and list(out) == ["w", "b"]
+
+
+def test_a_counter_keeps_its_items_and_a_lambda_factory_does_not_recompile() -> None:
+    counts = collections.Counter({"a": 1.0, "b": 2.0})
+    flat, treedef = tree_flatten(counts)
+    for rebuilt in (tree_unflatten(treedef, flat), tree_unflattener(treedef)(flat)):
+        assert type(rebuilt) is collections.Counter and dict(rebuilt) == {"a": 1.0, "b": 2.0}
+    f = gc.jit(lambda d: d["a"] * 2.0, backend="numpy")
+    for _ in range(3):  # a new lambda each call: the same structure
+        f(collections.defaultdict(lambda: 0, a=np.ones(2)))
+    assert len(f.cache) == 1
+
+
+def test_a_big_endian_array_is_an_ordinary_argument() -> None:
+    x = np.arange(3.0).astype(">f8")
+    want = 2 * np.arange(3.0)
+    np.testing.assert_array_equal(gc.grad(lambda a: np.sum(a * a))(x), want)
+    for backend in ("numpy", "llvm", "interpret"):
+        np.testing.assert_array_equal(gc.jit(lambda a: a * 2.0, backend=backend)(x), want)

@@ -137,7 +137,7 @@ def max_bytes() -> int:
         mb = float(text)
     except ValueError:
         mb = -1.0
-    if not mb >= 0:  # also NaN
+    if not 0 <= mb < 2**40:  # also NaN and infinity
         _warn_once(
             f"max:{text}",
             f"graphc: GRAPHC_CACHE_MAX_MB={text!r} is not a number of megabytes; "

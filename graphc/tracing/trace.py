@@ -50,7 +50,9 @@ def leaf_type(leaf: Any, where: str) -> tuple[TensorType, bool]:
         return TensorType((), dtype), True
     if isinstance(leaf, (np.ndarray, np.generic)):
         try:
-            return TensorType(tuple(np.shape(leaf)), DType.from_numpy(leaf.dtype)), False
+            # Byte order is storage, not type: a big-endian float64 is an f64.
+            native = leaf.dtype.newbyteorder("=")
+            return TensorType(tuple(np.shape(leaf)), DType.from_numpy(native)), False
         except UnsupportedError as exc:
             raise UnsupportedError(
                 format_message(

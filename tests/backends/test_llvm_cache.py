@@ -279,6 +279,9 @@ def test_the_cap_comes_from_the_environment(monkeypatch) -> None:  # noqa: ANN00
     monkeypatch.setenv("GRAPHC_CACHE_MAX_MB", "lots")
     with pytest.warns(cache_mod.CacheWarning, match="GRAPHC_CACHE_MAX_MB='lots'"):
         assert cache_mod.max_bytes() == 256 * 2**20
+    monkeypatch.setenv("GRAPHC_CACHE_MAX_MB", "inf")
+    with pytest.warns(cache_mod.CacheWarning, match="GRAPHC_CACHE_MAX_MB='inf'"):
+        assert cache_mod.max_bytes() == 256 * 2**20
 
 
 def test_compiles_under_a_tiny_cap_still_work(private_cache, monkeypatch) -> None:  # noqa: ANN001
