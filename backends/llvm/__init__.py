@@ -54,6 +54,7 @@ def compile(
     parallel_work: int | None = None,
     chunk_work: int | None = None,
     profile: bool = False,
+    flush_denormals: bool = False,
     cache: bool = True,
     **_ignored: Any,
 ) -> LLVMExecutable:
@@ -70,6 +71,9 @@ def compile(
             (elements times per-element cost) on.
         chunk_work: about this much work per chunk.
         profile: count time per node (``exe.profile()``, see :mod:`.profile`).
+        flush_denormals: run with subnormal floats flushed to zero, as JAX
+            does (x86-64; see :mod:`.fpmode`). Off by default: results then
+            match NumPy's gradual underflow.
         cache: use the on-disk object cache (see :mod:`.cache`).
     """
     start = time.perf_counter()
@@ -77,7 +81,9 @@ def compile(
     g, plan = d.graph, restrict_plan(plan, d)
     blas = register_blas()
     threads = threads or num_threads or default_threads()
-    options = Options(profile=profile, gemm_parts=min(threads, MAX_CHUNKS))
+    options = Options(
+        profile=profile, gemm_parts=min(threads, MAX_CHUNKS), flush_denormals=flush_denormals
+    )
     if parallel_work is not None:
         options.parallel_work = parallel_work
     if chunk_work is not None:

@@ -31,6 +31,7 @@ from graphc.ir import (
 from graphc.ir.errors import format_message
 from graphc.ir.plan import MemoryPlan, align
 
+from . import fpmode
 from .blas import single_thread_blas
 from .buffers import place_buffers, value_names
 from .irutil import I64, PTR, VOID, counted_loop, elem_ptr, i64, load, store, word_ptr
@@ -46,18 +47,19 @@ from .loopspec import (
     spec_key,
 )
 from .mathlib import MathLib
-from .parallel import MAX_CHUNKS, call_region, loop_task, threads_global
+from .parallel import MAX_CHUNKS, call_region, loop_task, step_with_pool
 from .profile import Counters
 from .scalar import ScalarEmitter
 from .views import View
 
 # A kernel becomes a parallel region from this much work (elements x
 # per-element cost; one unit measured 20-35 ps of single-thread time here,
-# so about 0.2 ms), split into chunks of about CHUNK_WORK. Waking a sleeping
-# pool worker takes ~30 us on the project's virtual machines; the chunks let
-# whichever thread is running take the next one.
-PARALLEL_WORK = 1 << 23
-CHUNK_WORK = 1 << 20
+# so about 15 us), split into chunks of about CHUNK_WORK. The pool's workers
+# poll while a step runs, so a region costs ~1 us (W1's Adam update of a
+# 256x256 weight: 32 -> 19 us on two threads); the chunks let whichever
+# thread is running take the next one.
+PARALLEL_WORK = 1 << 19
+CHUNK_WORK = 1 << 17
 
 Lowering = Callable[["ModuleBuilder", Node], None]
 LOWERINGS: dict[str, Lowering] = {}
@@ -87,6 +89,7 @@ class Options:
     chunk_work: int = CHUNK_WORK
     gemm_parts: int = 1  # large products are split into this many (the compile's threads)
     profile: bool = False  # count cycles per node (see profile.py)
+    flush_denormals: bool = False  # FTZ/DAZ while the step runs (see fpmode.py)
 
 
 class ModuleBuilder:
@@ -266,6 +269,8 @@ class ModuleBuilder:
     def region(self, task: ir.Function, ptrs: list[ir.Value], chunks: int) -> None:
         """Run ``task(ctx, lo, hi)`` over ``chunks`` chunks on the worker pool."""
         self.layout.parallel_regions += 1
+        if self.options.flush_denormals and fpmode.supported():
+            task = fpmode.flushing_task(self.module, task)
         call_region(self.module, self.b, ir.IRBuilder(self.alloca_block), task, ptrs, chunks)
 
     def custom_kernel(
@@ -421,7 +426,9 @@ class ModuleBuilder:
         if self.layout.uses_blas:
             single_thread_blas(self.module, entry, self.exit_block)
         if self.layout.parallel_regions:
-            threads_global(self.module)
+            step_with_pool(self.module, entry, self.exit_block)
+        if self.options.flush_denormals and fpmode.supported():
+            fpmode.flush_in_entry(self.module, entry, self.exit_block, entry)
         entry.branch(self.entry.blocks[1])
         self.layout.arena_bytes = self.scratch_base + self.layout.scratch_bytes
         return self.module

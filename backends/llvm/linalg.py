@@ -287,15 +287,15 @@ def _blas_ready(mb: ModuleBuilder, n: Node, v: View, dtype: DType, rows: int, co
 
 
 # A product is split (rows or columns of C, one GEMM call per chunk on the
-# worker pool) from this many multiply-adds on (about 0.3 ms on one core),
-# into as many parts as the compile's thread count. Waking a sleeping worker
-# takes ~30 us on the project's (virtual) machines, so smaller products do
-# not gain: a W1 step with its 128x256x256 products split measured 3% slower
-# on two threads than on one. More parts balance better but cost more: each
-# part packs the operand it does not split again (measured single-threaded,
-# 512x1024x1024: 2 parts +3%, 4 +9%, 8 +19%). Whole batch entries are split
-# first. A part keeps at least GEMM_MIN_SPAN rows or columns.
-GEMM_SPLIT = 1 << 25
+# worker pool) from this many multiply-adds on (about 8 us on one core),
+# into as many parts as the compile's thread count. The pool's workers poll
+# during a step, so a region costs ~1 us, not a ~30 us wake-up: W1's
+# 128x256x256 products take 110 instead of 140 us on two threads. More
+# parts balance better but cost more: each part packs the operand it does
+# not split again (measured single-threaded, 512x1024x1024: 2 parts +3%,
+# 4 +9%, 8 +19%). Whole batch entries are split first. A part keeps at
+# least GEMM_MIN_SPAN rows or columns.
+GEMM_SPLIT = 1 << 20
 GEMM_MIN_SPAN = 32
 
 

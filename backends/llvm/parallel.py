@@ -16,7 +16,7 @@ from __future__ import annotations
 import llvmlite.ir as ir
 
 from .irutil import I64, PTR, alloca, counted_loop, i64
-from .pool import PARALLEL_SYMBOL, REGION_TYPE, TASK_TYPE
+from .pool import PARALLEL_SYMBOL, REGION_TYPE, STEP_SYMBOLS, STEP_TYPE, TASK_TYPE
 
 THREADS_SYMBOL = "graphc_threads"
 # Chunks per region at most: enough to balance the work when a thread is
@@ -33,6 +33,21 @@ def threads_global(module: ir.Module) -> ir.GlobalVariable:
     g.initializer = i64(1)
     g.align = 8
     return g
+
+
+def step_with_pool(module: ir.Module, entry: ir.IRBuilder, exit_block: ir.Block) -> None:
+    """Bracket the entry function with the pool's step enter/leave (at
+    ``entry``, and before ``exit_block`` returns), so the workers stay awake
+    between this step's regions. The thread count is read once: the runtime
+    may change it for the next call while this one runs."""
+    threads = entry.load(threads_global(module), typ=I64, name="step_threads")
+    enter, leave = (
+        module.globals.get(name) or ir.Function(module, STEP_TYPE, name) for name in STEP_SYMBOLS
+    )
+    entry.call(enter, [threads])
+    b = ir.IRBuilder()
+    b.position_before(exit_block.terminator)
+    b.call(leave, [threads])
 
 
 def call_region(

@@ -16,11 +16,17 @@ How a region runs (all of it in native code, no GIL involved):
   chunk count, next chunk), so whoever is running takes the next chunk: on a
   busy machine where a worker does not get a core, the caller simply does
   all the work, and nothing waits for a thread that never started.
-- The region ends when every chunk is done; the caller spins briefly, then
-  sleeps on a condition variable until the last chunk finishes.
-- Workers sleep on a condition variable between regions; they never spin.
-  (Spinning workers, as OpenBLAS's do after each call, steal the core the
-  next kernel needs on a 2-core machine.)
+- The region ends when every chunk is done; the caller spins (up to ~0.1
+  ms), then sleeps on a condition variable until the last chunk finishes.
+- Workers poll for the next region while a step runs: generated entry
+  functions with parallel regions call ``graphc_pool_enter`` first and
+  ``graphc_pool_leave`` last, and workers keep polling ~0.2 ms after the
+  last step leaves (the Python code between two training steps). Waking a
+  sleeping worker takes ~30 us here, which is what a 0.1 ms product gains
+  from a second core, so without this splitting small products did not pay
+  (W1 step on two threads: 700 -> 580 us with it). A worker that finds no
+  region for ~0.8 ms, or no running step, sleeps on a condition variable;
+  an idle process burns no CPU.
 - A caller that finds the pool busy (another thread's region, or a region
   started from inside a task) runs its chunks alone; so does every region
   when ``threads`` is 1. A single-thread run calls ``task(ctx, 0, n)`` once,
@@ -45,16 +51,27 @@ from . import fastargs, target
 from .irutil import I8, I32, I64, PTR, VOID, i64
 
 PARALLEL_SYMBOL = "graphc_parallel"
+STEP_SYMBOLS = ("graphc_pool_enter", "graphc_pool_leave")
+STEP_TYPE = ir.FunctionType(VOID, [I64])
 TASK_TYPE = ir.FunctionType(VOID, [PTR, I64, I64])
 REGION_TYPE = ir.FunctionType(VOID, [PTR, PTR, I64, I64])
 MAX_WORKERS = 63
 MAX_CHUNKS = 0xFFFF  # the chunk count and index share one 64-bit word with the generation
-# Cycles the caller polls for the last chunk before it sleeps (~10 us).
-SPIN_CYCLES = 1 << 15
+# Cycles the caller polls for the last chunk before it sleeps (~0.1 ms):
+# with polling workers the chunks end close together, and sleeping costs a
+# ~30 us wake-up.
+SPIN_CYCLES = 1 << 18
 # After a region that the helpers made slower than running alone, regions
 # run alone for BACKOFF_CYCLES << strikes cycles (~0.4 ms, doubling up to ~50 ms).
 BACKOFF_CYCLES = 1 << 20
 MAX_STRIKES = 7
+# While a step runs, a worker that found no region for this many cycles
+# (~0.8 ms) stops polling and sleeps until the next region.
+HOT_CYCLES = 1 << 21
+# After the last step leaves, workers keep polling this long (~0.2 ms): a
+# training loop's Python code between two steps takes ~0.05 ms, and a
+# worker woken from sleep arrives ~0.03 ms late for the next step's region.
+LINGER_CYCLES = 1 << 19
 # Opaque storage for one pthread mutex or condition variable (glibc needs 40
 # and 48 bytes, other C libraries at most 64; initialized with *_init).
 SYNC_BYTES = 128
@@ -71,6 +88,8 @@ class _Emitter:
         self.ctx = self._global("ctx", PTR)
         self.limit = self._global("limit", I64)  # workers taking part in this region
         self.busy = self._global("busy", I32, align=64)  # a region is running
+        self.active = self._global("active", I64, align=64)  # steps running (workers poll)
+        self.linger = self._global("linger", I64)  # cycle count until which workers poll anyway
         self.stop = self._global("stop", I32)
         self.workers = self._global("workers", I64)
         self.ready = self._global("ready", I32)  # sync objects initialized
@@ -174,21 +193,71 @@ def _build_claim(e: _Emitter) -> ir.Function:
 
 
 def _build_worker(e: _Emitter, claim: ir.Function) -> ir.Function:
-    """A worker thread: sleep until a new region is published, take part, repeat."""
+    """A worker thread: wait for a new region, take part, repeat.
+
+    While a step is active (``graphc_pool_enter`` .. ``graphc_pool_leave``)
+    the worker polls for the next region instead of sleeping, for at most
+    HOT_CYCLES without work; otherwise it sleeps on a condition variable."""
     fn, b = e.function("graphc_pool.worker", PTR, [PTR])
     wid = b.ptrtoint(fn.args[0], I64)
     seen = b.alloca(I64)
+    tired = b.alloca(I32)  # polled a whole HOT_CYCLES for nothing: sleep until a region
+    idle_since = b.alloca(I64)
+    b.store(ir.Constant(I32, 0), tired)
     e.lock(b)
     b.store(b.lshr(b.load(e.word, typ=I64), i64(32)), seen)
     e.unlock(b)
     top = fn.append_basic_block("top")
+    poll = fn.append_basic_block("poll")
+    poll_fresh = fn.append_basic_block("poll_fresh")
+    poll_idle = fn.append_basic_block("poll_idle")
+    poll_keep = fn.append_basic_block("poll_keep")
+    poll_tired = fn.append_basic_block("poll_tired")
+    cold = fn.append_basic_block("cold")
     wait = fn.append_basic_block("wait")
     check_gen = fn.append_basic_block("check_gen")
+    check_hot = fn.append_basic_block("check_hot")
+    rehot = fn.append_basic_block("rehot")
+    sleep = fn.append_basic_block("sleep")
     woke = fn.append_basic_block("woke")
     work = fn.append_basic_block("work")
     quit_ = fn.append_basic_block("quit")
     b.branch(top)
+
+    def hot(bb: ir.IRBuilder) -> ir.Value:
+        active = e.atomic_load(bb, e.active, I64)
+        not_tired = bb.icmp_unsigned("==", bb.load(tired, typ=I32), ir.Constant(I32, 0))
+        return bb.and_(bb.icmp_unsigned("!=", active, i64(0)), not_tired)
+
     b.position_at_end(top)
+    b.store(e.now(b), idle_since)
+    b.cbranch(hot(b), poll, cold)
+    # Hot: poll the region word.
+    b.position_at_end(poll)
+    gen = b.lshr(e.atomic_load(b, e.word, I64), i64(32))
+    b.cbranch(b.icmp_unsigned("!=", gen, b.load(seen, typ=I64)), poll_fresh, poll_idle)
+    b.position_at_end(poll_fresh)
+    b.store(gen, seen)
+    limit = b.load_atomic(e.limit, "monotonic", 8, typ=I64)
+    b.cbranch(b.icmp_unsigned("<", wid, limit), work, top)
+    b.position_at_end(poll_idle)
+    if e.pause is not None:
+        b.call(e.pause, [])
+    stopping = b.icmp_unsigned("!=", b.load_atomic(e.stop, "monotonic", 4, typ=I32),
+                               ir.Constant(I32, 0))  # fmt: skip
+    now = e.now(b)
+    lingering = b.icmp_unsigned("<", now, b.load_atomic(e.linger, "monotonic", 8, typ=I64))
+    idle_step = b.and_(b.icmp_unsigned("==", e.atomic_load(b, e.active, I64), i64(0)),
+                       b.not_(lingering))  # fmt: skip
+    b.cbranch(b.or_(stopping, idle_step), cold, poll_keep)
+    b.position_at_end(poll_keep)
+    idle = b.sub(now, b.load(idle_since, typ=I64))
+    b.cbranch(b.icmp_unsigned("<", idle, i64(HOT_CYCLES)), poll, poll_tired)
+    b.position_at_end(poll_tired)
+    b.store(ir.Constant(I32, 1), tired)
+    b.branch(cold)
+    # Cold: sleep until a new region, a step starting, or stop.
+    b.position_at_end(cold)
     e.lock(b)
     b.branch(wait)
     b.position_at_end(wait)
@@ -197,8 +266,12 @@ def _build_worker(e: _Emitter, claim: ir.Function) -> ir.Function:
     b.position_at_end(check_gen)
     gen = b.lshr(b.load(e.word, typ=I64), i64(32))
     fresh = b.icmp_unsigned("!=", gen, b.load(seen, typ=I64))
-    sleep = fn.append_basic_block("sleep")
-    b.cbranch(fresh, woke, sleep)
+    b.cbranch(fresh, woke, check_hot)
+    b.position_at_end(check_hot)
+    b.cbranch(hot(b), rehot, sleep)
+    b.position_at_end(rehot)
+    e.unlock(b)
+    b.branch(top)
     b.position_at_end(sleep)
     b.call(e.wait_fn, [e.sync_ptr(b, 1), e.sync_ptr(b, 0)])
     b.branch(wait)
@@ -208,7 +281,8 @@ def _build_worker(e: _Emitter, claim: ir.Function) -> ir.Function:
     b.store(gen, seen)
     b.cbranch(b.icmp_unsigned("<", wid, limit), work, top)
     b.position_at_end(work)
-    b.call(claim, [gen])
+    b.store(ir.Constant(I32, 0), tired)
+    b.call(claim, [b.load(seen, typ=I64)])
     b.branch(top)
     b.position_at_end(quit_)
     e.unlock(b)
@@ -295,7 +369,7 @@ def _build_parallel(e: _Emitter, claim: ir.Function, grow: ir.Function) -> ir.Fu
     gen = b.and_(b.add(b.lshr(b.load(e.word, typ=I64), i64(32)), i64(1)), i64(0xFFFFFFFF))
     limit = b.sub(threads, i64(1))
     limit = b.select(b.icmp_signed("<", limit, helpers), limit, helpers)
-    b.store(limit, e.limit)
+    b.store_atomic(limit, e.limit, "monotonic", 8)
     chunks = n  # at most MAX_CHUNKS (code generation keeps to that)
     word = b.or_(b.shl(gen, i64(32)), b.shl(chunks, i64(16)))
     b.store_atomic(word, e.word, "release", 8)
@@ -339,6 +413,38 @@ def _build_parallel(e: _Emitter, claim: ir.Function, grow: ir.Function) -> ir.Fu
     b.store_atomic(ir.Constant(I32, 0), e.busy, "release", 4)
     b.ret_void()
     return fn
+
+
+def _build_step(e: _Emitter, grow: ir.Function) -> None:
+    """enter(threads) / leave(threads): bracket a step that has parallel
+    regions. While any step runs, workers poll for regions instead of
+    sleeping between them: waking a sleeping worker costs ~30 us per region,
+    more than a small product gains from a second core. enter starts the
+    workers (first step) and wakes them; with ``threads`` <= 1 both do
+    nothing."""
+    enter, b = e.function(STEP_SYMBOLS[0], VOID, [I64], export=True)
+    threads = enter.args[0]
+    with b.if_then(b.icmp_signed(">", threads, i64(1))):
+        missing = b.icmp_signed("<", b.load(e.workers, typ=I64), b.sub(threads, i64(1)))
+        with b.if_then(missing):
+            pair = b.cmpxchg(e.busy, ir.Constant(I32, 0), ir.Constant(I32, 1), "acquire",
+                             "monotonic")  # fmt: skip
+            with b.if_then(b.extract_value(pair, 1)):
+                b.call(grow, [b.sub(threads, i64(1))])
+                b.store_atomic(ir.Constant(I32, 0), e.busy, "release", 4)
+        with b.if_then(b.icmp_unsigned("!=", b.load(e.ready, typ=I32), ir.Constant(I32, 0))):
+            b.atomic_rmw("add", e.active, i64(1), "acq_rel")
+            e.lock(b)
+            b.call(e.broadcast_fn, [e.sync_ptr(b, 1)])
+            e.unlock(b)
+    b.ret_void()
+    leave, b = e.function(STEP_SYMBOLS[1], VOID, [I64], export=True)
+    threads = leave.args[0]
+    ready = b.icmp_unsigned("!=", b.load(e.ready, typ=I32), ir.Constant(I32, 0))
+    with b.if_then(b.and_(b.icmp_signed(">", threads, i64(1)), ready)):
+        b.store_atomic(b.add(e.now(b), i64(LINGER_CYCLES)), e.linger, "monotonic", 8)
+        b.atomic_rmw("sub", e.active, i64(1), "acq_rel")
+    b.ret_void()
 
 
 def _judge_region(
@@ -409,6 +515,7 @@ def module_text() -> str:
     init = _build_init(e)
     grow = _build_grow(e, worker, init)
     _build_parallel(e, claim, grow)
+    _build_step(e, grow)
     _build_stop(e)
     fastargs.define(e.m)
     return str(e.m)
@@ -432,6 +539,7 @@ class Pool:
     def __init__(self, engine: llvm.ExecutionEngine) -> None:
         address = engine.get_function_address
         self.parallel_address = address(PARALLEL_SYMBOL)
+        self.step_addresses = {name: address(name) for name in STEP_SYMBOLS}
         self._stop = ctypes.CFUNCTYPE(None)(address("graphc_pool_stop"))
         self._reset = ctypes.CFUNCTYPE(None)(address("graphc_pool_reset"))
         self._workers = ctypes.CFUNCTYPE(ctypes.c_int64)(address("graphc_pool_workers"))
@@ -490,6 +598,8 @@ def pool() -> Pool:
         # detached, its memory is never released.
         engine.detach()
         llvm.add_symbol(PARALLEL_SYMBOL, p.parallel_address)
+        for name, addr in p.step_addresses.items():
+            llvm.add_symbol(name, addr)
         atexit.register(p.stop)
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=p.after_fork)

@@ -53,7 +53,7 @@ import numpy as np
 from .. import random
 from ..api import value_and_grad
 from ..ir import InputError, format_message
-from ..jit import Compiled, jit
+from ..jit import Compiled, default_backend, jit
 from ..nn.layers import dropout
 from ..pytree import tree_map
 from ..tracing.trace import function_name
@@ -178,6 +178,8 @@ class TrainStep:
             return new_params, new_opt_state, new_model_state, loss, aux
 
         update.__name__ = update.__qualname__ = f"{name}_train_step"
+        if (backend or default_backend()) == "llvm":
+            jit_options = {"flush_denormals": True, **jit_options}
         self.jitted = jit(
             update,
             backend=backend,
@@ -283,7 +285,11 @@ def train_step(
             place. The state passed to a step must not be used after the call
             (use the state it returns).
         jit_options: passed to ``gc.jit`` (``dump``, ``disable_passes``,
-            ``memory_budget``, backend options).
+            ``memory_budget``, backend options). On the LLVM backend a train
+            step flushes subnormal floats to zero unless
+            ``flush_denormals=False`` is passed: as in JAX, optimizer state
+            that decays below ~1e-38 (float32) then becomes zero instead of
+            slowing every later step (W1: 1.7x slower after 2,000 steps).
 
     >>> import numpy as np, graphc as gc
     >>> step = gc.train_step(lambda p, x: ((x * p) ** 2).sum(), gc.optim.Adam(0.1),

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -148,6 +149,24 @@ def test_stop_joins_the_workers_and_the_next_region_restarts_them() -> None:
     for got, ref in zip(exe(data), want):
         np.testing.assert_array_equal(got, ref)
     assert p.workers() >= 1
+
+
+def test_workers_poll_during_steps_and_sleep_after_them() -> None:
+    # Between a step's regions the workers poll (a woken worker would come
+    # ~30 us late to each region); once no step has run for a while they
+    # must sleep, not burn a core: the process then uses no CPU time.
+    g = reductions_graph()
+    (exe,) = compile_with_threads(g, [2], **SPLIT)
+    data = np.ones((64, 1000), np.float32)
+    want = exe(data)
+    for _ in range(20):
+        for got, ref in zip(exe(data), want):
+            np.testing.assert_array_equal(got, ref)
+    assert pool().workers() >= 1
+    time.sleep(0.3)  # past the pool's linger time (and OpenBLAS's own spinning)
+    used = time.process_time()
+    time.sleep(0.3)
+    assert time.process_time() - used < 0.1
 
 
 def test_one_thread_starts_no_worker() -> None:
