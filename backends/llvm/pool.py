@@ -292,7 +292,7 @@ def _build_worker(e: _Emitter, claim: ir.Function) -> ir.Function:
 
 def _build_init(e: _Emitter) -> ir.Function:
     """init(): (re)initialize the mutex and conditions and forget all workers."""
-    fn, b = e.function("graphc_pool_reset", VOID, [], export=True)
+    fn, b = e.function("graphc_pool.init", VOID, [])
     null = ir.Constant(PTR, None)
     b.call(e.mutex_init, [e.sync_ptr(b, 0), null])
     b.call(e.cond_init, [e.sync_ptr(b, 1), null])
@@ -301,6 +301,12 @@ def _build_init(e: _Emitter) -> ir.Function:
     b.store(ir.Constant(I32, 0), e.busy)
     b.store(ir.Constant(I32, 0), e.stop)
     b.store(ir.Constant(I32, 1), e.ready)
+    b.ret_void()
+    after_fork, b = e.function("graphc_pool_after_fork", VOID, [], export=True)
+    b.call(fn, [])
+    # Steps that other threads of the parent were running never leave here.
+    b.store(i64(0), e.active)
+    b.store(i64(0), e.linger)
     b.ret_void()
     return fn
 
@@ -425,6 +431,8 @@ def _build_step(e: _Emitter, grow: ir.Function) -> None:
     enter, b = e.function(STEP_SYMBOLS[0], VOID, [I64], export=True)
     threads = enter.args[0]
     with b.if_then(b.icmp_signed(">", threads, i64(1))):
+        # Counted whatever happens below, as leave always uncounts it.
+        b.atomic_rmw("add", e.active, i64(1), "acq_rel")
         missing = b.icmp_signed("<", b.load(e.workers, typ=I64), b.sub(threads, i64(1)))
         with b.if_then(missing):
             pair = b.cmpxchg(e.busy, ir.Constant(I32, 0), ir.Constant(I32, 1), "acquire",
@@ -433,15 +441,13 @@ def _build_step(e: _Emitter, grow: ir.Function) -> None:
                 b.call(grow, [b.sub(threads, i64(1))])
                 b.store_atomic(ir.Constant(I32, 0), e.busy, "release", 4)
         with b.if_then(b.icmp_unsigned("!=", b.load(e.ready, typ=I32), ir.Constant(I32, 0))):
-            b.atomic_rmw("add", e.active, i64(1), "acq_rel")
             e.lock(b)
             b.call(e.broadcast_fn, [e.sync_ptr(b, 1)])
             e.unlock(b)
     b.ret_void()
     leave, b = e.function(STEP_SYMBOLS[1], VOID, [I64], export=True)
     threads = leave.args[0]
-    ready = b.icmp_unsigned("!=", b.load(e.ready, typ=I32), ir.Constant(I32, 0))
-    with b.if_then(b.and_(b.icmp_signed(">", threads, i64(1)), ready)):
+    with b.if_then(b.icmp_signed(">", threads, i64(1))):
         b.store_atomic(b.add(e.now(b), i64(LINGER_CYCLES)), e.linger, "monotonic", 8)
         b.atomic_rmw("sub", e.active, i64(1), "acq_rel")
     b.ret_void()
@@ -541,7 +547,7 @@ class Pool:
         self.parallel_address = address(PARALLEL_SYMBOL)
         self.step_addresses = {name: address(name) for name in STEP_SYMBOLS}
         self._stop = ctypes.CFUNCTYPE(None)(address("graphc_pool_stop"))
-        self._reset = ctypes.CFUNCTYPE(None)(address("graphc_pool_reset"))
+        self._reset = ctypes.CFUNCTYPE(None)(address("graphc_pool_after_fork"))
         self._workers = ctypes.CFUNCTYPE(ctypes.c_int64)(address("graphc_pool_workers"))
         self.cycles = ctypes.CFUNCTYPE(ctypes.c_int64)(address("graphc_pool_cycles"))
         region = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
