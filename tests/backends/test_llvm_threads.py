@@ -163,7 +163,7 @@ def test_workers_poll_during_steps_and_sleep_after_them() -> None:
         for got, ref in zip(exe(data), want):
             np.testing.assert_array_equal(got, ref)
     assert pool().workers() >= 1
-    time.sleep(0.3)  # past the pool's linger time (and OpenBLAS's own spinning)
+    time.sleep(0.5)  # past the pool's linger time (and OpenBLAS's own spinning)
     used = time.process_time()
     time.sleep(0.3)
     assert time.process_time() - used < 0.1
