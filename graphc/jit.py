@@ -330,12 +330,16 @@ class Jitted:
 
     def _compile_unpaused(self, args: Sequence[Any], sig: Signature) -> Compiled:
         start = time.perf_counter()
+        backend = self.backend or default_backend()
+        from .compiler import backend_module, compile_graph
+
+        if backend != "interpret":
+            # e.g. LLVM builds its runtime in the background while tracing runs
+            getattr(backend_module(backend), "prepare", lambda: None)()
         traced = trace_flat(self.fn, args, static_argnums=self._static(len(args)))
         names = tuple(v.name or "" for v in traced.graph.inputs)
         if self.cache:
             self._note_retrace(sig.describe_difference(next(reversed(self.cache)), names))
-        backend = self.backend or default_backend()
-        from .compiler import compile_graph
 
         result = compile_graph(
             traced.graph,
@@ -469,6 +473,10 @@ def jit(
         )
     if backend is not None and backend not in BACKENDS:
         raise UnsupportedError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend not in (None, "interpret"):
+        from .compiler import backend_module
+
+        backend_module(backend)  # an unavailable backend fails here, not at the first call
 
     if memory_budget is not None:
         _check_budget(memory_budget)

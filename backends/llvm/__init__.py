@@ -42,7 +42,13 @@ DECOMPOSITIONS: dict[str, Decomposition] = {
     "cond": select_cond,
 }
 
-__all__ = ["DECOMPOSITIONS", "LOWERINGS", "NAME", "LLVMExecutable", "MemoryReport", "compile"]
+__all__ = ["DECOMPOSITIONS", "LOWERINGS", "NAME", "LLVMExecutable", "MemoryReport", "compile", "prepare"]
+
+
+def prepare() -> None:
+    """Get ready for a first compile (called when tracing starts): the
+    process's worker pool is built in the background if it is not yet."""
+    pool_mod.prepare()
 
 
 def compile(
@@ -111,13 +117,14 @@ def compile(
     mb = ModuleBuilder(g, plan, options)
     module = mb.build()
     text = str(module)
+    # Every executable checks its inputs with the pool's code; building it
+    # first also waits for a background build (see prepare) to leave LLVM.
+    pool_mod.pool()
     mod = target.parse_and_verify(text)
     target.optimize(mod)
     obj = target.emit_object(mod)
     layout = asdict(mb.layout)
     layout.pop("constants")
-    if layout["parallel_regions"]:
-        pool_mod.pool()
     engine = target.load_object(obj)
     if directory is not None:
         cache_mod.store(directory, key, cache_mod.Entry(obj, layout, text))

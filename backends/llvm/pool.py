@@ -571,6 +571,36 @@ class Pool:
 
 _lock = threading.Lock()
 _pool: list[Pool] = []
+_builder: list[threading.Thread] = []
+
+
+def prepare() -> None:
+    """Start building the pool on a background thread, unless it exists.
+
+    A first compile in a process with an empty disk cache spends ~0.06 s
+    building the pool; started when tracing starts, that work overlaps
+    tracing and the passes, which hold the GIL, while LLVM does not. The
+    compile itself calls :func:`pool` before it uses LLVM, which waits for
+    this build (one LLVM context must not be used by two threads at once).
+    """
+    if _pool or _builder:
+        return
+    target.host()  # LLVM's one-time initialization, on the calling thread
+    with _lock:
+        if _pool or _builder:
+            return
+        thread = threading.Thread(target=_build_quietly, name="graphc-pool-build", daemon=True)
+        _builder.append(thread)
+    thread.start()
+    # LLVM must not be torn down under a build still running at exit.
+    atexit.register(thread.join)
+
+
+def _build_quietly() -> None:
+    try:
+        pool()
+    except Exception:  # noqa: BLE001 - the compile's own pool() call raises it
+        pass
 
 
 def pool() -> Pool:

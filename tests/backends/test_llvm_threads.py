@@ -240,3 +240,39 @@ def test_a_process_with_running_workers_exits_cleanly(tmp_path) -> None:  # noqa
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(round(256 * float(np.tanh(np.float32(1))), 3))
+
+
+def test_a_pool_built_in_the_background_serves_the_compile_and_exit(tmp_path) -> None:  # noqa: ANN001
+    # gc.jit starts building the pool when tracing starts (llvm.prepare); the
+    # compile must wait for that build, and a process that exits while it
+    # runs must exit cleanly.
+    script = textwrap.dedent(
+        """
+        import sys
+        import numpy as np
+        import graphc as gc
+        from graphc.backends import llvm
+        from graphc.backends.llvm import pool as pool_mod
+        if sys.argv[1] == "exit":
+            llvm.prepare()
+            sys.exit(0)
+        f = gc.jit(lambda x: np.tanh(x).sum(axis=0), backend="llvm", threads=2,
+                   parallel_work=1, chunk_work=1)
+        out = f(np.ones((256, 512), np.float32))
+        assert pool_mod._builder, "the first compile did not start a background build"
+        assert pool_mod.pool().workers() == 1
+        print(round(float(out[0]), 3))
+        """
+    )
+    for mode, want in (("exit", ""), ("compile", "194.968")):
+        env = dict(os.environ, GRAPHC_CACHE_DIR=str(tmp_path / f"cache-{mode}"))
+        proc = subprocess.run(
+            [sys.executable, "-c", script, mode],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == want
+        assert proc.stderr == ""
