@@ -42,7 +42,15 @@ DECOMPOSITIONS: dict[str, Decomposition] = {
     "cond": select_cond,
 }
 
-__all__ = ["DECOMPOSITIONS", "LOWERINGS", "NAME", "LLVMExecutable", "MemoryReport", "compile", "prepare"]
+__all__ = [
+    "DECOMPOSITIONS",
+    "LOWERINGS",
+    "NAME",
+    "LLVMExecutable",
+    "MemoryReport",
+    "compile",
+    "prepare",
+]
 
 
 def prepare() -> None:
