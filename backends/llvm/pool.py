@@ -24,7 +24,7 @@ How a region runs (all of it in native code, no GIL involved):
   last step leaves (the Python code between two training steps). Waking a
   sleeping worker takes ~30 us here, which is what a 0.1 ms product gains
   from a second core, so without this splitting small products did not pay
-  (W1 step on two threads: 700 -> 580 us with it). A worker that finds no
+  (W1 step on two threads: about 700 -> 560 us with it). A worker that finds no
   region for ~0.8 ms, or no running step, sleeps on a condition variable;
   an idle process burns no CPU.
 - A caller that finds the pool busy (another thread's region, or a region
