@@ -56,7 +56,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def _select(requested: str, available: list[str], what: str) -> list[str]:
+def _select(requested: str, available: list[str], what: str, strict: bool = True) -> list[str]:
+    """The names in ``available`` that ``requested`` (comma-separated names or
+    prefixes) asks for; an item matching none is an error if ``strict``, else
+    skipped (an implementation only some of the chosen workloads have)."""
     from .graphc_entries import is_opt_in
 
     if not requested:
@@ -69,7 +72,7 @@ def _select(requested: str, available: list[str], what: str) -> list[str]:
             for a in available
             if a == item or (a.startswith(item + "-") and (is_opt_in(item) or not is_opt_in(a)))
         ]
-        if not matches:
+        if not matches and strict:
             raise SystemExit(f"unknown {what} {item!r}; available: {', '.join(available)}")
         chosen += [m for m in matches if m not in chosen]
     return chosen
@@ -93,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{wl.name}  {wl.title}\n    {', '.join(wl.impls)}")
         return 0
     names = _select(args.workloads.upper(), list(WORKLOADS), "workload")
+    # Every requested implementation must exist in at least one chosen workload.
+    _select(args.impls, list(dict.fromkeys(i for n in names for i in WORKLOADS[n].impls)),
+            "implementation")  # fmt: skip
     if args.check:
         return _run_check(args, [WORKLOADS[n] for n in names])
     return _run_timing(args, [WORKLOADS[n] for n in names], num_threads)
@@ -139,7 +145,9 @@ def _run_timing(args: argparse.Namespace, workloads: list[Any], num_threads: int
     }
     all_results: dict[str, dict[str, dict[str, Any]]] = {}
     for wl in workloads:
-        impls = _select(args.impls, list(wl.impls), "implementation")
+        impls = _select(args.impls, list(wl.impls), "implementation", strict=False)
+        if not impls:
+            continue
         try:
             problem = wl.make_problem(args.quick)
         except Unavailable as e:
@@ -191,7 +199,8 @@ def _run_check(args: argparse.Namespace, workloads: list[Any]) -> int:
     )
     failed = 0
     for wl in workloads:
-        impls = [n for n in _select(args.impls, list(wl.impls), "implementation") if n != "numpy"]
+        chosen = _select(args.impls, list(wl.impls), "implementation", strict=False)
+        impls = [n for n in chosen if n != "numpy"]
         try:
             problem = wl.make_problem(args.quick)
         except Unavailable as e:

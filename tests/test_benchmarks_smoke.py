@@ -176,6 +176,26 @@ def test_cli_quick_run_reports_every_entry_and_compares(tmp_path, capsys):
     assert "W3" in printed and " 1.00 " in printed
 
 
+def test_cli_skips_an_implementation_a_workload_lacks_and_rejects_unknown_ones():
+    from benchmarks.cli import _select
+
+    assert _select("graphc-llvm-ts,numpy", ["numpy", "graphc-llvm"], "x", strict=False) == [
+        "numpy"
+    ]
+    with pytest.raises(SystemExit, match="unknown implementation 'nope'"):
+        _select("nope", ["numpy"], "implementation")
+    # W3 has no train-step entry, W5 has: W3 is skipped, W5 runs.
+    cmd = [sys.executable, "-m", "benchmarks", "--quick", "--impls", "numpy-ts,numpy"]
+    cmd += ["--workloads", "W3,W5", "--no-memory", "--repeat", "1", "--no-json"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0 and "unknown implementation 'numpy-ts'" in proc.stderr
+    cmd[cmd.index("numpy-ts,numpy")] = "graphc-numpy-ts,numpy"
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "W3" in proc.stdout and "W5" in proc.stdout
+    assert "graphc-numpy-ts" in proc.stdout.split("W5", 1)[1]
+
+
 def test_memory_probe_sees_the_buffers_a_step_keeps():
     # W3's NumPy baseline keeps five preallocated arrays the size of its input and
     # allocates nothing per step beyond a scalar.

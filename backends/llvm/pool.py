@@ -110,6 +110,7 @@ class _Emitter:
         self.wait_fn = decl("pthread_cond_wait", I32, [PTR, PTR])
         self.broadcast_fn = decl("pthread_cond_broadcast", I32, [PTR])
         self.clock = decl("llvm.readcyclecounter", I64, [])
+        self.yield_fn = decl("sched_yield", I32, [])
         self.pause: ir.Function | None = None
         if target.host().triple.startswith(("x86_64", "i686", "i386")):
             self.pause = decl("llvm.x86.sse2.pause", VOID, [])
@@ -224,10 +225,16 @@ def _build_worker(e: _Emitter, claim: ir.Function) -> ir.Function:
     quit_ = fn.append_basic_block("quit")
     b.branch(top)
 
+    def backing_off(bb: ir.IRBuilder, now: ir.Value) -> ir.Value:
+        # Regions run alone for now (the machine is busy): polling would
+        # only take CPU time from the caller.
+        return bb.icmp_unsigned("<", now, bb.load_atomic(e.backoff, "monotonic", 8, typ=I64))
+
     def hot(bb: ir.IRBuilder) -> ir.Value:
         active = e.atomic_load(bb, e.active, I64)
         not_tired = bb.icmp_unsigned("==", bb.load(tired, typ=I32), ir.Constant(I32, 0))
-        return bb.and_(bb.icmp_unsigned("!=", active, i64(0)), not_tired)
+        wanted = bb.and_(bb.icmp_unsigned("!=", active, i64(0)), not_tired)
+        return bb.and_(wanted, bb.not_(backing_off(bb, e.now(bb))))
 
     b.position_at_end(top)
     b.store(e.now(b), idle_since)
@@ -241,15 +248,16 @@ def _build_worker(e: _Emitter, claim: ir.Function) -> ir.Function:
     limit = b.load_atomic(e.limit, "monotonic", 8, typ=I64)
     b.cbranch(b.icmp_unsigned("<", wid, limit), work, top)
     b.position_at_end(poll_idle)
-    if e.pause is not None:
-        b.call(e.pause, [])
+    # Yield rather than only pause: when the machine is busy and the caller
+    # shares this worker's core, polling would take half its time.
+    b.call(e.yield_fn, [])
     stopping = b.icmp_unsigned("!=", b.load_atomic(e.stop, "monotonic", 4, typ=I32),
                                ir.Constant(I32, 0))  # fmt: skip
     now = e.now(b)
     lingering = b.icmp_unsigned("<", now, b.load_atomic(e.linger, "monotonic", 8, typ=I64))
     idle_step = b.and_(b.icmp_unsigned("==", e.atomic_load(b, e.active, I64), i64(0)),
                        b.not_(lingering))  # fmt: skip
-    b.cbranch(b.or_(stopping, idle_step), cold, poll_keep)
+    b.cbranch(b.or_(b.or_(stopping, idle_step), backing_off(b, now)), cold, poll_keep)
     b.position_at_end(poll_keep)
     idle = b.sub(now, b.load(idle_since, typ=I64))
     b.cbranch(b.icmp_unsigned("<", idle, i64(HOT_CYCLES)), poll, poll_tired)
@@ -361,7 +369,7 @@ def _build_parallel(e: _Emitter, claim: ir.Function, grow: ir.Function) -> ir.Fu
     b.call(grow, [b.sub(threads, i64(1))])
     helpers = b.load(e.workers, typ=I64)
     started = e.now(b)
-    backing_off = b.icmp_unsigned("<", started, b.load(e.backoff, typ=I64))
+    backing_off = b.icmp_unsigned("<", started, b.load_atomic(e.backoff, "monotonic", 8, typ=I64))
     with b.if_then(b.or_(b.icmp_signed("==", helpers, i64(0)), backing_off)):
         b.store_atomic(ir.Constant(I32, 0), e.busy, "release", 4)
         b.call(_Callee(task, TASK_TYPE), [ctx, i64(0), n])
@@ -473,7 +481,8 @@ def _judge_region(
             strikes = b.select(b.icmp_signed("<", strikes, i64(MAX_STRIKES)),
                                b.add(strikes, i64(1)), strikes)  # fmt: skip
             b.store(strikes, e.strikes)
-            b.store(b.add(ended, b.shl(i64(BACKOFF_CYCLES), strikes)), e.backoff)
+            b.store_atomic(b.add(ended, b.shl(i64(BACKOFF_CYCLES), strikes)), e.backoff,
+                           "monotonic", 8)  # fmt: skip
         with otherwise:
             b.store(i64(0), e.strikes)
 
