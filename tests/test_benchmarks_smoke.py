@@ -179,9 +179,7 @@ def test_cli_quick_run_reports_every_entry_and_compares(tmp_path, capsys):
 def test_cli_skips_an_implementation_a_workload_lacks_and_rejects_unknown_ones():
     from benchmarks.cli import _select
 
-    assert _select("graphc-llvm-ts,numpy", ["numpy", "graphc-llvm"], "x", strict=False) == [
-        "numpy"
-    ]
+    assert _select("graphc-llvm-ts,numpy", ["numpy", "graphc-llvm"], "x", strict=False) == ["numpy"]
     with pytest.raises(SystemExit, match="unknown implementation 'nope'"):
         _select("nope", ["numpy"], "implementation")
     # W3 has no train-step entry, W5 has: W3 is skipped, W5 runs.
