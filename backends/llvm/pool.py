@@ -24,9 +24,12 @@ How a region runs (all of it in native code, no GIL involved):
   last step leaves (the Python code between two training steps). Waking a
   sleeping worker takes ~30 us here, which is what a 0.1 ms product gains
   from a second core, so without this splitting small products did not pay
-  (W1 step on two threads: about 700 -> 560 us with it). A worker that finds no
-  region for ~0.8 ms, or no running step, sleeps on a condition variable;
-  an idle process burns no CPU.
+  (W1 step on two threads: about 700 -> 560 us with it). Polling yields the
+  CPU (``sched_yield``) between looks, so on a busy machine a worker that
+  shares its caller's core does not take half of it, and workers do not
+  poll while regions back off (below). A worker that finds no region for
+  ~0.8 ms, or no running step, sleeps on a condition variable; an idle
+  process burns no CPU.
 - A caller that finds the pool busy (another thread's region, or a region
   started from inside a task) runs its chunks alone; so does every region
   when ``threads`` is 1. A single-thread run calls ``task(ctx, 0, n)`` once,
