@@ -110,8 +110,7 @@ def compile(
         )
         entry = cache_mod.load(directory, key)
         if entry is not None:
-            if entry.layout.get("parallel_regions"):
-                pool_mod.pool()
+            pool_mod.pool()  # as below: waits for a background build to leave LLVM
             engine = target.load_object(entry.obj)
             return LLVMExecutable(
                 g,

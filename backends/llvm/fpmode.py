@@ -8,9 +8,12 @@ flush-to-zero (FTZ: subnormal results become zero) and denormals-are-zero
 (DAZ: subnormal inputs read as zero) modes on; NumPy and PyTorch do not.
 
 The mode is per thread, in the MXCSR register: the entry function sets both
-bits and restores the caller's register on return, and every task handed to
-the worker pool does the same on the worker, so BLAS calls inside the step
-run in the mode too. On targets other than x86-64 the option does nothing.
+bits and restores the caller's register on return (before anything else on
+the way out), and every task handed to the worker pool does the same on the
+worker. BLAS products, which graphc runs on its own threads with BLAS held
+at one thread, flush too; a BLAS whose thread count cannot be controlled
+(see :mod:`.blas`) may run parts on its own threads, which do not. On
+targets other than x86-64 the option does nothing.
 
 >>> import numpy as np
 >>> from graphc.ir import GraphBuilder, f32
@@ -65,9 +68,20 @@ def flush_in_entry(
 ) -> None:
     """Run the entry function between ``entry`` and ``exit_block`` in FTZ/DAZ mode."""
     saved = _enter(module, entry, slots)
+    # First thing on the way out: what runs after (BLAS and pool bookkeeping)
+    # may start threads, which would inherit the mode.
     b = ir.IRBuilder()
-    b.position_before(exit_block.terminator)
+    b.position_at_start(exit_block)
     _leave(module, b, saved)
+
+
+def ieee_mode(module: ir.Module, b: ir.IRBuilder) -> None:
+    """Clear FTZ and DAZ on the current thread."""
+    store, load = _intrinsics(module)
+    slot = b.alloca(I32, name="mxcsr")
+    b.call(store, [slot])
+    b.store(b.and_(b.load(slot, typ=I32), ir.Constant(I32, ~FTZ_DAZ)), slot)
+    b.call(load, [slot])
 
 
 def flushing_task(module: ir.Module, task: ir.Function) -> ir.Function:

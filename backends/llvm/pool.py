@@ -50,7 +50,7 @@ import threading
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
 
-from . import fastargs, target
+from . import fastargs, fpmode, target
 from .irutil import I8, I32, I64, PTR, VOID, i64
 
 PARALLEL_SYMBOL = "graphc_parallel"
@@ -75,6 +75,7 @@ HOT_CYCLES = 1 << 21
 # training loop's Python code between two steps takes ~0.05 ms, and a
 # worker woken from sleep arrives ~0.03 ms late for the next step's region.
 LINGER_CYCLES = 1 << 19
+NOT_TIRED = -1  # a step count never reached
 # Opaque storage for one pthread mutex or condition variable (glibc needs 40
 # and 48 bytes, other C libraries at most 64; initialized with *_init).
 SYNC_BYTES = 128
@@ -93,6 +94,7 @@ class _Emitter:
         self.busy = self._global("busy", I32, align=64)  # a region is running
         self.active = self._global("active", I64, align=64)  # steps running (workers poll)
         self.linger = self._global("linger", I64)  # cycle count until which workers poll anyway
+        self.steps = self._global("steps", I64)  # steps ever entered (wakes tired workers)
         self.stop = self._global("stop", I32)
         self.workers = self._global("workers", I64)
         self.ready = self._global("ready", I32)  # sync objects initialized
@@ -205,9 +207,15 @@ def _build_worker(e: _Emitter, claim: ir.Function) -> ir.Function:
     fn, b = e.function("graphc_pool.worker", PTR, [PTR])
     wid = b.ptrtoint(fn.args[0], I64)
     seen = b.alloca(I64)
-    tired = b.alloca(I32)  # polled a whole HOT_CYCLES for nothing: sleep until a region
+    # The step count (``steps``) when the worker last polled HOT_CYCLES for
+    # nothing: it then sleeps until a region or a step that started later.
+    tired_at = b.alloca(I64)
     idle_since = b.alloca(I64)
-    b.store(ir.Constant(I32, 0), tired)
+    b.store(i64(NOT_TIRED), tired_at)
+    if fpmode.supported():
+        # A thread starts with its creator's MXCSR, which may be flushing
+        # denormals (a step run with flush_denormals): start in IEEE mode.
+        fpmode.ieee_mode(e.m, b)
     e.lock(b)
     b.store(b.lshr(b.load(e.word, typ=I64), i64(32)), seen)
     e.unlock(b)
@@ -235,7 +243,8 @@ def _build_worker(e: _Emitter, claim: ir.Function) -> ir.Function:
 
     def hot(bb: ir.IRBuilder) -> ir.Value:
         active = e.atomic_load(bb, e.active, I64)
-        not_tired = bb.icmp_unsigned("==", bb.load(tired, typ=I32), ir.Constant(I32, 0))
+        steps = e.atomic_load(bb, e.steps, I64)
+        not_tired = bb.icmp_unsigned("!=", bb.load(tired_at, typ=I64), steps)
         wanted = bb.and_(bb.icmp_unsigned("!=", active, i64(0)), not_tired)
         return bb.and_(wanted, bb.not_(backing_off(bb, e.now(bb))))
 
@@ -257,15 +266,16 @@ def _build_worker(e: _Emitter, claim: ir.Function) -> ir.Function:
     stopping = b.icmp_unsigned("!=", b.load_atomic(e.stop, "monotonic", 4, typ=I32),
                                ir.Constant(I32, 0))  # fmt: skip
     now = e.now(b)
-    lingering = b.icmp_unsigned("<", now, b.load_atomic(e.linger, "monotonic", 8, typ=I64))
-    idle_step = b.and_(b.icmp_unsigned("==", e.atomic_load(b, e.active, I64), i64(0)),
-                       b.not_(lingering))  # fmt: skip
+    # active first: leave stores linger before it decrements active.
+    no_step = b.icmp_unsigned("==", e.atomic_load(b, e.active, I64), i64(0))
+    lingering = b.icmp_unsigned("<", now, e.atomic_load(b, e.linger, I64))
+    idle_step = b.and_(no_step, b.not_(lingering))
     b.cbranch(b.or_(b.or_(stopping, idle_step), backing_off(b, now)), cold, poll_keep)
     b.position_at_end(poll_keep)
     idle = b.sub(now, b.load(idle_since, typ=I64))
     b.cbranch(b.icmp_unsigned("<", idle, i64(HOT_CYCLES)), poll, poll_tired)
     b.position_at_end(poll_tired)
-    b.store(ir.Constant(I32, 1), tired)
+    b.store(e.atomic_load(b, e.steps, I64), tired_at)
     b.branch(cold)
     # Cold: sleep until a new region, a step starting, or stop.
     b.position_at_end(cold)
@@ -292,7 +302,7 @@ def _build_worker(e: _Emitter, claim: ir.Function) -> ir.Function:
     b.store(gen, seen)
     b.cbranch(b.icmp_unsigned("<", wid, limit), work, top)
     b.position_at_end(work)
-    b.store(ir.Constant(I32, 0), tired)
+    b.store(i64(NOT_TIRED), tired_at)
     b.call(claim, [b.load(seen, typ=I64)])
     b.branch(top)
     b.position_at_end(quit_)
@@ -444,7 +454,10 @@ def _build_step(e: _Emitter, grow: ir.Function) -> None:
     with b.if_then(b.icmp_signed(">", threads, i64(1))):
         # Counted whatever happens below, as leave always uncounts it.
         b.atomic_rmw("add", e.active, i64(1), "acq_rel")
-        missing = b.icmp_signed("<", b.load(e.workers, typ=I64), b.sub(threads, i64(1)))
+        b.atomic_rmw("add", e.steps, i64(1), "acq_rel")
+        helpers = b.sub(threads, i64(1))
+        helpers = b.select(b.icmp_signed(">", helpers, i64(MAX_WORKERS)), i64(MAX_WORKERS), helpers)
+        missing = b.icmp_signed("<", b.load(e.workers, typ=I64), helpers)
         with b.if_then(missing):
             pair = b.cmpxchg(e.busy, ir.Constant(I32, 0), ir.Constant(I32, 1), "acquire",
                              "monotonic")  # fmt: skip
@@ -459,7 +472,7 @@ def _build_step(e: _Emitter, grow: ir.Function) -> None:
     leave, b = e.function(STEP_SYMBOLS[1], VOID, [I64], export=True)
     threads = leave.args[0]
     with b.if_then(b.icmp_signed(">", threads, i64(1))):
-        b.store_atomic(b.add(e.now(b), i64(LINGER_CYCLES)), e.linger, "monotonic", 8)
+        b.store_atomic(b.add(e.now(b), i64(LINGER_CYCLES)), e.linger, "release", 8)
         b.atomic_rmw("sub", e.active, i64(1), "acq_rel")
     b.ret_void()
 
@@ -604,8 +617,11 @@ def prepare() -> None:
         thread = threading.Thread(target=_build_quietly, name="graphc-pool-build", daemon=True)
         _builder.append(thread)
     thread.start()
-    # LLVM must not be torn down under a build still running at exit.
+    # LLVM must not be torn down under a build still running at exit, and a
+    # forked child must not inherit the locks the build holds.
     atexit.register(thread.join)
+    if hasattr(os, "register_at_fork"):
+        os.register_at_fork(before=thread.join)
 
 
 def _build_quietly() -> None:
