@@ -79,3 +79,35 @@ def test_train_steps_flush_by_default_and_can_opt_out() -> None:
     assert "ldmxcsr" not in exact.lower(exact.init(w), x).llvm_ir
     plain_jit = gc.jit(loss, backend="llvm")
     assert "ldmxcsr" not in plain_jit.lower(w, x).llvm_ir
+
+
+def test_pool_workers_start_in_ieee_mode() -> None:
+    # A thread inherits its creator's MXCSR; a worker started from inside a
+    # flushing step must still run other executables' chunks without flushing.
+    import ctypes
+
+    import llvmlite.ir as ir
+
+    from graphc.backends.llvm import pool, target
+    from graphc.backends.llvm.irutil import I32
+
+    worker = pool.module_text().split('define internal ptr @"graphc_pool.worker"', 1)[1]
+    worker = worker.split("\ndefine ", 1)[0]
+    assert "llvm.x86.sse.ldmxcsr" in worker
+
+    # ieee_mode clears exactly FTZ and DAZ, whatever else MXCSR holds.
+    m = ir.Module("mode")
+    fn = ir.Function(m, ir.FunctionType(I32, []), "mode_after")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    saved = fpmode._enter(m, b, b)  # FTZ and DAZ on, as inside a flushing step
+    fpmode.ieee_mode(m, b)
+    now = b.alloca(I32)
+    b.call(fpmode._intrinsics(m)[0], [now])
+    fpmode._leave(m, b, saved)
+    b.ret(b.load(now, typ=I32))
+    mod = target.parse_and_verify(str(m))
+    target.optimize(mod)
+    engine = target.load_object(target.emit_object(mod))
+    mode_after = ctypes.CFUNCTYPE(ctypes.c_uint32)(engine.get_function_address("mode_after"))
+    assert mode_after() & fpmode.FTZ_DAZ == 0
+    assert np.float32(TINY32) * np.float32(0.5) != 0.0  # and the caller's mode is back
