@@ -504,10 +504,22 @@ def _judge_region(
 
 
 def _build_stop(e: _Emitter) -> None:
-    """stop(): wake every worker, let it exit, join it. Regions still running
-    finish on their callers; the next region starts workers again."""
+    """stop(): wake every worker, let it exit, join it; the next region starts
+    workers again. stop owns ``busy`` meanwhile (after the region running
+    now, if any), so no region or step starts a worker it would not join."""
     fn, b = e.function("graphc_pool_stop", VOID, [], export=True)
     with b.if_then(b.icmp_unsigned("!=", b.load(e.ready, typ=I32), ir.Constant(I32, 0))):
+        acquire = fn.append_basic_block("acquire")
+        wait_busy = fn.append_basic_block("wait_busy")
+        owned = fn.append_basic_block("owned")
+        b.branch(acquire)
+        b.position_at_end(acquire)
+        pair = b.cmpxchg(e.busy, ir.Constant(I32, 0), ir.Constant(I32, 1), "acquire", "monotonic")
+        b.cbranch(b.extract_value(pair, 1), owned, wait_busy)
+        b.position_at_end(wait_busy)
+        b.call(e.yield_fn, [])
+        b.branch(acquire)
+        b.position_at_end(owned)
         e.lock(b)
         b.store(ir.Constant(I32, 1), e.stop)
         b.call(e.broadcast_fn, [e.sync_ptr(b, 1)])
@@ -530,6 +542,7 @@ def _build_stop(e: _Emitter) -> None:
         b.store(i64(0), e.workers)
         b.store(ir.Constant(I32, 0), e.stop)
         e.unlock(b)
+        b.store_atomic(ir.Constant(I32, 0), e.busy, "release", 4)
     b.ret_void()
     fn2, b2 = e.function("graphc_pool_workers", I64, [], export=True)
     b2.ret(b2.load(e.workers, typ=I64))

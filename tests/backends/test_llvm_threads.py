@@ -137,6 +137,41 @@ def test_concurrent_callers_share_the_pool() -> None:
     assert failures == []
 
 
+def test_stop_while_other_threads_run_steps_joins_every_worker() -> None:
+    # Steps start workers (enter, regions) while stop joins them: stop owns
+    # the pool meanwhile, so no worker is started behind its back.
+    g = reductions_graph()
+    exes = compile_with_threads(g, [2, 3], **SPLIT)
+    data = np.random.default_rng(4).standard_normal((64, 1000)).astype(np.float32)
+    want = exes[0](data)
+    pool().stop()
+    baseline = len(os.listdir("/proc/self/task"))  # no worker, no hammer thread
+    failures: list[str] = []
+    running = threading.Event()
+    running.set()
+
+    def hammer(exe) -> None:  # noqa: ANN001
+        while running.is_set():
+            for got, ref in zip(exe(data), want):
+                if not np.array_equal(got, ref):
+                    failures.append("mismatch")
+
+    threads = [threading.Thread(target=hammer, args=(e,)) for e in exes]
+    for t in threads:
+        t.start()
+    for _ in range(50):
+        pool().stop()
+        time.sleep(0.002)
+    running.clear()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    assert failures == []
+    pool().stop()
+    assert pool().workers() == 0
+    assert len(os.listdir("/proc/self/task")) == baseline  # every worker was joined
+
+
 def test_stop_joins_the_workers_and_the_next_region_restarts_them() -> None:
     g = reductions_graph()
     (exe,) = compile_with_threads(g, [2], **SPLIT)
