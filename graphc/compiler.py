@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import io
 import os
 import pickle
@@ -71,6 +72,22 @@ class _Interpreted:
         return interpret(self.graph, *args)
 
 
+def _check_options(name: str, backend: str, options: dict[str, Any]) -> None:
+    """Backend options (``gc.jit`` keywords) the backend does not take are an
+    error here, not a TypeError from inside the backend or silently ignored."""
+    if backend == "interpret":
+        known: list[str] = []
+    else:
+        params = inspect.signature(backend_module(backend).compile).parameters.values()
+        known = [p.name for p in params if p.kind is p.KEYWORD_ONLY]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        from graphc.ir import InputError
+
+        takes = f"its options: {', '.join(known)}" if known else "it takes no options"
+        raise InputError(f"{name}: the {backend} backend has no option {unknown[0]!r} ({takes})")
+
+
 def compile_graph(
     g: Graph,
     *,
@@ -98,6 +115,7 @@ def compile_graph(
     }
     """
     options = dict(options or {})
+    _check_options(g.name, backend, options)
     store = _pipeline_store(backend, options, dump)
     key = ""
     if store is not None:

@@ -269,3 +269,21 @@ def test_the_garbage_collector_is_paused_only_while_compiling():
         assert not collector.isenabled()  # the user's choice is kept
     finally:
         collector.enable()
+
+
+@pytest.mark.parametrize(
+    ("backend", "option", "lists"),
+    [
+        ("numpy", "flush_denormals", "its options: min_buffer_bytes"),
+        ("llvm", "flush_denormal", "flush_denormals"),  # a typo is not silently ignored
+        ("interpret", "threads", "it takes no options"),
+    ],
+)
+def test_an_option_the_backend_does_not_take_is_an_input_error(backend, option, lists):
+    def double(x):
+        return x * 2.0
+
+    f = gc.jit(double, backend=backend, **{option: True})
+    with pytest.raises(gc.InputError, match=f"double: the {backend} backend has no option") as e:
+        f(np.ones(2))
+    assert repr(option) in str(e.value) and lists in str(e.value)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from typing import Any
 
 from graphc.ir import Graph
 from graphc.ir.decompose import Decomposition, decompose, inline_body, pass_through, restrict_plan
@@ -70,7 +69,6 @@ def compile(
     profile: bool = False,
     flush_denormals: bool = False,
     cache: bool = True,
-    **_ignored: Any,
 ) -> LLVMExecutable:
     """Compile ``g`` to native code for this machine.
 

@@ -3,6 +3,7 @@ threads, errors from inside chunks, concurrent callers, fork and shutdown."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -115,25 +116,37 @@ def test_an_error_inside_a_chunk_is_reported_and_the_pool_keeps_working() -> Non
         np.testing.assert_array_equal(exe(base, good)[0], np.full(4096, 9))
 
 
+@contextlib.contextmanager
+def callers(exes, data, want, keep_going):  # noqa: ANN001, ANN201
+    """One thread per executable, calling it while ``keep_going(calls_so_far)``;
+    yields the list of mismatches against ``want``, complete after the block."""
+    failures: list[str] = []
+
+    def call_repeatedly(exe) -> None:  # noqa: ANN001
+        calls = 0
+        while keep_going(calls):
+            for got, ref in zip(exe(data), want):
+                if not np.array_equal(got, ref):
+                    failures.append("mismatch")
+            calls += 1
+
+    threads = [threading.Thread(target=call_repeatedly, args=(e,)) for e in exes]
+    for t in threads:
+        t.start()
+    try:
+        yield failures
+    finally:
+        for t in threads:
+            t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+
+
 def test_concurrent_callers_share_the_pool() -> None:
     g = reductions_graph()
     exes = compile_with_threads(g, [2, 2, 3], **SPLIT)
     data = np.random.default_rng(2).standard_normal((64, 1000)).astype(np.float32)
-    want = exes[0](data)
-    failures: list[str] = []
-
-    def hammer(exe) -> None:  # noqa: ANN001
-        for _ in range(30):
-            for got, ref in zip(exe(data), want):
-                if not np.array_equal(got, ref):
-                    failures.append("mismatch")
-
-    threads = [threading.Thread(target=hammer, args=(e,)) for e in exes]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
+    with callers(exes, data, exes[0](data), lambda calls: calls < 30) as failures:
+        pass
     assert failures == []
 
 
@@ -145,27 +158,14 @@ def test_stop_while_other_threads_run_steps_joins_every_worker() -> None:
     data = np.random.default_rng(4).standard_normal((64, 1000)).astype(np.float32)
     want = exes[0](data)
     pool().stop()
-    baseline = len(os.listdir("/proc/self/task"))  # no worker, no hammer thread
-    failures: list[str] = []
+    baseline = len(os.listdir("/proc/self/task"))  # no worker, no caller thread
     running = threading.Event()
     running.set()
-
-    def hammer(exe) -> None:  # noqa: ANN001
-        while running.is_set():
-            for got, ref in zip(exe(data), want):
-                if not np.array_equal(got, ref):
-                    failures.append("mismatch")
-
-    threads = [threading.Thread(target=hammer, args=(e,)) for e in exes]
-    for t in threads:
-        t.start()
-    for _ in range(50):
-        pool().stop()
-        time.sleep(0.002)
-    running.clear()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
+    with callers(exes, data, want, lambda calls: running.is_set()) as failures:
+        for _ in range(50):
+            pool().stop()
+            time.sleep(0.002)
+        running.clear()
     assert failures == []
     pool().stop()
     assert pool().workers() == 0
