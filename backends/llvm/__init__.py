@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from typing import Any
 
 from graphc.ir import Graph
 from graphc.ir.decompose import Decomposition, decompose, inline_body, pass_through, restrict_plan
@@ -107,7 +108,10 @@ def compile(
             str(g), _plan_text(g, plan), repr(options), target.host().key(), blas.name
         )
         entry = cache_mod.load(directory, key)
-        if entry is not None:
+        problem = _layout_mismatch(g, entry.layout) if entry is not None else ""
+        if problem:
+            cache_mod.report_unusable(directory / f"{key}.gco", ValueError(problem))
+        elif entry is not None:
             pool_mod.pool()  # as below: waits for a background build to leave LLVM
             engine = target.load_object(entry.obj)
             return LLVMExecutable(
@@ -136,6 +140,33 @@ def compile(
     return LLVMExecutable(
         g, layout, engine, text, threads=threads, compile_seconds=time.perf_counter() - start
     )
+
+
+_SOURCE_KINDS = ("slot", "copy", "input", "const", "donated")
+
+
+def _layout_mismatch(g: Graph, layout: dict[str, Any]) -> str:
+    """Why a cached layout cannot belong to ``g`` ('' when it can)."""
+    if not layout:
+        return "the entry has no layout"
+    if layout["n_inputs"] != len(g.inputs) or len(layout["output_sources"]) != len(g.outputs):
+        return "its layout is for another signature"
+    if any(kind not in _SOURCE_KINDS for kind, _ in layout["output_sources"]):
+        return "its layout names an unknown output source"
+    for path in layout["constant_nodes"]:
+        nodes, node = g.nodes, None
+        for k, index in enumerate(path):
+            if k % 2 == 0:
+                node = nodes[index] if index < len(nodes) else None
+            elif node is not None and index < len(node.subgraphs):
+                nodes = node.subgraphs[index].nodes
+            else:
+                node = None
+            if node is None:
+                break
+        if node is None or len(path) % 2 == 0 or "value" not in node.attrs:
+            return "its layout points at a constant the graph does not have"
+    return ""
 
 
 def _plan_text(g: Graph, plan: MemoryPlan | None) -> str:
