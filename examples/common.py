@@ -52,6 +52,8 @@ def fit(args, step, state, train, evaluate, held_out, log):
         plot=args.plot,
         on_epoch=log,
     )
+    if history.note and not args.quiet:
+        print(history.note)  # a finished run in --checkpoint-dir trains nothing again
     return state, history, time.perf_counter() - start
 
 
