@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 from graphc.ir import Graph
@@ -107,13 +108,9 @@ def compile(
         key = cache_mod.cache_key(
             str(g), _plan_text(g, plan), repr(options), target.host().key(), blas.name
         )
-        entry = cache_mod.load(directory, key)
-        problem = _layout_mismatch(g, entry.layout) if entry is not None else ""
-        if problem:
-            cache_mod.report_unusable(directory / f"{key}.gco", ValueError(problem))
-        elif entry is not None:
-            pool_mod.pool()  # as below: waits for a background build to leave LLVM
-            engine = target.load_object(entry.obj)
+        found = _load_cached(directory, key, g)
+        if found is not None:
+            engine, entry = found
             return LLVMExecutable(
                 g,
                 entry.layout,
@@ -143,6 +140,25 @@ def compile(
 
 
 _SOURCE_KINDS = ("slot", "copy", "input", "const", "donated")
+
+
+def _load_cached(directory: Path, key: str, g: Graph) -> tuple[Any, cache_mod.Entry] | None:
+    """The engine and entry cached under ``key``, if it is there and fits ``g``;
+    one that does not is reported as damaged (and compiled again by the caller)."""
+    entry = cache_mod.load(directory, key)
+    if entry is None:
+        return None
+    problem = _layout_mismatch(g, entry.layout)
+    if not problem:
+        pool_mod.pool()  # as in compile: waits for a background build to leave LLVM
+        engine = target.load_object(entry.obj)
+        if engine.get_function_address("graphc_main") and engine.get_global_value_address(
+            "graphc_status"
+        ):
+            return engine, entry
+        problem = "its object code has no graphc_main"
+    cache_mod.report_unusable(directory / f"{key}.gco", ValueError(problem))
+    return None
 
 
 def _layout_mismatch(g: Graph, layout: dict[str, Any]) -> str:

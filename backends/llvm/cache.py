@@ -327,7 +327,43 @@ def _decode(payload: bytes) -> Entry:
     text = payload[start + nh + no : start + nh + no + nt]
     layout = json.loads(header)
     check_layout(layout)
+    check_object(obj)
     return Entry(obj, layout, zlib.decompress(text).decode())
+
+
+_MACHO_MAGICS = (b"\xcf\xfa\xed\xfe", b"\xfe\xed\xfa\xcf")
+_COFF_MACHINES = (b"\x64\x86", b"\x64\xaa")  # x86-64, arm64
+
+
+def check_object(obj: bytes) -> None:
+    """Raise ValueError unless ``obj`` looks like an object file LLVM wrote: LLVM
+    crashes the process on some malformed ones, so they are stopped here.
+
+    >>> check_object(b"garbage")
+    Traceback (most recent call last):
+    ...
+    ValueError: the object code is not an ELF, Mach-O or COFF object file
+    """
+    if obj.startswith(b"\x7fELF"):
+        _check_elf(obj)
+    elif not obj.startswith(_MACHO_MAGICS) and obj[:2] not in _COFF_MACHINES:
+        raise ValueError("the object code is not an ELF, Mach-O or COFF object file")
+
+
+def _check_elf(obj: bytes) -> None:
+    if len(obj) < 64 or obj[4] != 2 or obj[5] not in (1, 2):
+        raise ValueError("the object code is not a 64-bit ELF file")
+    order = "<" if obj[5] == 1 else ">"
+    (shoff,) = struct.unpack_from(order + "Q", obj, 0x28)
+    shentsize, shnum = struct.unpack_from(order + "HH", obj, 0x3A)
+    if shentsize != 64 or shoff + shnum * shentsize > len(obj):
+        raise ValueError("the object code's section table lies outside it")
+    for k in range(shnum):
+        start = shoff + k * shentsize
+        (kind,) = struct.unpack_from(order + "I", obj, start + 4)
+        offset, size = struct.unpack_from(order + "QQ", obj, start + 0x18)
+        if kind != 8 and offset + size > len(obj):  # 8: SHT_NOBITS (.bss) has no bytes
+            raise ValueError(f"the object code's section {k} lies outside it")
 
 
 def _is_count(x: Any) -> bool:

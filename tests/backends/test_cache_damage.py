@@ -333,3 +333,54 @@ def test_entries_swapped_retyped_and_truncated_between_processes(private_cache) 
     for name, value in want.items():
         np.testing.assert_allclose(warm["results"][name], value, rtol=1e-12)
         assert warm["hits"][name] == [True, True]
+
+
+OBJECT_CHILD = textwrap.dedent(
+    """
+    import sys, warnings
+    import numpy as np
+    import graphc as gc
+    from graphc.backends import get_backend
+
+    warnings.simplefilter("always")
+    exe = get_backend("llvm").compile(gc.ir.parse(sys.stdin.read()))
+    x = np.linspace(-1.0, 1.0, 12).reshape(3, 4)
+    print(exe.from_cache, float(np.abs(exe(x)[0] - (np.exp(x) + x)).max()))
+    """
+)
+
+
+def object_without_an_entry_point() -> bytes:
+    from graphc.backends.llvm import target
+
+    return target.emit_object(target.parse_and_verify("define i64 @f() {\n  ret i64 0\n}\n"))
+
+
+@pytest.mark.parametrize("planted", ["garbage", "truncated_elf", "other_code"])
+def test_object_code_of_the_wrong_kind_is_damaged_not_run(private_cache, planted) -> None:  # noqa: ANN001
+    llvm = get_backend("llvm")
+    g = traced("exp")
+    llvm.compile(g)
+    key = object_key(private_cache)
+    good = cache_mod.load(private_cache, key)
+    obj = {
+        "garbage": b"garbage" * 10,
+        "truncated_elf": good.obj[: len(good.obj) // 2],
+        "other_code": object_without_an_entry_point(),
+    }[planted]
+    cache_mod.write(private_cache, f"{key}.gco", _encoded(obj, good.layout, good.llvm_ir))
+    # In a child: loading such code used to end the process with a segfault.
+    env = dict(os.environ, GRAPHC_CACHE_DIR=str(private_cache))
+    proc = subprocess.run(
+        [sys.executable, "-c", OBJECT_CHILD],
+        input=str(g),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "corrupt cache entry" in proc.stderr
+    from_cache, error = proc.stdout.split()
+    assert from_cache == "False" and float(error) < 1e-12
+    assert llvm.compile(g).from_cache  # overwritten with good code
