@@ -181,6 +181,10 @@ def test_a_good_document_loads(private_cache) -> None:  # noqa: ANN001
     optimized, plan, report = pipeline_cache.decode(zlib.compress(json.dumps(document).encode()), g)
     assert plan is not None and report.from_cache and report.passes
     assert optimized.format(locations=True) == first.graph.format(locations=True)
+    # Whole locations, not just the text's file and line: errors name the function too.
+    locs = [n.loc for n in pipeline_cache._walk(optimized)]
+    assert locs == [n.loc for n in pipeline_cache._walk(first.graph)]
+    assert any(loc is not None and loc.function for loc in locs)
 
 
 @pytest.mark.parametrize(
