@@ -207,7 +207,8 @@ def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[str]:
     target = os.path.abspath(os.fspath(path))
     directory, base = os.path.split(target)
     prefix = f".{base}."
-    host, now, removed = _host(), time.time(), []
+    host, now = _host(), time.time()
+    removed: list[str] = []
     try:
         names = [n for n in os.listdir(directory) if n.startswith(prefix)]
     except OSError:

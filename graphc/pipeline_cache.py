@@ -230,7 +230,8 @@ def _plan_from_json(stored: Any, g: Graph) -> MemoryPlan:
 
 def _report_from_json(document: dict[str, Any]) -> CompileReport:
     stored = document.get("report")
-    _expect(stored, dict, "report")
+    if not isinstance(stored, dict):
+        raise DamagedEntry(f"report is {type(stored).__name__}, expected dict")
     _expect(stored.get("graph"), str, "the report's graph")
     _expect(stored.get("passes"), list, "the report's passes")
     records = []
