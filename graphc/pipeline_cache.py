@@ -80,7 +80,7 @@ def decode(data: bytes, traced: Graph) -> tuple[Graph, MemoryPlan | None, Compil
     """
     try:
         document = json.loads(zlib.decompress(data))
-    except (zlib.error, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+    except (zlib.error, ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise DamagedEntry(f"not a pipeline entry: {exc}") from exc
     _expect(document, dict, "the entry")
     _expect(document.get("format"), str, "format")
@@ -89,7 +89,7 @@ def decode(data: bytes, traced: Graph) -> tuple[Graph, MemoryPlan | None, Compil
     _expect(document.get("graph"), str, "graph")
     try:
         g = verify(parse(document["graph"]))
-    except GraphcError as exc:
+    except (GraphcError, RecursionError) as exc:
         raise DamagedEntry(f"its graph does not parse: {exc}") from exc
     if g.input_types != traced.input_types or g.output_types != traced.output_types:
         raise DamagedEntry("its graph has another signature than the traced one")

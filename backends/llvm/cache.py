@@ -280,7 +280,7 @@ def load(directory: Path, key: str) -> Entry | None:
         return None
     try:
         return _decode(payload)
-    except (ValueError, KeyError, TypeError, struct.error, zlib.error) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError, struct.error, zlib.error) as exc:
         report_unusable(directory / f"{key}.gco", exc)
         return None
 

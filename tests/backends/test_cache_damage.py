@@ -136,10 +136,17 @@ def _retyped(change: Any) -> Any:
     return make
 
 
+# Subgraphs inside subgraphs until the parser runs out of stack.
+DEEP_GRAPH = "graph f(%x: f32[2]) -> (f32[2]) { %0 = fusion %x : f32[2] {(%a: f32[2]) {" + (
+    " %0 = fusion %a : f32[2] {(%a: f32[2]) {" * 3000
+)
+
 RETYPED = {
     # A well-formed pickle of the wrong object: it crashed every later process.
     "pickle_of_a_tuple": lambda document: pickle.dumps(("graph", None, None)),
     "json_list": lambda document: zlib.compress(b"[1, 2, 3]"),
+    "json_nested_too_deep": lambda document: zlib.compress(b"[" * 100_000 + b"]" * 100_000),
+    "graph_nested_too_deep": _retyped(lambda d: d.update(graph=DEEP_GRAPH)),
     "graph_number": _retyped(lambda d: d.update(graph=42)),
     "graph_text_of_another_signature": _retyped(
         lambda d: d.update(graph="graph f(%x: f32[2]) -> (f32[2]) { return %x }")
