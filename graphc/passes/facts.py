@@ -180,8 +180,15 @@ def _cast(n: Node, arg: Callable[[int], Facts]) -> Facts:
     inner = arg(0)
     if not src.is_float:
         return Facts(inner.lo, inner.hi, False, False)
-    if n.attrs["dtype"] is DType.f64 or src is DType.f32:
+    dst = n.attrs["dtype"]
+    if not dst.is_float or dst.itemsize > src.itemsize:
         return inner
+    if dst.is_16bit_float and src != dst:
+        # Narrowing to 16 bits may overflow to inf and flush tiny values to zero.
+        big = 65504.0 if dst is DType.f16 else 3.3895313892515355e38
+        lo = -math.inf if inner.lo < -big else inner.lo
+        hi = math.inf if inner.hi > big else inner.hi
+        return Facts(lo, hi, inner.nan, inner.neg_zero or inner.lo < 0)
     # Narrowing may round a tiny negative number to -0.0.
     return Facts(inner.lo, inner.hi, inner.nan, inner.neg_zero or inner.lo < 0)
 

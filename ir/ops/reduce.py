@@ -24,8 +24,7 @@ def _reduced_shape(x: TensorType, axes: tuple[int, ...], keepdims: bool) -> tupl
 
 
 def _accumulating_dtype(d: DType) -> DType:
-    # np.sum and np.prod widen bool and small ints to the platform int (int64).
-    return DType.i64 if d in (DType.bool, DType.i32) else d
+    return d.accumulator
 
 
 def define_reduction(
