@@ -77,7 +77,7 @@ def splat_of_array(a: np.ndarray) -> Literal | None:
 
 
 def _uint_of(dtype: np.dtype) -> type:
-    return np.uint32 if dtype.itemsize == 4 else np.uint64
+    return {1: np.uint8, 2: np.uint16, 4: np.uint32}.get(dtype.itemsize, np.uint64)
 
 
 def is_splat(x: Operand, producer: Producer, value: float) -> bool:

@@ -50,6 +50,11 @@ def define_reduction(
 
     def ref(x: np.ndarray, *, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
         dtype = _accumulating_dtype(DType.from_numpy(x.dtype)).np if widens else x.dtype
+        if widens and DType.from_numpy(x.dtype).is_16bit_float:
+            # 16-bit sums and products accumulate in float32 and round once
+            # (NumPy's pairwise float16 sum does; ml_dtypes' loop would not)
+            wide = ufunc.reduce(x, axis=tuple(axes), keepdims=keepdims, dtype=np.float32)
+            return np.asarray(wide).astype(x.dtype)
         return np.asarray(ufunc.reduce(x, axis=tuple(axes), keepdims=keepdims, dtype=dtype))
 
     rule_vjp = None
