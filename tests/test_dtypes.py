@@ -268,3 +268,60 @@ def test_mixed_precision_checkpoint_resumes_bit_exactly(tmp_path: Any) -> None:
 def test_unknown_precision_is_a_clear_error() -> None:
     with pytest.raises(gc.InputError, match="mixed_precision='float8'"):
         gc.train_step(_mlp_loss, gc.optim.SGD(0.1), mixed_precision="float8")
+
+
+def _elementwise_ops(arity: int) -> list[str]:
+    from graphc.ir import all_ops
+
+    ops = all_ops().values() if isinstance(all_ops(), dict) else all_ops()
+    return sorted(
+        o.name
+        for o in ops
+        if "elementwise" in o.traits
+        and len(o.operands) == arity
+        and o.name not in ("cast", "not", "and", "or", "xor", "select", "stop_gradient")
+    )
+
+
+# computed exactly in float32 and rounded once: the same bits as NumPy
+_EXACT = {
+    "abs", "neg", "sign", "floor", "ceil", "round", "sqrt", "isnan", "isinf", "isfinite",
+    "add", "sub", "mul", "div", "max", "min", "eq", "ne", "lt", "le", "gt", "ge",
+    "floordiv", "rem",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [DType.f16, DType.bf16], ids=str)
+@pytest.mark.parametrize("op", _elementwise_ops(1) + _elementwise_ops(2))
+def test_every_elementwise_op_on_16bit_floats(dtype: DType, op: str) -> None:
+    """Each backend against the interpreter, which runs NumPy's (and
+    ml_dtypes') own 16-bit loops."""
+    from graphc.backends import get_backend
+    from graphc.ir import GraphBuilder, TensorType, interpret
+
+    b = GraphBuilder(op)
+    ty = TensorType((48,), dtype)
+    n_operands = 1 if op in _elementwise_ops(1) else 2
+    xs = [b.input(ty, name) for name in "xy"[:n_operands]]
+    g = b.build([b.emit(op, *xs)])
+    rng = np.random.default_rng(11)
+    data = [(rng.standard_normal(48) * 2).astype(dtype.np) for _ in range(n_operands)]
+    if op in ("log", "log2", "log10", "sqrt", "rsqrt", "acosh", "log1p"):
+        data = [np.abs(d) + dtype.np.type(1.0) for d in data]
+    if op in ("asin", "acos", "atanh"):
+        data = [(d / dtype.np.type(8.0)).astype(dtype.np) for d in data]
+    with np.errstate(all="ignore"):
+        want = interpret(g, *data)[0]
+        for backend in ("numpy", "llvm"):
+            got = get_backend(backend).compile(g)(*data)[0]
+            assert got.dtype == want.dtype, (backend, op)
+            if op in _EXACT:
+                _same(got, want)
+            else:
+                scale = 2.0**-10 if dtype is DType.f16 else 2.0**-7
+                tol = np.abs(want.astype(np.float32)) * scale + 1e-6
+                diff = np.abs(got.astype(np.float32) - want.astype(np.float32))
+                assert np.all(
+                    (diff <= tol)
+                    | (np.isnan(got.astype(np.float32)) & np.isnan(want.astype(np.float32)))
+                ), (backend, op)
