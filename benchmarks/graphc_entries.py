@@ -78,12 +78,20 @@ def _graphc_optimizer(gc: Any, optimizer: str, hyper: dict[str, float]) -> Any:
 
 
 def train_step_entry(
-    loss_fn: Callable[..., Any], optimizer: str, problem: Problem, *, backend: str
+    loss_fn: Callable[..., Any],
+    optimizer: str,
+    problem: Problem,
+    *,
+    backend: str,
+    mixed_precision: str | None = None,
 ) -> Runner:
-    """One compiled graph for forward, backward and update (`gc.train_step`, issue 6)."""
+    """One compiled graph for forward, backward and update (`gc.train_step`)."""
     gc = require_graphc("train_step", "optim")
     compiled = gc.train_step(
-        loss_fn, _graphc_optimizer(gc, optimizer, problem.hyper), backend=backend
+        loss_fn,
+        _graphc_optimizer(gc, optimizer, problem.hyper),
+        backend=backend,
+        mixed_precision=mixed_precision,
     )
     live = [compiled.init(problem.params)]
     feed = cycle(problem.batches)
@@ -111,6 +119,10 @@ def training_entries(loss_fn: Callable[..., Any], optimizer: str) -> dict[str, A
         entries[f"graphc-{backend}-ts"] = partial(
             train_step_entry, loss_fn, optimizer, backend=backend
         )
+    # mixed precision: 16-bit matmuls and activations, float32 master weights
+    entries["graphc-llvm-ts-bf16"] = partial(
+        train_step_entry, loss_fn, optimizer, backend="llvm", mixed_precision="bfloat16"
+    )
     return entries
 
 

@@ -116,7 +116,7 @@ def main(argv=None):
     steps = args.epochs * (len(x_train) // batch)
     schedule = gc.optim.warmup_cosine(args.lr, min(100, steps // 10), steps)
     optimizer = gc.optim.Adam(schedule, clip_norm=1.0)
-    step = gc.train_step(loss_fn, optimizer, backend=args.backend)
+    step = gc.train_step(loss_fn, optimizer, backend=args.backend, mixed_precision=args.precision)
     held_out_loss = gc.jit(
         lambda p, x, y: nn.cross_entropy(model.logits(p, x, model.zeros(x.shape[0]))[0], y),
         backend=args.backend,

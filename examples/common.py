@@ -25,6 +25,12 @@ def parser(doc: str) -> argparse.ArgumentParser:
         default=None,
         help="compiler backend (default: the fastest available; interpret is the slow reference)",
     )
+    result.add_argument(
+        "--precision",
+        choices=["float32", "bfloat16", "float16"],
+        default="float32",
+        help="mixed precision: 16-bit matmuls and activations, float32 weights and reductions",
+    )
     return result
 
 

@@ -21,6 +21,7 @@ from .remat import rematerialize
 from .schedule import schedule_for_memory
 from .simplify import simplify
 from .unroll import unroll_control
+from .widen import widen_16bit
 
 
 def pipeline(
@@ -74,6 +75,9 @@ def pipeline(
         return tuple(steps)
     tail: list[Pass] = []
     if backend == "llvm":
+        # Its kernels for matmul, reductions and convolutions are float32/64 ones;
+        # widening comes after simplification, which would fold the round trips.
+        tail.append(Pass("widen_16bit", widen_16bit))
         # Fusion needs the simplified graph, and nothing after it may split a group.
         tail.append(Pass("fuse", fuse))
     # Ordering comes last, on the final set of nodes, right before memory planning.

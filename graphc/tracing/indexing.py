@@ -213,7 +213,7 @@ def _apply_advanced(x: TracedArray, entries: list[Any], adjacent: bool) -> Trace
     for i in positions:
         k = entries[i]
         if isinstance(k, TracedArray):
-            if k.value.type.dtype not in (DType.i32, DType.i64):
+            if not k.value.type.dtype.is_int:
                 raise _index_error(f"arrays used as indices must be of integer type, got {k.dtype}")
             indices.append(k)
         else:

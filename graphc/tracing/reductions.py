@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ir import DType, GraphcError, OpTypeError, UnsupportedError
+from graphc.ir import GraphcError, OpTypeError, UnsupportedError
 
 from .array import TracedArray
 from .dispatch import as_tracer, error, implements, no_out, normalize_axis
@@ -26,10 +26,11 @@ def _reduction(op: str, x: Any, axis: Any, keepdims: bool, dtype: Any = None) ->
     if dtype is not None:
         x = cast(x, dtype)
     axes = normalize_axis(axis, x.ndim)
-    widens = op in ("reduce_sum", "reduce_prod") and x.value.type.dtype in (DType.bool, DType.i32)
+    dt = x.value.type.dtype
+    widens = op in ("reduce_sum", "reduce_prod") and dt.accumulator != dt
     if not axes:
         # an empty set of axes still widens small integers, as NumPy's sum does
-        result = cast(x, np.int64) if widens else x
+        result = cast(x, dt.accumulator.np) if widens else x
     else:
         result = _emit_reduce(op, x, axes, keepdims)
     if dtype is not None and result.dtype != np.dtype(dtype):
