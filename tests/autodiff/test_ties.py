@@ -65,6 +65,7 @@ UNARY = {
     "logaddexp@0.6": (lambda x: np.logaddexp(x, 0.6), 0.6),
     "logaddexp2@0.6": (lambda x: np.logaddexp2(0.6, x), 0.6),
     "abs_pow3@0": (lambda x: np.abs(x) ** 3, 0.0),
+    "pow0@0": (lambda x: np.power(x, 0.0) * x, 0.0),
 }
 BINARY_FNS = {
     "maximum": np.maximum,
@@ -85,6 +86,7 @@ VECTOR_FNS = {
     "softmax": lambda x: nn.softmax(x)[0],
     "log_softmax": lambda x: nn.log_softmax(x)[1],
     "cummax": lambda x: np.maximum.accumulate(x)[-1],
+    "max_pool2d": lambda x: np.sum(nn.max_pool2d(np.sin(x[:2] + x[2]).reshape(1, 1, 1, 2), (1, 2))),
 }
 DIRECTIONS = [(1.0, 0.0), (0.0, 1.0), (1.0, 2.0)]
 
