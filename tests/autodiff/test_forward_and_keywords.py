@@ -43,6 +43,15 @@ def test_jit_of_jvp_and_hvp_with_tangents_as_arguments(backend):
     np.testing.assert_allclose(hvp(X, t), hessian @ t, rtol=1e-13)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_vjp_with_a_traced_cotangent_under_jit_and_grad(backend):
+    pull = gc.jit(lambda x, c: gc.vjp(np.sin, x)[1](c)[0], backend=backend)
+    c = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(pull(X, c), np.cos(X) * c, rtol=1e-14)
+    g = gc.grad(lambda c: np.sum(gc.vjp(np.sin, X)[1](c)[0]))(c)
+    np.testing.assert_allclose(g, np.cos(X), rtol=1e-14)
+
+
 def test_jvp_of_grad():
     # forward over reverse by hand: the Hessian of sum(x**3) times t
     t = np.array([1.0, 0.5, -2.0])
