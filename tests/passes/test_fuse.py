@@ -247,3 +247,23 @@ def test_work_on_inputs_alone_joins_the_loop_it_will_meet() -> None:
           return %0, %1
         }""",
     )
+
+
+def test_unrelated_work_on_inputs_keeps_a_loop_of_its_own() -> None:
+    # The state update %2/%3 shares no values with the exp loop: joining it
+    # would only make its result live from that loop onwards.
+    g = parse(
+        """
+        graph f(%x: f32[8], %m: f32[8], %d: f32[8]) -> (f32[], f32[8]) {
+          %0 = exp %x : f32[8]
+          %1 = reduce_sum %0 {axes=(0,)} : f32[]
+          %2 = mul %m, 0.9 : f32[8]
+          %3 = add %2, %d : f32[8]
+          return %1, %3
+        }"""
+    )
+    out = fuse(g)
+    verify(out)
+    bodies = [sorted(m.op for m in n.subgraphs[0].nodes) for n in out.nodes if n.op == "fusion"]
+    assert sorted(bodies) == [["add", "mul"], ["exp", "reduce_sum"]]
+    assert_same_meaning(g, out)
