@@ -89,8 +89,12 @@ def _heaviside(x: Any, h0: Any) -> Any:
 def _reciprocal(x: Any) -> Any:
     if _is_float(x):
         return 1.0 / x
-    # integer 1 // x: 0 unless |x| == 1; 1 / 0 gives the most negative integer, as in NumPy
-    lowest = int(np.iinfo(x.dtype).min)
+    # integer 1 // x: 0 unless |x| == 1. NumPy's 1 / 0 gives the most negative
+    # integer for int32 and int64 (the x86 division fault value) and 0 for the
+    # narrower and the unsigned types.
+    if np.dtype(x.dtype).kind == "u":
+        return np.where(x == 1, x, 0)
+    lowest = int(np.iinfo(x.dtype).min) if np.dtype(x.dtype).itemsize >= 4 else 0
     return np.where((x == 1) | (x == -1), x, np.where(x == 0, lowest, 0))
 
 

@@ -55,6 +55,7 @@ def test_llvm_pipeline_unrolls_first_and_fuses_before_scheduling() -> None:
         "simplify_after_cse",
         "eliminate_dead_code",
         "rematerialize",
+        "widen_16bit",
         "fuse",
         "schedule_for_memory",
         "remove_barriers",
