@@ -36,6 +36,28 @@ def holds_tracer(obj: Any) -> bool:
     return False
 
 
+def nested_shape(obj: Any) -> tuple[int, ...] | None:
+    """The shape ``np.array(obj)`` would have, or None when ``obj`` is ragged."""
+    if isinstance(obj, TracedArray):
+        return obj.shape
+    if isinstance(obj, (list, tuple)):
+        shapes = {nested_shape(o) for o in obj}
+        if None in shapes or len(shapes) > 1:
+            return None
+        return (len(obj),) + (shapes.pop() if shapes else ())
+    return tuple(np.shape(obj))
+
+
+def as_arrays(obj: Any) -> Any:
+    """``obj`` with lists holding traced values made arrays: the whole of it when
+    it is rectangular, otherwise each of its elements (a sequence of arrays)."""
+    if not isinstance(obj, (list, tuple)) or not tracers_in(obj):
+        return obj
+    if nested_shape(obj) is not None:
+        return traced_array(obj)
+    return type(obj)(as_arrays(o) for o in obj)
+
+
 def traced_array(obj: Any, dtype: Any = None, ndmin: int = 0) -> TracedArray:
     """``np.array(obj, dtype, ndmin=ndmin)`` for ``obj`` holding traced values.
 

@@ -27,7 +27,14 @@ from typing import Any
 import numpy as np
 
 from .array import TracedArray
-from .constructors import TraceConstant, as_constant, concatenator, holds_tracer, traced_array
+from .constructors import (
+    TraceConstant,
+    as_arrays,
+    as_constant,
+    concatenator,
+    holds_tracer,
+    traced_array,
+)
 from .context import _BACKENDS_DIR, _GRAPHC_DIR, _IR_DIR, _STACK
 from .dispatch import HANDLERS
 
@@ -62,8 +69,25 @@ def _holds_tracer(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     return any(holds_tracer(a) for a in args) or any(holds_tracer(v) for v in kwargs.values())
 
 
+# Functions taking a sequence of arrays first: its elements are the arrays.
+_SEQUENCE_FIRST = frozenset("concatenate stack hstack vstack dstack column_stack row_stack".split())
+# Functions whose nesting has its own meaning: their handlers take the lists as they are.
+_NESTED_MEANING = frozenset("block einsum broadcast_arrays meshgrid select choose".split())
+
+
+def _convert_lists(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The arguments with Python lists holding traced values made traced arrays,
+    as NumPy's own conversion of an array-like argument would make them."""
+    if name in _NESTED_MEANING:
+        return args, kwargs
+    if name in _SEQUENCE_FIRST and args and isinstance(args[0], (list, tuple)):
+        return ([as_arrays(a) for a in args[0]], *args[1:]), kwargs
+    return tuple(as_arrays(a) for a in args), {k: as_arrays(v) for k, v in kwargs.items()}
+
+
 def _function_wrapper(func: Any, constant_result: bool) -> Callable[..., Any]:
     impl = HANDLERS.get(func)
+    name = getattr(func, "__name__", "")
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -71,6 +95,7 @@ def _function_wrapper(func: Any, constant_result: bool) -> Callable[..., Any]:
             return func(*args, **kwargs)
         if impl is not None and _holds_tracer(args, kwargs):
             # what NumPy's dispatch would call, had it looked inside the lists
+            args, kwargs = _convert_lists(name, args, kwargs)
             return impl(*args, **kwargs)
         result = func(*args, **kwargs)
         return as_constant(result) if constant_result else result
