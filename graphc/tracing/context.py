@@ -100,6 +100,8 @@ class Trace:
         self.active = True
         # captured outer tracers, in capture order, and their inner input values
         self.captured: list[TracedArray] = []
+        # paths of the arguments that are None, for errors when one is used as an array
+        self.none_arguments: list[str] = []
         self._capture_index: dict[int, Value] = {}
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:

@@ -44,6 +44,10 @@ def dtype_spec(x: Any) -> Any:
         return x.dtype
     if type(x) in PYTHON_SCALARS:
         return type(x)
+    if x is None:
+        from .arguments import none_operand_error
+
+        raise none_operand_error("this operation")
     if isinstance(x, complex):
         raise UnsupportedError(
             format_message("complex numbers are not supported", loc=user_location(3))
@@ -72,6 +76,10 @@ def operand(trace: Trace, x: Any, dtype: DType | None = None) -> Operand:
     if type(x) in PYTHON_SCALARS:
         target = dtype if dtype is not None else _scalar_default(x)
         return trace.builder.literal(checked_scalar(x, target), target)
+    if x is None:
+        from .arguments import none_operand_error
+
+        raise none_operand_error("this operation")
     if isinstance(x, (list, tuple)) and tracers_in(x):
         from .constructors import traced_array
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import scipy.special
 
-from graphc.ir import DType, UnsupportedError, format_message
+from graphc.ir import DType, InputError, UnsupportedError, format_message
 
 from .array import TracedArray
 from .context import user_location
@@ -142,6 +142,8 @@ def _loop(ufunc: Any, inputs: Sequence[Any]) -> list[DType]:
     """The dtypes of the loop NumPy would pick: inputs, then outputs."""
     try:
         loop = ufunc.resolve_dtypes((*[_spec(x) for x in inputs], *[None] * ufunc.nout))
+    except InputError:
+        raise
     except (TypeError, np.exceptions.DTypePromotionError) as exc:
         shown = ", ".join(str(_describe(x)) for x in inputs)
         raise UnsupportedError(
