@@ -174,7 +174,7 @@ class TracedArray:
                 "in-place assignment into a traced array (x[...] = v) is not supported",
                 loc=user_location(2),
                 hint="build the result functionally: np.where(mask, v, x), np.concatenate, "
-                "np.pad, or np.add.at-style updates with gc.scatter_add",
+                "np.pad, or gc.scatter_add(x, idx, v) for np.add.at-style updates",
             )
         )
 

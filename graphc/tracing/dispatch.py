@@ -163,5 +163,5 @@ def in_place_error(what: str) -> Exception:
         TracingError,
         f"{what} modifies an array in place, which is not supported while tracing",
         hint="build the result functionally: np.where(mask, v, x), np.concatenate, np.pad, "
-        "or gc.scatter_add-style updates",
+        "or gc.scatter_add(x, idx, v) for additive updates",
     )

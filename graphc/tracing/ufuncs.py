@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import scipy.special
 
-from graphc.ir import DType, InputError, UnsupportedError, format_message
+from graphc.ir import DType, InputError, TracingError, UnsupportedError, format_message
 
 from .array import TracedArray
 from .context import user_location
@@ -239,11 +239,41 @@ def apply_ufunc_method(
         x, y = inputs
         y_nd = np.ndim(y)
         return apply_ufunc(ufunc, (np.reshape(x, np.shape(x) + (1,) * y_nd), y), kwargs)
+    if method == "at":
+        raise _in_place_at(ufunc)
     raise UnsupportedError(
         format_message(
             f"{ufunc_name(ufunc)}.{method} is not supported on traced arrays",
             loc=user_location(3),
-            hint="for np.add.at use gc.scatter_add; for reductions use np.sum, np.max, ...",
+            hint="for reductions use np.sum, np.max, ...; for outer products ufunc.outer",
+        )
+    )
+
+
+def _in_place_at(ufunc: Any) -> TracingError:
+    """``ufunc.at`` updates its first argument in place. Recording that on a
+    traced value would be unsound: a NumPy view of the array taken earlier
+    would see the update, the traced one could not; so it is refused, with
+    the functional form that returns the result."""
+    name = ufunc_name(ufunc)
+    if ufunc is np.add:
+        hint = (
+            "write a = gc.scatter_add(a, idx, v): the same sums, returned as a new array; "
+            "for sums by segment gc.segment_sum(v, idx, n), for counts "
+            "np.bincount(idx, minlength=n)"
+        )
+    elif ufunc is np.subtract:
+        hint = "write a = gc.scatter_add(a, idx, -v): the same result, returned as a new array"
+    else:
+        hint = (
+            "only additive updates have a traced form (gc.scatter_add(a, idx, v)); build "
+            "others with np.where over a one-hot mask"
+        )
+    return TracingError(
+        format_message(
+            f"{name}.at updates an array in place, which is not supported while tracing",
+            loc=user_location(4),
+            hint=hint,
         )
     )
 

@@ -328,3 +328,14 @@ case(
     V,
     A[0, :3],
 )
+case(
+    np.bincount,
+    "bincount",
+    lambda i, v: (
+        np.bincount(np.abs(i[0]), minlength=6),
+        np.bincount(np.abs(i[1]), weights=v, minlength=7),
+        np.bincount(np.array([1, 4, 1]), weights=v[:3]),
+    ),
+    I32,
+    V,
+)
