@@ -15,6 +15,7 @@ from . import (  # noqa: F401  (imported for their registrations)
     reductions,
     scans,
     shape_functions,
+    spacing_functions,
 )
 from .dispatch import HANDLERS, apply_function, normalize_axis
 

@@ -100,6 +100,10 @@ def apply_ufunc(ufunc: Any, inputs: Sequence[Any], kwargs: dict[str, Any] | None
             )
     for key in ("casting", "order", "subok"):
         kwargs.pop(key, None)
+    core = {k: kwargs.pop(k) for k in ("axis", "axes", "keepdims") if k in kwargs}
+    if core and getattr(ufunc, "__name__", "") == "vecdot":
+        return _vecdot(inputs, dtype, **core)
+    kwargs.update(core)
     if kwargs:
         raise UnsupportedError(
             format_message(
@@ -126,6 +130,32 @@ def apply_ufunc(ufunc: Any, inputs: Sequence[Any], kwargs: dict[str, Any] | None
             ),
         )
     )
+
+
+def _vecdot(
+    inputs: Sequence[Any], dtype: Any, axis: Any = None, axes: Any = None, keepdims: bool = False
+) -> Any:
+    """np.vecdot with the generalized ufunc's ``axis=``, ``axes=`` and ``keepdims=``."""
+    from .linalg_functions import vecdot
+
+    a, b = inputs
+    if dtype is not None:
+        a, b = cast(a, dtype), cast(b, dtype)
+    if axes is not None:
+        if axis is not None:
+            raise UnsupportedError(
+                format_message(
+                    "np.vecdot: cannot specify both 'axis' and 'axes'", loc=user_location(4)
+                )
+            )
+        (ia,), (ib,) = axes[0], axes[1]
+        a, b = np.moveaxis(a, ia, -1), np.moveaxis(b, ib, -1)
+        kept = axes[2][0] if len(axes) > 2 and len(axes[2]) else -1
+    else:
+        kept = -1 if axis is None else axis
+    out = vecdot(a, b, -1 if axes is not None or axis is None else axis)
+    # keepdims puts the summed axis back, length 1, where the core axis was
+    return np.expand_dims(out, kept) if keepdims else out
 
 
 def ufunc_name(ufunc: Any) -> str:

@@ -339,3 +339,22 @@ case(
     I32,
     V,
 )
+case(
+    np.append,
+    "append",
+    lambda a, v: (np.append(a, 1.0), np.append(a, a[:1], axis=0), np.append(v, [[2.0]])),
+    A32,
+    V,
+)
+case(
+    (np.linspace, np.logspace, np.geomspace),
+    "spacings",
+    lambda v: (
+        np.linspace(v[0], v[1], 5),
+        np.linspace(v[:2], v[2:], 3, axis=1, endpoint=False),
+        np.logspace(v[0], v[1], 4, base=2.0),
+        np.geomspace(np.abs(v[0]) + 1.0, np.abs(v[1]) + 2.0, 4),
+    ),
+    V,
+)
+case(np.gradient, "gradient", lambda a: (np.gradient(a), np.gradient(a[0], 0.5, edge_order=2)), A)
