@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import graphc as gc
 from graphc.tracing import intercept
@@ -174,3 +176,28 @@ def test_libraries_keep_numpy_behaviour() -> None:
 
     with pytest.raises(gc.TracingError, match="write them with NumPy functions"):
         gc.trace(lambda x: scipy.special.logsumexp(x), X)
+
+
+# Elements of a nested list: traced scalars of each dtype (by argument index)
+# or constants NumPy types on its own.
+_ARGS = (np.float32(1.5), np.float64(-2.25), np.int32(7), np.int64(-3), np.bool_(True))
+_CONSTANTS = (0.5, 2, True, np.float32(0.25), np.int32(4))
+
+
+@given(
+    st.lists(
+        st.lists(st.tuples(st.booleans(), st.integers(0, 4)), min_size=1, max_size=3),
+        min_size=1,
+        max_size=3,
+    ).filter(lambda rows: len({len(r) for r in rows}) == 1),
+    st.booleans(),
+)
+def test_np_array_of_nested_lists_matches_numpy(rows: list[Any], flat: bool) -> None:
+    def build(args: Any) -> Any:
+        out = [[args[i] if traced else _CONSTANTS[i] for traced, i in row] for row in rows]
+        return np.array(out[0] if flat else out)
+
+    want = build(_ARGS)
+    got = gc.jit(lambda *a: build(a), backend="interpret")(*_ARGS)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
