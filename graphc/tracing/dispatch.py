@@ -64,7 +64,9 @@ def public_name(func: Any) -> str:
     """How users spell ``func``: ``np.sort``, ``np.linalg.inv``, ``scipy.special.xlogy``."""
     name = getattr(func, "__name__", None) or str(func)
     for prefix, namespace in (("np.", np), ("np.linalg.", np.linalg), ("np.fft.", np.fft)):
-        if getattr(namespace, name, None) is func:
+        found = getattr(namespace, name, None)
+        # while tracing, the namespace may hold graphc's wrapper of func
+        if found is func or getattr(found, "__wrapped__", None) is func:
             return prefix + name
     module = getattr(func, "__module__", None) or ""
     return f"{module}.{name}" if module and not module.startswith("numpy") else f"np.{name}"

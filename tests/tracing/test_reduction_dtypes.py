@@ -93,3 +93,35 @@ def test_float_dtype_of_a_mean_is_differentiable() -> None:
         np.testing.assert_allclose(
             gc.jit(gc.grad(loss), backend=backend)(x), gc.grad(loss)(x), rtol=1e-10
         )
+
+
+OTHERS: list[tuple[str, Any]] = [
+    ("trace", lambda x, d: np.trace(x, dtype=d)),
+    ("linalg.trace", lambda x, d: np.linalg.trace(x[:, :3], dtype=d)),
+    ("einsum", lambda x, d: np.einsum("ij->i", x, dtype=d)),
+    ("einsum-same-kind", lambda x, d: np.einsum("ij->j", x, dtype=d, casting="same_kind")),
+    ("add.reduce", lambda x, d: np.add.reduce(x, axis=1, dtype=d)),
+    ("multiply.accumulate", lambda x, d: np.multiply.accumulate(x, axis=0, dtype=d)),
+    ("sum-method", lambda x, d: x.sum(axis=0, dtype=d)),
+    ("mean-method", lambda x, d: x.mean(dtype=d)),
+]
+if hasattr(np, "cumulative_sum"):
+    OTHERS.append(("cumulative_sum", lambda x, d: np.cumulative_sum(x, axis=1, dtype=d)))
+
+
+@pytest.mark.parametrize("name, f", OTHERS, ids=[o[0] for o in OTHERS])
+def test_other_dtype_arguments_match_numpy(name: str, f: Any) -> None:
+    for (label, x), dtype in itertools.product(INPUTS.items(), DTYPES):
+
+        def g(x: Any, dtype: Any = dtype) -> Any:
+            return f(x, dtype)
+
+        want, refused = _outcome(g, x)
+        if refused is not None:
+            with pytest.raises(gc.GraphcError) as info:
+                run_traced(g, x)
+            assert isinstance(info.value, TypeError), f"{name}({label}, {dtype})"
+            continue
+        _, got, _ = run_traced(g, x)
+        wide = np.float32 in (x.dtype, dtype)
+        assert_same(got[0], want, rtol=2e-5 if wide else 1e-9, signed_zeros=False)
