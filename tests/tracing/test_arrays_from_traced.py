@@ -201,3 +201,25 @@ def test_np_array_of_nested_lists_matches_numpy(rows: list[Any], flat: bool) -> 
     got = gc.jit(lambda *a: build(a), backend="interpret")(*_ARGS)
     assert got.dtype == want.dtype and got.shape == want.shape
     np.testing.assert_array_equal(got, want)
+
+
+def test_overlapping_traces_in_two_threads() -> None:
+    original = np.array
+    barrier = threading.Barrier(2, timeout=10)
+    results: dict[int, Any] = {}
+
+    def f(x: Any) -> Any:
+        barrier.wait()  # both traces are active here
+        return np.array([x[0], x[1] * 2.0])
+
+    def run(k: int) -> None:
+        results[k] = gc.jit(f, backend="numpy")(X + k)
+
+    workers = [threading.Thread(target=run, args=(k,)) for k in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    for k in range(2):
+        np.testing.assert_allclose(results[k], [X[0] + k, (X[1] + k) * 2.0])
+    assert np.array is original and not intercept.active()
