@@ -48,6 +48,15 @@ def nested_shape(obj: Any) -> tuple[int, ...] | None:
     return tuple(np.shape(obj))
 
 
+def nested_dtype(obj: Any) -> np.dtype[Any]:
+    """The dtype ``np.array(obj)`` would have, for ``obj`` holding traced values."""
+    if isinstance(obj, TracedArray):
+        return obj.dtype
+    if isinstance(obj, (list, tuple)):
+        return np.result_type(*[nested_dtype(o) for o in obj]) if obj else np.dtype(np.float64)
+    return _NP_ARRAY(obj).dtype
+
+
 def as_arrays(obj: Any) -> Any:
     """``obj`` with lists holding traced values made arrays: the whole of it when
     it is rectangular, otherwise each of its elements (a sequence of arrays)."""
@@ -93,7 +102,7 @@ def _build(obj: Any, trace: Trace) -> Any:
                 hint="every element of a nested list must have the same shape, as in np.array",
             )
         )
-    dtype = np.result_type(*[p.dtype for p in parts])
+    dtype = nested_dtype(parts)
     return np.stack([lift(cast(p, dtype), trace) for p in parts])
 
 

@@ -69,10 +69,15 @@ def _holds_tracer(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     return any(holds_tracer(a) for a in args) or any(holds_tracer(v) for v in kwargs.values())
 
 
-# Functions taking a sequence of arrays first: its elements are the arrays.
-_SEQUENCE_FIRST = frozenset("concatenate stack hstack vstack dstack column_stack row_stack".split())
-# Functions whose nesting has its own meaning: their handlers take the lists as they are.
-_NESTED_MEANING = frozenset("block einsum broadcast_arrays meshgrid select choose".split())
+# Arguments that are sequences of arrays: their elements are the arrays.
+_SEQUENCE_ARGS: dict[str, tuple[int, ...]] = {
+    **dict.fromkeys(
+        "concatenate concat stack hstack vstack dstack column_stack row_stack".split(), (0,)
+    ),
+    "select": (0, 1),
+}
+# np.block's nesting has its own meaning: its handler takes the lists as they are.
+_NESTED_MEANING = frozenset({"block"})
 
 
 def _convert_lists(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -80,9 +85,14 @@ def _convert_lists(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> 
     as NumPy's own conversion of an array-like argument would make them."""
     if name in _NESTED_MEANING:
         return args, kwargs
-    if name in _SEQUENCE_FIRST and args and isinstance(args[0], (list, tuple)):
-        return ([as_arrays(a) for a in args[0]], *args[1:]), kwargs
-    return tuple(as_arrays(a) for a in args), {k: as_arrays(v) for k, v in kwargs.items()}
+    sequences = _SEQUENCE_ARGS.get(name, ())
+    converted = tuple(
+        [as_arrays(e) for e in a]
+        if i in sequences and isinstance(a, (list, tuple))
+        else as_arrays(a)
+        for i, a in enumerate(args)
+    )
+    return converted, {k: as_arrays(v) for k, v in kwargs.items()}
 
 
 def _function_wrapper(func: Any, constant_result: bool) -> Callable[..., Any]:
@@ -100,6 +110,8 @@ def _function_wrapper(func: Any, constant_result: bool) -> Callable[..., Any]:
         result = func(*args, **kwargs)
         return as_constant(result) if constant_result else result
 
+    if hasattr(func, "_implementation"):  # NumPy's dispatcher attribute, kept for introspection
+        wrapper._implementation = func._implementation  # type: ignore[attr-defined]
     return wrapper
 
 

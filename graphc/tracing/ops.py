@@ -48,6 +48,10 @@ def dtype_spec(x: Any) -> Any:
         from .arguments import none_operand_error
 
         raise none_operand_error("this operation")
+    if isinstance(x, (list, tuple)) and tracers_in(x):
+        from .constructors import nested_dtype
+
+        return nested_dtype(x)
     if isinstance(x, complex):
         raise UnsupportedError(
             format_message("complex numbers are not supported", loc=user_location(3))

@@ -55,6 +55,10 @@ BUILT: list[tuple[str, Callable[..., Any]]] = [
     ("where-list", lambda x, y: np.where([True, False, True], [x[0], x[1], x[2]], y)),
     ("stack-of-lists", lambda x, y: np.stack([[x[0], y[0]], [x[1], y[1]]])),
     ("index-by-traced-list", lambda x, y: x[[np.argmax(y), 0]]),
+    ("einsum-list-operand", lambda x, y: np.einsum("i,i", [x[0], x[1]], y[:2])),
+    ("broadcast-arrays-list", lambda x, y: np.broadcast_arrays([x[0], y[0]], x[:1])),
+    ("meshgrid-list", lambda x, y: np.meshgrid([x[0], x[1]], y)),
+    ("select-lists", lambda x, y: np.select([x > 1, y > 1], [x, [y[0], y[1], y[2]]])),
 ]
 
 
