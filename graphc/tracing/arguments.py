@@ -104,7 +104,7 @@ def explain_python_error(
         head = f"argument {listed} is None" if len(nones) == 1 else f"arguments {listed} are None"
         return InputError(
             format_message(
-                f"{head}, and the function uses it as an array ({text})",
+                f"the function used None as an array ({text}); {head}",
                 loc=loc,
                 hint="pass an array or a number; None is an empty subtree in graphc's "
                 "argument trees, so the function receives None itself",
@@ -118,8 +118,8 @@ def explain_python_error(
             listed = ", ".join(f"'{p}'" for p in paths)
             return InputError(
                 format_message(
-                    f"argument {listed} is a Python {kind}, and the function uses it as an "
-                    f"array ({text})",
+                    f"the function used a {kind} as an array ({text}); argument {listed} is a "
+                    f"Python {kind}",
                     loc=loc,
                     hint=f"a {kind} argument is a container of separate values (a pytree), "
                     f"as in JAX; pass np.asarray({paths[0]}) to give the function one array",
