@@ -358,3 +358,13 @@ case(
     V,
 )
 case(np.gradient, "gradient", lambda a: (np.gradient(a), np.gradient(a[0], 0.5, edge_order=2)), A)
+case(
+    np.full,
+    "full-traced-fill",
+    lambda a: (
+        np.full((2, 3), a[0, 0]),
+        np.full(3, a[1, 1], dtype=np.float32),
+        np.full((2, 4), a[0]),
+    ),
+    A,
+)
