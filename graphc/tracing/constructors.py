@@ -67,6 +67,32 @@ def as_arrays(obj: Any) -> Any:
     return type(obj)(as_arrays(o) for o in obj)
 
 
+# Arguments that are sequences of arrays: their elements are the arrays.
+_SEQUENCE_ARGS: dict[str, tuple[int, ...]] = {
+    **dict.fromkeys(
+        "concatenate concat stack hstack vstack dstack column_stack row_stack".split(), (0,)
+    ),
+    "select": (0, 1),
+}
+# np.block's nesting has its own meaning: its handler takes the lists as they are.
+_NESTED_MEANING = frozenset({"block"})
+
+
+def convert_lists(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The arguments with Python lists holding traced values made traced arrays,
+    as NumPy's own conversion of an array-like argument would make them."""
+    if name in _NESTED_MEANING:
+        return args, kwargs
+    sequences = _SEQUENCE_ARGS.get(name, ())
+    converted = tuple(
+        [as_arrays(e) for e in a]
+        if i in sequences and isinstance(a, (list, tuple))
+        else as_arrays(a)
+        for i, a in enumerate(args)
+    )
+    return converted, {k: as_arrays(v) for k, v in kwargs.items()}
+
+
 def traced_array(obj: Any, dtype: Any = None, ndmin: int = 0) -> TracedArray:
     """``np.array(obj, dtype, ndmin=ndmin)`` for ``obj`` holding traced values.
 

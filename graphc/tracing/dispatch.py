@@ -86,6 +86,11 @@ def apply_function(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> An
                 ),
             )
         )
+    if any(isinstance(a, (list, tuple)) for a in args) or kwargs:
+        # lists holding traced values, as NumPy's conversion would make them
+        from .constructors import convert_lists
+
+        args, kwargs = convert_lists(getattr(func, "__name__", ""), tuple(args), kwargs)
     return impl(*args, **kwargs)
 
 

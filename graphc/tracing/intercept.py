@@ -29,9 +29,9 @@ import numpy as np
 from .array import TracedArray
 from .constructors import (
     TraceConstant,
-    as_arrays,
     as_constant,
     concatenator,
+    convert_lists,
     holds_tracer,
     traced_array,
 )
@@ -69,32 +69,6 @@ def _holds_tracer(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
     return any(holds_tracer(a) for a in args) or any(holds_tracer(v) for v in kwargs.values())
 
 
-# Arguments that are sequences of arrays: their elements are the arrays.
-_SEQUENCE_ARGS: dict[str, tuple[int, ...]] = {
-    **dict.fromkeys(
-        "concatenate concat stack hstack vstack dstack column_stack row_stack".split(), (0,)
-    ),
-    "select": (0, 1),
-}
-# np.block's nesting has its own meaning: its handler takes the lists as they are.
-_NESTED_MEANING = frozenset({"block"})
-
-
-def _convert_lists(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """The arguments with Python lists holding traced values made traced arrays,
-    as NumPy's own conversion of an array-like argument would make them."""
-    if name in _NESTED_MEANING:
-        return args, kwargs
-    sequences = _SEQUENCE_ARGS.get(name, ())
-    converted = tuple(
-        [as_arrays(e) for e in a]
-        if i in sequences and isinstance(a, (list, tuple))
-        else as_arrays(a)
-        for i, a in enumerate(args)
-    )
-    return converted, {k: as_arrays(v) for k, v in kwargs.items()}
-
-
 def _function_wrapper(func: Any, constant_result: bool) -> Callable[..., Any]:
     impl = HANDLERS.get(func)
     name = getattr(func, "__name__", "")
@@ -105,7 +79,7 @@ def _function_wrapper(func: Any, constant_result: bool) -> Callable[..., Any]:
             return func(*args, **kwargs)
         if impl is not None and _holds_tracer(args, kwargs):
             # what NumPy's dispatch would call, had it looked inside the lists
-            args, kwargs = _convert_lists(name, args, kwargs)
+            args, kwargs = convert_lists(name, args, kwargs)
             return impl(*args, **kwargs)
         result = func(*args, **kwargs)
         return as_constant(result) if constant_result else result

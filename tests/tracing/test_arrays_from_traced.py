@@ -59,6 +59,12 @@ BUILT: list[tuple[str, Callable[..., Any]]] = [
     ("broadcast-arrays-list", lambda x, y: np.broadcast_arrays([x[0], y[0]], x[:1])),
     ("meshgrid-list", lambda x, y: np.meshgrid([x[0], x[1]], y)),
     ("select-lists", lambda x, y: np.select([x > 1, y > 1], [x, [y[0], y[1], y[2]]])),
+    ("method-given-list", lambda x, y: x[:2].dot([x[0], y[0]])),
+    ("outer-of-lists", lambda x, y: np.outer([x[0], y[0]], [x[1], y[1]])),
+    ("vstack-of-lists", lambda x, y: np.vstack([[x[0], y[0]], [x[1], y[1]]])),
+    ("clip-list", lambda x, y: np.clip([x[0], y[1]], 0.6, 2.0)),
+    ("average-list-weights", lambda x, y: np.average([x[0], y[1]], weights=[1.0, x[2]])),
+    ("full-traced-fill", lambda x, y: np.full((2, 3), x[0]) * y),
 ]
 
 
