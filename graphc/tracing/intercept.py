@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from graphc.ir import OpTypeError, format_message
+
 from .array import TracedArray
 from .constructors import (
     TraceConstant,
@@ -35,7 +37,7 @@ from .constructors import (
     holds_tracer,
     traced_array,
 )
-from .context import _BACKENDS_DIR, _GRAPHC_DIR, _IR_DIR, _STACK
+from .context import _BACKENDS_DIR, _GRAPHC_DIR, _IR_DIR, _STACK, user_location
 from .dispatch import HANDLERS
 
 _OWN = (
@@ -100,9 +102,13 @@ def _constructor_wrapper(func: Any) -> Callable[..., Any]:
             if kwargs.get("copy") is False and not (
                 isinstance(obj, TracedArray) and out.value is obj.value
             ):
-                raise ValueError(
-                    "Unable to avoid copy while creating an array as requested "
-                    "(np.array(..., copy=False) of values that must be converted)"
+                raise OpTypeError(
+                    format_message(
+                        "Unable to avoid copy while creating an array as requested "
+                        "(np.array(..., copy=False) of values that must be converted)",
+                        loc=user_location(2),
+                        hint="leave out copy=False, as NumPy requires too",
+                    )
                 )
             return out
         return as_constant(func(obj, *args, **kwargs))

@@ -102,8 +102,9 @@ def test_ragged_list_is_a_value_error() -> None:
 
 
 def test_copy_false_that_must_copy_is_refused() -> None:
-    with pytest.raises(ValueError, match="avoid copy"):
+    with pytest.raises(ValueError, match="avoid copy") as info:
         gc.trace(lambda x: np.array([x, x], copy=False), X)
+    assert isinstance(info.value, gc.GraphcError) and __file__ in str(info.value)
     gc.trace(lambda x: np.asarray(x, copy=False), X)  # no conversion needed: allowed
 
 
