@@ -112,11 +112,12 @@ class TracedArray:
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         raise _concrete_error(
             "converting to a NumPy array",
-            "NumPy functions on traced values record them, and np.array/np.asarray of "
-            "lists holding traced values build traced arrays, but only while called from "
-            "your own code: library functions that convert their input with np.asarray "
-            "(scipy.special.logsumexp, softmax...) cannot be traced; write them with NumPy "
-            "functions",
+            "np.* functions and np.array/np.asarray called from your code take traced "
+            "values and lists of them; what cannot: a ufunc given a Python list holding "
+            "traced values (write np.exp(np.array([a, b]))), a NumPy function imported by "
+            "name before tracing (call np.mean, not mean), and library functions that "
+            "convert their input with np.asarray (scipy.special.logsumexp, softmax...): "
+            "write them with NumPy functions",
         )
 
     # -- Python protocols that need data ----------------------------------------------

@@ -234,3 +234,11 @@ def test_overlapping_traces_in_two_threads() -> None:
     for k in range(2):
         np.testing.assert_allclose(results[k], [X[0] + k, (X[1] + k) * 2.0])
     assert np.array is original and not intercept.active()
+
+
+def test_ufunc_given_a_list_says_what_to_do() -> None:
+    # ufuncs are not module functions graphc can wrap: the error says how to write it
+    with pytest.raises(gc.TracingError, match=r"np\.exp\(np\.array\(\[a, b\]\)\)") as info:
+        gc.trace(lambda x: np.exp([x[0], x[1]]), X)
+    assert __file__ in str(info.value)
+    check_interpreted(lambda x: np.exp(np.array([x[0], x[1]])), X, argnums=(0,))
