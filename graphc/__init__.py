@@ -27,6 +27,7 @@ from .jit import jit
 from .passes.remat import MemoryBudgetWarning
 from .primitives import bind
 from .remat import remat
+from .scatter import scatter_add, segment_sum
 from .tracing import trace
 from .training import (
     EarlyStopping,
@@ -79,6 +80,8 @@ __all__ = [
     "random",
     "remat",
     "scan",
+    "scatter_add",
+    "segment_sum",
     "stop_gradient",
     "trace",
     "training",

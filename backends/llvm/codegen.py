@@ -34,7 +34,18 @@ from graphc.ir.plan import MemoryPlan, align
 from . import fpmode
 from .blas import single_thread_blas
 from .buffers import place_buffers, value_names
-from .irutil import I64, PTR, VOID, counted_loop, elem_ptr, i64, load, store, word_ptr
+from .irutil import (
+    I64,
+    PTR,
+    VOID,
+    counted_loop,
+    elem_ptr,
+    i64,
+    load,
+    mem_type,
+    store,
+    word_ptr,
+)
 from .loops import LoopKernel, combine, emit_loop_kernel
 from .loopspec import (
     Buf,
@@ -130,8 +141,14 @@ class ModuleBuilder:
         self._custom: dict[Any, ir.Function] = {}
 
     # -- buffers -------------------------------------------------------------------------
-    def buf(self, x: Value) -> Buf:
-        """The buffer holding top-level (or currently mapped body) value ``x``."""
+    def buf(self, x: Value | Literal) -> Buf:
+        """The buffer holding top-level (or currently mapped body) value ``x``.
+
+        A literal operand (``gather %x, 2:i64``, a 0-d index folded into the
+        node) has no slot in the plan: it reads from a one-element constant
+        global, so every kernel that takes operands by pointer accepts one."""
+        if isinstance(x, Literal):
+            return Buf(("literal", x), x.dtype)
         found = self.bufs.get(x)
         if found is not None:
             return found
@@ -154,6 +171,8 @@ class ModuleBuilder:
             p = b.gep(
                 self.entry.args[1], [i64(self.offsets[key])], source_etype=ir.IntType(8), name=name
             )
+        elif isinstance(key, tuple) and key[0] == "literal":
+            p = self._literal_global(key)
         else:
             assert isinstance(key, tuple) and key[0] == "scratch", key
             p = b.gep(
@@ -161,6 +180,17 @@ class ModuleBuilder:
             )
         self._ptrs[key] = p
         return p
+
+    def _literal_global(self, key: tuple[Any, ...]) -> ir.Value:
+        lit: Literal = key[1]
+        ty = mem_type(lit.dtype)
+        value = int(lit.value) if not lit.dtype.is_float else float(lit.value)
+        g = ir.GlobalVariable(self.module, ty, f"literal.{len(self._ptrs)}")
+        g.global_constant = True
+        g.linkage = "private"
+        g.align = lit.dtype.itemsize
+        g.initializer = ir.Constant(ty, value)
+        return g
 
     def ptr_at(self, buf: Buf, elements: int) -> ir.Value:
         """Pointer to element ``elements`` of ``buf``, computed in the entry function."""
