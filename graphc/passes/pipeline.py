@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 
 from graphc.ir import Graph, verify
 
+from .control import in_bodies
 from .cse import eliminate_common_subexpressions
 from .dce import eliminate_dead_code
 from .fold import fold_constants
@@ -20,7 +21,6 @@ from .manager import CompileReport, Pass, run_passes
 from .remat import rematerialize
 from .schedule import schedule_for_memory
 from .simplify import simplify
-from .unroll import unroll_control
 
 
 def pipeline(
@@ -48,10 +48,6 @@ def pipeline(
         # Reject malformed input before any pass relies on its invariants.
         Pass("verify", verify),
     ]
-    if backend == "llvm":
-        # LLVM has no loops or branches of its own; spelled out first, every step is
-        # visible to folding, simplification and CSE (invariant work merges across steps).
-        steps.append(Pass("unroll_control", unroll_control))
     steps += [
         # Fold first, so the simplifier's rules see literals instead of constant subgraphs.
         Pass("fold_constants", fold_constants),
@@ -75,9 +71,15 @@ def pipeline(
     tail: list[Pass] = []
     if backend == "llvm":
         # Fusion needs the simplified graph, and nothing after it may split a group.
-        tail.append(Pass("fuse", fuse))
+        # Loop and branch bodies are compiled as functions of their own: fused alike.
+        tail.append(Pass("fuse", in_bodies(fuse)))
     # Ordering comes last, on the final set of nodes, right before memory planning.
-    tail.append(Pass("schedule_for_memory", lambda g: schedule_for_memory(g, donate)))
+    tail.append(
+        Pass(
+            "schedule_for_memory",
+            in_bodies(schedule_for_memory, lambda g: schedule_for_memory(g, donate)),
+        )
+    )
     # Barriers kept recomputations out of forward kernels through fusion and
     # scheduling; the order is final now.
     tail.append(Pass("remove_barriers", remove_barriers))

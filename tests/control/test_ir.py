@@ -4,10 +4,12 @@ IR out), and properties on random graphs holding them."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 import graphc as gc
 from graphc.autodiff import differentiate
+from graphc.backends.llvm import compile as compile_llvm
 from graphc.backends.numpy import compile as compile_numpy
 from graphc.compiler import pipeline_for
 from graphc.ir import Graph, GraphcError, interpret, parse, verify
@@ -248,6 +250,22 @@ def test_numpy_backend_agrees_with_the_interpreter(case) -> None:  # noqa: ANN00
     except GraphcError:
         return
     raise AssertionError(f"the interpreter failed ({failed}) but the backend did not")
+
+
+@RELAXED
+@given(case=graphs_with_inputs(ops=CONTROL_OPS, special=True, special_inputs=True))
+def test_llvm_backend_agrees_with_the_interpreter(case) -> None:  # noqa: ANN001
+    """Native loops and branches, bodies lowered node by node (no pipeline)."""
+    g, arrays = case
+    try:
+        want = interpret(g, *arrays)
+    except GraphcError:
+        # Only the taken branch runs natively, so an error the interpreter
+        # raises is raised by the backend too.
+        with pytest.raises(GraphcError):
+            compile_llvm(g, cache=False)(*arrays)
+        return
+    assert_same_results(want, compile_llvm(g, cache=False)(*arrays))
 
 
 @RELAXED
