@@ -24,6 +24,7 @@ from .ir import (
     VerifyError,
 )
 from .jit import jit
+from .loops import fori_loop, while_loop
 from .passes.remat import MemoryBudgetWarning
 from .primitives import bind
 from .remat import remat
@@ -68,6 +69,7 @@ __all__ = [
     "checkpoint",
     "cond",
     "fit",
+    "fori_loop",
     "grad",
     "hvp",
     "ir",
@@ -85,4 +87,5 @@ __all__ = [
     "train_step",
     "value_and_grad",
     "vjp",
+    "while_loop",
 ]

@@ -1,4 +1,4 @@
-"""Native loops and branches: ``scan`` as a loop around a body compiled
+"""Native loops and branches: ``scan`` and ``while`` as loops around bodies compiled
 once, ``cond`` as a branch that runs only the taken side.
 
 A body (a scan's step function, each branch of a cond) becomes an LLVM
@@ -27,7 +27,7 @@ from graphc.ir import DType, Graph, Literal, Node, TensorType, Value
 
 from .buffers import Layout, _alias_reshapes, _first_fit, value_names
 from .codegen import ModuleBuilder, lowering, one_node_graph
-from .irutil import PTR, VOID, alloca, counted_loop, elem_ptr, i64, load, word_ptr
+from .irutil import I64, PTR, VOID, alloca, counted_loop, elem_ptr, i64, load, word_ptr
 from .loopspec import Buf, build_loop_spec
 from .views import View
 
@@ -301,3 +301,68 @@ def lower_barrier(mb: ModuleBuilder, n: Node) -> None:
     for x, v in zip(n.inputs, n.outputs):
         if not isinstance(x, Value) or mb.buf(x) != mb.buf(v):
             copy_into(mb, mb.view(x), mb.buf(v), v.type)
+
+
+@lowering("while")
+def lower_while(mb: ModuleBuilder, n: Node) -> None:
+    """A loop that tests the predicate before every step. Carries alternate
+    between the result buffers (odd steps) and scratch (even steps); the
+    trip count is only known at run time, so the carries are copied to the
+    results at the end unless the last step wrote them there."""
+    nc = n.attrs["num_carry"]
+    carries, consts = n.inputs[:nc], n.inputs[nc:]
+    outs = list(n.outputs)
+    work, final = _result_bufs(mb, n, outs)
+    init = [_materialize(mb, x) for x in carries]
+    fixed = [_materialize(mb, x) for x in consts]
+    spare_bufs = [mb.scratch(v.type.nbytes, v.type.dtype) for v in outs]
+    spare = [mb.ptr(s) for s in spare_bufs]
+    last = [mb.ptr(w) for w in work]
+    flag_buf = mb.scratch(1, DType.bool)
+    flag_ptr = mb.ptr(flag_buf)
+    (pred_fn, pred_arena, pred_fails), (body_fn, body_arena, body_fails) = (
+        _body(mb, n, 0),
+        _body(mb, n, 1),
+    )
+    slots = ir.IRBuilder(mb.alloca_block)
+    pred_args = alloca(slots, PTR, len(n.inputs) + 1, name="while.pred")
+    body_args = alloca(slots, PTR, len(n.inputs) + nc, name="while.body")
+    b = mb.b
+    _store_args(mb, pred_args, [*init, *fixed, flag_ptr])
+    for k, p in enumerate(fixed):
+        b.store(p, word_ptr(b, body_args, nc + k, PTR))
+    fn = b.function
+    before = b.block
+    head = fn.append_basic_block("while.head")
+    step = fn.append_basic_block("while.step")
+    done = fn.append_basic_block("while.done")
+    b.branch(head)
+    b.position_at_end(head)
+    count = b.phi(I64, name="steps")
+    count.add_incoming(i64(0), before)
+    first = b.icmp_signed("==", count, i64(0))
+    odd = b.icmp_signed("!=", b.and_(count, i64(1)), i64(0))
+    # After an odd number of steps the carries are in the results.
+    current = [b.select(first, c0, b.select(odd, a, s)) for c0, a, s in zip(init, last, spare)]
+    for k, p in enumerate(current):
+        b.store(p, word_ptr(b, pred_args, k, PTR))
+    _call_body(mb, pred_fn, pred_arena, pred_args, pred_fails)
+    b.cbranch(load(b, flag_ptr, DType.bool), step, done)
+    b.position_at_end(step)
+    writes = [b.select(odd, s, a) for a, s in zip(last, spare)]
+    _store_args(mb, body_args, current)
+    for k, p in enumerate(writes):
+        b.store(p, word_ptr(b, body_args, len(n.inputs) + k, PTR))
+    _call_body(mb, body_fn, body_arena, body_args, body_fails)
+    count.add_incoming(b.add(count, i64(1)), b.block)
+    b.branch(head)
+    b.position_at_end(done)
+    with b.if_then(first):
+        for x, w, v in zip(carries, work, outs):
+            copy_into(mb, mb.view(x), w, v.type)
+    with b.if_then(b.and_(b.not_(first), b.not_(odd))):
+        for s, w, v in zip(spare_bufs, work, outs):
+            copy_into(mb, View.of(s, v.type.shape), w, v.type)
+    for w, f, v in zip(work, final, outs):
+        if w != f:
+            copy_into(mb, View.of(w, v.type.shape), f, v.type)

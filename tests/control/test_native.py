@@ -36,15 +36,15 @@ def rnn(w: np.ndarray, xs: np.ndarray, h0: np.ndarray, reverse: bool = False) ->
 @pytest.mark.parametrize("reverse", [False, True])
 def test_lengths_and_directions(length: int, reverse: bool) -> None:
     rng = np.random.default_rng(length)
-    w, xs, h0 = rng.normal(size=(3, 3)) * 0.5, rng.normal(size=(length, 2, 3)), rng.normal(size=(2, 3))
+    w, xs, h0 = (
+        rng.normal(size=(3, 3)) * 0.5,
+        rng.normal(size=(length, 2, 3)),
+        rng.normal(size=(2, 3)),
+    )
     agree(lambda w, xs, h0: rnn(w, xs, h0, reverse), w, xs, h0)
     if length:
-        grads = gc.jit(gc.grad(lambda w, xs, h0: rnn(w, xs, h0, reverse)[1].sum(), argnums=(0, 1, 2)),
-                       backend="llvm")(w, xs, h0)  # fmt: skip
-        want = gc.grad(lambda w, xs, h0: rnn(w, xs, h0, reverse)[1].sum(), argnums=(0, 1, 2))(
-            w, xs, h0
-        )
-        assert_trees_close(grads, want)
+        grad = gc.grad(lambda w, xs, h0: rnn(w, xs, h0, reverse)[1].sum(), argnums=(0, 1, 2))
+        assert_trees_close(gc.jit(grad, backend="llvm")(w, xs, h0), grad(w, xs, h0))
         gc.check_grads(lambda w, xs, h0: rnn(w, xs, h0, reverse)[0].sum(), (w, xs, h0))
 
 
