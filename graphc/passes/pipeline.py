@@ -16,6 +16,7 @@ from .cse import eliminate_common_subexpressions
 from .dce import eliminate_dead_code
 from .fold import fold_constants
 from .fuse import fuse
+from .hoist import hoist_loop_sums
 from .inline import inline_remat, remove_barriers
 from .manager import CompileReport, Pass, run_passes
 from .remat import rematerialize
@@ -55,6 +56,8 @@ def pipeline(
         Pass("simplify", simplify),
         # After simplify, equal expressions are spelled alike and merge.
         Pass("eliminate_common_subexpressions", eliminate_common_subexpressions),
+        # Per-step gradient sums (BPTT's weight gradients) become one product after the loop.
+        Pass("hoist_loop_sums", hoist_loop_sums),
     ]
     if lowering:
         # Remat regions stay whole through CSE, which would merge a recomputation with

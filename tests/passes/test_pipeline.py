@@ -15,6 +15,7 @@ OPTIMIZATIONS = [
     "fold_constants",
     "simplify",
     "eliminate_common_subexpressions",
+    "hoist_loop_sums",
     "simplify_after_cse",
     "eliminate_dead_code",
 ]
@@ -36,6 +37,7 @@ def test_numpy_pipeline(backend: str) -> None:
         "fold_constants",
         "simplify",
         "eliminate_common_subexpressions",
+        "hoist_loop_sums",
         "inline_remat",
         "simplify_after_cse",
         "eliminate_dead_code",
@@ -50,6 +52,7 @@ def test_llvm_pipeline_fuses_before_scheduling() -> None:
         "fold_constants",
         "simplify",
         "eliminate_common_subexpressions",
+        "hoist_loop_sums",
         "inline_remat",
         "simplify_after_cse",
         "eliminate_dead_code",
