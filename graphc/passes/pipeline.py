@@ -22,6 +22,7 @@ from .manager import CompileReport, Pass, run_passes
 from .remat import rematerialize
 from .schedule import schedule_for_memory
 from .simplify import simplify
+from .sum_chains import merge_sum_chains
 
 
 def pipeline(
@@ -56,7 +57,10 @@ def pipeline(
         Pass("simplify", simplify),
         # After simplify, equal expressions are spelled alike and merge.
         Pass("eliminate_common_subexpressions", eliminate_common_subexpressions),
-        # Per-step gradient sums (BPTT's weight gradients) become one product after the loop.
+        # A gradient summed over an unrolled loop's steps becomes one product (or
+        # reduction, scatter, concatenation) over the steps' operands...
+        Pass("merge_sum_chains", merge_sum_chains),
+        # ... and so does one summed inside a scan's reverse loop.
         Pass("hoist_loop_sums", hoist_loop_sums),
     ]
     if lowering:
