@@ -165,3 +165,16 @@ def test_bad_input_is_still_an_error_not_a_crash() -> None:
     step(w, xs)
     with pytest.raises(GraphcError):
         step.lower(w, xs).executable(w, xs[:2])
+
+
+@pytest.mark.parametrize("parallel_work", [1 << 40, 256])
+def test_body_kernels_split_over_threads_only_when_large(parallel_work: int) -> None:
+    def f(w: np.ndarray, xs: np.ndarray) -> Any:
+        return gc.scan(lambda h, x: (np.tanh(h @ w + x) * 0.5 + np.sin(h), h.sum()), xs[0], xs)
+
+    rng = np.random.default_rng(4)
+    w, xs = rng.normal(size=(48, 48)) * 0.1, rng.normal(size=(3, 40, 48))
+    step = gc.jit(f, backend="llvm", threads=2, parallel_work=parallel_work, cache=False)
+    assert_trees_close(step(w, xs), f(w, xs))
+    regions = step.lower(w, xs).executable._layout["parallel_regions"]
+    assert (regions > 0) == (parallel_work == 256)
