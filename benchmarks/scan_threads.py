@@ -24,7 +24,7 @@ SIZES = {"small body": (32, 8, 400), "large body": (512, 256, 12)}
 def rnn(w: Any, xs: Any) -> Any:
     def cell(h: Any, x: Any) -> Any:
         h = np.tanh(h @ w + x)
-        return h, np.sin(h) * np.exp(-h * h)
+        return h, h * h
 
     return gc.scan(cell, np.zeros(xs.shape[1:], xs.dtype), xs)
 
