@@ -389,6 +389,11 @@ class ModuleBuilder:
             if isinstance(actual, Value):
                 self.bufs[formal] = self.buf(actual)
                 read.add(self.bufs[formal])
+            else:  # a literal operand: its value in scratch, for the nodes that read it
+                held = self.scratch(actual.type.nbytes, actual.dtype)
+                g = one_node_graph("stop_gradient", [actual.type])
+                self.run_loop_spec(build_loop_spec(g, [actual], [View.of(held, ())], {}), n)
+                self.bufs[formal] = held
         for formal, actual in zip(body.outputs, n.outputs):
             if formal not in self.bufs:
                 out = self.buf(actual)

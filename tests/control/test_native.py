@@ -178,3 +178,21 @@ def test_body_kernels_split_over_threads_only_when_large(parallel_work: int) -> 
     assert_trees_close(step(w, xs), f(w, xs))
     regions = step.lower(w, xs).executable._layout["parallel_regions"]
     assert (regions > 0) == (parallel_work == 256)
+
+
+def test_a_remat_left_inside_a_body_with_a_literal_operand() -> None:
+    """Without the pipeline (inline_remat), a body's remat is a plain call."""
+    from graphc.backends.llvm import compile as compile_llvm
+    from graphc.ir import DType, GraphBuilder, Literal, f64, interpret
+
+    region = GraphBuilder("region")
+    a, s = region.input(f64[3], "a"), region.input(f64[()], "s")
+    scaled = region.build([region.mul(region.exp(a), s)])
+    cell = GraphBuilder("cell")
+    c = cell.input(f64[3], "c")
+    body = cell.build([cell.remat(c, Literal(0.5, DType.f64), subgraphs=[scaled])])
+    b = GraphBuilder("g")
+    x = b.input(f64[3], "x")
+    g = b.build([b.scan(x, subgraphs=[body], length=3, num_carry=1, num_xs=0, num_consts=0)])
+    data = np.arange(3.0) * 0.1
+    np.testing.assert_allclose(compile_llvm(g, cache=False)(data)[0], interpret(g, data)[0])
