@@ -1,8 +1,9 @@
 """Native loops and branches: ``scan`` and ``while`` as loops around bodies compiled
 once, ``cond`` as a branch that runs only the taken side.
 
-A body (a scan's step function, each branch of a cond) becomes an LLVM
-function of its own, ``graphc_scan<N>(args, arena, top)``: ``args`` holds
+A body (a scan's step function, a while loop's predicate and body, each
+branch of a cond) becomes an LLVM function of its own,
+``graphc_body<N>.<name>(args, arena, top)``: ``args`` holds
 pointers to its arguments and results, ``arena`` is its own block of
 temporaries (planned once, first fit, inside the calling node's scratch
 memory) and ``top`` is the entry function's pointer array, where the
@@ -14,7 +15,8 @@ copy, and alternates between them: step k reads the buffer step k-1 wrote
 and writes the other, so a new carry never overwrites the old one it is
 computed from. The parity is arranged so the last step writes the result.
 The first step reads the initial carry where it is, with no copy. ``xs``
-slices and ``ys`` rows are the stacked buffers advanced by ``t`` rows.
+slices and ``ys`` rows are the stacked buffers advanced by ``t`` rows. A
+while loop alternates the same way, counting its steps at run time.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 import llvmlite.ir as ir
 
 from graphc.ir import DType, Graph, Literal, Node, TensorType, Value
+from graphc.ir.plan import align
 
 from .buffers import Layout, _alias_reshapes, _first_fit, value_names
 from .codegen import ModuleBuilder, lowering, one_node_graph
@@ -66,8 +69,6 @@ def place_body(body: Graph, constants: dict[Value, int]) -> BodyPlacement:
 
 
 def _aligned(v: Value) -> int:
-    from graphc.ir.plan import align
-
     return align(v.type.nbytes)
 
 
