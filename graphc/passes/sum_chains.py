@@ -115,11 +115,11 @@ def _key(x: Operand, single: Any) -> Any:
         (u,) = p.inputs
         axes = tuple(sorted(a % u.type.ndim for a in p.attrs["axes"]))
         rest = tuple(d for k, d in enumerate(u.type.shape) if k != axes[0])
-        return ("reduce_sum", axes, p.attrs.get("keepdims", False), rest)
+        return ("reduce_sum", axes, p.attrs.get("keepdims", False), rest, u.type.dtype)
     if p.op == "scatter_add" and p.attrs["axis"] % p.output.type.ndim == 0:
         zeros, idx, _ = p.inputs
         if _zero_base(zeros, single.producers) and idx.type.ndim == 1:
-            return ("scatter_add",)
+            return ("scatter_add", idx.type.dtype)
     if p.op == "pad" and _zero_literal(p.inputs[1]) and not any(p.attrs["interior"]):
         axes = [k for k, (lo, hi) in enumerate(zip(p.attrs["low"], p.attrs["high"])) if lo or hi]
         if len(axes) == 1:
