@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import graphc as gc
 from graphc.passes.sum_chains import merge_sum_chains
@@ -93,3 +95,47 @@ def test_overlapping_pads_and_shared_terms_stay() -> None:
     prod = b.matmul(y, y)  # also a result: the chain is not its only reader
     shared = b.build([b.add(prod, b.matmul(y, b.neg(y))), prod])
     assert merge_sum_chains(shared) is shared
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    kinds=st.lists(
+        st.sampled_from(["matmul", "reduce", "pad", "scatter", "other"]), min_size=2, max_size=6
+    ),
+    seed=st.integers(0, 2**16),
+)
+def test_random_chains_keep_their_value(kinds: list[str], seed: int) -> None:
+    from graphc.ir import DType, GraphBuilder, Literal, f64, i64, interpret
+
+    rng = np.random.default_rng(seed)
+    b = GraphBuilder("chain")
+    args: list[np.ndarray] = []
+
+    def arg(shape: tuple[int, ...], ints: bool = False) -> Any:
+        args.append(rng.integers(0, 4, size=shape) if ints else rng.normal(size=shape))
+        return b.input((i64 if ints else f64)[shape], f"a{len(args)}")
+
+    zero = Literal(0.0, DType.f64)
+    terms = []
+    for kind in kinds:
+        if kind == "matmul":
+            inner = int(rng.integers(1, 4))
+            terms.append(b.matmul(arg((4, inner)), arg((inner, 3))))
+        elif kind == "reduce":
+            terms.append(b.reduce_sum(arg((int(rng.integers(1, 4)), 4, 3)), axes=(0,)))
+        elif kind == "pad":
+            start = int(rng.integers(0, 4))
+            pad = {"low": (start, 0), "high": (3 - start, 0), "interior": (0, 0)}
+            terms.append(b.pad(arg((1, 3)), zero, **pad))
+        elif kind == "scatter":
+            base = b.broadcast_in_dim(zero, shape=(4, 3), broadcast_dimensions=())
+            terms.append(b.scatter_add(base, arg((2,), ints=True), arg((2, 3)), axis=0))
+        else:
+            terms.append(b.exp(arg((4, 3))))
+    total = terms[0]
+    for t in terms[1:]:
+        total = b.add(total, t)
+    g = b.build([total])
+    want = interpret(g, *args)[0]
+    got = interpret(merge_sum_chains(g), *args)[0]
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
