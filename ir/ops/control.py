@@ -1,11 +1,13 @@
-"""Structured ops: ``scan`` and ``cond`` (control flow), ``remat`` and
-``optimization_barrier`` (ops that steer the compiler).
+"""Structured ops: ``scan``, ``while`` and ``cond`` (control flow), ``remat``
+and ``optimization_barrier`` (ops that steer the compiler).
 
 ``scan`` runs its body once per step, threading a carry and stacking per-step
-results; ``cond`` runs one of two branches. Both keep a loop or a choice as
-one node with subgraphs, so a graph stays small however long the loop is, and
-their derivatives are scans and conds again (see ``scan_vjp.py``). Backends
-without control flow of their own use :func:`unroll_scan` and
+results; ``while`` runs its body as long as its predicate holds; ``cond``
+runs one of two branches. They keep a loop or a choice as one node with
+subgraphs, so a graph stays small however long the loop is. The derivatives
+of scans and conds are scans and conds again (see ``scan_vjp.py``); a while
+loop, whose trip count is only known at run time, has none. Backends without
+control flow of their own can use :func:`unroll_scan` and
 :func:`select_cond`, which spell a node out in straight-line ops.
 
 ``remat`` calls its body, like ``fusion``; what sets it apart is its
