@@ -108,15 +108,19 @@ def train_step_entry(
     return Runner(step=step, reset=reset, state=lambda: live[0].params, note="gc.train_step")
 
 
-def training_entries(loss_fn: Callable[..., Any], optimizer: str) -> dict[str, Any]:
-    """The four graphc entries of a training workload."""
+def training_entries(
+    loss_fn: Callable[..., Any], optimizer: str, variant: str = ""
+) -> dict[str, Any]:
+    """The four graphc entries of a training workload (``graphc-<backend>[-variant][-ts]``,
+    for a second way of writing the same loss)."""
     entries: dict[str, Any] = {}
+    tag = f"-{variant}" if variant else ""
     for backend in BACKENDS + OPT_IN_BACKENDS:
-        entries[f"graphc-{backend}"] = partial(
+        entries[f"graphc-{backend}{tag}"] = partial(
             value_and_grad_entry, loss_fn, optimizer, backend=backend
         )
     for backend in BACKENDS + OPT_IN_BACKENDS:
-        entries[f"graphc-{backend}-ts"] = partial(
+        entries[f"graphc-{backend}{tag}-ts"] = partial(
             train_step_entry, loss_fn, optimizer, backend=backend
         )
     # mixed precision: 16-bit matmuls and activations, float32 master weights

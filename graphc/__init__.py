@@ -24,6 +24,7 @@ from .ir import (
     VerifyError,
 )
 from .jit import jit
+from .loops import fori_loop, while_loop
 from .passes.remat import MemoryBudgetWarning
 from .primitives import bind
 from .remat import remat
@@ -69,6 +70,7 @@ __all__ = [
     "checkpoint",
     "cond",
     "fit",
+    "fori_loop",
     "grad",
     "hvp",
     "ir",
@@ -88,4 +90,5 @@ __all__ = [
     "train_step",
     "value_and_grad",
     "vjp",
+    "while_loop",
 ]

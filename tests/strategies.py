@@ -542,6 +542,34 @@ def _scan(c: _Ctx) -> Any:
     )
 
 
+def _while(c: _Ctx) -> Any:
+    if c.depth >= c.options.get("max_depth", 2):
+        raise Skip
+    # A step counter as the first carry bounds the loop at 0-3 steps.
+    counter = TensorType((), DType.i64)
+    carries = [c.pick() for _ in range(c.draw(st.integers(0, 2)))]
+    consts = [c.pick() for _ in range(c.draw(st.integers(0, 2)))]
+    types = [counter] + [v.type for v in carries + consts]
+    inner = _body(c, types)
+    chosen = [_value_of_type(c, inner, v.type) for v in carries]
+    inner = inner.replace(outputs=tuple(chosen))
+    wrap = GraphBuilder("body")
+    args = [wrap.input(t) for t in types]
+    new = list(wrap.call(inner, *args)) if chosen else []
+    body = wrap.build([wrap.add(args[0], 1), *new])
+    test = GraphBuilder("pred")
+    args = [test.input(t) for t in types]
+    pred = test.build([test.lt(args[0], c.draw(st.integers(0, 3)))])
+    return c.b.emit(
+        "while",
+        Literal(0, DType.i64),
+        *carries,
+        *consts,
+        subgraphs=[pred, body],
+        num_carry=1 + len(carries),
+    )
+
+
 def _cond(c: _Ctx) -> Any:
     if c.depth >= c.options.get("max_depth", 2):
         raise Skip
@@ -593,12 +621,13 @@ OP_MAKERS: dict[str, Maker] = {
     "optimization_barrier": _optimization_barrier,
     "scan": _scan,
     "cond": _cond,
+    "while": _while,
 }
-# Ops that the compile pipeline removes before the LLVM backend runs
-# (inline_remat, remove_barriers; unroll_control for scan and cond). The LLVM
-# backend does not take them, so graphs contain them only when ``ops`` names
-# them (the remat and control-flow tests do).
-PIPELINE_ONLY = frozenset({"remat", "optimization_barrier", "scan", "cond"})
+# Ops drawn only when ``ops`` names them: remat and optimization_barrier are
+# removed by the compile pipeline (inline_remat, remove_barriers) before a
+# backend sees them; the loops and branches (scan, cond, while) have bodies of
+# their own and are exercised by the control-flow tests.
+PIPELINE_ONLY = frozenset({"remat", "optimization_barrier", "scan", "cond", "while"})
 # Attribute-free elementwise ops share two generic makers.
 for _name, _op in all_ops().items():
     if _name in OP_MAKERS:

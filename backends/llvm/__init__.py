@@ -18,11 +18,10 @@ from typing import Any
 
 from graphc.ir import Graph
 from graphc.ir.decompose import Decomposition, decompose, inline_body, pass_through, restrict_plan
-from graphc.ir.ops.control import select_cond, unroll_scan
 from graphc.ir.plan import MemoryPlan
 
 from . import cache as cache_mod
-from . import conv, index_kernels, linalg, lower_loops, shape_kernels, target  # noqa: F401
+from . import control, conv, index_kernels, linalg, lower_loops, shape_kernels, target  # noqa: F401
 from . import pool as pool_mod
 from .blas import register_blas
 from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads
@@ -30,17 +29,14 @@ from .parallel import MAX_CHUNKS
 from .runtime import LLVMExecutable, MemoryReport
 
 NAME = "llvm"
-# Every other registered op has a direct lowering (LOWERINGS). The pipeline
-# normally removes these before the backend sees them (inline_remat,
-# remove_barriers, unroll_control); compile() applies the same rewrites, so a
-# graph that skipped a pass (disable_passes, bisecting) still compiles.
+# Every other registered op has a direct lowering (LOWERINGS); scan and cond
+# are native loops and branches (control.py). The pipeline normally removes
+# these before the backend sees them (inline_remat, remove_barriers);
+# compile() applies the same rewrites, so a graph that skipped a pass
+# (disable_passes, bisecting) still compiles.
 DECOMPOSITIONS: dict[str, Decomposition] = {
     "remat": inline_body,
     "optimization_barrier": pass_through,
-    # No loops or branches in generated code: scans are spelled out step by
-    # step and conds become both branches plus select.
-    "scan": unroll_scan,
-    "cond": select_cond,
 }
 
 __all__ = [

@@ -44,8 +44,10 @@ _STORE_HINT = (
 _BRANCH_HINT = (
     "Python control flow cannot depend on traced data: use np.where(cond, a, b) for "
     "elementwise choices, gc.cond(pred, true_fn, false_fn, *operands) to choose between "
-    "two computations, gc.scan(f, init, xs) for a loop whose steps depend on earlier "
-    "ones, or pass the value as a static argument (gc.jit(f, static_argnums=...))"
+    "two computations, gc.scan(f, init, xs) or gc.fori_loop(lo, hi, f, init) for a loop "
+    "whose steps depend on earlier ones, gc.while_loop(cond_fun, body_fun, init) for one "
+    "whose length depends on the data, or pass the value as a static argument "
+    "(gc.jit(f, static_argnums=...))"
 )
 
 
