@@ -5,7 +5,7 @@
 array([2., 4.])
 """
 
-from . import checkpoint, ir, nn, optim, random, training
+from . import checkpoint, ir, nn, optim, random, training, viz
 from .api import grad, hvp, jvp, stop_gradient, value_and_grad, vjp
 from .check import GradientCheckError, check_grads
 from .control import cond, scan
@@ -85,4 +85,5 @@ __all__ = [
     "train_step",
     "value_and_grad",
     "vjp",
+    "viz",
 ]

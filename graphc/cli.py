@@ -1,24 +1,38 @@
-"""The ``graphc`` command: inspect IR files such as the ones ``dump=`` writes.
+"""The graphc command: compile, inspect and draw model files and IR files.
 
-graphc check  run/03-simplify.gir          # parse and verify
-graphc print  run/03-simplify.gir --locations
-graphc dot    run/03-simplify.gir -o g.dot # Graphviz source
-graphc optimize run/00-input.gir --backend llvm --disable simplify
+FILE is an IR file (such as the ones jit(..., dump=DIR) writes; '-' reads
+standard input) or a Python model file, FILE.py[:FUNCTION], that defines
+example_inputs() (see graphc.modelfile).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from graphc.ir import Graph, GraphcError, parse, verify
+from graphc.ir import Graph, GraphcError, InputError, parse, verify
 
+EXAMPLES = """\
+examples:
+  graphc report examples/mlp_digits.py -o report.html   HTML compile report
+  graphc render examples/mlp_digits.py:forward -o g.svg  draw the graph (.svg/.png/.pdf/.dot)
+  graphc dump   model.py --traced                       print the traced IR
+  graphc bench  model.py --backend numpy                time compiled calls
+  graphc check  run/03-simplify.gir                     parse and verify an IR file
+  graphc print  run/03-simplify.gir --locations
+  graphc optimize run/00-input.gir --backend llvm --disable simplify
 
-def _load(path: str) -> Graph:
-    text = sys.stdin.read() if path == "-" else Path(path).read_text()
-    return verify(parse(text))
+A model file says what to compile with example_inputs(), returning
+{'function_name': (arg0, arg1, ...)}; the first entry is the default.
+"""
+
+# Exit status of a tool whose reader went away (128 + SIGPIPE), as `yes | head` gives.
+BROKEN_PIPE_STATUS = 141
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,60 +46,240 @@ def main(argv: Sequence[str] | None = None) -> int:
     ok: graph f, 1 input, 1 node, 1 output
     0
     """
-    parser = argparse.ArgumentParser(prog="graphc", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("check", help="parse and verify an IR file")
-    check.add_argument("file", help="an IR file ('-' reads standard input)")
-    show = commands.add_parser("print", help="print an IR file in canonical form")
-    show.add_argument("file")
-    show.add_argument("--locations", action="store_true", help="append source locations")
-    dot = commands.add_parser("dot", help="write Graphviz DOT source for an IR file")
-    dot.add_argument("file")
-    dot.add_argument("-o", "--output", help="output file (default: standard output)")
-    opt = commands.add_parser("optimize", help="run the optimization pipeline and print the result")
-    opt.add_argument("file")
-    opt.add_argument(
-        "--backend",
-        choices=["numpy", "llvm"],
-        default="numpy",
-        help="whose lowering passes to run as well (default: numpy)",
+    args = _parser().parse_args(argv)
+    try:
+        _run(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader (`| head`) has closed the pipe: stop quietly. Point
+        # stdout at /dev/null so the interpreter's final flush cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass  # stdout is not a real file (captured in a test): nothing to flush
+        return BROKEN_PIPE_STATUS
+    except (GraphcError, OSError) as exc:
+        print(f"graphc: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="graphc",
+        description=__doc__,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    opt.add_argument(
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help: str, compiles: bool = False) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help, description=help)
+        sub.add_argument("file", metavar="FILE", help="IR file, '-', or FILE.py[:FUNCTION]")
+        if compiles:
+            _compile_options(sub)
+        return sub
+
+    command("check", "parse and verify a graph")
+    show = command("print", "print a graph in canonical IR text")
+    show.add_argument("--locations", action="store_true", help="append source locations")
+    dot = command("dot", "write Graphviz DOT source for a graph")
+    dot.add_argument("-o", "--output", help="output file (default: standard output)")
+    opt = command("optimize", "run the optimization pipeline and print the result", True)
+    opt.add_argument("--report", action="store_true", help="print per-pass timings too")
+
+    report = command("report", "compile and write the compile report", True)
+    report.add_argument(
+        "-o", "--output", help="report.html (self-contained page) or .txt (default: text to stdout)"
+    )
+    render = command("render", "compile and draw the graph (needs Graphviz)", True)
+    render.add_argument("-o", "--output", required=True, help="g.svg, g.png, g.pdf or g.dot")
+    render.add_argument("--traced", action="store_true", help="draw the traced graph instead")
+    dump = command("dump", "compile and print the IR (or write it)", True)
+    dump.add_argument("--traced", action="store_true", help="the traced graph, not the optimized")
+    dump.add_argument(
+        "-o", "--output", help="a .gir file, or a directory for the IR after every pass"
+    )
+    bench = command("bench", "compile and time calls on the example inputs", True)
+    bench.add_argument("--repeat", type=int, default=20, help="timed calls (default: 20)")
+    return parser
+
+
+def _compile_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument(
+        "--backend",
+        choices=["numpy", "llvm", "interpret"],
+        default=None,
+        help="backend to compile for (default: the fastest available; numpy for IR files)",
+    )
+    sub.add_argument(
         "--disable",
         action="append",
         default=[],
         metavar="PASS",
         help="skip a pass by name (repeatable)",
     )
-    opt.add_argument("--report", action="store_true", help="print per-pass timings too")
-    args = parser.parse_args(argv)
-    try:
-        g = _load(args.file)
-        if args.command == "check":
-            counts = (len(g.inputs), g.num_nodes(recursive=True), len(g.outputs))
-            words = [_plural(n, w) for n, w in zip(counts, ("input", "node", "output"))]
-            print(f"ok: graph {g.name}, {', '.join(words)}")
-        elif args.command == "print":
-            print(g.format(locations=args.locations))
-        elif args.command == "dot":
-            if args.output:
-                Path(args.output).write_text(g.to_dot() + "\n")
-            else:
-                print(g.to_dot())
-        else:
-            from graphc.compiler import pipeline_for
-            from graphc.passes.pipeline import optimize
+    sub.add_argument(
+        "--budget", type=_bytes, default=None, metavar="BYTES", help="memory budget (e.g. 64MB)"
+    )
+    sub.add_argument(
+        "--grad",
+        action="store_true",
+        help="compile value_and_grad of the function (forward and backward)",
+    )
 
-            optimized, report = optimize(
-                g, disabled=tuple(args.disable), passes=pipeline_for(args.backend)
-            )
-            print(optimized)
-            if args.report:
-                print(report, file=sys.stderr)
-    except (GraphcError, OSError) as exc:
-        print(f"graphc: {exc}", file=sys.stderr)
-        return 1
-    return 0
+
+def _bytes(text: str) -> int:
+    units = {"kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "b": 1}
+    lower = text.strip().lower()
+    for suffix, scale in units.items():
+        if lower.endswith(suffix):
+            return int(float(lower[: -len(suffix)]) * scale)
+    return int(lower)
+
+
+def _run(args: argparse.Namespace) -> None:
+    from graphc.modelfile import is_model_spec
+
+    if args.command in ("check", "print", "dot", "optimize"):
+        g = _load_graph(args.file)
+        _inspect(args, g)
+        return
+    if not is_model_spec(args.file):
+        if args.command == "bench":
+            raise InputError("graphc bench needs a model file (FILE.py[:FUNCTION]) to call")
+        # An IR file has no Python function to call: compile its graph directly.
+        _compiled_ir_command(args, _load_graph(args.file))
+        return
+    jitted, entry = _jit_model(args)
+    compiled = jitted.lower(*entry.args)
+    if args.command == "report":
+        if args.output and Path(args.output).suffix == ".html":
+            jitted.report.html(args.output)
+        else:
+            _write_or_print(args.output, str(compiled.report))
+    elif args.command == "render":
+        jitted.render(args.output, optimized=not args.traced)
+    elif args.command == "dump":
+        _dump(args, compiled.graph if args.traced else compiled.optimized_graph, jitted, entry)
+    else:
+        _bench(args, jitted, entry, compiled)
+
+
+def _inspect(args: argparse.Namespace, g: Graph) -> None:
+    if args.command == "check":
+        counts = (len(g.inputs), g.num_nodes(recursive=True), len(g.outputs))
+        words = [_plural(n, w) for n, w in zip(counts, ("input", "node", "output"))]
+        print(f"ok: graph {g.name}, {', '.join(words)}")
+    elif args.command == "print":
+        print(g.format(locations=args.locations))
+    elif args.command == "dot":
+        _write_or_print(args.output, g.to_dot())
+    else:
+        optimized, report = _optimize(g, args)
+        print(optimized)
+        if args.report:
+            print(report, file=sys.stderr)
+
+
+def _optimize(g: Graph, args: argparse.Namespace) -> tuple[Graph, Any]:
+    from graphc.compiler import pipeline_for
+    from graphc.passes.pipeline import optimize
+
+    return optimize(
+        g,
+        disabled=tuple(args.disable),
+        passes=pipeline_for(args.backend or "numpy", memory_budget=args.budget),
+    )
+
+
+def _compiled_ir_command(args: argparse.Namespace, g: Graph) -> None:
+    from graphc.viz import render
+
+    if args.grad:
+        raise InputError("--grad needs a model file; an IR file has no function to differentiate")
+    if args.command == "dump":
+        shown = g if args.traced else _optimize(g, args)[0]
+        _write_or_print(args.output, shown.format(locations=True))
+    elif args.command == "render":
+        render(g if args.traced else _optimize(g, args)[0], args.output)
+    else:
+        optimized, report = _optimize(g, args)
+        if args.output and Path(args.output).suffix == ".html":
+            from graphc.viz.report import write_html
+
+            write_html(args.output, traced=g, optimized=optimized, report=report)
+        else:
+            _write_or_print(args.output, str(report))
+
+
+def _jit_model(args: argparse.Namespace) -> tuple[Any, Any]:
+    import graphc as gc
+    from graphc.modelfile import load_entry
+
+    entry = load_entry(args.file)
+    fn = entry.function
+    if args.grad:
+        fn = gc.value_and_grad(fn)
+    dump_dir = args.output if args.command == "dump" and _is_dir_target(args.output) else None
+    jitted = gc.jit(
+        fn,
+        backend=args.backend,
+        disable_passes=tuple(args.disable),
+        memory_budget=args.budget,
+        dump=dump_dir,
+    )
+    return jitted, entry
+
+
+def _is_dir_target(output: str | None) -> bool:
+    return output is not None and (Path(output).is_dir() or not Path(output).suffix)
+
+
+def _dump(args: argparse.Namespace, g: Graph, jitted: Any, entry: Any) -> None:
+    if _is_dir_target(args.output):
+        print(f"wrote the IR after every pass of {entry.name} to {args.output}/")
+        return
+    _write_or_print(args.output, g.format(locations=True))
+
+
+def _bench(args: argparse.Namespace, jitted: Any, entry: Any, compiled: Any) -> None:
+    import numpy as np
+
+    if args.repeat < 1:
+        raise InputError("--repeat must be at least 1")
+    jitted(*entry.args)  # warm up caches and thread pools
+    times = []
+    for _ in range(args.repeat):
+        start = time.perf_counter()
+        jitted(*entry.args)
+        times.append(time.perf_counter() - start)
+    ms = np.array(times) * 1e3
+    print(
+        f"{entry.path.name}:{entry.name} on {compiled.backend}: "
+        f"median {np.median(ms):.3f} ms, min {ms.min():.3f} ms over {args.repeat} calls; "
+        f"compiled in {compiled.compile_seconds:.2f} s"
+    )
+
+
+def _write_or_print(output: str | None, text: str) -> None:
+    if output:
+        Path(output).write_text(text + "\n")
+    else:
+        print(text)
+
+
+def _load_graph(path: str) -> Graph:
+    from graphc.modelfile import is_model_spec, load_entry
+
+    if is_model_spec(path):
+        import graphc as gc
+
+        entry = load_entry(path)
+        return gc.trace(entry.function, *entry.args)
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    return verify(parse(text))
 
 
 def _plural(n: int, word: str) -> str:

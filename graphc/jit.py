@@ -65,6 +65,8 @@ class Compiled:
     stats: dict[str, Any] = field(default_factory=dict)
     # Python int arguments the graph narrows to int32: (leaf, dtype, where).
     weak_ints: tuple[WeakUse, ...] = ()
+    # Positions of the static arguments (for labelling inputs by argument name).
+    static_positions: tuple[int, ...] = ()
 
     @property
     def source(self) -> str:
@@ -245,8 +247,24 @@ class Jitted:
 
     @property
     def report(self) -> Any:
-        """Per-pass timings and node counts of the most recent compilation."""
-        return self._latest().report
+        """The compile report of the most recent compilation: ``str()`` is the
+        per-pass table (timings, node counts, rewrites), ``.html(path)`` writes
+        the full page (graphs, passes, memory plan, generated code)."""
+        from .viz.compiled import Report
+
+        c = self._latest()
+        return Report(self.fn, c, c.static_positions)
+
+    def render(
+        self, path: str | os.PathLike[str], *, optimized: bool = True, **options: Any
+    ) -> Any:
+        """Draw the optimized (or, with ``optimized=False``, the traced) graph of the
+        most recent call to ``path`` (``.svg``, ``.png``, ``.pdf``, ``.dot``); inputs
+        and outputs are labelled by pytree path. Options as ``graphc.viz.render``."""
+        from .viz.compiled import render_compiled
+
+        c = self._latest()
+        return render_compiled(self.fn, c, c.static_positions, path, optimized=optimized, **options)
 
     @property
     def memory(self) -> Any:
@@ -336,7 +354,9 @@ class Jitted:
         if backend != "interpret":
             # e.g. LLVM builds its runtime in the background while tracing runs
             getattr(backend_module(backend), "prepare", lambda: None)()
+        trace_start = time.perf_counter()
         traced = trace_flat(self.fn, args, static_argnums=self._static(len(args)))
+        trace_seconds = time.perf_counter() - trace_start
         names = tuple(v.name or "" for v in traced.graph.inputs)
         if self.cache:
             self._note_retrace(sig.describe_difference(next(reversed(self.cache)), names))
@@ -362,7 +382,9 @@ class Jitted:
             compile_seconds=time.perf_counter() - start,
             report=result.report,
             memory=result.memory,
+            stats={"seconds": {"trace": trace_seconds, **result.seconds}},
             weak_ints=weak_int_uses(traced.graph, traced.input_weak),
+            static_positions=self._static(len(args)),
         )
         self.cache[sig] = compiled
         return compiled
