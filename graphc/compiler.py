@@ -31,6 +31,7 @@ class CompileResult:
     memory: Any
     # Wall time of each stage ("passes", "memory_plan", "codegen"), for reports.
     seconds: dict[str, float] = field(default_factory=dict)
+    plan: Any = None
 
 
 def backend_module(name: str) -> Any:
@@ -151,13 +152,13 @@ def compile_graph(
     if memory_budget is not None:
         _warn_if_over_budget(g.name, memory_budget, report)
     if backend == "interpret":
-        return CompileResult(optimized, _Interpreted(optimized), report, None, seconds)
+        return CompileResult(optimized, _Interpreted(optimized), report, None, seconds, plan)
     module = backend_module(backend)
     start = time.perf_counter()
     executable = module.compile(optimized, plan=plan, **options)
     seconds["codegen"] = time.perf_counter() - start
     memory = getattr(executable, "memory", plan)
-    return CompileResult(optimized, executable, report, memory, seconds)
+    return CompileResult(optimized, executable, report, memory, seconds, plan)
 
 
 # -- the pipeline's disk cache ---------------------------------------------------------------

@@ -382,7 +382,7 @@ class Jitted:
             compile_seconds=time.perf_counter() - start,
             report=result.report,
             memory=result.memory,
-            stats={"seconds": {"trace": trace_seconds, **result.seconds}},
+            stats={"seconds": {"trace": trace_seconds, **result.seconds}, "plan": result.plan},
             weak_ints=weak_int_uses(traced.graph, traced.input_weak),
             static_positions=self._static(len(args)),
         )

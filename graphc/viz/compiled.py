@@ -118,6 +118,7 @@ class Report:
             optimized=c.optimized_graph,
             report=c.report,
             memory=c.memory,
+            plan=c.stats.get("plan"),
             backend=c.backend,
             executable=c.executable,
             seconds=c.stats.get("seconds", {}),
