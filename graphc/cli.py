@@ -221,7 +221,7 @@ def _jit_model(args: argparse.Namespace) -> tuple[Any, Any]:
     entry = load_entry(args.file)
     fn = entry.function
     if args.grad:
-        fn = gc.value_and_grad(fn)
+        fn = gc.value_and_grad(fn, has_aux=_returns_aux(fn, entry.args))
     dump_dir = args.output if args.command == "dump" and _is_dir_target(args.output) else None
     jitted = gc.jit(
         fn,
@@ -231,6 +231,16 @@ def _jit_model(args: argparse.Namespace) -> tuple[Any, Any]:
         dump=dump_dir,
     )
     return jitted, entry
+
+
+def _returns_aux(fn: Any, args: tuple[Any, ...]) -> bool:
+    """Whether ``fn`` returns ``(loss, aux)`` (as train-step losses may), not a scalar."""
+    from graphc.tracing import trace_flat
+
+    traced = trace_flat(fn, args)
+    tree = traced.out_tree
+    pair = tree.kind == "tuple" and len(tree.children) == 2
+    return pair and not traced.graph.outputs[0].type.shape
 
 
 def _is_dir_target(output: str | None) -> bool:

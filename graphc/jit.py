@@ -216,7 +216,10 @@ class Jitted:
         dynamic = [a for i, a in enumerate(args) if i not in static]
         leaves, tree = tree_flatten(dynamic)
         sig = Signature(tree, tuple(leaf_key(x) for x in leaves), self._static_key(args))
-        return self.cache.get(sig) or self._compile(args, sig)
+        compiled = self.cache.get(sig) or self._compile(args, sig)
+        # .graph, .report, .render() then describe it, as the error in _latest promises
+        self._last = compiled
+        return compiled
 
     # -- artifacts of the most recent call -------------------------------------
     def _latest(self) -> Compiled:

@@ -35,6 +35,7 @@ def render(
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
     expand: int = 60,
+    max_nodes: int = 300,
     title: str | None = None,
 ) -> Path:
     """Draw ``g`` into ``path``; the format comes from the extension (or ``format``).
@@ -59,7 +60,12 @@ def render(
             )
         )
     source = dot_source(
-        g, input_names=input_names, output_names=output_names, expand=expand, title=title
+        g,
+        input_names=input_names,
+        output_names=output_names,
+        expand=expand,
+        max_nodes=max_nodes,
+        title=title,
     )
     if fmt == "dot":
         target.write_text(source + "\n")

@@ -30,7 +30,7 @@ th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: left; vertical
 th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
 pre { background: #f7f7f7; padding: .6em; overflow: auto; max-height: 32em; font-size: .8em; }
 .graph { overflow: auto; max-height: 48em; border: 1px solid #eee; margin: .5em 0; }
-.graph svg { max-width: none; height: auto; }
+.graph svg { max-width: 100%; height: auto; }
 .bar { display: inline-block; height: .9em; background: #2a6fdb; vertical-align: middle; }
 .swatch { display: inline-block; width: 1em; height: 1em; border: 1px solid #888;
           vertical-align: middle; }
@@ -156,9 +156,11 @@ def _timing(report: Any, seconds: dict[str, float], executable: Any) -> str:
         stages.append(("tracing", seconds["trace"]))
     if "cache_load" in seconds:
         stages.append(("pipeline loaded from cache", seconds["cache_load"]))
-    for p in getattr(report, "passes", []):
-        if not p.disabled:
-            stages.append((f"pass: {p.name}", p.seconds))
+    # Passes loaded from the cache did not run now: their stored times would mislead.
+    if "cache_load" not in seconds:
+        for p in getattr(report, "passes", []):
+            if not p.disabled:
+                stages.append((f"pass: {p.name}", p.seconds))
     if "memory_plan" in seconds:
         stages.append(("memory planning", seconds["memory_plan"]))
     split = getattr(executable, "stage_seconds", None) or {}
