@@ -9,6 +9,7 @@ from . import checkpoint, ir, nn, optim, random, training, viz
 from .api import grad, hvp, jvp, stop_gradient, value_and_grad, vjp
 from .check import GradientCheckError, check_grads
 from .control import cond, scan
+from .debug import NaNError
 from .ir import (
     BackendError,
     DifferentiationError,
@@ -55,6 +56,7 @@ __all__ = [
     "InputError",
     "InputOverflowError",
     "MemoryBudgetWarning",
+    "NaNError",
     "OpTypeError",
     "ParseError",
     "Rng",

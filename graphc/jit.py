@@ -445,6 +445,8 @@ def jit(
     explain: bool = False,
     disable_passes: Sequence[str] = (),
     memory_budget: int | None = None,
+    debug_nans: bool | None = None,
+    debug_infs: bool | None = None,
     **options: Any,
 ) -> Any:
     """Compile ``f`` for each input signature and run it on a backend.
@@ -471,6 +473,13 @@ def jit(
             late uses until the peak fits. A budget that cannot be met gives a
             ``MemoryBudgetWarning`` and the lowest peak found; the compile report
             (``.report``) counts the peak before and after.
+        debug_nans: check every result for NaN; one that the arguments did not
+            contain re-runs the call op by op and raises ``gc.NaNError`` naming
+            the first op that made it, its operands' ranges and the source line
+            (see :mod:`graphc.debug`). Default: the ``GRAPHC_DEBUG_NANS``
+            environment variable. Off, it costs nothing; on, the generated code
+            is the same and each call is checked.
+        debug_infs: the same for infinities (``GRAPHC_DEBUG_INFS``).
         options: passed to the backend (e.g. ``num_threads``).
 
     Arguments are checked as NumPy would: arrays of any layout (transposes,
@@ -494,6 +503,8 @@ def jit(
             explain=explain,
             disable_passes=disable_passes,
             memory_budget=memory_budget,
+            debug_nans=debug_nans,
+            debug_infs=debug_infs,
             **options,
         )
     if backend is not None and backend not in BACKENDS:
@@ -510,17 +521,25 @@ def jit(
     def as_tuple(v: int | Sequence[int]) -> tuple[int, ...]:
         return (v,) if isinstance(v, int) else tuple(v)
 
-    return Jitted(
-        f,
-        backend=backend,
-        static_argnums=as_tuple(static_argnums),
-        donate_argnums=as_tuple(donate_argnums),
-        dump=dump,
-        explain=explain,
-        disable_passes=disable_passes,
-        memory_budget=memory_budget,
-        options=options,
-    )
+    settings: dict[str, Any] = {
+        "backend": backend,
+        "static_argnums": as_tuple(static_argnums),
+        "donate_argnums": as_tuple(donate_argnums),
+        "dump": dump,
+        "explain": explain,
+        "disable_passes": disable_passes,
+        "memory_budget": memory_budget,
+        "options": options,
+    }
+    from .debug import env_flag
+
+    nans = env_flag("GRAPHC_DEBUG_NANS") if debug_nans is None else bool(debug_nans)
+    infs = env_flag("GRAPHC_DEBUG_INFS") if debug_infs is None else bool(debug_infs)
+    if nans or infs:
+        from .debug import DebugJitted
+
+        return DebugJitted(f, debug_nans=nans, debug_infs=infs, **settings)
+    return Jitted(f, **settings)
 
 
 def _check_budget(budget: Any) -> None:
