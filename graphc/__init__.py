@@ -37,6 +37,7 @@ from .training import (
     TrainState,
     TrainStep,
     fit,
+    observe,
     plot_history,
     train_step,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "jit",
     "jvp",
     "nn",
+    "observe",
     "optim",
     "plot_history",
     "random",

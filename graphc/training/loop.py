@@ -45,6 +45,7 @@ from .. import checkpoint
 from ..checkpoint import CheckpointError
 from ..ir import GraphcError, format_message
 from ..pytree import tree_map
+from .diagnostics import flatten
 from .plot import plot_history
 from .step import TrainState, TrainStep
 
@@ -310,6 +311,7 @@ def fit(
     plot: str | os.PathLike[str] | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
     on_nan: str = "raise",
+    grad_thresholds: tuple[float, float] = (1e-6, 1e2),
 ) -> tuple[TrainState, History]:
     """Train for ``epochs`` epochs; returns the final ``(state, history)``.
 
@@ -336,7 +338,8 @@ def fit(
             before anything is trained or written.
         seed: the data-order seed (epoch ``e`` uses the order of ``(seed, e)``).
         progress: show a tqdm bar with the loss and throughput (only on a terminal).
-        plot: write a loss-curve PNG to this path at the end (needs matplotlib).
+        plot: write a loss-curve PNG to this path at the end (needs matplotlib);
+            with a ``diagnostics=True`` step it also draws the gradient flow.
         on_epoch: called with each epoch's record, for logging.
         on_nan: what a step whose loss is NaN or infinite does: ``"raise"``
             (:class:`gc.NaNError` with the epoch and step), ``"skip_step"``
@@ -344,6 +347,13 @@ def fit(
             ``skipped_steps``; costs a copy of the train state per step) or
             ``"stop"`` (end the run with the state from the end of the last
             whole epoch; ``history.stopped_on_nan`` is set).
+        grad_thresholds: ``(vanishing, exploding)`` gradient norms marked in
+            the plot (see :func:`graphc.training.diagnostics.gradient_alerts`).
+
+    A step made with ``diagnostics=True`` adds to each epoch's record the
+    epoch mean of every diagnostic, flat: ``grad_norm/<leaf>``,
+    ``param_norm/<leaf>``, ``update_ratio/<leaf>`` and
+    ``observed/<name>/<mean|std|zero_fraction>``.
 
     >>> import numpy as np, graphc as gc
     >>> step = gc.train_step(lambda p, x: np.mean((x - p) ** 2), gc.optim.SGD(0.5),
@@ -400,6 +410,7 @@ def fit(
             total = 0.0
             sums: dict[str, float] = {}
             skipped = 0
+            diag_sums: dict[str, float] = {}
             # Copies: the step updates the donated state in place.
             last_good = _copy_state(state) if on_nan == "stop" else None
             for i in range(steps_per_epoch):
@@ -420,6 +431,9 @@ def fit(
                     history.stopped_on_nan = True
                     break
                 total += loss
+                if step.diagnostics:
+                    for k, v in flatten(out[-1]).items():
+                        diag_sums[k] = diag_sums.get(k, 0.0) + v
                 if step.has_aux:
                     for k, v in _aux_scalars(out[2]).items():
                         sums[k] = sums.get(k, 0.0) + v
@@ -439,6 +453,7 @@ def fit(
                 "loss": total / taken if taken else math.nan,
             }
             record.update({k: v / max(taken, 1) for k, v in sums.items()})
+            record.update({k: v / max(taken, 1) for k, v in diag_sums.items()})
             if skipped:
                 record["skipped_steps"] = skipped
             if eval_fn is not None:
@@ -461,7 +476,7 @@ def fit(
         if early_stopping.restore_best:
             state = best_state
     if plot is not None:
-        plot_history(history, plot)
+        plot_history(history, plot, vanishing=grad_thresholds[0], exploding=grad_thresholds[1])
     return state, history
 
 

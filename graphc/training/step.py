@@ -57,6 +57,7 @@ from ..jit import Compiled, default_backend, jit
 from ..nn.layers import dropout
 from ..pytree import tree_map
 from ..tracing.trace import function_name
+from .diagnostics import observing, step_diagnostics
 
 __all__ = ["Rng", "TrainState", "TrainStep", "train_step"]
 
@@ -161,8 +162,10 @@ class TrainStep:
         has_aux: bool,
         donate: bool,
         jit_options: dict[str, Any],
+        diagnostics: bool = False,
     ) -> None:
         self.loss_fn = loss_fn
+        self.diagnostics = diagnostics
         self.optimizer = optimizer
         self.has_aux = has_aux
         self.donate = donate
@@ -171,10 +174,13 @@ class TrainStep:
         name = function_name(loss_fn)
 
         def update(params: Any, opt_state: Any, model_state: Any, key: Any, *batch: Any) -> Any:
-            (loss, (aux, new_model_state)), grads = value_and_grad(
+            (loss, (aux, new_model_state, seen)), grads = value_and_grad(
                 self._split_outputs, argnums=0, has_aux=True
             )(params, model_state, key, opt_state["step"], *batch)
             new_params, new_opt_state = optimizer.update(grads, opt_state, params)
+            if self.diagnostics:
+                diag = step_diagnostics(params, grads, new_params, seen)
+                return new_params, new_opt_state, new_model_state, loss, aux, diag
             return new_params, new_opt_state, new_model_state, loss, aux
 
         update.__name__ = update.__qualname__ = f"{name}_train_step"
@@ -196,10 +202,12 @@ class TrainStep:
             kwargs["rng"] = Rng(key, step)
         if self.uses_model_state:
             kwargs["model_state"] = model_state
-        out = self.loss_fn(params, *batch, **kwargs)
+        with observing(self.diagnostics) as observer:
+            out = self.loss_fn(params, *batch, **kwargs)
+        seen = observer.stats if observer is not None else None
         expected = 1 + self.has_aux + self.uses_model_state
         if expected == 1:
-            return out, (None, model_state)
+            return out, (None, model_state, seen)
         if not isinstance(out, (tuple, list)) or len(out) != expected:
             shape = ["loss"] + ["aux"] * self.has_aux + ["new_model_state"] * self.uses_model_state
             raise InputError(
@@ -213,7 +221,7 @@ class TrainStep:
             )
         aux = out[1] if self.has_aux else None
         new_model_state = out[-1] if self.uses_model_state else model_state
-        return out[0], (aux, new_model_state)
+        return out[0], (aux, new_model_state, seen)
 
     def init(self, params: Any, *, model_state: Any = None, seed: int = 0) -> TrainState:
         """The initial state: copies of ``params`` and ``model_state``, fresh optimizer
@@ -240,9 +248,16 @@ class TrainStep:
         return (state.params, state.opt_state, state.model_state, state.key, *batch)
 
     def __call__(self, state: TrainState, *batch: Any) -> Any:
-        params, opt_state, model_state, loss, aux = self.jitted(*self._args(state, batch))
-        new_state = TrainState(params, opt_state, model_state, state.key)
-        return (new_state, loss, aux) if self.has_aux else (new_state, loss)
+        return self._results(state, self.jitted(*self._args(state, batch)))
+
+    def _results(self, state: TrainState, out: tuple[Any, ...]) -> Any:
+        params, opt_state, model_state, loss, aux = out[:5]
+        results: tuple[Any, ...] = (TrainState(params, opt_state, model_state, state.key), loss)
+        if self.has_aux:
+            results += (aux,)
+        if self.diagnostics:
+            results += (out[5],)
+        return results
 
     def lower(self, state: TrainState, *batch: Any) -> Compiled:
         """The compiled step for these argument shapes, compiling it if needed."""
@@ -256,9 +271,7 @@ class TrainStep:
 
     def apply_eagerly(self, state: TrainState, *batch: Any) -> Any:
         """Run the same step without compiling it: the reference for tests and debugging."""
-        params, opt_state, model_state, loss, aux = self.jitted.fn(*self._args(state, batch))
-        new_state = TrainState(params, opt_state, model_state, state.key)
-        return (new_state, loss, aux) if self.has_aux else (new_state, loss)
+        return self._results(state, self.jitted.fn(*self._args(state, batch)))
 
 
 def train_step(
@@ -268,6 +281,7 @@ def train_step(
     backend: str | None = None,
     has_aux: bool = False,
     donate: bool = True,
+    diagnostics: bool = False,
     **jit_options: Any,
 ) -> TrainStep:
     """Compile forward, backward and the optimizer update of ``loss_fn`` into one step.
@@ -284,6 +298,11 @@ def train_step(
         donate: let the backend update parameters and optimizer state in
             place. The state passed to a step must not be used after the call
             (use the state it returns).
+        diagnostics: also return, computed inside the step, per parameter
+            leaf the gradient norm, parameter norm and update/parameter ratio,
+            and statistics of the values the loss names with ``gc.observe``
+            (see :mod:`graphc.training.diagnostics`); the step then returns
+            ``(state, loss[, aux], diagnostics)`` and ``gc.fit`` records them.
         jit_options: passed to ``gc.jit`` (``dump``, ``disable_passes``,
             ``memory_budget``, backend options). On the LLVM backend a train
             step flushes subnormal floats to zero unless
@@ -305,4 +324,5 @@ def train_step(
         has_aux=has_aux,
         donate=donate,
         jit_options=jit_options,
+        diagnostics=diagnostics,
     )
