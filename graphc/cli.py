@@ -143,7 +143,7 @@ def _run(args: argparse.Namespace) -> None:
     from graphc.modelfile import is_model_spec
 
     if args.command in ("check", "print", "dot", "optimize"):
-        g = _load_graph(args.file)
+        g = _load_graph(args.file, grad=getattr(args, "grad", False))
         _inspect(args, g)
         return
     if not is_model_spec(args.file):
@@ -183,13 +183,14 @@ def _inspect(args: argparse.Namespace, g: Graph) -> None:
             print(report, file=sys.stderr)
 
 
-def _optimize(g: Graph, args: argparse.Namespace) -> tuple[Graph, Any]:
+def _optimize(g: Graph, args: argparse.Namespace, dump_dir: str | None = None) -> tuple[Graph, Any]:
     from graphc.compiler import pipeline_for
     from graphc.passes.pipeline import optimize
 
     return optimize(
         g,
         disabled=tuple(args.disable),
+        dump_dir=dump_dir,
         passes=pipeline_for(args.backend or "numpy", memory_budget=args.budget),
     )
 
@@ -200,6 +201,10 @@ def _compiled_ir_command(args: argparse.Namespace, g: Graph) -> None:
     if args.grad:
         raise InputError("--grad needs a model file; an IR file has no function to differentiate")
     if args.command == "dump":
+        if _is_dir_target(args.output):
+            _optimize(g, args, dump_dir=args.output)
+            print(f"wrote the IR after every pass of {g.name} to {args.output}/")
+            return
         shown = g if args.traced else _optimize(g, args)[0]
         _write_or_print(args.output, shown.format(locations=True))
     elif args.command == "render":
@@ -280,14 +285,19 @@ def _write_or_print(output: str | None, text: str) -> None:
         print(text)
 
 
-def _load_graph(path: str) -> Graph:
+def _load_graph(path: str, grad: bool = False) -> Graph:
     from graphc.modelfile import is_model_spec, load_entry
 
     if is_model_spec(path):
         import graphc as gc
 
         entry = load_entry(path)
-        return gc.trace(entry.function, *entry.args)
+        fn = entry.function
+        if grad:
+            fn = gc.value_and_grad(fn, has_aux=_returns_aux(fn, entry.args))
+        return gc.trace(fn, *entry.args)
+    if grad:
+        raise InputError("--grad needs a model file; an IR file has no function to differentiate")
     text = sys.stdin.read() if path == "-" else Path(path).read_text()
     return verify(parse(text))
 

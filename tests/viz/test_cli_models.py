@@ -79,3 +79,27 @@ def test_python_dash_m_graphc_report(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "Per-pass table" in out.read_text()
+
+
+def test_ir_files_through_the_compiling_commands(tmp_path, capsys):
+    gc.jit(lambda x: np.sum(np.exp(x) * 2.0), backend="numpy", dump=tmp_path / "d")(np.ones(3))
+    first = str(tmp_path / "d" / "00-input.gir")
+    assert main(["report", first, "-o", str(tmp_path / "r.html")]) == 0
+    assert "Per-pass table" in (tmp_path / "r.html").read_text()
+    assert main(["render", first, "-o", str(tmp_path / "g.dot")]) == 0
+    assert "exp" in (tmp_path / "g.dot").read_text()
+    assert main(["dump", first, "-o", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "00-input.gir").exists()
+    capsys.readouterr()
+    assert main(["bench", first]) == 1
+    assert "needs a model file" in capsys.readouterr().err
+    assert main(["dump", first, "--grad"]) == 1
+
+
+def test_optimize_a_model_with_its_gradient(capsys):
+    model = str(EXAMPLES / "mlp_digits.py")
+    assert main(["optimize", model, "--grad"]) == 0
+    g = gc.ir.parse(capsys.readouterr().out)
+    params = load_entry(model).args[0]
+    # (loss, aux) and one gradient per parameter leaf
+    assert len(g.outputs) == 2 + len(params)
