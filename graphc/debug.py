@@ -84,11 +84,10 @@ def _walk(g: Graph, env: dict[Value, np.ndarray], infs: bool, path: list[str]) -
             continue
         if any(_has_bad(a, infs) for a in arrays):
             continue  # passed along from an operand: the source is earlier (or an input)
-        if n.subgraphs and n.op in ("remat", "fusion"):
-            # A call: look inside for the op itself.
-            body = n.subgraphs[0]
-            inner = dict(zip(body.inputs, arrays))
-            found = _walk(body, inner, infs, [*path, n.op])
+        body, operands = _taken_body(n, arrays)
+        if body is not None:
+            # A call or a branch: look inside for the op itself.
+            found = _walk(body, dict(zip(body.inputs, operands)), infs, [*path, n.op])
             if found is not None:
                 return found
         operands = [
@@ -96,6 +95,15 @@ def _walk(g: Graph, env: dict[Value, np.ndarray], infs: bool, path: list[str]) -
         ]
         return Culprit(n, operands, path)
     return None
+
+
+def _taken_body(n: Node, arrays: list[np.ndarray]) -> tuple[Graph | None, list[np.ndarray]]:
+    """The body a node ran on these operands, when it ran exactly one once."""
+    if n.op in ("remat", "fusion"):
+        return n.subgraphs[0], arrays
+    if n.op == "cond":
+        return n.subgraphs[0 if bool(arrays[0]) else 1], arrays[1:]
+    return None, arrays  # loops: the op itself is reported
 
 
 def _operand_name(k: int, x: Any, producer: dict[Value, Node]) -> str:

@@ -105,3 +105,13 @@ def test_train_step_with_donated_state():
     assert np.isfinite(value)
     with pytest.raises(gc.NaNError, match="first op to produce it: log"):
         step(state, -np.ones((2, 2)))
+
+
+def test_looks_inside_the_branch_taken():
+    def f(x):
+        return gc.cond(x.sum() > 0, lambda a: np.log(a - 5.0), lambda a: a * 2.0, x).sum()
+
+    g = gc.jit(f, backend="numpy", debug_nans=True)
+    assert g(np.array([-1.0])) == -2.0
+    with pytest.raises(gc.NaNError, match=r"log .*\(inside cond\)"):
+        g(np.array([1.0]))
