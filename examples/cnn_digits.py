@@ -35,7 +35,7 @@ def forward(params, x, rng=None):
     return HEAD(params["head"], h)
 
 
-def loss_fn(params, x, y, rng):
+def loss_fn(params, x, y, rng=None):
     logits = forward(params, x, rng)
     return nn.cross_entropy(logits, y), {"accuracy": nn.accuracy(logits, y)}
 
@@ -51,7 +51,7 @@ def example_inputs():
     x = rng.random((32, 1, 8, 8), dtype=np.float32)
     y = rng.integers(0, 10, 32)
     params = init_params(0)
-    return {"loss_fn": (params, x, y, None), "forward": (params, x)}
+    return {"loss_fn": (params, x, y), "forward": (params, x)}
 
 
 def parse_args(argv):

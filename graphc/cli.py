@@ -11,7 +11,8 @@ import argparse
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -123,10 +124,17 @@ def _compile_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument(
         "--budget", type=_bytes, default=None, metavar="BYTES", help="memory budget (e.g. 64MB)"
     )
-    sub.add_argument(
+    what = sub.add_mutually_exclusive_group()
+    what.add_argument(
         "--grad",
         action="store_true",
         help="compile value_and_grad of the function (forward and backward)",
+    )
+    what.add_argument(
+        "--train",
+        action="store_true",
+        help="compile a whole gc.train_step (Adam) of the function, whose first "
+        "argument is the parameters (model files only)",
     )
 
 
@@ -152,8 +160,9 @@ def _run(args: argparse.Namespace) -> None:
         # An IR file has no Python function to call: compile its graph directly.
         _compiled_ir_command(args, _load_graph(args.file))
         return
-    jitted, entry = _jit_model(args)
-    compiled = jitted.lower(*entry.args)
+    target = _jit_model(args)
+    jitted, entry = target.jitted, target.entry
+    compiled = jitted.lower(*target.args)
     if args.command == "report":
         if args.output and Path(args.output).suffix == ".html":
             jitted.report.html(args.output)
@@ -164,7 +173,7 @@ def _run(args: argparse.Namespace) -> None:
     elif args.command == "dump":
         _dump(args, compiled.graph if args.traced else compiled.optimized_graph, jitted, entry)
     else:
-        _bench(args, jitted, entry, compiled)
+        _bench(args, target, compiled)
 
 
 def _inspect(args: argparse.Namespace, g: Graph) -> None:
@@ -219,23 +228,48 @@ def _compiled_ir_command(args: argparse.Namespace, g: Graph) -> None:
             _write_or_print(args.output, str(report))
 
 
-def _jit_model(args: argparse.Namespace) -> tuple[Any, Any]:
+@dataclass
+class _Target:
+    """What a compiling command works on: the jitted function, its arguments,
+    and one call as a benchmark makes it (a train step carries its state)."""
+
+    jitted: Any
+    args: tuple[Any, ...]
+    entry: Any
+    call: Callable[[], Any]
+
+
+def _jit_model(args: argparse.Namespace) -> _Target:
     import graphc as gc
     from graphc.modelfile import load_entry
 
     entry = load_entry(args.file)
     fn = entry.function
+    dump_dir = args.output if args.command == "dump" and _is_dir_target(args.output) else None
+    options: dict[str, Any] = {
+        "backend": args.backend,
+        "disable_passes": tuple(args.disable),
+        "memory_budget": args.budget,
+        "dump": dump_dir,
+    }
+    if getattr(args, "train", False):
+        if not entry.args:
+            raise InputError(f"--train: {entry.name} takes no arguments; its first must be params")
+        has_aux = _returns_aux(fn, entry.args)
+        step = gc.train_step(fn, gc.optim.Adam(1e-3), has_aux=has_aux, **options)
+        state = [step.init(entry.args[0])]
+        batch = entry.args[1:]
+
+        def train() -> Any:
+            state[0] = step(state[0], *batch)[0]
+
+        s = state[0]
+        flat = (s.params, s.opt_state, s.model_state, s.key, *batch)
+        return _Target(step.jitted, flat, entry, train)
     if args.grad:
         fn = gc.value_and_grad(fn, has_aux=_returns_aux(fn, entry.args))
-    dump_dir = args.output if args.command == "dump" and _is_dir_target(args.output) else None
-    jitted = gc.jit(
-        fn,
-        backend=args.backend,
-        disable_passes=tuple(args.disable),
-        memory_budget=args.budget,
-        dump=dump_dir,
-    )
-    return jitted, entry
+    jitted = gc.jit(fn, **options)
+    return _Target(jitted, entry.args, entry, lambda: jitted(*entry.args))
 
 
 def _returns_aux(fn: Any, args: tuple[Any, ...]) -> bool:
@@ -259,18 +293,19 @@ def _dump(args: argparse.Namespace, g: Graph, jitted: Any, entry: Any) -> None:
     _write_or_print(args.output, g.format(locations=True))
 
 
-def _bench(args: argparse.Namespace, jitted: Any, entry: Any, compiled: Any) -> None:
+def _bench(args: argparse.Namespace, target: _Target, compiled: Any) -> None:
     import numpy as np
 
     if args.repeat < 1:
         raise InputError("--repeat must be at least 1")
-    jitted(*entry.args)  # warm up caches and thread pools
+    target.call()  # warm up caches and thread pools
     times = []
     for _ in range(args.repeat):
         start = time.perf_counter()
-        jitted(*entry.args)
+        target.call()
         times.append(time.perf_counter() - start)
     ms = np.array(times) * 1e3
+    entry = target.entry
     print(
         f"{entry.path.name}:{entry.name} on {compiled.backend}: "
         f"median {np.median(ms):.3f} ms, min {ms.min():.3f} ms over {args.repeat} calls; "

@@ -103,3 +103,15 @@ def test_optimize_a_model_with_its_gradient(capsys):
     params = load_entry(model).args[0]
     # (loss, aux) and one gradient per parameter leaf
     assert len(g.outputs) == 2 + len(params)
+
+
+def test_train_step_of_a_model_file(tmp_path, capsys):
+    model = str(EXAMPLES / "mlp_digits.py")
+    out = tmp_path / "train.html"
+    assert main(["report", model, "--train", "-o", str(out), "--backend", "numpy"]) == 0
+    page = out.read_text()
+    assert "loss_fn_train_step" in page and "opt_state[&#39;m&#39;][&#39;w1&#39;]" in page
+    assert main(["bench", model, "--train", "--repeat", "2", "--backend", "numpy"]) == 0
+    assert "median" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["report", model, "--train", "--grad"])  # one or the other

@@ -113,3 +113,19 @@ def test_dot_needs_nothing_installed_and_bad_formats_are_errors(tmp_path, monkey
     monkeypatch.setenv("PATH", str(tmp_path))  # no dot program anywhere
     with pytest.raises(RenderError, match="apt-get install graphviz"):
         g.render(tmp_path / "g.svg")
+
+
+def test_large_graphs_collapse_to_source_lines():
+    def chain(x):
+        for _ in range(40):
+            x = np.tanh(x) * 0.5 + 0.1  # three ops per pass, all on this line
+        return x.sum()
+
+    g = gc.trace(chain, np.ones(3))
+    assert len(g.nodes) > 100
+    full = dot_source(g)
+    assert full.count('class="op"') == len(g.nodes)
+    small = dot_source(g, max_nodes=50)
+    assert "one box per source line" in small
+    # the loop body's line and the sum's line: two boxes, each naming its ops
+    assert small.count('class="op line"') == 2 and "tanh x40" in small
