@@ -34,7 +34,11 @@ class NaNError(GraphcError, FloatingPointError):
 
 
 def env_flag(name: str) -> bool:
-    """Whether the environment variable ``name`` is set to something other than 0/empty."""
+    """Whether the environment variable ``name`` is set to something other than 0/empty.
+
+    >>> env_flag("GRAPHC_SURELY_UNSET_VARIABLE")
+    False
+    """
     return os.environ.get(name, "") not in ("", "0", "false", "False")
 
 

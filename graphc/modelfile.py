@@ -74,7 +74,17 @@ def is_model_spec(spec: str) -> bool:
 
 
 def load_entry(spec: str) -> ModelEntry:
-    """Import the model file of ``spec`` and pick its function and example arguments."""
+    """Import the model file of ``spec`` and pick its function and example arguments.
+
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "m.py")
+    >>> lines = ["def f(x):", "    return x * 2",
+    ...          "def example_inputs():", "    return {'f': (3.0,)}"]
+    >>> _ = open(path, "w").write(os.linesep.join(lines))
+    >>> entry = load_entry(path)
+    >>> entry.name, entry.function(*entry.args)
+    ('f', 6.0)
+    """
     file, name = split_spec(spec)
     path = Path(file)
     if not path.is_file():

@@ -90,12 +90,22 @@ def observing(active: bool) -> Iterator[_Observer | None]:
 
 
 def leaf_name(path: tuple[Any, ...]) -> str:
-    """``("blocks", 0, "w")`` -> ``"blocks/0/w"`` (``"params"`` for a bare array)."""
+    """``("blocks", 0, "w")`` -> ``"blocks/0/w"`` (``"params"`` for a bare array).
+
+    >>> leaf_name(("blocks", 0, "w")), leaf_name(())
+    ('blocks/0/w', 'params')
+    """
     return "/".join(map(str, path)) or "params"
 
 
 def step_diagnostics(params: Any, grads: Any, new_params: Any, observed: Any) -> dict[str, Any]:
-    """The per-leaf norms and ratios of one update (traced or eager), plus ``observed``."""
+    """The per-leaf norms and ratios of one update (traced or eager), plus ``observed``.
+
+    >>> d = step_diagnostics({"w": np.array([3.0, 4.0])}, {"w": np.array([0.0, 1.0])},
+    ...                      {"w": np.array([3.0, 3.9])}, None)
+    >>> [round(float(d[k]["w"]), 3) for k in ("grad_norm", "param_norm", "update_ratio")]
+    [1.0, 5.0, 0.02]
+    """
     out: dict[str, Any] = {kind: {} for kind in KINDS}
     paths = tree_paths(params)
     for path, p, g, q in zip(

@@ -75,7 +75,12 @@ def render(
 
 
 def svg(g: Graph, **options: Any) -> str:
-    """``g`` drawn as SVG text (for embedding in a page); options as :func:`render`."""
+    """``g`` drawn as SVG text (for embedding in a page); options as :func:`render`.
+
+    >>> import numpy as np, graphc as gc
+    >>> svg(gc.trace(lambda x: np.exp(x), np.ones(2))).lstrip().startswith("<?xml")
+    True
+    """
     return run_dot(dot_source(g, **options), "svg").decode("utf-8")
 
 

@@ -63,7 +63,20 @@ def write_html(
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
 ) -> Path:
-    """Write the report page to ``path`` and return it (see the module docstring)."""
+    """Write the report page to ``path`` and return it (see the module docstring).
+
+    ``jitted.report.html(path)`` fills every argument from a compiled function;
+    called directly, only the graphs and the pass report are needed:
+
+    >>> import numpy as np, graphc as gc, tempfile, os
+    >>> from graphc.passes.pipeline import optimize
+    >>> g = gc.trace(lambda x: np.exp(x) * 1.0, np.ones(2))
+    >>> opt, rep = optimize(g)
+    >>> page = write_html(os.path.join(tempfile.mkdtemp(), "r.html"),
+    ...                   traced=g, optimized=opt, report=rep)
+    >>> "simplify" in page.read_text()
+    True
+    """
     page = build_html(
         traced=traced,
         optimized=optimized,
