@@ -99,8 +99,12 @@ class Report:
     def __repr__(self) -> str:
         return f"<Report of {self._compiled.graph.name} ({self._compiled.backend})>"
 
-    def html(self, path: str | os.PathLike[str]) -> Path:
+    def html(self, path: str | os.PathLike[str], *, max_nodes: int = 300) -> Path:
         """Write the report as one self-contained HTML page; returns its path.
+
+        Graphs of more than ``max_nodes`` boxes are drawn collapsed (see
+        :func:`graphc.viz.dot.dot_source`), with each collapsed body drawn
+        on its own below, folded.
 
         >>> import numpy as np, graphc as gc, tempfile, os
         >>> f = gc.jit(lambda x: np.tanh(x).sum(), backend="numpy")
@@ -124,4 +128,5 @@ class Report:
             seconds=c.stats.get("seconds", {}),
             input_names=argument_labels(self._fn, c, self._static),
             output_names=output_labels(c),
+            max_nodes=max_nodes,
         )

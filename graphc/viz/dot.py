@@ -33,6 +33,8 @@ PALETTE = (
 CALL_OPS = ("fusion", "remat")
 # Above this many boxes, ask dot for a quicker layout.
 FAST_LAYOUT = 80
+# Bodies of at most this many nodes are drawn inside their cluster by default.
+EXPAND = 60
 
 
 def path_label(root: str, path: Sequence[Any]) -> str:
@@ -65,7 +67,7 @@ def dot_source(
     *,
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
-    expand: int = 60,
+    expand: int = EXPAND,
     max_nodes: int = 300,
     title: str | None = None,
 ) -> str:
@@ -87,7 +89,7 @@ def dot_source(
     True
     """
     by_line = False
-    if _drawn(g, expand) > max_nodes:
+    if drawn_boxes(g, expand) > max_nodes:
         expand = 0
         by_line = len(g.nodes) > max_nodes
     w = _Writer(expand)
@@ -97,7 +99,7 @@ def dot_source(
     elif expand == 0 and any(n.subgraphs for n in g.nodes):
         heading += "\n(fused groups and bodies collapsed to one box each)"
     layout = "  rankdir=TB; compound=true; newrank=true;"
-    if (len(g.nodes) if expand == 0 else _drawn(g, expand)) > FAST_LAYOUT:
+    if (len(g.nodes) if expand == 0 else drawn_boxes(g, expand)) > FAST_LAYOUT:
         # Curved edge routing and crossing minimization dominate dot's time on
         # large graphs (26 s -> 2 s for 220 boxes); straight edges read fine there.
         layout += " splines=false; mclimit=0.1; nslimit=1; nslimit1=1;"
@@ -182,12 +184,12 @@ def _emit_nodes(w: _Writer, g: Graph, where: dict[Value, str | None], indent: st
             _emit_bodies(w, n, ident, indent)
 
 
-def _drawn(g: Graph, expand: int) -> int:
+def drawn_boxes(g: Graph, expand: int = EXPAND) -> int:
     """How many boxes :func:`_emit_nodes` would draw for ``g``."""
     total = 0
     for n in g.nodes:
         if n.subgraphs and _size(n) <= expand:
-            inner = sum(_drawn(s, expand) + len(s.inputs) for s in n.subgraphs)
+            inner = sum(drawn_boxes(s, expand) + len(s.inputs) for s in n.subgraphs)
             total += inner if n.op in CALL_OPS else 1 + inner
         else:
             total += 1

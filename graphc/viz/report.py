@@ -62,6 +62,7 @@ def write_html(
     seconds: dict[str, float] | None = None,
     input_names: Sequence[str] | None = None,
     output_names: Sequence[str] | None = None,
+    max_nodes: int = 300,
 ) -> Path:
     """Write the report page to ``path`` and return it (see the module docstring).
 
@@ -88,6 +89,7 @@ def write_html(
         seconds=seconds or {},
         input_names=input_names,
         output_names=output_names,
+        max_nodes=max_nodes,
     )
     target = Path(path)
     target.write_text(page, encoding="utf-8")
@@ -106,6 +108,7 @@ def build_html(
     seconds: dict[str, float],
     input_names: Sequence[str] | None,
     output_names: Sequence[str] | None,
+    max_nodes: int = 300,
 ) -> str:
     """The report page as a string."""
     names = {"input_names": input_names, "output_names": output_names}
@@ -114,7 +117,7 @@ def build_html(
         "<nav>" + "".join(f'<a href="#{k}">{escape(t)}</a>' for k, t in SECTIONS) + "</nav>",
         _section("summary", _summary(traced, optimized, report, backend, memory)),
         _section("timing", _timing(report, seconds, executable)),
-        _section("graphs", _graphs(traced, optimized, backend, names)),
+        _section("graphs", _graphs(traced, optimized, backend, names, max_nodes)),
         _section("fused", _fused(optimized)),
         _section("passes", _passes(report)),
         _section("memory", _memory(optimized, plan, memory)),
@@ -215,17 +218,22 @@ def _inline_svg(g: Graph, **options: Any) -> str:
     return re.sub(r"<!--.*?-->", "", text, flags=re.S)
 
 
-def _graphs(traced: Graph, optimized: Graph, backend: str, names: dict[str, Any]) -> str:
+def _graphs(
+    traced: Graph, optimized: Graph, backend: str, names: dict[str, Any], max_nodes: int
+) -> str:
     parts = []
     for title, g, kind in (
         ("Traced graph", traced, "traced"),
         ("Optimized graph", optimized, "optimized"),
     ):
         nodes = g.num_nodes(recursive=True)
-        picture = _inline_svg(g, title=f"{g.name} ({kind}, {backend})", **_fit(g, names))
+        picture = _inline_svg(
+            g, title=f"{g.name} ({kind}, {backend})", max_nodes=max_nodes, **_fit(g, names)
+        )
         parts.append(
             f'<details open class="graph-block" id="graph-{kind}"><summary>{title} '
             f'({nodes} nodes)</summary><div class="graph">{picture}</div>'
+            f"{_bodies(g, max_nodes)}"
             f"<details><summary>IR text</summary><pre>{escape(g.format(locations=True))}</pre>"
             "</details></details>"
         )
@@ -233,6 +241,34 @@ def _graphs(traced: Graph, optimized: Graph, backend: str, names: dict[str, Any]
         '<p class="note">Hover a node for its source line. Fused groups are the coloured '
         "clusters; dashed clusters are loop and branch bodies or recomputed regions.</p>"
         + "".join(parts)
+    )
+
+
+def _bodies(g: Graph, max_nodes: int, limit: int = 40) -> str:
+    """When the drawing above collapsed the bodies, each one drawn on its own, folded."""
+    from .dot import EXPAND, drawn_boxes
+
+    if drawn_boxes(g, EXPAND) <= max_nodes:
+        return ""
+    owners = [n for n in g.nodes if n.subgraphs]
+    if not owners:
+        return ""
+    items = []
+    for k, n in enumerate(owners[:limit]):
+        where = f" at {n.loc}" if n.loc is not None else ""
+        kind = f" ({n.attrs['kind']})" if "kind" in n.attrs else ""
+        for body in n.subgraphs:
+            picture = _inline_svg(body, title=f"{n.op}{kind}{where}", max_nodes=max_nodes)
+            items.append(
+                f'<details class="body"><summary>{k + 1}. {escape(n.op + kind)}: '
+                f"{body.num_nodes(True)} nodes{escape(where)}</summary>"
+                f'<div class="graph">{picture}</div></details>'
+            )
+    more = len(owners) - limit
+    tail = f'<p class="note">{more} more not drawn.</p>' if more > 0 else ""
+    return (
+        "<details><summary>Bodies collapsed above, drawn one by one "
+        f"({len(owners)})</summary>{''.join(items)}{tail}</details>"
     )
 
 

@@ -83,3 +83,14 @@ def test_report_tables_match_the_compile(tmp_path, backend):
         assert "def " in text  # the generated Python function
     else:
         assert "define " in text and "codegen" in text
+
+
+def test_collapsed_bodies_are_drawn_one_by_one(tmp_path):
+    f = compiled("llvm")
+    text = f.report.html(tmp_path / "small.html", max_nodes=10).read_text()
+    fusions = [n for n in f.optimized_graph.nodes if n.op == "fusion"]
+    assert f"drawn one by one ({len(fusions)})" in text
+    assert text.count('<details class="body">') == len(fusions)
+    # the full-size page draws them inside the graph instead
+    full = f.report.html(tmp_path / "full.html").read_text()
+    assert "drawn one by one" not in full
