@@ -207,8 +207,9 @@ def _optimize(g: Graph, args: argparse.Namespace, dump_dir: str | None = None) -
 def _compiled_ir_command(args: argparse.Namespace, g: Graph) -> None:
     from graphc.viz import render
 
-    if args.grad:
-        raise InputError("--grad needs a model file; an IR file has no function to differentiate")
+    if args.grad or args.train:
+        flag = "--grad" if args.grad else "--train"
+        raise InputError(f"{flag} needs a model file; an IR file has no function to differentiate")
     if args.command == "dump":
         if _is_dir_target(args.output):
             _optimize(g, args, dump_dir=args.output)
@@ -219,13 +220,29 @@ def _compiled_ir_command(args: argparse.Namespace, g: Graph) -> None:
     elif args.command == "render":
         render(g if args.traced else _optimize(g, args)[0], args.output)
     else:
-        optimized, report = _optimize(g, args)
+        from graphc.compiler import compile_graph
+
+        # The whole compile, so the page has the memory plan and the generated code too.
+        backend = args.backend or "numpy"
+        result = compile_graph(
+            g, backend=backend, disable_passes=tuple(args.disable), memory_budget=args.budget
+        )
         if args.output and Path(args.output).suffix == ".html":
             from graphc.viz.report import write_html
 
-            write_html(args.output, traced=g, optimized=optimized, report=report)
+            write_html(
+                args.output,
+                traced=g,
+                optimized=result.graph,
+                report=result.report,
+                memory=result.memory,
+                plan=result.plan,
+                backend=backend,
+                executable=result.executable,
+                seconds=result.seconds,
+            )
         else:
-            _write_or_print(args.output, str(report))
+            _write_or_print(args.output, str(result.report))
 
 
 @dataclass

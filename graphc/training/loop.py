@@ -108,6 +108,12 @@ class History:
     (prefixed ``val_``), ``time`` (wall seconds for the epoch, including
     evaluation) and ``samples_per_second``. ``history["val_loss"]`` lists one
     metric over the epochs; ``history.loss`` is ``history["loss"]``.
+
+    A step made with ``diagnostics=True`` adds flat ``grad_norm/<leaf>``,
+    ``param_norm/<leaf>``, ``update_ratio/<leaf>`` and
+    ``observed/<name>/<stat>`` entries; ``fit(on_nan="skip_step")`` adds
+    ``skipped_steps`` to epochs that skipped any, and ``stopped_on_nan`` is
+    true when ``fit(on_nan="stop")`` ended the run.
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)
