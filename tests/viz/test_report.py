@@ -94,3 +94,12 @@ def test_collapsed_bodies_are_drawn_one_by_one(tmp_path):
     # the full-size page draws them inside the graph instead
     full = f.report.html(tmp_path / "full.html").read_text()
     assert "drawn one by one" not in full
+
+
+def test_report_without_graphviz_still_has_everything_else(tmp_path, monkeypatch):
+    f = compiled("numpy")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no dot program
+    text = f.report.html(tmp_path / "r.html").read_text()
+    assert text.count("Graph not drawn") == 2 and "apt-get install graphviz" in text
+    for key in SECTIONS:
+        assert f'id="{key}"' in text
