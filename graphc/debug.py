@@ -6,7 +6,8 @@ When a result holds a NaN that the arguments did not, the call runs again op
 by op in the reference interpreter, on copies of the same arguments taken
 before the call, and :class:`NaNError` names the first op whose result has
 a NaN while its operands have none, with its operands' ranges and the
-user's source line. ``debug_infs=True`` (``GRAPHC_DEBUG_INFS=1``) does the
+user's source line; it looks inside ``gc.remat`` regions, fused groups, the
+``gc.cond`` branch that ran and the ``gc.scan`` step that made it. ``debug_infs=True`` (``GRAPHC_DEBUG_INFS=1``) does the
 same for infinities. Nothing is compiled differently: with the flags off a
 jitted function is exactly what it was, and with them on the generated code
 is the same, only the calls are checked.
@@ -88,6 +89,10 @@ def _walk(g: Graph, env: dict[Value, np.ndarray], infs: bool, path: list[str]) -
             continue
         if any(_has_bad(a, infs) for a in arrays):
             continue  # passed along from an operand: the source is earlier (or an input)
+        if n.op == "scan":
+            found = _walk_scan(n, arrays, infs, path)
+            if found is not None:
+                return found
         body, operands = _taken_body(n, arrays)
         if body is not None:
             # A call or a branch: look inside for the op itself.
@@ -98,6 +103,22 @@ def _walk(g: Graph, env: dict[Value, np.ndarray], infs: bool, path: list[str]) -
             (_operand_name(k, x, producer), a) for k, (x, a) in enumerate(zip(n.inputs, arrays))
         ]
         return Culprit(n, operands, path)
+    return None
+
+
+def _walk_scan(n: Node, arrays: list[np.ndarray], infs: bool, path: list[str]) -> Culprit | None:
+    """Run a scan's body step by step until one step makes the bad value."""
+    (body,) = n.subgraphs
+    k, m = n.attrs["num_carry"], n.attrs["num_xs"]
+    carry, xs, consts = arrays[:k], arrays[k : k + m], arrays[k + m :]
+    length = int(n.attrs["length"])
+    steps = range(length - 1, -1, -1) if n.attrs["reverse"] else range(length)
+    for t in steps:
+        env = dict(zip(body.inputs, [*carry, *(x[t] for x in xs), *consts]))
+        found = _walk(body, env, infs, [*path, f"scan step {t}"])
+        if found is not None:
+            return found
+        carry = [env[v] for v in body.outputs[:k]]
     return None
 
 

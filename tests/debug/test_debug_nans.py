@@ -115,3 +115,15 @@ def test_looks_inside_the_branch_taken():
     assert g(np.array([-1.0])) == -2.0
     with pytest.raises(gc.NaNError, match=r"log .*\(inside cond\)"):
         g(np.array([1.0]))
+
+
+def test_looks_inside_the_scan_step_that_made_it():
+    def f(x, xs):
+        # the carry shrinks by one each step; its sqrt is NaN from the step it goes negative
+        carry, ys = gc.scan(lambda c, v: (c - 1.0, np.sqrt(c) * v), x, xs)
+        return ys.sum()
+
+    g = gc.jit(f, backend="numpy", debug_nans=True)
+    assert np.isfinite(g(np.array([5.0]), np.ones((4, 1))))
+    with pytest.raises(gc.NaNError, match=r"sqrt .*\(inside scan step 3\)"):
+        g(np.array([2.5]), np.ones((4, 1)))
