@@ -7,10 +7,11 @@ by op in the reference interpreter, on copies of the same arguments taken
 before the call, and :class:`NaNError` names the first op whose result has
 a NaN while its operands have none, with its operands' ranges and the
 user's source line; it looks inside ``gc.remat`` regions, fused groups, the
-``gc.cond`` branch that ran and the ``gc.scan`` step that made it. ``debug_infs=True`` (``GRAPHC_DEBUG_INFS=1``) does the
-same for infinities. Nothing is compiled differently: with the flags off a
-jitted function is exactly what it was, and with them on the generated code
-is the same, only the calls are checked.
+``gc.cond`` branch that ran and the ``gc.scan`` step that made it.
+``debug_infs=True`` (``GRAPHC_DEBUG_INFS=1``) does the same for infinities.
+Nothing is compiled differently: with the flags off a jitted function is
+exactly what it was, and with them on the generated code is the same, only
+the calls are checked.
 """
 
 from __future__ import annotations
