@@ -73,6 +73,26 @@ class Model:
         return self.cell.init_carry(batch)
 
 
+# A small model over a printable-ASCII vocabulary, for the graphc command (the
+# script itself sizes its model from the corpus and its options).
+EXAMPLE_MODEL = Model(96, 16, 32)
+
+
+def loss(params, x, y):
+    """Mean cross-entropy of :data:`EXAMPLE_MODEL` on windows ``x`` with next characters ``y``."""
+    logits, _ = EXAMPLE_MODEL.logits(params, x, EXAMPLE_MODEL.zeros(x.shape[0]))
+    return nn.cross_entropy(logits, y)
+
+
+def example_inputs():
+    """What ``graphc report|render|dump|bench examples/char_rnn.py`` compiles: the
+    loss of a batch of 8 windows of 16 characters (random ids)."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 96, (8, 16))
+    y = rng.integers(0, 96, (8, 16))
+    return {"loss": (EXAMPLE_MODEL.init(0), x, y)}
+
+
 def parse_args(argv):
     parser = common.parser(__doc__)
     parser.add_argument("--chars", type=int, default=300_000, help="corpus size")

@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import sys
 
+import numpy as np
+
 import graphc as gc
 from graphc import nn
 
@@ -33,13 +35,23 @@ def forward(params, x, rng=None):
     return HEAD(params["head"], h)
 
 
-def loss_fn(params, x, y, rng):
+def loss_fn(params, x, y, rng=None):
     logits = forward(params, x, rng)
     return nn.cross_entropy(logits, y), {"accuracy": nn.accuracy(logits, y)}
 
 
 def init_params(seed):
     return {"conv1": CONV1.init(seed), "conv2": CONV2.init(seed + 1), "head": HEAD.init(seed + 2)}
+
+
+def example_inputs():
+    """What ``graphc report|render|dump|bench examples/cnn_digits.py`` compiles:
+    the loss without dropout (default) or ``:forward``, on random 8x8 images."""
+    rng = np.random.default_rng(0)
+    x = rng.random((32, 1, 8, 8), dtype=np.float32)
+    y = rng.integers(0, 10, 32)
+    params = init_params(0)
+    return {"loss_fn": (params, x, y), "forward": (params, x)}
 
 
 def parse_args(argv):

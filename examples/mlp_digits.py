@@ -45,6 +45,16 @@ def init_params(seed, sizes=(64, 256, 256, 10)):
     return params
 
 
+def example_inputs():
+    """What ``graphc report|render|dump|bench examples/mlp_digits.py`` compiles:
+    the loss (default) or ``:forward``, on one batch of random digits-shaped data."""
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 64), dtype=np.float32)
+    y = rng.integers(0, 10, 64)
+    params = init_params(0)
+    return {"loss_fn": (params, x, y), "forward": (params, x)}
+
+
 def parse_args(argv):
     parser = common.parser(__doc__)
     parser.add_argument("--epochs", type=int, default=40)

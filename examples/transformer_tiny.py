@@ -95,6 +95,25 @@ class Transformer:
         return self.head(params["head"], self.norm(params["norm"], x))
 
 
+# The model at the script's default sizes over a printable-ASCII vocabulary, for the
+# graphc command (the script itself sizes its model from the corpus).
+EXAMPLE_MODEL = Transformer(96, 64, 64, 4, 2, 0.0)
+
+
+def loss(params, x, y):
+    """Mean cross-entropy of :data:`EXAMPLE_MODEL` on windows ``x`` with next characters ``y``."""
+    return nn.cross_entropy(EXAMPLE_MODEL.logits(params, x), y)
+
+
+def example_inputs():
+    """What ``graphc report|render|dump|bench examples/transformer_tiny.py`` compiles:
+    the loss of a batch of 4 windows of 64 characters (random ids)."""
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 96, (4, 64))
+    y = rng.integers(0, 96, (4, 64))
+    return {"loss": (EXAMPLE_MODEL.init(0), x, y)}
+
+
 def parse_args(argv):
     parser = common.parser(__doc__)
     parser.add_argument("--chars", type=int, default=300_000, help="corpus size")

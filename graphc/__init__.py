@@ -5,10 +5,11 @@
 array([2., 4.])
 """
 
-from . import checkpoint, ir, nn, optim, random, training
+from . import checkpoint, ir, nn, optim, random, training, viz
 from .api import grad, hvp, jvp, stop_gradient, value_and_grad, vjp
 from .check import GradientCheckError, check_grads
 from .control import cond, scan
+from .debug import NaNError
 from .ir import (
     BackendError,
     DifferentiationError,
@@ -38,6 +39,7 @@ from .training import (
     TrainState,
     TrainStep,
     fit,
+    observe,
     plot_history,
     train_step,
 )
@@ -57,6 +59,7 @@ __all__ = [
     "InputError",
     "InputOverflowError",
     "MemoryBudgetWarning",
+    "NaNError",
     "OpTypeError",
     "ParseError",
     "Rng",
@@ -77,6 +80,7 @@ __all__ = [
     "jit",
     "jvp",
     "nn",
+    "observe",
     "optim",
     "plot_history",
     "random",
@@ -90,5 +94,6 @@ __all__ = [
     "train_step",
     "value_and_grad",
     "vjp",
+    "viz",
     "while_loop",
 ]

@@ -11,9 +11,10 @@ import functools
 import hashlib
 import inspect
 import os
+import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,9 @@ class CompileResult:
     executable: Any
     report: Any
     memory: Any
+    # Wall time of each stage ("passes", "memory_plan", "codegen"), for reports.
+    seconds: dict[str, float] = field(default_factory=dict)
+    plan: Any = None
 
 
 def backend_module(name: str) -> Any:
@@ -118,9 +122,12 @@ def compile_graph(
     key = ""
     if store is not None:
         key = _pipeline_key(store[0], g, backend, donate, memory_budget, disable_passes, options)
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
     found = _load_pipeline(store, key, g)
     if found is not None:
         optimized, plan, report = found
+        seconds["cache_load"] = time.perf_counter() - start
     else:
         from graphc.passes.pipeline import optimize
 
@@ -130,20 +137,26 @@ def compile_graph(
             dump_dir=dump,
             passes=pipeline_for(backend, donate, memory_budget),
         )
+        seconds["passes"] = time.perf_counter() - start
         plan = None
         if backend != "interpret":
             from graphc.passes.plan_memory import plan_memory
 
+            start = time.perf_counter()
             # NumPy ufuncs write exactly in place (np.add(a, b, out=a)), which saves memory traffic.
             plan = plan_memory(optimized, inplace=backend == "numpy", donated=donate)
+            seconds["memory_plan"] = time.perf_counter() - start
         _store_pipeline(store, key, (optimized, plan, report))
     if memory_budget is not None:
         _warn_if_over_budget(g.name, memory_budget, report)
     if backend == "interpret":
-        return CompileResult(optimized, _Interpreted(optimized), report, None)
+        return CompileResult(optimized, _Interpreted(optimized), report, None, seconds, plan)
     module = backend_module(backend)
+    start = time.perf_counter()
     executable = module.compile(optimized, plan=plan, **options)
-    return CompileResult(optimized, executable, report, getattr(executable, "memory", plan))
+    seconds["codegen"] = time.perf_counter() - start
+    memory = getattr(executable, "memory", plan)
+    return CompileResult(optimized, executable, report, memory, seconds, plan)
 
 
 # -- the pipeline's disk cache ---------------------------------------------------------------

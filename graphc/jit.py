@@ -65,6 +65,8 @@ class Compiled:
     stats: dict[str, Any] = field(default_factory=dict)
     # Python int arguments the graph narrows to int32: (leaf, dtype, where).
     weak_ints: tuple[WeakUse, ...] = ()
+    # Positions of the static arguments (for labelling inputs by argument name).
+    static_positions: tuple[int, ...] = ()
 
     @property
     def source(self) -> str:
@@ -214,7 +216,10 @@ class Jitted:
         dynamic = [a for i, a in enumerate(args) if i not in static]
         leaves, tree = tree_flatten(dynamic)
         sig = Signature(tree, tuple(leaf_key(x) for x in leaves), self._static_key(args))
-        return self.cache.get(sig) or self._compile(args, sig)
+        compiled = self.cache.get(sig) or self._compile(args, sig)
+        # .graph, .report, .render() then describe it, as the error in _latest promises
+        self._last = compiled
+        return compiled
 
     # -- artifacts of the most recent call -------------------------------------
     def _latest(self) -> Compiled:
@@ -245,8 +250,24 @@ class Jitted:
 
     @property
     def report(self) -> Any:
-        """Per-pass timings and node counts of the most recent compilation."""
-        return self._latest().report
+        """The compile report of the most recent compilation: ``str()`` is the
+        per-pass table (timings, node counts, rewrites), ``.html(path)`` writes
+        the full page (graphs, passes, memory plan, generated code)."""
+        from .viz.compiled import Report
+
+        c = self._latest()
+        return Report(self.fn, c, c.static_positions)
+
+    def render(
+        self, path: str | os.PathLike[str], *, optimized: bool = True, **options: Any
+    ) -> Any:
+        """Draw the optimized (or, with ``optimized=False``, the traced) graph of the
+        most recent call to ``path`` (``.svg``, ``.png``, ``.pdf``, ``.dot``); inputs
+        and outputs are labelled by pytree path. Options as ``graphc.viz.render``."""
+        from .viz.compiled import render_compiled
+
+        c = self._latest()
+        return render_compiled(self.fn, c, c.static_positions, path, optimized=optimized, **options)
 
     @property
     def memory(self) -> Any:
@@ -336,7 +357,9 @@ class Jitted:
         if backend != "interpret":
             # e.g. LLVM builds its runtime in the background while tracing runs
             getattr(backend_module(backend), "prepare", lambda: None)()
+        trace_start = time.perf_counter()
         traced = trace_flat(self.fn, args, static_argnums=self._static(len(args)))
+        trace_seconds = time.perf_counter() - trace_start
         names = tuple(v.name or "" for v in traced.graph.inputs)
         if self.cache:
             self._note_retrace(sig.describe_difference(next(reversed(self.cache)), names))
@@ -362,7 +385,9 @@ class Jitted:
             compile_seconds=time.perf_counter() - start,
             report=result.report,
             memory=result.memory,
+            stats={"seconds": {"trace": trace_seconds, **result.seconds}, "plan": result.plan},
             weak_ints=weak_int_uses(traced.graph, traced.input_weak),
+            static_positions=self._static(len(args)),
         )
         self.cache[sig] = compiled
         return compiled
@@ -420,6 +445,8 @@ def jit(
     explain: bool = False,
     disable_passes: Sequence[str] = (),
     memory_budget: int | None = None,
+    debug_nans: bool | None = None,
+    debug_infs: bool | None = None,
     **options: Any,
 ) -> Any:
     """Compile ``f`` for each input signature and run it on a backend.
@@ -446,6 +473,13 @@ def jit(
             late uses until the peak fits. A budget that cannot be met gives a
             ``MemoryBudgetWarning`` and the lowest peak found; the compile report
             (``.report``) counts the peak before and after.
+        debug_nans: check every result for NaN; one that the arguments did not
+            contain re-runs the call op by op and raises ``gc.NaNError`` naming
+            the first op that made it, its operands' ranges and the source line
+            (see :mod:`graphc.debug`). Default: the ``GRAPHC_DEBUG_NANS``
+            environment variable. Off, it costs nothing; on, the generated code
+            is the same and each call is checked.
+        debug_infs: the same for infinities (``GRAPHC_DEBUG_INFS``).
         options: passed to the backend (e.g. ``num_threads``).
 
     Arguments are checked as NumPy would: arrays of any layout (transposes,
@@ -469,6 +503,8 @@ def jit(
             explain=explain,
             disable_passes=disable_passes,
             memory_budget=memory_budget,
+            debug_nans=debug_nans,
+            debug_infs=debug_infs,
             **options,
         )
     if backend is not None and backend not in BACKENDS:
@@ -485,17 +521,25 @@ def jit(
     def as_tuple(v: int | Sequence[int]) -> tuple[int, ...]:
         return (v,) if isinstance(v, int) else tuple(v)
 
-    return Jitted(
-        f,
-        backend=backend,
-        static_argnums=as_tuple(static_argnums),
-        donate_argnums=as_tuple(donate_argnums),
-        dump=dump,
-        explain=explain,
-        disable_passes=disable_passes,
-        memory_budget=memory_budget,
-        options=options,
-    )
+    settings: dict[str, Any] = {
+        "backend": backend,
+        "static_argnums": as_tuple(static_argnums),
+        "donate_argnums": as_tuple(donate_argnums),
+        "dump": dump,
+        "explain": explain,
+        "disable_passes": disable_passes,
+        "memory_budget": memory_budget,
+        "options": options,
+    }
+    from .debug import env_flag
+
+    nans = env_flag("GRAPHC_DEBUG_NANS") if debug_nans is None else bool(debug_nans)
+    infs = env_flag("GRAPHC_DEBUG_INFS") if debug_infs is None else bool(debug_infs)
+    if nans or infs:
+        from .debug import DebugJitted
+
+        return DebugJitted(f, debug_nans=nans, debug_infs=infs, **settings)
+    return Jitted(f, **settings)
 
 
 def _check_budget(budget: Any) -> None:

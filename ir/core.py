@@ -8,7 +8,7 @@ are analyses computed from a graph and cached on it.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -253,6 +253,27 @@ class Graph:
         from .dot import to_dot
 
         return to_dot(self)
+
+    def render(self, path: Any, **options: Any) -> Any:
+        """Draw the graph with Graphviz into ``path`` (``.svg``, ``.png``, ``.pdf``, ``.dot``).
+
+        Fused groups and loop bodies are drawn as clusters, each node's
+        tooltip is its source line (see ``graphc.viz.render`` for the options).
+        """
+        if _RENDERER is None:
+            raise RuntimeError("import graphc to render graphs")
+        return _RENDERER(self, path, **options)
+
+
+# Drawing lives in graphc.viz, above the IR; it registers itself here on import
+# so that a Graph can offer .render() without the IR importing graphc.
+_RENDERER: Callable[..., Any] | None = None
+
+
+def set_renderer(renderer: Callable[..., Any]) -> None:
+    """Install the function behind :meth:`Graph.render` (done by ``graphc.viz``)."""
+    global _RENDERER
+    _RENDERER = renderer
 
 
 def _attr_key(value: Any) -> Any:

@@ -119,6 +119,7 @@ def compile(
     mb = ModuleBuilder(g, plan, options)
     module = mb.build()
     text = str(module)
+    generated = time.perf_counter()
     # Every executable checks its inputs with the pool's code; building it
     # first also waits for a background build (see prepare) to leave LLVM.
     pool_mod.pool()
@@ -130,9 +131,15 @@ def compile(
     engine = target.load_object(obj)
     if directory is not None:
         cache_mod.store(directory, key, cache_mod.Entry(obj, layout, text))
-    return LLVMExecutable(
+    exe = LLVMExecutable(
         g, layout, engine, text, threads=threads, compile_seconds=time.perf_counter() - start
     )
+    # For compile reports: building the LLVM IR vs LLVM optimizing and emitting code.
+    exe.stage_seconds = {
+        "llvm_ir": generated - start,
+        "llvm": time.perf_counter() - generated,
+    }
+    return exe
 
 
 _SOURCE_KINDS = ("slot", "copy", "input", "const", "donated")

@@ -121,7 +121,7 @@ def emit_loop_kernel(
     fn.attributes.add("nounwind")
     fn.attributes.add("noinline")  # kernels are shared; inlining only bloats the entry
     for k, buf in enumerate(buffers):
-        fn.args[k].name = _buf_name(buf)
+        fn.args[k].name = _buf_name(buf, k)
     lo, hi, tid = fn.args[-3:]
     lo.name, hi.name, tid.name = "lo", "hi", "slot"
     b = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -178,7 +178,8 @@ def emit_loop_kernel(
                 if k not in loaded:
                     a = spec.loads[k]
                     p = elem_ptr(b, ptr_of[a.source], a.dtype, bases[k])
-                    loaded[k] = load(b, p, a.dtype, name=_buf_name(a.source) + ".v")
+                    source = buffers.index(a.source) if a.source in buffers else k
+                    loaded[k] = load(b, p, a.dtype, name=_buf_name(a.source, source) + ".v")
                 return (loaded[k], spec.loads[k].dtype)
             return (regs[k], spec.reg_dtypes[k])
 
@@ -293,7 +294,9 @@ def _fill(b: ir.IRBuilder, ptr: ir.Value, acc: Access, count: int, value: ir.Val
         store(b, value, elem_ptr(b, ptr, acc.dtype, j), acc.dtype)
 
 
-def _buf_name(buf: Buf) -> str:
+def _buf_name(buf: Buf, position: int) -> str:
+    # unnamed keys (scratch, literal operands) get their argument position:
+    # generated code must not depend on object identities
     key = buf.key
     name = getattr(key, "name", None)
-    return str(name) if name else f"buf{id(key) & 0xFFFF:x}"
+    return str(name) if name else f"buf{position}"

@@ -73,6 +73,7 @@ class LLVMExecutable:
         self.llvm_ir = llvm_ir
         self.from_cache = from_cache
         self.compile_seconds = compile_seconds
+        self.stage_seconds: dict[str, float] = {}
         self._engine = engine
         self._layout = layout
         self._asm: str | None = None

@@ -10,6 +10,7 @@
 (4, 2)
 """
 
+from .diagnostics import gradient_alerts, observe
 from .loop import CHECKPOINT_NAME, EarlyStopping, FitError, History, epoch_order, fit
 from .plot import plot_history
 from .step import Rng, TrainState, TrainStep, train_step
@@ -24,6 +25,8 @@ __all__ = [
     "TrainStep",
     "epoch_order",
     "fit",
+    "gradient_alerts",
+    "observe",
     "plot_history",
     "train_step",
 ]

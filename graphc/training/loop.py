@@ -43,8 +43,9 @@ import numpy as np
 
 from .. import checkpoint
 from ..checkpoint import CheckpointError
-from ..ir import GraphcError
+from ..ir import GraphcError, format_message
 from ..pytree import tree_map
+from .diagnostics import flatten
 from .plot import plot_history
 from .step import TrainState, TrainStep
 
@@ -114,6 +115,12 @@ class History(Mapping[str, list[Any]]):
     epochs. A run resumed from a checkpoint keeps the earlier epochs' records
     and says so in ``resumed_from`` and :attr:`note`.
 
+    A step made with ``diagnostics=True`` adds flat ``grad_norm/<leaf>``,
+    ``param_norm/<leaf>``, ``update_ratio/<leaf>`` and
+    ``observed/<name>/<stat>`` entries; ``fit(on_nan="skip_step")`` adds
+    ``skipped_steps`` to epochs that skipped any, and ``stopped_on_nan`` is
+    true when ``fit(on_nan="stop")`` ended the run.
+
     >>> h = History([{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25}])
     >>> "loss" in h, "val_loss" in h, h["loss"], list(h), len(h)
     (True, False, [0.5, 0.25], ['epoch', 'loss'], 2)
@@ -126,6 +133,8 @@ class History(Mapping[str, list[Any]]):
     # scratch), and how many epochs the run was asked for.
     resumed_from: int | None = None
     total_epochs: int | None = None
+    # fit(on_nan="stop") ended the run at a non-finite loss.
+    stopped_on_nan: bool = False
 
     def __getitem__(self, name: str) -> list[Any]:
         if name not in self.metrics:
@@ -194,6 +203,7 @@ class History(Mapping[str, list[Any]]):
             "records": [{k: encode(v) for k, v in r.items()} for r in self.records],
             "stopped_early": self.stopped_early,
             "best_epoch": self.best_epoch,
+            "stopped_on_nan": self.stopped_on_nan,
         }
 
     @classmethod
@@ -202,7 +212,13 @@ class History(Mapping[str, list[Any]]):
             return float(x) if x in ("nan", "inf", "-inf") else x
 
         records = [{k: decode(v) for k, v in r.items()} for r in data["records"]]
-        return cls(records, bool(data["stopped_early"]), data["best_epoch"])
+        stopped_on_nan = bool(data.get("stopped_on_nan", False))
+        return cls(
+            records,
+            bool(data["stopped_early"]),
+            data["best_epoch"],
+            stopped_on_nan=stopped_on_nan,
+        )
 
 
 # -- batches -------------------------------------------------------------------------
@@ -354,6 +370,8 @@ def fit(
     progress: bool = True,
     plot: str | os.PathLike[str] | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    on_nan: str = "raise",
+    grad_thresholds: tuple[float, float] = (1e-6, 1e2),
 ) -> tuple[TrainState, History]:
     """Train for ``epochs`` epochs; returns the final ``(state, history)``.
 
@@ -383,8 +401,22 @@ def fit(
             "nothing left to train".
         seed: the data-order seed (epoch ``e`` uses the order of ``(seed, e)``).
         progress: show a tqdm bar with the loss and throughput (only on a terminal).
-        plot: write a loss-curve PNG to this path at the end (needs matplotlib).
+        plot: write a loss-curve PNG to this path at the end (needs matplotlib);
+            with a ``diagnostics=True`` step it also draws the gradient flow.
         on_epoch: called with each epoch's record, for logging.
+        on_nan: what a step whose loss is NaN or infinite does: ``"raise"``
+            (:class:`gc.NaNError` with the epoch and step), ``"skip_step"``
+            (undo the step and go on; the epoch record counts
+            ``skipped_steps``; costs a copy of the train state per step) or
+            ``"stop"`` (end the run with the state from the end of the last
+            whole epoch; ``history.stopped_on_nan`` is set).
+        grad_thresholds: ``(vanishing, exploding)`` gradient norms marked in
+            the plot (see :func:`graphc.training.diagnostics.gradient_alerts`).
+
+    A step made with ``diagnostics=True`` adds to each epoch's record the
+    epoch mean of every diagnostic, flat: ``grad_norm/<leaf>``,
+    ``param_norm/<leaf>``, ``update_ratio/<leaf>`` and
+    ``observed/<name>/<mean|std|zero_fraction>``.
 
     >>> import numpy as np, graphc as gc
     >>> step = gc.train_step(lambda p, x: np.mean((x - p) ** 2), gc.optim.SGD(0.5),
@@ -397,6 +429,8 @@ def fit(
     """
     if not isinstance(step, TrainStep):
         raise FitError(f"fit: step must be made by gc.train_step, got {type(step).__name__}")
+    if on_nan not in ON_NAN:
+        raise FitError(f"fit: on_nan must be one of {', '.join(map(repr, ON_NAN))}, not {on_nan!r}")
     if not isinstance(state, TrainState):
         raise FitError(f"fit: state must be a TrainState (step.init(params)), not {type(state)}")
     if epochs < 0 or batch_size < 1 or checkpoint_every < 1:
@@ -447,11 +481,31 @@ def fit(
             order = epoch_order(n, seed, epoch, shuffle)
             total = 0.0
             sums: dict[str, float] = {}
+            skipped = 0
+            diag_sums: dict[str, float] = {}
+            # Copies: the step updates the donated state in place.
+            last_good = _copy_state(state) if on_nan == "stop" else None
             for i in range(steps_per_epoch):
                 idx = order[i * batch_size : (i + 1) * batch_size]
+                backup = _copy_state(state) if on_nan == "skip_step" else None
                 out = step(state, *(a[idx] for a in data))
                 state, loss = out[0], float(out[1])
+                if not math.isfinite(loss):
+                    if on_nan == "raise":
+                        raise _nan_error(loss, epoch, i, steps_per_epoch)
+                    if on_nan == "skip_step":
+                        assert backup is not None
+                        state, skipped = backup, skipped + 1
+                        bar.update(1)
+                        continue
+                    assert last_good is not None
+                    state = last_good
+                    history.stopped_on_nan = True
+                    break
                 total += loss
+                if step.diagnostics:
+                    for k, v in flatten(out[-1]).items():
+                        diag_sums[k] = diag_sums.get(k, 0.0) + v
                 if step.has_aux:
                     for k, v in _aux_scalars(out[2]).items():
                         sums[k] = sums.get(k, 0.0) + v
@@ -462,9 +516,18 @@ def fit(
                     samples_s=f"{(i + 1) * batch_size / max(elapsed, 1e-9):.0f}",
                     refresh=False,
                 )
+            if history.stopped_on_nan:
+                break
             train_seconds = time.perf_counter() - started
-            record: dict[str, Any] = {"epoch": epoch + 1, "loss": total / steps_per_epoch}
-            record.update({k: v / steps_per_epoch for k, v in sums.items()})
+            taken = steps_per_epoch - skipped
+            record: dict[str, Any] = {
+                "epoch": epoch + 1,
+                "loss": total / taken if taken else math.nan,
+            }
+            record.update({k: v / max(taken, 1) for k, v in sums.items()})
+            record.update({k: v / max(taken, 1) for k, v in diag_sums.items()})
+            if skipped:
+                record["skipped_steps"] = skipped
             if eval_fn is not None:
                 record.update(_evaluate(eval_fn, state, evaluation))
             record["time"] = time.perf_counter() - started
@@ -485,8 +548,25 @@ def fit(
         if early_stopping.restore_best:
             state = best_state
     if plot is not None:
-        plot_history(history, plot)
+        plot_history(history, plot, vanishing=grad_thresholds[0], exploding=grad_thresholds[1])
     return state, history
+
+
+ON_NAN = ("raise", "skip_step", "stop")
+
+
+def _nan_error(loss: float, epoch: int, i: int, steps_per_epoch: int) -> Exception:
+    from graphc.debug import NaNError
+
+    return NaNError(
+        format_message(
+            f"fit: the loss is {loss} at epoch {epoch + 1}, step {i + 1} of {steps_per_epoch} "
+            f"(step {epoch * steps_per_epoch + i + 1} of the run)",
+            hint="gc.train_step(..., debug_nans=True) names the op that made it; "
+            "fit(..., on_nan='skip_step') skips such steps, on_nan='stop' ends the run "
+            "with the last whole epoch's state",
+        )
+    )
 
 
 def _track(

@@ -57,6 +57,7 @@ from ..jit import Compiled, default_backend, jit
 from ..nn.layers import dropout
 from ..pytree import tree_map
 from ..tracing.trace import function_name
+from .diagnostics import observing, step_diagnostics
 from .precision import autocast_call, init_scale, precision_dtype, scaled_update
 
 __all__ = ["Rng", "TrainState", "TrainStep", "train_step"]
@@ -165,8 +166,10 @@ class TrainStep:
         mixed_precision: str | None = None,
         loss_scale: float = 2.0**15,
         growth_interval: int = 2000,
+        diagnostics: bool = False,
     ) -> None:
         self.loss_fn = loss_fn
+        self.diagnostics = diagnostics
         self.low = precision_dtype(mixed_precision)
         # float16's exponent range underflows small gradients; bfloat16's is float32's
         self.loss_scaling = self.low is DType.f16
@@ -182,11 +185,11 @@ class TrainStep:
             scale = opt_state["loss_scale"] if self.loss_scaling else None
 
             def objective(*args: Any) -> Any:
-                loss, (aux, new_ms) = self._split_outputs(*args)
+                loss, (aux, new_ms, seen) = self._split_outputs(*args)
                 scaled = loss if scale is None else loss * scale.astype(loss.dtype)
-                return scaled, (loss, aux, new_ms)
+                return scaled, (loss, aux, new_ms, seen)
 
-            (_, (loss, aux, new_model_state)), grads = value_and_grad(
+            (_, (loss, aux, new_model_state, seen)), grads = value_and_grad(
                 objective, argnums=0, has_aux=True
             )(params, model_state, key, opt_state["step"], *batch)
             if scale is None:
@@ -195,6 +198,9 @@ class TrainStep:
                 new_params, new_opt_state = scaled_update(
                     optimizer, grads, opt_state, params, growth_interval
                 )
+            if self.diagnostics:
+                diag = step_diagnostics(params, grads, new_params, seen)
+                return new_params, new_opt_state, new_model_state, loss, aux, diag
             return new_params, new_opt_state, new_model_state, loss, aux
 
         update.__name__ = update.__qualname__ = f"{name}_train_step"
@@ -217,14 +223,19 @@ class TrainStep:
         if self.uses_model_state:
             kwargs["model_state"] = model_state
         if self.low is None:
-            out = self.loss_fn(params, *batch, **kwargs)
+            with observing(self.diagnostics) as observer:
+                out = self.loss_fn(params, *batch, **kwargs)
+            seen = observer.stats if observer is not None else None
         else:
+            # the loss is traced apart (and rewritten to 16 bits) under mixed
+            # precision, so values it names with gc.observe are not recorded
             out = autocast_call(
                 lambda p, *b: self.loss_fn(p, *b, **kwargs), self.low, params, *batch
             )
+            seen = None
         expected = 1 + self.has_aux + self.uses_model_state
         if expected == 1:
-            return out, (None, model_state)
+            return out, (None, model_state, seen)
         if not isinstance(out, (tuple, list)) or len(out) != expected:
             shape = ["loss"] + ["aux"] * self.has_aux + ["new_model_state"] * self.uses_model_state
             raise InputError(
@@ -238,7 +249,7 @@ class TrainStep:
             )
         aux = out[1] if self.has_aux else None
         new_model_state = out[-1] if self.uses_model_state else model_state
-        return out[0], (aux, new_model_state)
+        return out[0], (aux, new_model_state, seen)
 
     def init(self, params: Any, *, model_state: Any = None, seed: int = 0) -> TrainState:
         """The initial state: copies of ``params`` and ``model_state``, fresh optimizer
@@ -268,9 +279,16 @@ class TrainStep:
         return (state.params, state.opt_state, state.model_state, state.key, *batch)
 
     def __call__(self, state: TrainState, *batch: Any) -> Any:
-        params, opt_state, model_state, loss, aux = self.jitted(*self._args(state, batch))
-        new_state = TrainState(params, opt_state, model_state, state.key)
-        return (new_state, loss, aux) if self.has_aux else (new_state, loss)
+        return self._results(state, self.jitted(*self._args(state, batch)))
+
+    def _results(self, state: TrainState, out: tuple[Any, ...]) -> Any:
+        params, opt_state, model_state, loss, aux = out[:5]
+        results: tuple[Any, ...] = (TrainState(params, opt_state, model_state, state.key), loss)
+        if self.has_aux:
+            results += (aux,)
+        if self.diagnostics:
+            results += (out[5],)
+        return results
 
     def lower(self, state: TrainState, *batch: Any) -> Compiled:
         """The compiled step for these argument shapes, compiling it if needed."""
@@ -284,9 +302,7 @@ class TrainStep:
 
     def apply_eagerly(self, state: TrainState, *batch: Any) -> Any:
         """Run the same step without compiling it: the reference for tests and debugging."""
-        params, opt_state, model_state, loss, aux = self.jitted.fn(*self._args(state, batch))
-        new_state = TrainState(params, opt_state, model_state, state.key)
-        return (new_state, loss, aux) if self.has_aux else (new_state, loss)
+        return self._results(state, self.jitted.fn(*self._args(state, batch)))
 
 
 def train_step(
@@ -299,6 +315,7 @@ def train_step(
     mixed_precision: str | None = None,
     loss_scale: float = 2.0**15,
     growth_interval: int = 2000,
+    diagnostics: bool = False,
     **jit_options: Any,
 ) -> TrainStep:
     """Compile forward, backward and the optimizer update of ``loss_fn`` into one step.
@@ -323,6 +340,13 @@ def train_step(
         loss_scale, growth_interval: float16's dynamic loss scaling: the
             initial scale, and how many finite steps in a row double it (a
             step with a non-finite gradient is skipped and halves it).
+        diagnostics: also return, computed inside the step, per parameter
+            leaf the gradient norm, parameter norm and update/parameter ratio,
+            and statistics of the values the loss names with ``gc.observe``
+            (see :mod:`graphc.training.diagnostics`); the step then returns
+            ``(state, loss[, aux], diagnostics)`` and ``gc.fit`` records them
+            (values named with ``gc.observe`` are not recorded under
+            ``mixed_precision``).
         jit_options: passed to ``gc.jit`` (``dump``, ``disable_passes``,
             ``memory_budget``, backend options). On the LLVM backend a train
             step flushes subnormal floats to zero unless
@@ -347,4 +371,5 @@ def train_step(
         mixed_precision=mixed_precision,
         loss_scale=loss_scale,
         growth_interval=growth_interval,
+        diagnostics=diagnostics,
     )
