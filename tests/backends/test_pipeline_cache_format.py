@@ -1,0 +1,105 @@
+"""The pipeline cache's stored graph: whatever the pipeline makes loads back as
+the same graph, with the same locations, checked like the verifier checks.
+(Damaged entries: test_cache_damage.)"""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+import graphc as gc
+from graphc import pipeline_cache
+from graphc.compiler import pipeline_for
+from graphc.ir import DType, Graph, GraphBuilder, Loc, f32, verify
+from graphc.passes.manager import CompileReport
+from graphc.passes.pipeline import optimize
+from graphc.passes.plan_memory import plan_memory
+from graphc.pytree import tree_flatten
+from tests.corpus import BY_NAME, CORPUS
+from tests.strategies import graphs
+
+
+def round_trip(g: Graph) -> Graph:
+    data = pipeline_cache.encode(g, None, CompileReport(g.name))
+    assert data is not None, "every graph the IR can hold must be storable"
+    loaded, plan, _ = pipeline_cache.decode(data, g)
+    assert plan is None
+    return loaded
+
+
+def assert_same(loaded: Graph, g: Graph) -> None:
+    assert loaded == g
+    assert loaded.format(locations=True) == g.format(locations=True)
+    assert [n.loc for n in pipeline_cache._walk(loaded)] == [n.loc for n in pipeline_cache._walk(g)]
+    verify(loaded)
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=lambda c: c.name)
+def test_optimized_corpus_graphs_load_back_with_their_plan(case) -> None:  # noqa: ANN001
+    g = gc.trace(gc.value_and_grad(case.fn, argnums=case.argnums), *case.args(np.float32))
+    optimized, report = optimize(g, passes=pipeline_for("llvm"))
+    plan = plan_memory(optimized, inplace=False, donated=())
+    data = pipeline_cache.encode(optimized, plan, report)
+    assert data is not None
+    loaded, loaded_plan, loaded_report = pipeline_cache.decode(data, g)
+    assert_same(loaded, optimized)
+    assert loaded_plan is not None and loaded_plan.arena_bytes == plan.arena_bytes
+    assert [p.name for p in loaded_report.passes] == [p.name for p in report.passes]
+
+
+@given(graphs(locations=True))
+def test_random_graphs_load_back(g: Graph) -> None:
+    assert_same(round_trip(g), g)
+
+
+def test_repeated_nodes_get_their_own_values_and_attributes() -> None:
+    """Nodes of a signature seen before skip the builder; they must still be new nodes."""
+    case = BY_NAME["rnn_unrolled"]
+    g = gc.trace(gc.value_and_grad(case.fn), *case.args(np.float64))
+    loaded = round_trip(g)
+    assert_same(loaded, g)
+    outputs = [v for n in loaded.nodes for v in n.outputs]
+    assert len(set(outputs)) == len(outputs)
+    assert len({id(n.attrs) for n in loaded.nodes}) == len(loaded.nodes)
+    args = case.args(np.float64)
+    leaves, _ = tree_flatten(args)
+    value, grads = gc.value_and_grad(case.fn)(*args)
+    got = gc.ir.interpret(loaded, *leaves)
+    np.testing.assert_allclose(got[0], value, rtol=1e-12)
+    for a, w in zip(got[1:], tree_flatten(grads)[0]):
+        np.testing.assert_allclose(a, w, rtol=1e-12, atol=1e-15)
+
+
+def test_literals_constants_and_attributes_of_every_kind() -> None:
+    b = GraphBuilder("kinds")
+    x = b.input(f32[2, 3], "x")
+    n = b.input(DType.i64[3], "n")
+    with b.at(Loc("model.py", 3, 7, "loss", "vjp")):
+        y = b.add(b.mul(x, float("nan")), float("-inf"))
+        y = b.max(y, float("inf"))
+    big = b.add(n, b.literal(np.iinfo(np.int64).min, DType.i64))
+    flags = b.emit("constant", value=np.array([True, False, True]))
+    picked = b.select(flags, b.cast(big, dtype=DType.f64), b.literal(0.1, DType.f64))
+    empty = b.emit("constant", value=np.zeros((0, 2), np.int32))
+    scalar = b.emit("constant", value=np.array(-0.0, np.float32))
+    g = b.build([b.reduce_sum(y, axes=(1,), keepdims=True), picked, empty, scalar])
+    assert_same(round_trip(g), g)
+
+
+def test_the_stored_graph_is_plain_json() -> None:
+    b = GraphBuilder("f")
+    x = b.input(f32[3], "x")
+    g = b.build([b.exp(b.mul(x, 2.0))])
+    data = pipeline_cache.encode(g, None, CompileReport("f"))
+    assert data is not None
+    stored = json.loads(zlib.decompress(data))["graph"]
+    assert stored["inputs"] == [["x", "f32[3]"]]
+    assert [node[:4] for node in stored["nodes"]] == [
+        ["mul", [0, ["f32", 2.0]], {}, ["f32[3]"]],
+        ["exp", [1], {}, ["f32[3]"]],
+    ]
+    assert stored["outputs"] == [2]
