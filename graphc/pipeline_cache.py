@@ -273,16 +273,22 @@ class _Reader:
             opdef = get_op(op)
         except GraphcError:
             raise DamagedEntry(f"unknown op {op!r:.40}") from None
-        if not (type(operands) is list and type(types) is list and type(subgraphs) is list):
-            raise DamagedEntry(f"the operands, types or subgraphs of {op} are not lists")
-        _expect(attrs, dict, f"the attributes of {op}")
+        if not (
+            type(operands) is list
+            and type(attrs) is dict
+            and type(types) is list
+            and type(subgraphs) is list
+        ):
+            raise DamagedEntry(
+                f"the operands, attributes, types or subgraphs of {op} are malformed"
+            )
         inputs = [self.literal(x) if type(x) is list else self.ref(x, values) for x in operands]
         given = {}
         for key, value in attrs.items():
             spec = opdef.attr_index.get(key)
             if spec is None:
                 raise DamagedEntry(f"{op} has no attribute {key!r:.40}")
-            given[key] = _attr_from_json(spec.kind, value, f"attribute {key} of {op}")
+            given[key] = _attr_from_json(spec.kind, value, op, key)
         stored_types = [self.type(t) for t in types]
         where = self.loc(loc)
         if subgraphs or op == "constant":
@@ -353,9 +359,8 @@ class _Reader:
     def loc(self, x: Any) -> Loc | None:
         if x is None:
             return None
-        _expect(x, list, "a location")
-        if len(x) != 5:
-            raise DamagedEntry("a location has the wrong length")
+        if type(x) is not list or len(x) != 5:
+            raise DamagedEntry("a location is not a list of 5 fields")
         key = tuple(x)
         try:
             found = self.locs.get(key)
@@ -374,7 +379,7 @@ class _Reader:
         return found
 
 
-def _attr_from_json(kind: str, x: Any, what: str) -> Any:
+def _attr_from_json(kind: str, x: Any, op: str, key: str) -> Any:
     t = type(x)
     if kind == "int" and t is int or kind == "bool" and t is bool or kind == "str" and t is str:
         return x
@@ -390,8 +395,8 @@ def _attr_from_json(kind: str, x: Any, what: str) -> Any:
     if kind in ("float", "scalar") and (number := _float(x)) is not None:
         return number
     if kind == "array" and t is list and len(x) == 3:
-        return _array_from_json(x, what)
-    raise DamagedEntry(f"{what} is not a valid {kind} value")
+        return _array_from_json(x, f"attribute {key} of {op}")
+    raise DamagedEntry(f"attribute {key} of {op} is not a valid {kind} value")
 
 
 def _array_from_json(x: list[Any], what: str) -> np.ndarray:
