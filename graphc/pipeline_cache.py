@@ -162,7 +162,8 @@ def _numbering(g: Graph) -> dict[Value, int]:
 # a dtype its name, a float a scalar, an array [dtype, shape, base64 bytes].
 
 _DTYPES = {d.value: d for d in DType}
-_TYPE = re.compile(rf"({'|'.join(_DTYPES)})\[([0-9]+(?:,[0-9]+)*)?\]")
+# At most 18 digits a dimension: no array is larger, and int() refuses thousands.
+_TYPE = re.compile(rf"({'|'.join(_DTYPES)})\[([0-9]{{1,18}}(?:,[0-9]{{1,18}})*)?\]")
 _INT_RANGE = {d: (int(np.iinfo(d.np).min), int(np.iinfo(d.np).max)) for d in DType if d.is_int}
 _NONFINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 

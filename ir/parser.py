@@ -43,6 +43,7 @@ _INTEGER = re.compile(r"-?\d+")
 
 _DTYPE_NAMES = {d.value for d in DType}
 _DTYPES = {d.value: d for d in DType}
+_MAX_DIGITS = 1000  # longer integers are certainly not graphc's
 _MAX_NESTING = 32  # attribute tuples deeper than this are certainly not graphc's
 
 
@@ -180,7 +181,7 @@ class _Parser:
         if dtype is not None and toks[i + 1].text == "[":
             dims: list[int] = []
             j = i + 2
-            while toks[j].kind == "number" and toks[j].text.isdigit():
+            while toks[j].kind == "number" and toks[j].text.isdigit() and len(toks[j].text) < 19:
                 dims.append(int(toks[j].text))
                 j += 1
                 if toks[j].text != ",":
@@ -198,6 +199,8 @@ class _Parser:
             t = self.expect_kind("number", "a dimension")
             if not t.text.isdigit():
                 raise self.error("dimensions must be non-negative integers", t)
+            if len(t.text) > _MAX_DIGITS:  # int() refuses very long digit strings
+                raise self.error("dimension too large", t)
             dims.append(int(t.text))
             if not self.at("]"):
                 self.expect(",")
@@ -387,6 +390,8 @@ class _Parser:
         if text in ("inf", "nan", "-inf"):
             return float(text)
         if _INTEGER.fullmatch(text):
+            if len(text.lstrip("-")) > _MAX_DIGITS:  # int() refuses very long digit strings
+                raise self.error("number too large", tok)
             return int(text)
         try:
             return float(text)

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import zlib
+from typing import Any
 
 import numpy as np
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 import graphc as gc
 from graphc import pipeline_cache
@@ -103,3 +105,69 @@ def test_the_stored_graph_is_plain_json() -> None:
         ["exp", [1], {}, ["f32[3]"]],
     ]
     assert stored["outputs"] == [2]
+
+
+def _document_paths(x: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [path]
+    children = x.items() if isinstance(x, dict) else enumerate(x) if isinstance(x, list) else []
+    for key, child in children:
+        found += _document_paths(child, (*path, key))
+    return found
+
+
+JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | st.sampled_from(["inf", "nan", "f32[2]", "f64[]", "i64[3]", "add", "fusion", "x", "-1"])
+    | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=6,
+)
+
+
+def _small_entry() -> tuple[Graph, bytes]:
+    b = GraphBuilder("f")
+    x = b.input(f32[2, 3], "x")
+    n = b.input(DType.i64[3], "n")
+    with b.at(Loc("m.py", 2, 1, "f")):
+        y = b.reduce_sum(b.mul(b.exp(x), 2.0), axes=(0,))
+    idx = b.emit("constant", value=np.array([1, 0], np.int64))
+    g = b.build([b.add(y, b.cast(n, dtype=DType.f32)), b.gather(x, idx, axis=0)])
+    g, report = optimize(g, passes=pipeline_for("llvm"))  # fuses into subgraphs
+    data = pipeline_cache.encode(g, plan_memory(g, inplace=False, donated=()), report)
+    assert data is not None
+    return g, data
+
+
+SMALL_GRAPH, SMALL_ENTRY = _small_entry()
+
+
+@given(st.data())
+def test_any_change_to_an_entry_loads_a_valid_graph_or_is_damage(data: Any) -> None:
+    document = json.loads(zlib.decompress(SMALL_ENTRY))
+    path = data.draw(st.sampled_from(_document_paths(document["graph"])))
+    replacement = data.draw(JSON_VALUES)
+    if path:
+        parent = document["graph"]
+        for key in path[:-1]:
+            parent = parent[key]
+        parent[path[-1]] = replacement
+    else:
+        document["graph"] = replacement
+    try:
+        loaded, _, _ = pipeline_cache.decode(
+            zlib.compress(json.dumps(document).encode()), SMALL_GRAPH
+        )
+    except pipeline_cache.DamagedEntry:
+        return
+    verify(loaded)
+    assert loaded.input_types == SMALL_GRAPH.input_types
+
+
+def test_a_type_with_a_dimension_of_thousands_of_digits_is_damage() -> None:
+    document = json.loads(zlib.decompress(SMALL_ENTRY))
+    document["graph"]["inputs"][0][1] = "f32[" + "9" * 5000 + "]"
+    with pytest.raises(pipeline_cache.DamagedEntry, match="is not a type"):
+        pipeline_cache.decode(zlib.compress(json.dumps(document).encode()), SMALL_GRAPH)
