@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -20,21 +20,30 @@ from .errors import GraphcError, ParseError
 from .loc import Loc
 from .ops.registry import Attr, get_op
 
+# One match per token: the space and comments before it, then the token. A
+# character no token can start with is "bad"; the end of the text is "eof".
 _TOKEN = re.compile(
     r"""
-    (?P<ws>[ \t\r\n]+)
-  | (?P<comment>\#[^\n]*)
-  | (?P<arrow>->)
-  | (?P<value>%[A-Za-z0-9_.]+)
-  | (?P<number>-?(?:\d+\.\d*(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+|\.\d+(?:[eE][-+]?\d+)?|\d+)|-inf\b)
-  | (?P<string>"(?:[^"\\\n]|\\.)*")
-  | (?P<name>[A-Za-z_][A-Za-z0-9_.]*)
-  | (?P<punct>[(){}\[\],=:])
+    (?:[ \t\r\n]+|\#[^\n]*)*
+    (?:
+        (?P<arrow>->)
+      | (?P<value>%[A-Za-z0-9_.]+)
+      | (?P<number>-?(?:\d+\.\d*(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+
+                     |\.\d+(?:[eE][-+]?\d+)?|\d+)|-inf\b)
+      | (?P<string>"(?:[^"\\\n]|\\.)*")
+      | (?P<name>[A-Za-z_][A-Za-z0-9_.]*)
+      | (?P<punct>[(){}\[\],=:])
+      | (?P<eof>\Z)
+      | (?P<bad>[\s\S])
+    )
     """,
     re.VERBOSE,
 )
+_INTEGER = re.compile(r"-?\d+")
 
 _DTYPE_NAMES = {d.value for d in DType}
+_DTYPES = {d.value: d for d in DType}
+_MAX_DIGITS = 1000  # longer integers are certainly not graphc's
 _MAX_NESTING = 32  # attribute tuples deeper than this are certainly not graphc's
 
 
@@ -45,32 +54,29 @@ class _Name:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
-class _Tok:
+class _Tok(NamedTuple):
     kind: str
     text: str
-    line: int
-    col: int
+    pos: int  # offset in the text; line and column are worked out for errors only
+
+
+def _line_col(text: str, pos: int) -> tuple[int, int]:
+    return text.count("\n", 0, pos) + 1, pos - text.rfind("\n", 0, pos)
 
 
 def _tokenize(text: str) -> list[_Tok]:
     toks: list[_Tok] = []
-    pos, line, line_start = 0, 1, 0
-    while pos < len(text):
-        m = _TOKEN.match(text, pos)
-        if m is None:
-            raise ParseError(f"unexpected character {text[pos]!r}", line, pos - line_start + 1)
+    append = toks.append
+    make = tuple.__new__  # skips NamedTuple's Python-level constructor: this loop is hot
+    for m in _TOKEN.finditer(text):
         kind = m.lastgroup
         assert kind is not None
-        chunk = m.group()
-        if kind not in ("ws", "comment"):
-            toks.append(_Tok(kind, chunk, line, pos - line_start + 1))
-        newlines = chunk.count("\n")
-        if newlines:
-            line += newlines
-            line_start = pos + chunk.rindex("\n") + 1
-        pos = m.end()
-    toks.append(_Tok("eof", "", line, pos - line_start + 1))
+        start = m.start(kind)
+        if kind == "bad":
+            raise ParseError(f"unexpected character {text[start]!r}", *_line_col(text, start))
+        append(make(_Tok, (kind, m[kind], start)))
+        if kind == "eof":
+            break
     return toks
 
 
@@ -83,15 +89,16 @@ def parse(text: str) -> Graph:
     """
     if not isinstance(text, str):
         raise ParseError(f"expected IR text (str), got {type(text).__name__}", 0, 0)
-    p = _Parser(_tokenize(text))
+    p = _Parser(_tokenize(text), text)
     g = p.graph()
     p.expect_kind("eof", "end of input")
     return g
 
 
 class _Parser:
-    def __init__(self, toks: list[_Tok]) -> None:
+    def __init__(self, toks: list[_Tok], text: str) -> None:
         self.toks = toks
+        self.text = text
         self.i = 0
 
     # -- token helpers --------------------------------------------------------
@@ -102,19 +109,24 @@ class _Parser:
     def peek(self, k: int = 1) -> _Tok:
         return self.toks[min(self.i + k, len(self.toks) - 1)]
 
+    def where(self, tok: _Tok) -> tuple[int, int]:
+        """Line and column of ``tok``."""
+        return _line_col(self.text, tok.pos)
+
     def error(self, message: str, tok: _Tok | None = None) -> ParseError:
         t = tok or self.tok
         found = repr(t.text) if t.text else "end of input"
-        return ParseError(f"{message}, found {found}", t.line, t.col)
+        return ParseError(f"{message}, found {found}", *self.where(t))
 
     def advance(self) -> _Tok:
-        t = self.tok
+        t = self.toks[self.i]
         if t.kind != "eof":
             self.i += 1
         return t
 
     def at(self, text: str) -> bool:
-        return self.tok.kind in ("punct", "arrow", "name") and self.tok.text == text
+        # Only punctuation, the arrow and names can spell what callers look for.
+        return self.toks[self.i].text == text
 
     def expect(self, text: str) -> _Tok:
         if not self.at(text):
@@ -162,6 +174,22 @@ class _Parser:
         return types
 
     def type(self) -> TensorType:
+        toks, i = self.toks, self.i
+        # Fast path for well-formed types (the text has thousands); anything
+        # else goes the slow way below, which names the problem.
+        dtype = _DTYPES.get(toks[i].text) if toks[i].kind == "name" else None
+        if dtype is not None and toks[i + 1].text == "[":
+            dims: list[int] = []
+            j = i + 2
+            while toks[j].kind == "number" and toks[j].text.isdigit() and len(toks[j].text) < 19:
+                dims.append(int(toks[j].text))
+                j += 1
+                if toks[j].text != ",":
+                    break
+                j += 1
+            if toks[j].text == "]":
+                self.i = j + 1
+                return TensorType(tuple(dims), dtype)
         tok = self.expect_kind("name", "a type like f32[2,3]")
         if tok.text not in _DTYPE_NAMES:
             raise self.error(f"unknown dtype '{tok.text}'", tok)
@@ -171,11 +199,13 @@ class _Parser:
             t = self.expect_kind("number", "a dimension")
             if not t.text.isdigit():
                 raise self.error("dimensions must be non-negative integers", t)
+            if len(t.text) > _MAX_DIGITS:  # int() refuses very long digit strings
+                raise self.error("dimension too large", t)
             dims.append(int(t.text))
             if not self.at("]"):
                 self.expect(",")
         self.expect("]")
-        return TensorType(tuple(dims), DType(tok.text))
+        return TensorType(tuple(dims), _DTYPES[tok.text])
 
     def body(
         self,
@@ -241,21 +271,19 @@ class _Parser:
             node = b.emit_node(opdef.name, operands, attrs, subgraphs, loc)
         except GraphcError as exc:
             first = str(exc).splitlines()[0]
-            raise ParseError(f"invalid '{opdef.name}': {first}", start.line, start.col) from None
+            raise ParseError(f"invalid '{opdef.name}': {first}", *self.where(start)) from None
         except Exception as exc:  # a malformed node must never escape as another error
-            raise ParseError(f"invalid '{opdef.name}': {exc}", start.line, start.col) from None
+            raise ParseError(f"invalid '{opdef.name}': {exc}", *self.where(start)) from None
         if [v.type for v in node.outputs] != types:
             got = ", ".join(str(v.type) for v in node.outputs)
             raise ParseError(
                 f"'{opdef.name}' produces {got}, but the text says {', '.join(map(str, types))}",
-                start.line,
-                start.col,
+                *self.where(start),
             )
         if len(targets) != len(node.outputs):
             raise ParseError(
                 f"'{opdef.name}' has {len(node.outputs)} results, {len(targets)} names given",
-                start.line,
-                start.col,
+                *self.where(start),
             )
         for tok, v in zip(targets, node.outputs):
             if tok.text[1:] in scope:
@@ -361,7 +389,9 @@ class _Parser:
         text = tok.text
         if text in ("inf", "nan", "-inf"):
             return float(text)
-        if re.fullmatch(r"-?\d+", text):
+        if _INTEGER.fullmatch(text):
+            if len(text.lstrip("-")) > _MAX_DIGITS:  # int() refuses very long digit strings
+                raise self.error("number too large", tok)
             return int(text)
         try:
             return float(text)

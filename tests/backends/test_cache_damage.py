@@ -136,30 +136,54 @@ def _retyped(change: Any) -> Any:
     return make
 
 
-# Subgraphs inside subgraphs until the parser runs out of stack.
-DEEP_GRAPH = "graph f(%x: f32[2]) -> (f32[2]) { %0 = fusion %x : f32[2] {(%a: f32[2]) {" + (
-    " %0 = fusion %a : f32[2] {(%a: f32[2]) {" * 3000
-)
+def _deep_graph(document: dict[str, Any]) -> bytes:
+    """Subgraphs inside subgraphs until the reader runs out of stack."""
+    level = '{"name": "f", "inputs": [["a", "f32[2]"]], "nodes": [["fusion", [0], {}, ["f32[2]"], ['
+    inner = '{"name": "f", "inputs": [["a", "f32[2]"]], "nodes": [], "outputs": [0]}'
+    graph = level * 3000 + inner + "], null]], " * 3000
+    text = json.dumps({**document, "graph": None}).replace('"graph": null', f'"graph": {graph}')
+    return zlib.compress(text.encode())
 
+
+def _node(document: dict[str, Any], *path: int) -> list[Any]:
+    """A node of the stored graph: top-level node path[0], then node path[2] of its
+    subgraph path[1], and so on."""
+    graph = document["graph"]
+    node = graph["nodes"][path[0]]
+    for sub, index in zip(path[1::2], path[2::2]):
+        node = node[4][sub]["nodes"][index]
+    return node
+
+
+# The traced graph below is optimized into two fusions, each with a subgraph:
+#   fusion(x) {transpose, matmul, tanh}, fusion(%0, x) {matmul, reduce_sum}.
 RETYPED = {
     # A well-formed pickle of the wrong object: it crashed every later process.
     "pickle_of_a_tuple": lambda document: pickle.dumps(("graph", None, None)),
     "json_list": lambda document: zlib.compress(b"[1, 2, 3]"),
     "json_nested_too_deep": lambda document: zlib.compress(b"[" * 100_000 + b"]" * 100_000),
-    "graph_nested_too_deep": _retyped(lambda d: d.update(graph=DEEP_GRAPH)),
+    "graph_nested_too_deep": _deep_graph,
     "graph_number": _retyped(lambda d: d.update(graph=42)),
-    "graph_text_of_another_signature": _retyped(
-        lambda d: d.update(graph="graph f(%x: f32[2]) -> (f32[2]) { return %x }")
+    "graph_as_ir_text": _retyped(lambda d: d.update(graph="graph f(%x: f32[3,4]) -> (")),
+    "graph_of_another_signature": _retyped(
+        lambda d: d.update(
+            graph={"name": "f", "inputs": [["x", "f32[2]"]], "nodes": [], "outputs": [0]}
+        )
     ),
-    "graph_garbage": _retyped(lambda d: d.update(graph="graph f(")),
+    "operand_defined_later": _retyped(lambda d: _node(d, 1).__setitem__(1, [2, 0])),
+    "unknown_op": _retyped(lambda d: _node(d, 0, 0, 2).__setitem__(0, "launch")),
+    "result_type_differs": _retyped(lambda d: _node(d, 0, 0, 2).__setitem__(3, ["f32[3,4]"])),
+    "ill_typed_operands": _retyped(lambda d: _node(d, 0, 0, 1).__setitem__(1, [0, 0])),
+    "attribute_of_wrong_kind": _retyped(lambda d: _node(d, 0, 0, 0)[2].update(perm=[True, 0])),
+    "malformed_type": _retyped(lambda d: d["graph"]["inputs"][0].__setitem__(1, "f32[-3,4]")),
+    "negative_line": _retyped(lambda d: _node(d, 0).__setitem__(5, ["f.py", -1, None, None, None])),
     "plan_string": _retyped(lambda d: d.update(plan="plan")),
     "offset_outside_the_arena": _retyped(
         lambda d: d["plan"].update(offsets=[[1, 1 << 40]], arena_bytes=64)
     ),
     "report_passes_dict": _retyped(lambda d: d["report"].update(passes={})),
     "pass_time_string": _retyped(lambda d: d["report"]["passes"][0].update(seconds="fast")),
-    "locs_short": _retyped(lambda d: d.update(locs=[])),
-    "wrong_format": _retyped(lambda d: d.update(format="graphc-pipeline-0")),
+    "wrong_format": _retyped(lambda d: d.update(format="graphc-pipeline-1")),
 }
 
 
@@ -337,7 +361,7 @@ def test_entries_swapped_retyped_and_truncated_between_processes(private_cache) 
         assert damaged["hits"][name] == [False, False]
     text = "\n".join(damaged["warnings"])
     assert text.count("moved or copied") == 4 and "checksum mismatch" in text
-    assert "graph is int, expected str" in text and len(damaged["warnings"]) == 6
+    assert "a graph is int, expected dict" in text and len(damaged["warnings"]) == 6
 
     warm = run_process(private_cache)
     assert warm["warnings"] == []
