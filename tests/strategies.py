@@ -553,6 +553,15 @@ def _cond(c: _Ctx) -> Any:
     return c.b.cond(pred, *operands, subgraphs=[if_true, if_false])
 
 
+def _all_reduce(c: _Ctx) -> Any:
+    # A single-process world: the op is the identity, but it is a node no pass may drop.
+    x = c.pick_or_fresh(
+        lambda v: not v.type.dtype.is_bool,
+        lambda: TensorType(c.draw(shapes()), c.dtype(FLOAT_DTYPES)),
+    )
+    return c.b.all_reduce(x, reduction=c.draw(st.sampled_from(("sum", "max", "min"))))
+
+
 def _optimization_barrier(c: _Ctx) -> Any:
     return c.b.optimization_barrier(*[c.pick() for _ in range(c.draw(st.integers(1, 3)))])
 
@@ -582,6 +591,7 @@ OP_MAKERS: dict[str, Maker] = {
     "fusion": _fusion,
     "remat": _remat,
     "optimization_barrier": _optimization_barrier,
+    "all_reduce": _all_reduce,
     "scan": _scan,
     "cond": _cond,
 }

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from graphc.ir.ops.collective import group_communicator
+
 # select is a bitwise blend on the elements' bits: branch-free, so it does not
 # slow down on unpredictable conditions as np.where does (about 10x here), and
 # it copies values exactly, NaN payloads and signed zeros included.
@@ -112,3 +114,17 @@ def scatter_add(
     where: Any = (slice(None),) * axis + (np.asarray(indices),)
     np.add.at(out, where, updates)
     return out
+
+
+def all_reduce(x: Any, reduction: str, group: int, out: np.ndarray | None = None) -> np.ndarray:
+    """The group's allreduce of ``x`` (a copy when this process is alone in it).
+    The communicator is looked up per call, so an executable follows a
+    re-registered group."""
+    comm = group_communicator(group)
+    x = np.require(x, requirements="C")
+    if comm is None or comm.size == 1:
+        if out is None:
+            return np.array(x, copy=True)
+        np.copyto(out, x)
+        return out
+    return comm.all_reduce(x, reduction, out=out)

@@ -160,8 +160,13 @@ class TrainStep:
         backend: str | None,
         has_aux: bool,
         donate: bool,
+        data_parallel: Any,
         jit_options: dict[str, Any],
     ) -> None:
+        from ..distributed.data_parallel import average, data_parallel_options
+
+        self.parallel = data_parallel_options(data_parallel)
+        self.comm = self.parallel.communicator if self.parallel is not None else None
         self.loss_fn = loss_fn
         self.optimizer = optimizer
         self.has_aux = has_aux
@@ -177,15 +182,41 @@ class TrainStep:
             new_params, new_opt_state = optimizer.update(grads, opt_state, params)
             return new_params, new_opt_state, new_model_state, loss, aux
 
-        update.__name__ = update.__qualname__ = f"{name}_train_step"
+        parallel, comm = self.parallel, self.comm
+
+        def update_parallel(
+            params: Any, opt_state: Any, model_state: Any, key: Any, rank: Any, *batch: Any
+        ) -> Any:
+            # Ranks draw different dropout masks; one rank keeps the plain step's key.
+            rank_key = random.fold_in(key, rank) if comm.size > 1 else key
+            (loss, (aux, new_model_state)), grads = value_and_grad(
+                self._split_outputs, argnums=0, has_aux=True
+            )(params, model_state, rank_key, opt_state["step"], *batch)
+            grads, loss = average((grads, loss), comm.size, parallel.bucket_bytes)
+            new_params, new_opt_state = optimizer.update(grads, opt_state, params)
+            return new_params, new_opt_state, new_model_state, loss, aux
+
+        fn = update if parallel is None else update_parallel
+        fn.__name__ = fn.__qualname__ = f"{name}_train_step"
         if (backend or default_backend()) == "llvm":
             jit_options = {"flush_denormals": True, **jit_options}
         self.jitted = jit(
-            update,
+            fn,
             backend=backend,
             donate_argnums=(0, 1, 2) if donate else (),
             **jit_options,
         )
+        if comm is not None and comm.size > 1:
+            self.jitted.on_compile = self._agree_on_graph
+            self._rank = np.array(comm.rank, np.int64)
+        else:
+            self._rank = np.array(0, np.int64)
+
+    def _agree_on_graph(self, compiled: Compiled) -> None:
+        """Stop at the first step, on every rank, when the ranks traced different
+        graphs (other code, other shapes): their collectives would not match."""
+        assert self.comm is not None
+        self.comm.agree("the traced train step", str(compiled.graph))
 
     def _split_outputs(
         self, params: Any, model_state: Any, key: Any, step: Any, *batch: Any
@@ -224,12 +255,19 @@ class TrainStep:
                 "pass the initial one to init(params, model_state=...)"
             )
         params = _copy_tree(params)
-        return TrainState(
+        state = TrainState(
             params=params,
             opt_state=self.optimizer.init(params),
             model_state=_copy_tree(model_state),
             key=random.key(seed),
         )
+        if self.comm is not None and self.comm.size > 1:
+            # Every rank starts from rank 0's state, so replicas stay identical.
+            from ..distributed import waiting
+
+            with waiting("train_step.init (broadcast from rank 0)"):
+                state = TrainState(*self.comm.broadcast(tuple(state)))
+        return state
 
     def _args(self, state: Any, batch: tuple[Any, ...]) -> tuple[Any, ...]:
         if not isinstance(state, TrainState):
@@ -237,10 +275,20 @@ class TrainStep:
                 f"train_step: expected the TrainState made by init() (or returned by the "
                 f"previous step), got {type(state).__name__}"
             )
+        if self.parallel is not None:
+            return (
+                state.params, state.opt_state, state.model_state, state.key, self._rank, *batch
+            )  # fmt: skip
         return (state.params, state.opt_state, state.model_state, state.key, *batch)
 
     def __call__(self, state: TrainState, *batch: Any) -> Any:
-        params, opt_state, model_state, loss, aux = self.jitted(*self._args(state, batch))
+        if self.comm is not None and self.comm.size > 1:
+            from ..distributed import waiting
+
+            with waiting("a data-parallel train step"):
+                params, opt_state, model_state, loss, aux = self.jitted(*self._args(state, batch))
+        else:
+            params, opt_state, model_state, loss, aux = self.jitted(*self._args(state, batch))
         new_state = TrainState(params, opt_state, model_state, state.key)
         return (new_state, loss, aux) if self.has_aux else (new_state, loss)
 
@@ -268,6 +316,7 @@ def train_step(
     backend: str | None = None,
     has_aux: bool = False,
     donate: bool = True,
+    data_parallel: Any = None,
     **jit_options: Any,
 ) -> TrainStep:
     """Compile forward, backward and the optimizer update of ``loss_fn`` into one step.
@@ -284,6 +333,13 @@ def train_step(
         donate: let the backend update parameters and optimizer state in
             place. The state passed to a step must not be used after the call
             (use the state it returns).
+        data_parallel: a communicator (``gc.distributed.init()``), or a
+            ``gc.distributed.DataParallel`` with options: each rank calls the
+            step with its own local batch, and the gradients and the loss are
+            averaged over the ranks inside the compiled step. ``init``
+            broadcasts rank 0's state, so every rank holds bit-identical
+            parameters after every step; dropout masks differ per rank.
+            With one rank the step equals the plain one exactly.
         jit_options: passed to ``gc.jit`` (``dump``, ``disable_passes``,
             ``memory_budget``, backend options). On the LLVM backend a train
             step flushes subnormal floats to zero unless
@@ -304,5 +360,6 @@ def train_step(
         backend=backend,
         has_aux=has_aux,
         donate=donate,
+        data_parallel=data_parallel,
         jit_options=jit_options,
     )

@@ -382,6 +382,17 @@ def test_random_bits() -> None:
     c.run()
 
 
+def test_all_reduce_alone() -> None:
+    """A process alone in its world: all_reduce is a copy (MPI runs in tests/distributed)."""
+    c = make_cases("collective")
+    for dtype in (f32, f64, i32, i64):
+        x = c.input(TensorType((2, 3), dtype))
+        for reduction in ("sum", "max", "min"):
+            c.add(f"{dtype} {reduction}", c.b.all_reduce(x, reduction=reduction))
+    c.add("literal", c.b.all_reduce(Literal(2.5, f32)))
+    c.run()
+
+
 # -- linear algebra ---------------------------------------------------------------------
 
 

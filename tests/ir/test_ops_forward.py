@@ -680,6 +680,16 @@ def barrier_cases(rng: np.random.Generator) -> Iterator[Case]:
     yield Case((), label="no operands")
 
 
+def all_reduce_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for dtype in DTYPES:
+        for reduction in ("sum", "max", "min"):
+            for shape in UNARY_SHAPES:
+                yield Case((sample(rng, shape, dtype),), {"reduction": reduction})
+    yield Case((sample(rng, (2,), DType.f32),), {"reduction": "mean"}, label="unknown reduction")
+    yield Case((sample(rng, (2,), DType.f32),), {"group": -1}, label="negative group")
+    yield Case((sample(rng, (2,), DType.f64),), {"group": 3}, label="unregistered group")
+
+
 CASES: dict[str, Callable[[np.random.Generator], Iterator[Case]]] = {
     "select": select_cases,
     "cast": cast_cases,
@@ -706,6 +716,7 @@ CASES: dict[str, Callable[[np.random.Generator], Iterator[Case]]] = {
     "fusion": fusion_cases,
     "remat": remat_cases,
     "optimization_barrier": barrier_cases,
+    "all_reduce": all_reduce_cases,
     "scan": scan_cases,
     "cond": cond_cases,
 }

@@ -345,6 +345,7 @@ VJP_CASES: dict[str, list[Any]] = {
     "remat": remat_cases(),
     "scan": scan_cases(),
     "cond": cond_cases(),
+    "all_reduce": unary(),
     "optimization_barrier": unary()
     + [
         ([Arg((2, 3)), Arg((3,))], {}),
