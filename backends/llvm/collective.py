@@ -25,14 +25,29 @@ from graphc.ir import BackendError, DType, Graph, Literal, Node, TensorType
 from graphc.ir.ops.collective import group_communicator
 
 from .codegen import ModuleBuilder, lowering, one_node_graph
-from .irutil import I32, I64, PTR, word_ptr
+from .irutil import (
+    F32,
+    I32,
+    I64,
+    PTR,
+    counted_loop,
+    elem_ptr,
+    i64,
+    load,
+    reg_type,
+    store,
+    word_ptr,
+)
 from .runtime import ERR_MPI
 from .views import View
+
+I16 = ir.IntType(16)
 
 TABLE_SYMBOL = "graphc_mpi_handles"
 MAX_GROUPS = 16
 # Word positions in the handle table.
 _DTYPE_WORD = {DType.i32: 16, DType.i64: 17, DType.f32: 18, DType.f64: 19}
+_U16_WORD = 20
 _OP_WORD = {"sum": 24, "max": 25, "min": 26}
 _IN_PLACE_WORD = 30
 _TABLE_WORDS = 32
@@ -56,7 +71,7 @@ def prepare(g: Graph) -> str:
         native = comm.native()
         if native is None:
             raise _error(g, "the communicator of this group has no native MPI library")
-        keys.add(_register(group, native))
+        keys.add(_register(group, native, comm.size))
     if len(keys) > 1:
         raise _error(g, f"groups use different MPI libraries: {sorted(keys)}")
     return keys.pop() if keys else ""
@@ -72,11 +87,13 @@ def _groups(g: Graph) -> set[int]:
     return found
 
 
-def _register(group: int, native: Any) -> str:
-    key = f"{native.abi}/{native.handle_bits}"
+def _register(group: int, native: Any, size: int) -> str:
+    key = f"{native.abi}/{native.handle_bits}/{size}"
     if _registered.get(group) == key and _TABLE[group] == native.comm:
         return key
     llvm.add_symbol("MPI_Allreduce", native.allreduce)
+    llvm.add_symbol("MPI_Allgather", native.allgather)
+    _TABLE[_U16_WORD] = native.datatypes["u16"]
     llvm.add_symbol(TABLE_SYMBOL, ctypes.addressof(_TABLE))
     _TABLE[group] = native.comm
     for dtype, word in _DTYPE_WORD.items():
@@ -101,7 +118,10 @@ def lower_all_reduce(mb: ModuleBuilder, n: Node) -> None:
     ty = out.type
     if ty.size == 0:
         return
-    mpi = getattr(mb.options, "mpi", "")
+    mpi = mb.options.mpi
+    if n.attrs["compress"]:
+        _lower_compressed(mb, n, mpi)
+        return
     if not mpi or isinstance(x, Literal):
         # One rank (or a literal, the same on every rank): the result is the
         # operand itself; a literal then reduces in place below.
@@ -137,6 +157,90 @@ def lower_all_reduce(mb: ModuleBuilder, n: Node) -> None:
         with b.if_then(b.icmp_signed("!=", code, ir.Constant(I32, 0))):
             mb.store_status(b, ERR_MPI, b.sext(code, I64))
         mb.check_status()
+
+
+def _copy_literal(mb: ModuleBuilder, n: Node) -> None:
+    ty = n.output.type
+    body = one_node_graph("stop_gradient", [TensorType(ty.shape, ty.dtype)])
+    out = n.output
+    mb.run_body_loop(n, body, [n.inputs[0]], [View.of(mb.buf(out), ty.shape)], [out])
+
+
+def _lower_compressed(mb: ModuleBuilder, n: Node, mpi: str) -> None:
+    """Round to 16 bits, gather every rank's 16 bits (MPI_Allgather), add them in
+    float in rank order: the reference's exact arithmetic (no fast-math)."""
+    x, out = n.inputs[0], n.output
+    count, dtype = out.type.size, out.type.dtype
+    compress = n.attrs["compress"]
+    if isinstance(x, Literal):
+        _copy_literal(mb, n)
+        source = mb.buf(out)
+    else:
+        source = mb.buf(x)
+    size = int(mpi.split("/")[2]) if mpi else 1
+    if count * max(size, 1) > MAX_COUNT:
+        raise ValueError(f"compressed all_reduce moves at most {MAX_COUNT} elements")
+    packed = mb.scratch(2 * count, DType.i32)
+    gathered = mb.scratch(2 * count * size, DType.i32) if mpi else packed
+    pack, b, ptrs = mb.custom_kernel(n, ".pack", [source, packed])
+    with counted_loop(b, i64(0), i64(count), "i") as i:
+        v = load(b, elem_ptr(b, ptrs[source], dtype, i), dtype)
+        bits16 = _to_16_bits(b, v if dtype == DType.f32 else b.fptrunc(v, F32), compress)
+        b.store(bits16, b.gep(ptrs[packed], [i], source_etype=I16))
+    b.ret_void()
+    mb.call_custom(pack, [source, packed])
+    if mpi:
+        handle = ir.IntType(int(mpi.split("/")[1]))
+        fnty = ir.FunctionType(I32, [PTR, I32, handle, PTR, I32, handle, handle])
+        found = mb.module.globals.get("MPI_Allgather")
+        gather = (
+            found
+            if isinstance(found, ir.Function)
+            else ir.Function(mb.module, fnty, "MPI_Allgather")
+        )
+        table, bb = _table(mb.module), mb.b
+
+        def word(k: int) -> ir.Value:
+            w = bb.load(word_ptr(bb, table, k), typ=I64)
+            return bb.trunc(w, handle) if handle.width < 64 else w
+
+        u16, comm = word(_U16_WORD), word(n.attrs["group"])
+        mb.mark_node()
+        c = ir.Constant(I32, count)
+        code = bb.call(gather, [mb.ptr(packed), c, u16, mb.ptr(gathered), c, u16, comm])
+        with bb.if_then(bb.icmp_signed("!=", code, ir.Constant(I32, 0))):
+            mb.store_status(bb, ERR_MPI, bb.sext(code, I64))
+        mb.check_status()
+    dst = mb.buf(out)
+    unpack, b, ptrs = mb.custom_kernel(n, ".sum", [gathered, dst])
+    with counted_loop(b, i64(0), i64(count), "i") as i:
+        acc: ir.Value = ir.Constant(reg_type(dtype), 0.0)
+        for r in range(size):
+            at = b.add(i, i64(r * count))
+            w = b.load(b.gep(ptrs[gathered], [at], source_etype=I16), typ=I16)
+            f = _from_16_bits(b, w, compress)
+            acc = b.fadd(acc, f if dtype == DType.f32 else b.fpext(f, reg_type(dtype)))
+        store(b, acc, elem_ptr(b, ptrs[dst], dtype, i), dtype)
+    b.ret_void()
+    mb.call_custom(unpack, [gathered, dst])
+
+
+def _to_16_bits(b: ir.IRBuilder, v: ir.Value, compress: str) -> ir.Value:
+    if compress == "f16":
+        return b.bitcast(b.fptrunc(v, ir.HalfType()), I16)
+    bits = b.bitcast(v, I32)
+    c16 = ir.Constant(I32, 16)
+    odd = b.and_(b.lshr(bits, c16), ir.Constant(I32, 1))
+    rounded = b.lshr(b.add(b.add(bits, ir.Constant(I32, 0x7FFF)), odd), c16)
+    quiet = b.or_(b.lshr(bits, c16), ir.Constant(I32, 0x40))
+    is_nan = b.fcmp_unordered("uno", v, v)
+    return b.trunc(b.select(is_nan, quiet, rounded), I16)
+
+
+def _from_16_bits(b: ir.IRBuilder, w: ir.Value, compress: str) -> ir.Value:
+    if compress == "f16":
+        return b.fpext(b.bitcast(w, ir.HalfType()), F32)
+    return b.bitcast(b.shl(b.zext(w, I32), ir.Constant(I32, 16)), F32)
 
 
 def _allreduce_function(module: ir.Module, handle: ir.IntType) -> ir.Function:

@@ -269,6 +269,7 @@ def _all_reduce(e: Emit) -> str:
         x,
         repr(attrs["reduction"]),
         str(attrs["group"]),
+        repr(attrs["compress"]),
         out=e.out,
     )
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ir.ops.collective import group_communicator
+from graphc.ir.ops.collective import group_communicator, round_to_16
 
 # select is a bitwise blend on the elements' bits: branch-free, so it does not
 # slow down on unpredictable conditions as np.where does (about 10x here), and
@@ -116,15 +116,19 @@ def scatter_add(
     return out
 
 
-def all_reduce(x: Any, reduction: str, group: int, out: np.ndarray | None = None) -> np.ndarray:
+def all_reduce(
+    x: Any, reduction: str, group: int, compress: str = "", out: np.ndarray | None = None
+) -> np.ndarray:
     """The group's allreduce of ``x`` (a copy when this process is alone in it).
     The communicator is looked up per call, so an executable follows a
     re-registered group."""
     comm = group_communicator(group)
     x = np.require(x, requirements="C")
     if comm is None or comm.size == 1:
+        if compress:
+            x = round_to_16(x, compress)
         if out is None:
             return np.array(x, copy=True)
         np.copyto(out, x)
         return out
-    return comm.all_reduce(x, reduction, out=out)
+    return comm.all_reduce(x, reduction, out=out, compress=compress)

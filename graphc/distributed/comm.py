@@ -19,7 +19,13 @@ from typing import Any
 import numpy as np
 
 from ..ir import InputError, UnsupportedError
-from ..ir.ops.collective import REDUCTIONS, register_group
+from ..ir.ops.collective import (
+    COMPRESSIONS,
+    REDUCTIONS,
+    from_16_bits,
+    register_group,
+    to_16_bits,
+)
 from ..pytree import tree_flatten, tree_unflatten
 
 __all__ = ["Communicator", "NativeMPI", "init", "world"]
@@ -38,6 +44,7 @@ class NativeMPI:
     abi: str
     handle_bits: int
     allreduce: int
+    allgather: int
     comm: int
     datatypes: dict[str, int]
     ops: dict[str, int]
@@ -66,13 +73,18 @@ class Communicator:
         return f"Communicator(rank={self.rank}, size={self.size}, {kind})"
 
     # -- collectives on arrays -------------------------------------------------------
-    def all_reduce(self, x: Any, reduction: str = "sum", out: np.ndarray | None = None) -> Any:
-        """Elementwise ``sum``/``max``/``min`` of ``x`` over the ranks, on every rank."""
+    def all_reduce(
+        self, x: Any, reduction: str = "sum", out: np.ndarray | None = None, compress: str = ""
+    ) -> Any:
+        """Elementwise ``sum``/``max``/``min`` of ``x`` over the ranks, on every rank
+        (``compress``: see ``graphc.ir.ops.collective``)."""
         if reduction not in REDUCTIONS:
             raise InputError(f"all_reduce: unknown reduction {reduction!r}; use {REDUCTIONS}")
         x = np.require(x, requirements="C")
         if out is None:
             out = np.empty_like(x)
+        if compress:
+            return self._compressed_sum(x, out, compress)
         if self.mpi is None:
             np.copyto(out, x)
             return out
@@ -81,6 +93,21 @@ class Communicator:
         op = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}[reduction]
         send = MPI.IN_PLACE if out is x else x
         self.mpi.Allreduce(send, out, op=op)
+        return out
+
+    def _compressed_sum(self, x: np.ndarray, out: np.ndarray, compress: str) -> np.ndarray:
+        if compress not in COMPRESSIONS or not compress or x.dtype.kind != "f":
+            raise InputError(f"all_reduce: compress={compress!r} needs float data")
+        mine = to_16_bits(x.reshape(-1), compress)
+        every = np.empty((self.size, mine.size), np.uint16)
+        if self.mpi is None:
+            every[0] = mine
+        else:
+            self.mpi.Allgather(mine, every)
+        acc = np.zeros(mine.size, x.dtype)
+        for row in every:  # rank order, from zero: the same bits on every rank
+            acc += from_16_bits(row, compress).astype(x.dtype)
+        out.reshape(-1)[...] = acc
         return out
 
     def broadcast(self, tree: Any, root: int = 0) -> Any:
@@ -148,19 +175,27 @@ def _native_handles(comm: Any) -> NativeMPI:
     lib = _libmpi(MPI)
     try:
         allreduce = ctypes.cast(lib.MPI_Allreduce, ctypes.c_void_p).value
+        allgather = ctypes.cast(lib.MPI_Allgather, ctypes.c_void_p).value
     except AttributeError:
-        allreduce = None
-    if not allreduce:
+        allreduce = allgather = None
+    if not allreduce or not allgather:
         raise UnsupportedError(
             "the MPI library mpi4py loaded exports no MPI_Allreduce; use backend='numpy'"
         )
     bits = 8 * MPI._sizeof(MPI.Comm)
-    types = {"i32": MPI.INT32_T, "i64": MPI.INT64_T, "f32": MPI.FLOAT, "f64": MPI.DOUBLE}
+    types = {
+        "i32": MPI.INT32_T,
+        "i64": MPI.INT64_T,
+        "f32": MPI.FLOAT,
+        "f64": MPI.DOUBLE,
+        "u16": MPI.UINT16_T,
+    }
     vendor = MPI.get_vendor()[0]
     return NativeMPI(
         abi=f"{vendor} {MPI.Get_version()}".replace("/", " "),
         handle_bits=bits,
         allreduce=int(allreduce),
+        allgather=int(allgather),
         comm=_word(MPI._handleof(comm), bits),
         datatypes={k: _word(MPI._handleof(v), bits) for k, v in types.items()},
         ops={

@@ -41,10 +41,14 @@ class DataParallel:
     Args:
         comm: the communicator (default: ``gc.distributed.init()``).
         bucket_bytes: the largest gradient bucket one ``all_reduce`` moves.
+        compress: ``"bf16"`` or ``"f16"`` sends gradients as 16-bit floats
+            (half the bytes of float32) and adds them in float32 in rank
+            order; the loss is always averaged in full precision.
     """
 
     comm: Communicator | None = None
     bucket_bytes: int = DEFAULT_BUCKET_BYTES
+    compress: str = ""
 
     @property
     def communicator(self) -> Communicator:
@@ -63,6 +67,10 @@ def data_parallel_options(value: Any) -> DataParallel | None:
     if isinstance(value, DataParallel):
         if value.bucket_bytes < 0:
             raise InputError("DataParallel: bucket_bytes must be >= 0")
+        if value.compress not in ("", "bf16", "f16"):
+            raise InputError(
+                f"DataParallel: compress must be '', 'bf16' or 'f16', not {value.compress!r}"
+            )
         return value
     raise InputError(
         f"train_step: data_parallel must be a Communicator (gc.distributed.init()), a "
@@ -70,9 +78,12 @@ def data_parallel_options(value: Any) -> DataParallel | None:
     )
 
 
-def average(tree: Any, size: int, bucket_bytes: int = DEFAULT_BUCKET_BYTES) -> Any:
+def average(
+    tree: Any, size: int, bucket_bytes: int = DEFAULT_BUCKET_BYTES, compress: str = ""
+) -> Any:
     """The mean over ``size`` ranks of every array in ``tree`` (traced or not),
-    moved in buckets of at most ``bucket_bytes`` per dtype, last leaf first.
+    moved in buckets of at most ``bucket_bytes`` per dtype, last leaf first
+    (``compress``: see :class:`DataParallel`).
 
     >>> import numpy as np
     >>> average({"a": np.ones(2), "b": np.float64(3.0)}, 1)
@@ -86,7 +97,7 @@ def average(tree: Any, size: int, bucket_bytes: int = DEFAULT_BUCKET_BYTES) -> A
         sizes = [int(np.size(leaves[i])) for i in bucket]
         flat = [np.reshape(leaves[i], (-1,)) for i in bucket]
         packed = flat[0] if len(flat) == 1 else np.concatenate(flat)
-        summed = all_reduce(packed, "sum")
+        summed = all_reduce(packed, "sum", compress=compress)
         start = 0
         for i, n in zip(bucket, sizes):
             part = summed[start : start + n] if len(bucket) > 1 else summed

@@ -192,7 +192,11 @@ class TrainStep:
             (loss, (aux, new_model_state)), grads = value_and_grad(
                 self._split_outputs, argnums=0, has_aux=True
             )(params, model_state, rank_key, opt_state["step"], *batch)
-            grads, loss = average((grads, loss), comm.size, parallel.bucket_bytes)
+            if parallel.compress:
+                grads = average(grads, comm.size, parallel.bucket_bytes, parallel.compress)
+                loss = average(loss, comm.size)
+            else:
+                grads, loss = average((grads, loss), comm.size, parallel.bucket_bytes)
             new_params, new_opt_state = optimizer.update(grads, opt_state, params)
             return new_params, new_opt_state, new_model_state, loss, aux
 

@@ -12,7 +12,14 @@ The op is not ``pure``: every process must execute the same collectives in
 the same order, so passes neither merge two of them (CSE) nor drop one
 whose result is unused (DCE) nor fold one over constants.
 
-Reduction order: for ``sum`` on floats the result may depend on the order in
+Compression (``compress="bf16"`` or ``"f16"``, sums of floats only): each
+rank's contribution is rounded to the 16-bit format (round to nearest even)
+and only those 16 bits travel; every rank then adds the contributions in
+float32 (float64 for f64 operands) in rank order, starting from zero, so the
+result is identical on every rank and on both backends. With one rank the
+result is the operand rounded to 16 bits and back. See :func:`round_to_16`.
+
+Reduction order: for ``sum`` on floats without compression the result may depend on the order in
 which the MPI library adds the contributions, but it is the same on every
 rank (an MPI implementation hands all ranks the bits one reduction made).
 """
@@ -30,6 +37,7 @@ from .registry import Attr, OpDef, register
 from .rules import type_error
 
 REDUCTIONS = ("sum", "max", "min")
+COMPRESSIONS = ("", "bf16", "f16")
 # World sizes that MPI launchers (MPICH/Hydra, Open MPI, Intel MPI) put in the environment.
 _LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
 
@@ -37,9 +45,10 @@ _LAUNCHER_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
 class Communicator(Protocol):
     """What a collective needs from a process group at run time.
 
-    ``all_reduce(x, reduction, out=None)`` returns the reduction of ``x``
-    over the group, an array of the same shape and dtype (``out`` when
-    given, which may be ``x`` itself). ``native()`` returns
+    ``all_reduce(x, reduction, out=None, compress="")`` returns the
+    reduction of ``x`` over the group, an array of the same shape and dtype
+    (``out`` when given, which may be ``x`` itself); ``compress`` as in the
+    module docstring. ``native()`` returns
     the handles native code calls the MPI library with (see
     ``graphc.distributed``), or ``None`` when the group has no MPI library
     behind it.
@@ -49,7 +58,7 @@ class Communicator(Protocol):
     size: int
 
     def all_reduce(
-        self, x: np.ndarray, reduction: str, out: np.ndarray | None = None
+        self, x: np.ndarray, reduction: str, out: np.ndarray | None = None, compress: str = ""
     ) -> np.ndarray: ...
 
     def native(self) -> Any: ...
@@ -85,7 +94,47 @@ def _launched_by_mpi() -> bool:
     return any(s.isdigit() and int(s) > 1 for s in sizes)
 
 
-def _all_reduce_rule(x: TensorType, *, reduction: str, group: int) -> TensorType:
+def to_16_bits(x: np.ndarray, compress: str) -> np.ndarray:
+    """The 16-bit patterns of ``x`` rounded to ``compress`` (``"bf16"`` or ``"f16"``),
+    round to nearest even; NaN stays NaN, overflow becomes infinity.
+
+    >>> to_16_bits(np.array([1.0, 1 + 2**-8, 1 + 3 * 2**-8], np.float32), "bf16").tolist()
+    [16256, 16256, 16258]
+    """
+    x = np.asarray(x, np.float32)
+    if compress == "f16":
+        with np.errstate(over="ignore"):
+            return x.astype(np.float16).view(np.uint16)
+    bits = x.view(np.uint32).astype(np.uint64)
+    rounded = (bits + 0x7FFF + ((bits >> 16) & 1)) >> 16
+    nan = np.isnan(x)
+    return np.where(nan, (bits >> 16) | 0x40, rounded).astype(np.uint16)
+
+
+def from_16_bits(bits: np.ndarray, compress: str) -> np.ndarray:
+    """float32 values of 16-bit patterns (exact)."""
+    if compress == "f16":
+        return bits.view(np.float16).astype(np.float32)
+    return (bits.astype(np.uint32) << 16).view(np.float32)
+
+
+def round_to_16(x: np.ndarray, compress: str) -> np.ndarray:
+    """A one-rank compressed sum: zero plus ``x`` rounded to a 16-bit float
+    format and back, in ``x``'s dtype (the zero turns -0.0 into 0.0, as the
+    sum over ranks starting from zero does)."""
+    x = np.asarray(x)
+    return np.zeros((), x.dtype) + from_16_bits(to_16_bits(x, compress), compress).astype(x.dtype)
+
+
+def _all_reduce_rule(
+    x: TensorType, *, reduction: str, group: int, compress: str = ""
+) -> TensorType:
+    if compress not in COMPRESSIONS:
+        raise type_error(f"unknown compression {compress!r}", hint="use bf16 or f16")
+    if compress and (reduction != "sum" or not x.dtype.is_float):
+        raise type_error(
+            f"compress={compress!r} applies to sums of floats, not a {reduction} of {x.dtype}"
+        )
     if reduction not in REDUCTIONS:
         raise type_error(
             f"unknown reduction {reduction!r}",
@@ -98,29 +147,32 @@ def _all_reduce_rule(x: TensorType, *, reduction: str, group: int) -> TensorType
     return x
 
 
-def _all_reduce_ref(x: np.ndarray, *, reduction: str, group: int) -> np.ndarray:
+def _all_reduce_ref(x: np.ndarray, *, reduction: str, group: int, compress: str = "") -> np.ndarray:
     comm = group_communicator(group)
     if comm is None or comm.size == 1:
-        return np.array(x, copy=True)
-    return comm.all_reduce(np.require(x, requirements="C"), reduction)
+        return round_to_16(x, compress) if compress else np.array(x, copy=True)
+    return comm.all_reduce(np.require(x, requirements="C"), reduction, compress=compress)
 
 
-def _all_reduce_vjp(b: Any, ct: Any, out: Any, x: Any, *, reduction: str, group: int) -> Any:
+def _all_reduce_vjp(
+    b: Any, ct: Any, out: Any, x: Any, *, reduction: str, group: int, compress: str = ""
+) -> Any:
     if reduction != "sum":
         raise UnsupportedError(
             f"all_reduce: the {reduction} reduction has no gradient rule; "
             "differentiate through a sum (a mean is a sum divided by the size)"
         )
     # Every rank's output is the sum of every rank's input, so each input's
-    # cotangent is the sum over ranks of the output cotangents.
-    return (b.emit("all_reduce", ct, reduction="sum", group=group),)
+    # cotangent is the sum over ranks of the output cotangents (through the
+    # rounding as if it were the identity, the usual straight-through rule).
+    return (b.emit("all_reduce", ct, reduction="sum", group=group, compress=compress),)
 
 
 register(
     OpDef(
         "all_reduce",
         ("x",),
-        (Attr("reduction", "str", "sum"), Attr("group", "int", 0)),
+        (Attr("reduction", "str", "sum"), Attr("group", "int", 0), Attr("compress", "str", "")),
         _all_reduce_rule,
         _all_reduce_ref,
         _all_reduce_vjp,

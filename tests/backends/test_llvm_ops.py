@@ -390,6 +390,12 @@ def test_all_reduce_alone() -> None:
         for reduction in ("sum", "max", "min"):
             c.add(f"{dtype} {reduction}", c.b.all_reduce(x, reduction=reduction))
     c.add("literal", c.b.all_reduce(Literal(2.5, f32)))
+    edges = np.array([1 + 2**-8, 1 + 3 * 2**-8, np.nan, -np.inf, 3.4e38, -1e-40, -0.0, 7e4], "f4")
+    for dtype in (f32, f64):
+        x = c.input(TensorType((8,), dtype), data=edges.astype(dtype.np))
+        for compress in ("bf16", "f16"):
+            c.add(f"{dtype} {compress}", c.b.all_reduce(x, compress=compress))
+    c.add("literal bf16", c.b.all_reduce(Literal(1.7, f32), compress="bf16"))
     c.run()
 
 

@@ -519,13 +519,28 @@ def cond(pred: np.ndarray, *operands: np.ndarray, _subgraphs: Any) -> Any:
     return run_with_oracles(if_true if bool(pred) else if_false, *operands)
 
 
-def all_reduce(x: np.ndarray, *, reduction: str = "sum", group: int = 0) -> np.ndarray:
+def all_reduce(
+    x: np.ndarray, *, reduction: str = "sum", group: int = 0, compress: str = ""
+) -> np.ndarray:
     # The tests run as one process: a world of one, where every reduction is the identity.
-    if reduction not in ("sum", "max", "min") or group < 0:
-        raise Rejected("unknown reduction or negative group")
+    if reduction not in ("sum", "max", "min") or group < 0 or compress not in ("", "bf16", "f16"):
+        raise Rejected("unknown reduction or compression, or negative group")
     if reduction == "sum" and x.dtype == np.bool_:
         raise Rejected("a sum of bools")
-    return np.array(x)
+    if not compress:
+        return np.array(x)
+    if reduction != "sum" or x.dtype.kind != "f":
+        raise Rejected("compression applies to sums of floats")
+    single = x.astype(np.float32)
+    if compress == "f16":
+        with np.errstate(over="ignore"):
+            rounded = single.astype(np.float16).astype(np.float64)
+    else:
+        # bfloat16 keeps 8 significant bits: round the frexp mantissa to 1/256, ties to even.
+        mantissa, exponent = np.frexp(single.astype(np.float64))
+        rounded = np.ldexp(np.round(mantissa * 256) / 256, exponent)
+    # Plus zero, as the sum over ranks starting from zero (-0.0 becomes 0.0).
+    return np.zeros((), x.dtype) + rounded.astype(np.float32).astype(x.dtype)
 
 
 def optimization_barrier(*xs: np.ndarray) -> Any:

@@ -688,6 +688,15 @@ def all_reduce_cases(rng: np.random.Generator) -> Iterator[Case]:
     yield Case((sample(rng, (2,), DType.f32),), {"reduction": "mean"}, label="unknown reduction")
     yield Case((sample(rng, (2,), DType.f32),), {"group": -1}, label="negative group")
     yield Case((sample(rng, (2,), DType.f64),), {"group": 3}, label="unregistered group")
+    for dtype in (DType.f32, DType.f64):
+        for compress in ("bf16", "f16"):
+            for shape in UNARY_SHAPES:
+                yield Case((sample(rng, shape, dtype),), {"compress": compress})
+    yield Case((sample(rng, (2,), DType.f32),), {"compress": "f8"}, label="unknown compression")
+    yield Case((sample(rng, (2,), DType.i32),), {"compress": "bf16"}, label="compressed ints")
+    yield Case(
+        (sample(rng, (2,), DType.f32),), {"compress": "f16", "reduction": "max"}, label="max"
+    )
 
 
 CASES: dict[str, Callable[[np.random.Generator], Iterator[Case]]] = {
