@@ -29,7 +29,7 @@ from ..ir import InputError
 from ..pytree import tree_flatten, tree_unflatten
 from .comm import Communicator, init
 
-__all__ = ["DataParallel", "average", "data_parallel_options"]
+__all__ = ["DataParallel", "average", "average_floats", "data_parallel_options"]
 
 DEFAULT_BUCKET_BYTES = 4 << 20
 
@@ -106,6 +106,27 @@ def average(
             # Dividing by 1 is exact, so a one-rank step equals the plain one.
             out[i] = value / np.asarray(size, dtype=value.dtype) if size > 1 else value
     return tree_unflatten(structure, out)
+
+
+def average_floats(tree: Any, size: int, bucket_bytes: int = DEFAULT_BUCKET_BYTES) -> Any:
+    """:func:`average` of the float arrays of ``tree``; other leaves stay as they are.
+
+    >>> average_floats({"n": np.arange(2), "m": np.ones(2)}, 1)
+    {'m': array([1., 1.]), 'n': array([0, 1])}
+    """
+    leaves, structure = tree_flatten(tree)
+    floats = [i for i, x in enumerate(leaves) if x is not None and _is_float(x)]
+    if not floats:
+        return tree
+    averaged = average([leaves[i] for i in floats], size, bucket_bytes)
+    for i, value in zip(floats, averaged):
+        leaves[i] = value
+    return tree_unflatten(structure, leaves)
+
+
+def _is_float(x: Any) -> bool:
+    dtype = getattr(x, "dtype", None)
+    return np.issubdtype(np.dtype(dtype) if dtype is not None else np.result_type(x), np.floating)
 
 
 def _buckets(leaves: list[Any], limit: int) -> list[list[int]]:

@@ -163,7 +163,7 @@ class TrainStep:
         data_parallel: Any,
         jit_options: dict[str, Any],
     ) -> None:
-        from ..distributed.data_parallel import average, data_parallel_options
+        from ..distributed.data_parallel import average, average_floats, data_parallel_options
 
         self.parallel = data_parallel_options(data_parallel)
         self.comm = self.parallel.communicator if self.parallel is not None else None
@@ -198,6 +198,8 @@ class TrainStep:
             else:
                 grads, loss = average((grads, loss), comm.size, parallel.bucket_bytes)
             new_params, new_opt_state = optimizer.update(grads, opt_state, params)
+            # Local statistics (BatchNorm without sync) would drift apart per rank.
+            new_model_state = average_floats(new_model_state, comm.size, parallel.bucket_bytes)
             return new_params, new_opt_state, new_model_state, loss, aux
 
         fn = update if parallel is None else update_parallel

@@ -29,12 +29,19 @@ def test_all_reduce_on_two_ranks_both_backends() -> None:
 def test_data_parallel_step_matches_double_batch_llvm() -> None:
     proc, _ = run_mpi("step.py", "llvm")
     _ok(proc, " llvm")
+    _ok(proc, " llvm bf16")
 
 
 @pytest.mark.slow
 def test_data_parallel_step_matches_double_batch_numpy() -> None:
     proc, _ = run_mpi("step.py", "numpy")
     _ok(proc, " numpy")
+    _ok(proc, " numpy bf16")
+
+
+def test_batchnorm_sync_and_local_statistics() -> None:
+    proc, _ = run_mpi("batchnorm.py")
+    _ok(proc, " bn")
 
 
 def test_fit_shards_checkpoints_and_resumes(tmp_path: Path) -> None:
