@@ -64,6 +64,12 @@ def parse_args(argv):
         help="average gradients over the MPI ranks (run under mpiexec); "
         "--batch-size stays the global batch",
     )
+    parser.add_argument(
+        "--compress",
+        choices=["bf16", "f16"],
+        default=None,
+        help="with --data-parallel: send gradients as 16-bit floats",
+    )
     common.add_run_options(parser)
     return parser.parse_args(argv)
 
@@ -87,8 +93,11 @@ def main(argv=None):
         print(gc.trace(loss_fn, params, *batch))
 
     schedule = gc.optim.warmup_cosine(args.lr, 50, args.epochs * (len(x_train) // global_batch))
+    parallel = None
+    if comm is not None:
+        parallel = gc.distributed.DataParallel(comm, compress=args.compress or "")
     step = gc.train_step(
-        loss_fn, gc.optim.Adam(schedule), backend=args.backend, has_aux=True, data_parallel=comm
+        loss_fn, gc.optim.Adam(schedule), backend=args.backend, has_aux=True, data_parallel=parallel
     )
     evaluate = common.digits_accuracy(forward, args.backend)
 
@@ -105,9 +114,12 @@ def main(argv=None):
     if comm is not None and comm.rank != 0:
         return {"accuracy": accuracy, "seconds": elapsed, "history": history}
     ranks = f"  {comm.size} ranks" if comm is not None else ""
+    if args.compress:
+        ranks += f" ({args.compress} gradients)"
     print(
         f"backend {compiled.backend}{ranks}  train time {elapsed:.2f}s  "
-        f"({history['samples_per_second'][-1]:.0f} samples/s)  test accuracy {accuracy:.4f}"
+        f"({history['samples_per_second'][-1]:.0f} samples/s)  final loss "
+        f"{history.loss[-1]:.4f}  test accuracy {accuracy:.4f}"
     )
     return {"accuracy": accuracy, "seconds": elapsed, "history": history}
 
