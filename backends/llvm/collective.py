@@ -80,7 +80,7 @@ def prepare(g: Graph) -> str:
 def _groups(g: Graph) -> set[int]:
     found: set[int] = set()
     for n in g.nodes:
-        if n.op == "all_reduce":
+        if n.op in ("all_reduce", "all_reduce_start"):
             found.add(n.attrs["group"])
         for sub in n.subgraphs:
             found |= _groups(sub)
@@ -93,6 +93,8 @@ def _register(group: int, native: Any, size: int) -> str:
         return key
     llvm.add_symbol("MPI_Allreduce", native.allreduce)
     llvm.add_symbol("MPI_Allgather", native.allgather)
+    llvm.add_symbol("MPI_Iallreduce", native.iallreduce)
+    llvm.add_symbol("MPI_Wait", native.wait)
     _TABLE[_U16_WORD] = native.datatypes["u16"]
     llvm.add_symbol(TABLE_SYMBOL, ctypes.addressof(_TABLE))
     _TABLE[group] = native.comm
@@ -141,7 +143,8 @@ def lower_all_reduce(mb: ModuleBuilder, n: Node) -> None:
         w = b.load(word_ptr(b, table, k), typ=I64)
         return b.trunc(w, handle) if handle.width < 64 else w
 
-    in_place = b.inttoptr(word(_IN_PLACE_WORD), PTR)
+    # A pointer-sized word: never truncated to the handle width.
+    in_place = b.inttoptr(b.load(word_ptr(b, table, _IN_PLACE_WORD), typ=I64), PTR)
     datatype, op = word(_DTYPE_WORD[ty.dtype]), word(_OP_WORD[n.attrs["reduction"]])
     comm = word(n.attrs["group"])
     recv_buf = mb.buf(out)
@@ -241,6 +244,105 @@ def _from_16_bits(b: ir.IRBuilder, w: ir.Value, compress: str) -> ir.Value:
     if compress == "f16":
         return b.fpext(b.bitcast(w, ir.HalfType()), F32)
     return b.bitcast(b.shl(b.zext(w, I32), ir.Constant(I32, 16)), F32)
+
+
+_REQUEST_WORDS = 1  # per started reduction: an MPI_Request is an int or a pointer
+_STATUS_WORDS = 16  # room for any MPI_Status (MPICH: 20 bytes, Open MPI: 24)
+
+
+@lowering("all_reduce_start")
+def lower_all_reduce_start(mb: ModuleBuilder, n: Node) -> None:
+    """Copy the operand into the result's buffer and start
+    ``MPI_Iallreduce(IN_PLACE, result, ...)``; the request waits in a slot of
+    this module until the matching ``all_reduce_done``."""
+    x, out = n.inputs[0], n.output
+    ty = out.type
+    if ty.size == 0:
+        return
+    ty_body = one_node_graph("stop_gradient", [TensorType(ty.shape, ty.dtype)])
+    operand = x if isinstance(x, Literal) else View.of(mb.buf(x), ty.shape)
+    mb.run_body_loop(n, ty_body, [operand], [View.of(mb.buf(out), ty.shape)], [out])
+    mpi = mb.options.mpi
+    if not mpi:
+        return
+    if ty.size > MAX_COUNT:
+        raise ValueError(f"a started all_reduce moves at most {MAX_COUNT} elements")
+    if ty.dtype not in _DTYPE_WORD:
+        raise ValueError(f"no MPI datatype for {ty.dtype}")
+    handle = ir.IntType(int(mpi.split("/")[1]))
+    found = mb.module.globals.get("MPI_Iallreduce")
+    fn = (
+        found
+        if isinstance(found, ir.Function)
+        else ir.Function(
+            mb.module,
+            ir.FunctionType(I32, [PTR, PTR, I32, handle, handle, handle, PTR]),
+            "MPI_Iallreduce",
+        )
+    )
+    b, table = mb.b, _table(mb.module)
+
+    def word(k: int) -> ir.Value:
+        w = b.load(word_ptr(b, table, k), typ=I64)
+        return b.trunc(w, handle) if handle.width < 64 else w
+
+    request = _request_slot(mb, n)
+    # A pointer-sized word: never truncated to the handle width.
+    in_place = b.inttoptr(b.load(word_ptr(b, table, _IN_PLACE_WORD), typ=I64), PTR)
+    args = [in_place, mb.ptr(mb.buf(out)), ir.Constant(I32, ty.size)]
+    args += [word(_DTYPE_WORD[ty.dtype]), word(_OP_WORD[n.attrs["reduction"]])]
+    mb.mark_node()
+    code = b.call(fn, [*args, word(n.attrs["group"]), request])
+    with b.if_then(b.icmp_signed("!=", code, ir.Constant(I32, 0))):
+        mb.store_status(b, ERR_MPI, b.sext(code, I64))
+    mb.check_status()
+
+
+@lowering("all_reduce_done")
+def lower_all_reduce_done(mb: ModuleBuilder, n: Node) -> None:
+    """``MPI_Wait`` on the start's request, then the reduced buffer is the result."""
+    r, out = n.inputs[0], n.output
+    ty = out.type
+    if ty.size == 0:
+        return
+    if mb.options.mpi and not isinstance(r, Literal):
+        start = mb.g.producers().get(r)
+        if start is None or start.op != "all_reduce_start":
+            raise ValueError("all_reduce_done must read an all_reduce_start's result")
+        found = mb.module.globals.get("MPI_Wait")
+        fn = (
+            found
+            if isinstance(found, ir.Function)
+            else ir.Function(mb.module, ir.FunctionType(I32, [PTR, PTR]), "MPI_Wait")
+        )
+        status = mb.module.globals.get("graphc_mpi_status")
+        if not isinstance(status, ir.GlobalVariable):
+            status = ir.GlobalVariable(
+                mb.module, ir.ArrayType(I64, _STATUS_WORDS), "graphc_mpi_status"
+            )
+            status.linkage = "internal"
+            status.initializer = ir.Constant(ir.ArrayType(I64, _STATUS_WORDS), None)
+        b = mb.b
+        mb.mark_node()
+        code = b.call(fn, [_request_slot(mb, start), word_ptr(b, status, 0)])
+        with b.if_then(b.icmp_signed("!=", code, ir.Constant(I32, 0))):
+            mb.store_status(b, ERR_MPI, b.sext(code, I64))
+        mb.check_status()
+    body = one_node_graph("stop_gradient", [TensorType(ty.shape, ty.dtype)])
+    operand = r if isinstance(r, Literal) else View.of(mb.buf(r), ty.shape)
+    mb.run_body_loop(n, body, [operand], [View.of(mb.buf(out), ty.shape)], [out])
+
+
+def _request_slot(mb: ModuleBuilder, start: Node) -> ir.Value:
+    starts = [m for m in mb.g.nodes if m.op == "all_reduce_start"]
+    slots = mb.module.globals.get("graphc_mpi_requests")
+    if not isinstance(slots, ir.GlobalVariable):
+        count = max(len(starts), 1) * _REQUEST_WORDS
+        slots = ir.GlobalVariable(mb.module, ir.ArrayType(I64, count), "graphc_mpi_requests")
+        slots.linkage = "internal"
+        slots.initializer = ir.Constant(ir.ArrayType(I64, count), None)
+    index = next(k for k, m in enumerate(starts) if m is start)
+    return word_ptr(mb.b, slots, index * _REQUEST_WORDS)
 
 
 def _allreduce_function(module: ir.Module, handle: ir.IntType) -> ir.Function:

@@ -370,6 +370,18 @@ LOWERINGS: dict[str, Lowering] = {
     "avg_pool2d": _reference("avg_pool2d"),
     "random_bits": _reference("random_bits"),
     "all_reduce": Lowering(_all_reduce, out=True),
+    "all_reduce_start": Lowering(
+        lambda e: e.call(
+            "rt_all_reduce_start",
+            runtime.all_reduce_start,
+            e.operand_as(0, e.out_type.dtype),
+            repr(e.attrs["reduction"]),
+            str(e.attrs["group"]),
+        )
+    ),
+    "all_reduce_done": Lowering(
+        lambda e: e.call("rt_all_reduce_done", runtime.all_reduce_done, *e.args)
+    ),
     # Values known at compile time; the code generator computes them once.
     "iota": _reference("iota"),
     "constant": Lowering(lambda e: "<constant>"),

@@ -132,3 +132,27 @@ def all_reduce(
         np.copyto(out, x)
         return out
     return comm.all_reduce(x, reduction, out=out, compress=compress)
+
+
+# Requests of started reductions, by the id of the array they fill.
+_PENDING: dict[int, Any] = {}
+
+
+def all_reduce_start(x: Any, reduction: str, group: int) -> np.ndarray:
+    """Start the group's allreduce of ``x`` into a new array (filled when
+    :func:`all_reduce_done` returns it)."""
+    comm = group_communicator(group)
+    out = np.array(x, copy=True)
+    alone = comm is None or comm.size == 1
+    _PENDING[id(out)] = None if alone else comm.start_all_reduce(out, reduction)
+    return out
+
+
+def all_reduce_done(r: np.ndarray, *after: Any) -> np.ndarray:
+    """Wait for the reduction :func:`all_reduce_start` began into ``r``."""
+    if id(r) not in _PENDING:  # not a started buffer: a fresh result all the same
+        return np.array(r, copy=True)
+    request = _PENDING.pop(id(r))
+    if request is not None:
+        request.Wait()
+    return r

@@ -45,6 +45,8 @@ class NativeMPI:
     handle_bits: int
     allreduce: int
     allgather: int
+    iallreduce: int
+    wait: int
     comm: int
     datatypes: dict[str, int]
     ops: dict[str, int]
@@ -94,6 +96,15 @@ class Communicator:
         send = MPI.IN_PLACE if out is x else x
         self.mpi.Allreduce(send, out, op=op)
         return out
+
+    def start_all_reduce(self, buffer: np.ndarray, reduction: str) -> Any:
+        """Start an in-place nonblocking allreduce of ``buffer``; returns the
+        request (``.Wait()`` completes it). ``buffer`` must not be touched
+        until then."""
+        from mpi4py import MPI
+
+        op = {"sum": MPI.SUM, "max": MPI.MAX, "min": MPI.MIN}[reduction]
+        return self.mpi.Iallreduce(MPI.IN_PLACE, buffer, op=op)
 
     def _compressed_sum(self, x: np.ndarray, out: np.ndarray, compress: str) -> np.ndarray:
         if compress not in COMPRESSIONS or not compress or x.dtype.kind != "f":
@@ -176,9 +187,11 @@ def _native_handles(comm: Any) -> NativeMPI:
     try:
         allreduce = ctypes.cast(lib.MPI_Allreduce, ctypes.c_void_p).value
         allgather = ctypes.cast(lib.MPI_Allgather, ctypes.c_void_p).value
+        iallreduce = ctypes.cast(lib.MPI_Iallreduce, ctypes.c_void_p).value
+        wait = ctypes.cast(lib.MPI_Wait, ctypes.c_void_p).value
     except AttributeError:
-        allreduce = allgather = None
-    if not allreduce or not allgather:
+        allreduce = allgather = iallreduce = wait = None
+    if not (allreduce and allgather and iallreduce and wait):
         raise UnsupportedError(
             "the MPI library mpi4py loaded exports no MPI_Allreduce; use backend='numpy'"
         )
@@ -196,6 +209,8 @@ def _native_handles(comm: Any) -> NativeMPI:
         handle_bits=bits,
         allreduce=int(allreduce),
         allgather=int(allgather),
+        iallreduce=int(iallreduce),
+        wait=int(wait),
         comm=_word(MPI._handleof(comm), bits),
         datatypes={k: _word(MPI._handleof(v), bits) for k, v in types.items()},
         ops={

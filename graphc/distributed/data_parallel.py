@@ -44,11 +44,16 @@ class DataParallel:
         compress: ``"bf16"`` or ``"f16"`` sends gradients as 16-bit floats
             (half the bytes of float32) and adds them in float32 in rank
             order; the loss is always averaged in full precision.
+        overlap: start each bucket's allreduce (nonblocking) as soon as its
+            gradients exist and wait for all of them after the backward
+            (``all_reduce_start``/``all_reduce_done``), so communication
+            runs alongside the rest of the backward. Not with ``compress``.
     """
 
     comm: Communicator | None = None
     bucket_bytes: int = DEFAULT_BUCKET_BYTES
     compress: str = ""
+    overlap: bool = False
 
     @property
     def communicator(self) -> Communicator:
@@ -67,6 +72,8 @@ def data_parallel_options(value: Any) -> DataParallel | None:
     if isinstance(value, DataParallel):
         if value.bucket_bytes < 0:
             raise InputError("DataParallel: bucket_bytes must be >= 0")
+        if value.overlap and value.compress:
+            raise InputError("DataParallel: overlap and compress cannot be combined yet")
         if value.compress not in ("", "bf16", "f16"):
             raise InputError(
                 f"DataParallel: compress must be '', 'bf16' or 'f16', not {value.compress!r}"
@@ -79,7 +86,11 @@ def data_parallel_options(value: Any) -> DataParallel | None:
 
 
 def average(
-    tree: Any, size: int, bucket_bytes: int = DEFAULT_BUCKET_BYTES, compress: str = ""
+    tree: Any,
+    size: int,
+    bucket_bytes: int = DEFAULT_BUCKET_BYTES,
+    compress: str = "",
+    overlap: bool = False,
 ) -> Any:
     """The mean over ``size`` ranks of every array in ``tree`` (traced or not),
     moved in buckets of at most ``bucket_bytes`` per dtype, last leaf first
@@ -89,15 +100,26 @@ def average(
     >>> average({"a": np.ones(2), "b": np.float64(3.0)}, 1)
     {'a': array([1., 1.]), 'b': array(3.)}
     """
+    from ..primitives import bind
     from . import all_reduce
 
     leaves, structure = tree_flatten(tree)
     out: list[Any] = list(leaves)
-    for bucket in _buckets(leaves, bucket_bytes):
-        sizes = [int(np.size(leaves[i])) for i in bucket]
+    buckets = _buckets(leaves, bucket_bytes)
+    packed = []
+    for bucket in buckets:
         flat = [np.reshape(leaves[i], (-1,)) for i in bucket]
-        packed = flat[0] if len(flat) == 1 else np.concatenate(flat)
-        summed = all_reduce(packed, "sum", compress=compress)
+        packed.append(flat[0] if len(flat) == 1 else np.concatenate(flat))
+    if overlap and packed:
+        started = [bind("all_reduce_start", p, reduction="sum", group=0) for p in packed]
+        # Every wait comes after the last start, which needs the last gradient
+        # of the backward: the scheduler cannot pull a wait in front of compute.
+        sums = [bind("all_reduce_done", r, *([started[-1]] if r is not started[-1] else []))
+                for r in started]  # fmt: skip
+    else:
+        sums = [all_reduce(p, "sum", compress=compress) for p in packed]
+    for bucket, summed in zip(buckets, sums):
+        sizes = [int(np.size(leaves[i])) for i in bucket]
         start = 0
         for i, n in zip(bucket, sizes):
             part = summed[start : start + n] if len(bucket) > 1 else summed

@@ -19,6 +19,7 @@ from .inline import inline_remat, remove_barriers
 from .manager import CompileReport, Pass, run_passes
 from .remat import rematerialize
 from .schedule import schedule_for_memory
+from .schedule_collectives import schedule_collectives
 from .simplify import simplify
 from .unroll import unroll_control
 
@@ -41,7 +42,7 @@ def pipeline(
     >>> [p.name for p in pipeline()][:3]
     ['verify', 'fold_constants', 'simplify']
     >>> [p.name for p in pipeline("llvm")][-3:]
-    ['fuse', 'schedule_for_memory', 'remove_barriers']
+    ['schedule_for_memory', 'schedule_collectives', 'remove_barriers']
     """
     lowering = backend is not None
     steps = [
@@ -78,6 +79,8 @@ def pipeline(
         tail.append(Pass("fuse", fuse))
     # Ordering comes last, on the final set of nodes, right before memory planning.
     tail.append(Pass("schedule_for_memory", lambda g: schedule_for_memory(g, donate)))
+    # Nonblocking reductions overlap only the work between their start and wait.
+    tail.append(Pass("schedule_collectives", schedule_collectives))
     # Barriers kept recomputations out of forward kernels through fusion and
     # scheduling; the order is final now.
     tail.append(Pass("remove_barriers", remove_barriers))

@@ -196,7 +196,9 @@ class TrainStep:
                 grads = average(grads, comm.size, parallel.bucket_bytes, parallel.compress)
                 loss = average(loss, comm.size)
             else:
-                grads, loss = average((grads, loss), comm.size, parallel.bucket_bytes)
+                grads, loss = average(
+                    (grads, loss), comm.size, parallel.bucket_bytes, overlap=parallel.overlap
+                )
             new_params, new_opt_state = optimizer.update(grads, opt_state, params)
             # Local statistics (BatchNorm without sync) would drift apart per rank.
             new_model_state = average_floats(new_model_state, comm.size, parallel.bucket_bytes)

@@ -181,3 +181,67 @@ register(
         doc="elementwise sum/max/min of x over the processes of a communicator group",
     )
 )
+
+
+# ---------------------------------------------------------------------------
+# all_reduce_start / all_reduce_done: the same sum, split so that it overlaps
+# ---------------------------------------------------------------------------
+#
+# ``%r = all_reduce_start %x`` starts a nonblocking allreduce (MPI_Iallreduce)
+# and ``%y = all_reduce_done %r, %after...`` waits for it; ``%y`` is the
+# reduction of ``%x``. Nodes scheduled between them run while the reduction
+# travels. ``%r`` may be read only by its ``all_reduce_done``; the optional
+# ``%after`` operands are ignored except as ordering (the wait runs after
+# they exist). The reference runs the whole reduction in the start.
+
+
+def _start_rule(x: TensorType, *, reduction: str, group: int) -> TensorType:
+    return _all_reduce_rule(x, reduction=reduction, group=group)
+
+
+def _start_ref(x: np.ndarray, *, reduction: str, group: int) -> np.ndarray:
+    return _all_reduce_ref(x, reduction=reduction, group=group)
+
+
+def _start_vjp(b: Any, ct: Any, out: Any, x: Any, *, reduction: str, group: int) -> Any:
+    return _all_reduce_vjp(b, ct, out, x, reduction=reduction, group=group)
+
+
+register(
+    OpDef(
+        "all_reduce_start",
+        ("x",),
+        (Attr("reduction", "str", "sum"), Attr("group", "int", 0)),
+        _start_rule,
+        _start_ref,
+        _start_vjp,
+        frozenset({"collective"}),
+        doc="start a nonblocking all_reduce; its result is read by all_reduce_done only",
+    )
+)
+
+
+def _done_rule(r: TensorType, *after: TensorType) -> TensorType:
+    return r
+
+
+def _done_ref(r: np.ndarray, *after: np.ndarray) -> np.ndarray:
+    return np.array(r, copy=True)
+
+
+def _done_vjp(b: Any, ct: Any, out: Any, r: Any, *after: Any) -> Any:
+    return (ct, *([None] * len(after)))
+
+
+register(
+    OpDef(
+        "all_reduce_done",
+        ("r", "*after"),
+        (),
+        _done_rule,
+        _done_ref,
+        _done_vjp,
+        frozenset({"collective"}),
+        doc="wait for an all_reduce_start (after the `after` operands exist); its result",
+    )
+)

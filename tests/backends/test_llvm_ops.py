@@ -396,6 +396,9 @@ def test_all_reduce_alone() -> None:
         for compress in ("bf16", "f16"):
             c.add(f"{dtype} {compress}", c.b.all_reduce(x, compress=compress))
     c.add("literal bf16", c.b.all_reduce(Literal(1.7, f32), compress="bf16"))
+    y = c.input(TensorType((5,), f64))
+    started = c.b.all_reduce_start(y, reduction="max")
+    c.add("start/done", c.b.all_reduce_done(started, y))
     c.run()
 
 

@@ -30,6 +30,7 @@ def test_data_parallel_step_matches_double_batch_llvm() -> None:
     proc, _ = run_mpi("step.py", "llvm")
     _ok(proc, " llvm")
     _ok(proc, " llvm bf16")
+    _ok(proc, " llvm overlap")
 
 
 @pytest.mark.slow
@@ -37,6 +38,7 @@ def test_data_parallel_step_matches_double_batch_numpy() -> None:
     proc, _ = run_mpi("step.py", "numpy")
     _ok(proc, " numpy")
     _ok(proc, " numpy bf16")
+    _ok(proc, " numpy overlap")
 
 
 def test_batchnorm_sync_and_local_statistics() -> None:

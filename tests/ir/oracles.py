@@ -543,6 +543,14 @@ def all_reduce(
     return np.zeros((), x.dtype) + rounded.astype(np.float32).astype(x.dtype)
 
 
+def all_reduce_start(x: np.ndarray, *, reduction: str = "sum", group: int = 0) -> np.ndarray:
+    return all_reduce(x, reduction=reduction, group=group)
+
+
+def all_reduce_done(r: np.ndarray, *after: np.ndarray) -> np.ndarray:
+    return np.array(r)
+
+
 def optimization_barrier(*xs: np.ndarray) -> Any:
     if not xs:
         raise Rejected("needs an operand")
@@ -650,6 +658,8 @@ ORACLES: dict[str, Callable[..., Any]] = {
     "remat": remat,
     "optimization_barrier": optimization_barrier,
     "all_reduce": all_reduce,
+    "all_reduce_start": all_reduce_start,
+    "all_reduce_done": all_reduce_done,
     "scan": scan,
     "cond": cond,
 }

@@ -699,6 +699,21 @@ def all_reduce_cases(rng: np.random.Generator) -> Iterator[Case]:
     )
 
 
+def all_reduce_start_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for dtype in DTYPES:
+        for reduction in ("sum", "max"):
+            for shape in UNARY_SHAPES:
+                yield Case((sample(rng, shape, dtype),), {"reduction": reduction})
+    yield Case((sample(rng, (2,), DType.f32),), {"reduction": "mean"}, label="unknown")
+
+
+def all_reduce_done_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for dtype in DTYPES:
+        for shape in UNARY_SHAPES:
+            yield Case((sample(rng, shape, dtype),))
+    yield Case((sample(rng, (2, 3), DType.f32), sample(rng, (4,), DType.i64)), label="after")
+
+
 CASES: dict[str, Callable[[np.random.Generator], Iterator[Case]]] = {
     "select": select_cases,
     "cast": cast_cases,
@@ -726,6 +741,8 @@ CASES: dict[str, Callable[[np.random.Generator], Iterator[Case]]] = {
     "remat": remat_cases,
     "optimization_barrier": barrier_cases,
     "all_reduce": all_reduce_cases,
+    "all_reduce_start": all_reduce_start_cases,
+    "all_reduce_done": all_reduce_done_cases,
     "scan": scan_cases,
     "cond": cond_cases,
 }

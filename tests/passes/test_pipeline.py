@@ -40,6 +40,7 @@ def test_numpy_pipeline(backend: str) -> None:
         "simplify_after_cse",
         "eliminate_dead_code",
         "schedule_for_memory",
+        "schedule_collectives",
         "remove_barriers",
     ]
 
@@ -57,6 +58,7 @@ def test_llvm_pipeline_unrolls_first_and_fuses_before_scheduling() -> None:
         "rematerialize",
         "fuse",
         "schedule_for_memory",
+        "schedule_collectives",
         "remove_barriers",
     ]
 

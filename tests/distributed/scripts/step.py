@@ -55,3 +55,21 @@ for name, value in small.params.items():
 graph = packed.lower(small, x[:b], y[:b]).optimized_graph
 assert any(n.op == "all_reduce" and n.attrs["compress"] == "bf16" for n in graph.nodes)
 print(f"rank {comm.rank} ok {backend} bf16")
+
+# Nonblocking buckets (started during the backward, waited for after it) give
+# the same bits as blocking ones.
+blocking = None
+for overlap in (False, True):
+    options = gc.distributed.DataParallel(comm, bucket_bytes=64, overlap=overlap)
+    stepper = gc.train_step(plain_loss, gc.optim.Adam(0.05), backend=backend, data_parallel=options)
+    s = stepper.init(model(seed=0))
+    for k in range(steps):
+        lo = (k * comm.size + comm.rank) * b
+        s, _ = stepper(s, x[lo : lo + b], y[lo : lo + b])
+    if blocking is not None:
+        for name, value in s.params.items():
+            assert np.array_equal(value, blocking.params[name]), name
+        ops = [n.op for n in stepper.lower(s, x[:b], y[:b]).optimized_graph.nodes]
+        assert ops.count("all_reduce_start") == ops.count("all_reduce_done") == 3, ops
+    blocking = s
+print(f"rank {comm.rank} ok {backend} overlap")
