@@ -16,6 +16,9 @@ Buckets follow the reverse order of the parameters, the order in which
 backpropagation produces their gradients, as PyTorch's DDP does: the first
 bucket's gradients exist first. Fewer, larger messages pay the per-message
 latency fewer times; one bucket per parameter is ``bucket_bytes=0``.
+With ``overlap=True`` each bucket becomes an ``all_reduce_start`` /
+``all_reduce_done`` pair, and the ``schedule_collectives`` pass starts it as
+soon as the bucket's gradients exist and waits after the backward.
 """
 
 from __future__ import annotations
