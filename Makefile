@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,examples,viz]'
+	$(PY) -m pip install --quiet -e '.[dev,examples,viz,mpi]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -5,7 +5,7 @@
 array([2., 4.])
 """
 
-from . import checkpoint, ir, nn, optim, random, training, viz
+from . import checkpoint, distributed, ir, nn, optim, random, training, viz
 from .api import grad, hvp, jvp, stop_gradient, value_and_grad, vjp
 from .check import GradientCheckError, check_grads
 from .control import cond, scan
@@ -72,6 +72,7 @@ __all__ = [
     "check_grads",
     "checkpoint",
     "cond",
+    "distributed",
     "fit",
     "fori_loop",
     "grad",

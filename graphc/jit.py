@@ -177,6 +177,9 @@ class Jitted:
         self._static_cache: dict[int, tuple[int, ...]] = {}
         self.retrace_reasons: list[str] = []
         self._last: Compiled | None = None
+        # Called with each new compilation before it first runs (a data-parallel
+        # step checks there that every rank compiled the same graph).
+        self.on_compile: Callable[[Compiled], None] | None = None
         try:
             self._sig = inspect.signature(f)
         except (TypeError, ValueError):
@@ -389,6 +392,8 @@ class Jitted:
             weak_ints=weak_int_uses(traced.graph, traced.input_weak),
             static_positions=self._static(len(args)),
         )
+        if self.on_compile is not None:
+            self.on_compile(compiled)
         self.cache[sig] = compiled
         return compiled
 

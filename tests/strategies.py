@@ -590,6 +590,29 @@ def _cond(c: _Ctx) -> Any:
     return c.b.cond(pred, *operands, subgraphs=[if_true, if_false])
 
 
+def _all_reduce(c: _Ctx) -> Any:
+    # A single-process world: the op is the identity, but it is a node no pass may drop.
+    x = c.pick_or_fresh(
+        lambda v: not v.type.dtype.is_bool,
+        lambda: TensorType(c.draw(shapes()), c.dtype(FLOAT_DTYPES)),
+    )
+    return c.b.all_reduce(x, reduction=c.draw(st.sampled_from(("sum", "max", "min"))))
+
+
+def _all_reduce_start(c: _Ctx) -> Any:
+    x = c.pick_or_fresh(
+        lambda v: not v.type.dtype.is_bool,
+        lambda: TensorType(c.draw(shapes()), c.dtype(FLOAT_DTYPES)),
+    )
+    return c.b.all_reduce_start(x, reduction=c.draw(st.sampled_from(("sum", "max", "min"))))
+
+
+def _all_reduce_done(c: _Ctx) -> Any:
+    # A done reads its own start's result; ordering operands may be anything.
+    started = _all_reduce_start(c)
+    return c.b.all_reduce_done(started, *[c.pick() for _ in range(c.draw(st.integers(0, 2)))])
+
+
 def _optimization_barrier(c: _Ctx) -> Any:
     return c.b.optimization_barrier(*[c.pick() for _ in range(c.draw(st.integers(1, 3)))])
 
@@ -619,6 +642,9 @@ OP_MAKERS: dict[str, Maker] = {
     "fusion": _fusion,
     "remat": _remat,
     "optimization_barrier": _optimization_barrier,
+    "all_reduce": _all_reduce,
+    "all_reduce_start": _all_reduce_start,
+    "all_reduce_done": _all_reduce_done,
     "scan": _scan,
     "cond": _cond,
     "while": _while,

@@ -21,7 +21,16 @@ from graphc.ir.decompose import Decomposition, decompose, inline_body, pass_thro
 from graphc.ir.plan import MemoryPlan
 
 from . import cache as cache_mod
-from . import control, conv, index_kernels, linalg, lower_loops, shape_kernels, target  # noqa: F401
+from . import (  # noqa: F401
+    collective,
+    control,
+    conv,
+    index_kernels,
+    linalg,
+    lower_loops,
+    shape_kernels,
+    target,
+)
 from . import pool as pool_mod
 from .blas import register_blas
 from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads
@@ -92,7 +101,10 @@ def compile(
     blas = register_blas()
     threads = threads or num_threads or default_threads()
     options = Options(
-        profile=profile, gemm_parts=min(threads, MAX_CHUNKS), flush_denormals=flush_denormals
+        profile=profile,
+        gemm_parts=min(threads, MAX_CHUNKS),
+        flush_denormals=flush_denormals,
+        mpi=collective.prepare(g),
     )
     if parallel_work is not None:
         options.parallel_work = parallel_work

@@ -101,6 +101,7 @@ class Options:
     gemm_parts: int = 1  # large products are split into this many (the compile's threads)
     profile: bool = False  # count cycles per node (see profile.py)
     flush_denormals: bool = False  # FTZ/DAZ while the step runs (see fpmode.py)
+    mpi: str = ""  # the MPI ABI collectives call ("" when each group is one process)
 
 
 class ModuleBuilder:

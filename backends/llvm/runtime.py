@@ -28,6 +28,7 @@ from . import profile as profile_mod
 
 ERR_INDEX = 1
 ERR_NEGATIVE_POWER = 2
+ERR_MPI = 3
 
 _ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
@@ -259,6 +260,15 @@ class LLVMExecutable:
                     details=[_describe(n)],
                     loc=n.loc,
                     hint="cast the base to a float type first",
+                )
+            )
+        if code == ERR_MPI:
+            raise BackendError(
+                format_message(
+                    f"{n.op}: the MPI library returned error code {value}",
+                    details=[_describe(n)],
+                    loc=n.loc,
+                    hint="another rank may have failed or run a different graph",
                 )
             )
         raise BackendError(f"native code reported error {code} at {n.op}")

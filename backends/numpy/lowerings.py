@@ -290,6 +290,20 @@ def _scatter_add(e: Emit) -> str:
     return e.call("rt_scatter_add", runtime.scatter_add, *e.args, str(e.attrs["axis"]), out=e.out)
 
 
+def _all_reduce(e: Emit) -> str:
+    attrs = e.attrs
+    x = e.operand_as(0, e.out_type.dtype)
+    return e.call(
+        "rt_all_reduce",
+        runtime.all_reduce,
+        x,
+        repr(attrs["reduction"]),
+        str(attrs["group"]),
+        repr(attrs["compress"]),
+        out=e.out,
+    )
+
+
 def _reference(op: str) -> Lowering:
     """The op's NumPy reference itself (for ops with no faster NumPy spelling yet)."""
     fn = get_op(op).reference
@@ -385,6 +399,19 @@ LOWERINGS: dict[str, Lowering] = {
     "max_pool2d": _reference("max_pool2d"),
     "avg_pool2d": _reference("avg_pool2d"),
     "random_bits": _reference("random_bits"),
+    "all_reduce": Lowering(_all_reduce, out=True),
+    "all_reduce_start": Lowering(
+        lambda e: e.call(
+            "rt_all_reduce_start",
+            runtime.all_reduce_start,
+            e.operand_as(0, e.out_type.dtype),
+            repr(e.attrs["reduction"]),
+            str(e.attrs["group"]),
+        )
+    ),
+    "all_reduce_done": Lowering(
+        lambda e: e.call("rt_all_reduce_done", runtime.all_reduce_done, *e.args)
+    ),
     # Values known at compile time; the code generator computes them once.
     "iota": _reference("iota"),
     "constant": Lowering(lambda e: "<constant>"),

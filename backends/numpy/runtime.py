@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from graphc.ir.ops.collective import group_communicator, round_to_16
+
 # select is a bitwise blend on the elements' bits: branch-free, so it does not
 # slow down on unpredictable conditions as np.where does (about 10x here), and
 # it copies values exactly, NaN payloads and signed zeros included.
@@ -112,3 +114,45 @@ def scatter_add(
     where: Any = (slice(None),) * axis + (np.asarray(indices),)
     np.add.at(out, where, updates)
     return out
+
+
+def all_reduce(
+    x: Any, reduction: str, group: int, compress: str = "", out: np.ndarray | None = None
+) -> np.ndarray:
+    """The group's allreduce of ``x`` (a copy when this process is alone in it).
+    The communicator is looked up per call, so an executable follows a
+    re-registered group."""
+    comm = group_communicator(group)
+    x = np.require(x, requirements="C")
+    if comm is None or comm.size == 1:
+        if compress:
+            x = round_to_16(x, compress)
+        if out is None:
+            return np.array(x, copy=True)
+        np.copyto(out, x)
+        return out
+    return comm.all_reduce(x, reduction, out=out, compress=compress)
+
+
+# Requests of started reductions, by the id of the array they fill.
+_PENDING: dict[int, Any] = {}
+
+
+def all_reduce_start(x: Any, reduction: str, group: int) -> np.ndarray:
+    """Start the group's allreduce of ``x`` into a new array (filled when
+    :func:`all_reduce_done` returns it)."""
+    comm = group_communicator(group)
+    out = np.array(x, copy=True)
+    alone = comm is None or comm.size == 1
+    _PENDING[id(out)] = None if alone else comm.start_all_reduce(out, reduction)
+    return out
+
+
+def all_reduce_done(r: np.ndarray, *after: Any) -> np.ndarray:
+    """Wait for the reduction :func:`all_reduce_start` began into ``r``."""
+    if id(r) not in _PENDING:  # not a started buffer: a fresh result all the same
+        return np.array(r, copy=True)
+    request = _PENDING.pop(id(r))
+    if request is not None:
+        request.Wait()
+    return r

@@ -35,6 +35,7 @@ def batch_norm(
     train: bool,
     momentum: float = 0.1,
     eps: float = 1e-5,
+    sync: bool = False,
 ) -> tuple[Any, Any, Any]:
     """Normalize ``x`` per channel (axis 1) over the batch and any spatial axes.
 
@@ -43,6 +44,13 @@ def batch_norm(
     them: ``new = (1 - momentum) * old + momentum * batch``, with the unbiased
     batch variance, as PyTorch does. In evaluation the running statistics
     normalize and are returned unchanged. ``scale``/``bias`` may be None.
+
+    ``sync=True`` (data-parallel training) takes the batch statistics over
+    the whole global batch: the per-channel sums are added over the ranks by
+    ``all_reduce`` (two of them, for the mean and then the variance), and
+    gradients flow back through them. Otherwise each rank normalizes with
+    its own batch (a data-parallel step then averages the running
+    statistics over the ranks, so replicas stay identical).
 
     >>> x = np.array([[1.0], [3.0]])
     >>> y, m, v = batch_norm(x, None, None, np.zeros(1), np.ones(1), train=True, eps=0.0)
@@ -54,10 +62,18 @@ def batch_norm(
     axes = (0, *range(2, len(x.shape)))
     channel_shape = (1, x.shape[1]) + (1,) * (len(x.shape) - 2)
     if train:
-        mean = x.mean(axis=axes)
-        centered = x - mean.reshape(channel_shape)
-        var = (centered * centered).mean(axis=axes)
         count = math.prod(x.shape) // x.shape[1]
+        if sync:
+            from ..distributed import all_reduce, world
+
+            count *= world().size
+            mean = all_reduce(x.sum(axis=axes)) / count
+            centered = x - mean.reshape(channel_shape)
+            var = all_reduce((centered * centered).sum(axis=axes)) / count
+        else:
+            mean = x.mean(axis=axes)
+            centered = x - mean.reshape(channel_shape)
+            var = (centered * centered).mean(axis=axes)
         unbiased = var * (count / max(count - 1, 1))
         new_mean = running_mean * (1.0 - momentum) + mean * momentum
         new_var = running_var * (1.0 - momentum) + unbiased * momentum
@@ -80,6 +96,8 @@ class BatchNorm:
     ``init`` gives ``{"scale": ones, "bias": zeros}`` (``{}`` without
     ``affine``), ``init_state`` gives ``{"mean": zeros, "var": ones}``, and
     ``apply(params, state, x, train=...)`` returns ``(y, new_state)``.
+    ``sync=True`` normalizes with the statistics of the global batch of a
+    data-parallel step (see :func:`batch_norm`).
     """
 
     num_features: int
@@ -87,6 +105,7 @@ class BatchNorm:
     eps: float = 1e-5
     affine: bool = True
     dtype: Any = np.float32
+    sync: bool = False
 
     def init(self, rng: Any = None) -> dict[str, np.ndarray]:
         if not self.affine:
@@ -114,6 +133,7 @@ class BatchNorm:
             train=train,
             momentum=self.momentum,
             eps=self.eps,
+            sync=self.sync,
         )
         return y, {"mean": mean, "var": var}
 
@@ -150,6 +170,7 @@ class LayerNorm:
     eps: float = 1e-5
     affine: bool = True
     dtype: Any = np.float32
+    sync: bool = False
 
     @property
     def normalized_shape(self) -> tuple[int, ...]:

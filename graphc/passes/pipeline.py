@@ -21,6 +21,7 @@ from .inline import inline_remat, remove_barriers
 from .manager import CompileReport, Pass, run_passes
 from .remat import rematerialize
 from .schedule import schedule_for_memory
+from .schedule_collectives import schedule_collectives
 from .simplify import simplify
 from .sum_chains import merge_sum_chains
 from .widen import widen_16bit
@@ -44,7 +45,7 @@ def pipeline(
     >>> [p.name for p in pipeline()][:3]
     ['verify', 'fold_constants', 'simplify']
     >>> [p.name for p in pipeline("llvm")][-3:]
-    ['fuse', 'schedule_for_memory', 'remove_barriers']
+    ['schedule_for_memory', 'schedule_collectives', 'remove_barriers']
     """
     lowering = backend is not None
     steps = [
@@ -91,6 +92,8 @@ def pipeline(
             in_bodies(schedule_for_memory, lambda g: schedule_for_memory(g, donate)),
         )
     )
+    # Nonblocking reductions overlap only the work between their start and wait.
+    tail.append(Pass("schedule_collectives", schedule_collectives))
     # Barriers kept recomputations out of forward kernels through fusion and
     # scheduling; the order is final now.
     tail.append(Pass("remove_barriers", remove_barriers))

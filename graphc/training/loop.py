@@ -43,6 +43,7 @@ import numpy as np
 
 from .. import checkpoint
 from ..checkpoint import CheckpointError
+from ..distributed.sharding import shard
 from ..ir import GraphcError, format_message
 from ..pytree import tree_map
 from .diagnostics import flatten
@@ -384,6 +385,16 @@ def fit(
             ``batch_size`` rows (the last partial batch of an epoch is
             dropped, so the compiled step keeps one shape); shuffling differs
             per epoch, so every sample is seen.
+        batch_size: rows per step on this process. With a data-parallel
+            step on N ranks each global batch has ``N * batch_size`` rows of
+            the epoch's shuffled order, and rank r trains on its r-th part
+            (see :mod:`graphc.distributed.sharding`); the loss and the aux
+            metrics are averaged over the ranks; only rank 0 shows progress,
+            writes checkpoints and plots; evaluation runs on every rank, and
+            every rank records rank 0's numbers, so early stopping decides
+            alike everywhere. Checkpoints record the global batch size, so a
+            run resumes exactly on another number of ranks with the same
+            global batch.
         eval_fn: ``eval_fn(state, *eval_data)`` -> a number (recorded as
             ``val_loss``) or a dict of numbers (recorded with a ``val_``
             prefix), called after every epoch.
@@ -437,9 +448,16 @@ def fit(
         raise FitError("fit: epochs must be >= 0, batch_size and checkpoint_every >= 1")
     data = _as_arrays(train_data, "train_data")
     n = len(data[0])
-    steps_per_epoch = n // batch_size
+    ranks = _Ranks(step)
+    steps_per_epoch = n // (batch_size * ranks.size)
     if steps_per_epoch == 0:
-        raise FitError(f"fit: batch_size {batch_size} is larger than the {n} training samples")
+        raise FitError(
+            f"fit: batch_size {batch_size}"
+            + (f" x {ranks.size} ranks" if ranks.size > 1 else "")
+            + f" is larger than the {n} training samples"
+        )
+    global_batch = batch_size * ranks.size
+    progress = progress and ranks.rank == 0
     evaluation = _as_arrays(eval_data, "eval_data") if eval_data is not None else ()
     if eval_fn is None and eval_data is not None:
         raise FitError("fit: eval_data was given without an eval_fn")
@@ -449,7 +467,8 @@ def fit(
         )
     ckpt_path = None
     if checkpoint_dir is not None:
-        os.makedirs(checkpoint_dir, exist_ok=True)
+        if ranks.rank == 0:
+            os.makedirs(checkpoint_dir, exist_ok=True)
         ckpt_path = os.path.join(os.fspath(checkpoint_dir), CHECKPOINT_NAME)
 
     history = History()
@@ -457,8 +476,11 @@ def fit(
     best_state: TrainState | None = None
     start_epoch = 0
     source = _resume_path(None if checkpoint_dir is None else os.fspath(checkpoint_dir), resume)
+    # Rank 0 decides (it writes the checkpoints); the others follow.
+    source = source if ranks.agree_on_flag(source is not None) else None
     if source is not None:
-        state, best_state, meta = _restore(source, state, seed, batch_size)
+        state, best_state, meta = _restore(source, state, seed, global_batch)
+        state = ranks.from_rank0(state)
         start_epoch = int(meta["epoch"])
         history = History.from_json(meta["history"])
         tracker = dict(meta["early_stopping"])
@@ -486,7 +508,7 @@ def fit(
             # Copies: the step updates the donated state in place.
             last_good = _copy_state(state) if on_nan == "stop" else None
             for i in range(steps_per_epoch):
-                idx = order[i * batch_size : (i + 1) * batch_size]
+                idx = shard(order, i, batch_size, ranks.rank, ranks.size)
                 backup = _copy_state(state) if on_nan == "skip_step" else None
                 out = step(state, *(a[idx] for a in data))
                 state, loss = out[0], float(out[1])
@@ -513,7 +535,7 @@ def fit(
                 elapsed = time.perf_counter() - started
                 bar.set_postfix(
                     loss=f"{total / (i + 1):.4f}",
-                    samples_s=f"{(i + 1) * batch_size / max(elapsed, 1e-9):.0f}",
+                    samples_s=f"{(i + 1) * global_batch / max(elapsed, 1e-9):.0f}",
                     refresh=False,
                 )
             if history.stopped_on_nan:
@@ -524,30 +546,34 @@ def fit(
                 "epoch": epoch + 1,
                 "loss": total / taken if taken else math.nan,
             }
-            record.update({k: v / max(taken, 1) for k, v in sums.items()})
-            record.update({k: v / max(taken, 1) for k, v in diag_sums.items()})
+            record.update(ranks.mean({k: v / max(taken, 1) for k, v in sums.items()}))
+            record.update(ranks.mean({k: v / max(taken, 1) for k, v in diag_sums.items()}))
             if skipped:
                 record["skipped_steps"] = skipped
             if eval_fn is not None:
                 record.update(_evaluate(eval_fn, state, evaluation))
             record["time"] = time.perf_counter() - started
-            record["samples_per_second"] = steps_per_epoch * batch_size / max(train_seconds, 1e-9)
+            record["samples_per_second"] = steps_per_epoch * global_batch / max(train_seconds, 1e-9)
+            # Every rank records rank 0's numbers, so early stopping decides alike everywhere.
+            record = ranks.record_of_rank0(record)
             history.records.append(record)
             epoch += 1
             if early_stopping is not None:
                 best_state = _track(early_stopping, record, tracker, history, state, best_state)
             if on_epoch is not None:
                 on_epoch(record)
-            if ckpt_path is not None and (
-                epoch % checkpoint_every == 0 or epoch == epochs or history.stopped_early
+            if (
+                ckpt_path is not None
+                and ranks.rank == 0
+                and (epoch % checkpoint_every == 0 or epoch == epochs or history.stopped_early)
             ):
-                _save(ckpt_path, state, best_state, epoch, seed, batch_size, history, tracker)
+                _save(ckpt_path, state, best_state, epoch, seed, global_batch, history, tracker)
     finally:
         bar.close()
     if history.stopped_early and best_state is not None and early_stopping is not None:
         if early_stopping.restore_best:
             state = best_state
-    if plot is not None:
+    if plot is not None and ranks.rank == 0:
         plot_history(history, plot, vanishing=grad_thresholds[0], exploding=grad_thresholds[1])
     return state, history
 
@@ -567,6 +593,38 @@ def _nan_error(loss: float, epoch: int, i: int, steps_per_epoch: int) -> Excepti
             "with the last whole epoch's state",
         )
     )
+
+
+class _Ranks:
+    """What the loop needs to know about a data-parallel step's ranks (a
+    plain step is one rank, and every method is then the identity)."""
+
+    def __init__(self, step: TrainStep) -> None:
+        self.comm = step.comm if step.comm is not None and step.comm.size > 1 else None
+        self.rank = 0 if self.comm is None else self.comm.rank
+        self.size = 1 if self.comm is None else self.comm.size
+
+    def mean(self, values: dict[str, float]) -> dict[str, float]:
+        if self.comm is None or not values:
+            return values
+        names = sorted(values)
+        total = self.comm.all_reduce(np.array([values[k] for k in names], np.float64))
+        return {k: float(v) / self.size for k, v in zip(names, total)}
+
+    def agree_on_flag(self, flag: bool) -> bool:
+        if self.comm is None:
+            return flag
+        return bool(self.comm.broadcast(np.array(flag)))
+
+    def from_rank0(self, state: TrainState) -> TrainState:
+        return state if self.comm is None else TrainState(*self.comm.broadcast(tuple(state)))
+
+    def record_of_rank0(self, record: dict[str, Any]) -> dict[str, Any]:
+        if self.comm is None:
+            return record
+        names = sorted(record)
+        values = self.comm.broadcast(np.array([float(record[k]) for k in names], np.float64))
+        return {k: (int(v) if k == "epoch" else float(v)) for k, v in zip(names, values)}
 
 
 def _track(

@@ -162,12 +162,17 @@ class TrainStep:
         backend: str | None,
         has_aux: bool,
         donate: bool,
+        data_parallel: Any,
         jit_options: dict[str, Any],
         mixed_precision: str | None = None,
         loss_scale: float = 2.0**15,
         growth_interval: int = 2000,
         diagnostics: bool = False,
     ) -> None:
+        from ..distributed.data_parallel import average, average_floats, data_parallel_options
+
+        self.parallel = data_parallel_options(data_parallel)
+        self.comm = self.parallel.communicator if self.parallel is not None else None
         self.loss_fn = loss_fn
         self.diagnostics = diagnostics
         self.low = precision_dtype(mixed_precision)
@@ -181,7 +186,9 @@ class TrainStep:
         self.uses_model_state = _accepts(loss_fn, "model_state")
         name = function_name(loss_fn)
 
-        def update(params: Any, opt_state: Any, model_state: Any, key: Any, *batch: Any) -> Any:
+        parallel, comm = self.parallel, self.comm
+
+        def step_body(params: Any, opt_state: Any, model_state: Any, key: Any, batch: Any) -> Any:
             scale = opt_state["loss_scale"] if self.loss_scaling else None
 
             def objective(*args: Any) -> Any:
@@ -192,9 +199,21 @@ class TrainStep:
             (_, (loss, aux, new_model_state, seen)), grads = value_and_grad(
                 objective, argnums=0, has_aux=True
             )(params, model_state, key, opt_state["step"], *batch)
+            if parallel is not None:
+                assert comm is not None
+                if parallel.compress:
+                    grads = average(grads, comm.size, parallel.bucket_bytes, parallel.compress)
+                    loss = average(loss, comm.size)
+                else:
+                    grads, loss = average(
+                        (grads, loss), comm.size, parallel.bucket_bytes, overlap=parallel.overlap
+                    )
+                # Local statistics (BatchNorm without sync) would drift apart per rank.
+                new_model_state = average_floats(new_model_state, comm.size, parallel.bucket_bytes)
             if scale is None:
                 new_params, new_opt_state = optimizer.update(grads, opt_state, params)
             else:
+                # after averaging, so every rank skips (or takes) the same steps
                 new_params, new_opt_state = scaled_update(
                     optimizer, grads, opt_state, params, growth_interval
                 )
@@ -203,15 +222,38 @@ class TrainStep:
                 return new_params, new_opt_state, new_model_state, loss, aux, diag
             return new_params, new_opt_state, new_model_state, loss, aux
 
-        update.__name__ = update.__qualname__ = f"{name}_train_step"
+        def update(params: Any, opt_state: Any, model_state: Any, key: Any, *batch: Any) -> Any:
+            return step_body(params, opt_state, model_state, key, batch)
+
+        def update_parallel(
+            params: Any, opt_state: Any, model_state: Any, key: Any, rank: Any, *batch: Any
+        ) -> Any:
+            assert comm is not None
+            # Ranks draw different dropout masks; one rank keeps the plain step's key.
+            rank_key = random.fold_in(key, rank) if comm.size > 1 else key
+            return step_body(params, opt_state, model_state, rank_key, batch)
+
+        fn = update if parallel is None else update_parallel
+        fn.__name__ = fn.__qualname__ = f"{name}_train_step"
         if (backend or default_backend()) == "llvm":
             jit_options = {"flush_denormals": True, **jit_options}
         self.jitted = jit(
-            update,
+            fn,
             backend=backend,
             donate_argnums=(0, 1, 2) if donate else (),
             **jit_options,
         )
+        if comm is not None and comm.size > 1:
+            self.jitted.on_compile = self._agree_on_graph
+            self._rank = np.array(comm.rank, np.int64)
+        else:
+            self._rank = np.array(0, np.int64)
+
+    def _agree_on_graph(self, compiled: Compiled) -> None:
+        """Stop at the first step, on every rank, when the ranks traced different
+        graphs (other code, other shapes): their collectives would not match."""
+        assert self.comm is not None
+        self.comm.agree("the traced train step", str(compiled.graph))
 
     def _split_outputs(
         self, params: Any, model_state: Any, key: Any, step: Any, *batch: Any
@@ -263,12 +305,19 @@ class TrainStep:
         opt_state = self.optimizer.init(params)
         if self.loss_scaling:
             opt_state = init_scale(opt_state, self.initial_scale)
-        return TrainState(
+        state = TrainState(
             params=params,
             opt_state=opt_state,
             model_state=_copy_tree(model_state),
             key=random.key(seed),
         )
+        if self.comm is not None and self.comm.size > 1:
+            # Every rank starts from rank 0's state, so replicas stay identical.
+            from ..distributed import waiting
+
+            with waiting("train_step.init (broadcast from rank 0)"):
+                state = TrainState(*self.comm.broadcast(tuple(state)))
+        return state
 
     def _args(self, state: Any, batch: tuple[Any, ...]) -> tuple[Any, ...]:
         if not isinstance(state, TrainState):
@@ -276,10 +325,21 @@ class TrainStep:
                 f"train_step: expected the TrainState made by init() (or returned by the "
                 f"previous step), got {type(state).__name__}"
             )
+        if self.parallel is not None:
+            return (
+                state.params, state.opt_state, state.model_state, state.key, self._rank, *batch
+            )  # fmt: skip
         return (state.params, state.opt_state, state.model_state, state.key, *batch)
 
     def __call__(self, state: TrainState, *batch: Any) -> Any:
-        return self._results(state, self.jitted(*self._args(state, batch)))
+        if self.comm is not None and self.comm.size > 1:
+            from ..distributed import waiting
+
+            with waiting("a data-parallel train step"):
+                out = self.jitted(*self._args(state, batch))
+        else:
+            out = self.jitted(*self._args(state, batch))
+        return self._results(state, out)
 
     def _results(self, state: TrainState, out: tuple[Any, ...]) -> Any:
         params, opt_state, model_state, loss, aux = out[:5]
@@ -316,6 +376,7 @@ def train_step(
     loss_scale: float = 2.0**15,
     growth_interval: int = 2000,
     diagnostics: bool = False,
+    data_parallel: Any = None,
     **jit_options: Any,
 ) -> TrainStep:
     """Compile forward, backward and the optimizer update of ``loss_fn`` into one step.
@@ -347,6 +408,13 @@ def train_step(
             ``(state, loss[, aux], diagnostics)`` and ``gc.fit`` records them
             (values named with ``gc.observe`` are not recorded under
             ``mixed_precision``).
+        data_parallel: a communicator (``gc.distributed.init()``), or a
+            ``gc.distributed.DataParallel`` with options: each rank calls the
+            step with its own local batch, and the gradients and the loss are
+            averaged over the ranks inside the compiled step. ``init``
+            broadcasts rank 0's state, so every rank holds bit-identical
+            parameters after every step; dropout masks differ per rank.
+            With one rank the step equals the plain one exactly.
         jit_options: passed to ``gc.jit`` (``dump``, ``disable_passes``,
             ``memory_budget``, backend options). On the LLVM backend a train
             step flushes subnormal floats to zero unless
@@ -367,6 +435,7 @@ def train_step(
         backend=backend,
         has_aux=has_aux,
         donate=donate,
+        data_parallel=data_parallel,
         jit_options=jit_options,
         mixed_precision=mixed_precision,
         loss_scale=loss_scale,

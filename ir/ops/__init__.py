@@ -1,6 +1,7 @@
 """The primitive op set. Importing this package registers every op."""
 
 from . import (  # noqa: F401
+    collective,
     control,
     conv,
     elementwise,

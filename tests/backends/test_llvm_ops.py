@@ -382,6 +382,26 @@ def test_random_bits() -> None:
     c.run()
 
 
+def test_all_reduce_alone() -> None:
+    """A process alone in its world: all_reduce is a copy (MPI runs in tests/distributed)."""
+    c = make_cases("collective")
+    for dtype in (f32, f64, i32, i64):
+        x = c.input(TensorType((2, 3), dtype))
+        for reduction in ("sum", "max", "min"):
+            c.add(f"{dtype} {reduction}", c.b.all_reduce(x, reduction=reduction))
+    c.add("literal", c.b.all_reduce(Literal(2.5, f32)))
+    edges = np.array([1 + 2**-8, 1 + 3 * 2**-8, np.nan, -np.inf, 3.4e38, -1e-40, -0.0, 7e4], "f4")
+    for dtype in (f32, f64):
+        x = c.input(TensorType((8,), dtype), data=edges.astype(dtype.np))
+        for compress in ("bf16", "f16"):
+            c.add(f"{dtype} {compress}", c.b.all_reduce(x, compress=compress))
+    c.add("literal bf16", c.b.all_reduce(Literal(1.7, f32), compress="bf16"))
+    y = c.input(TensorType((5,), f64))
+    started = c.b.all_reduce_start(y, reduction="max")
+    c.add("start/done", c.b.all_reduce_done(started, y))
+    c.run()
+
+
 # -- linear algebra ---------------------------------------------------------------------
 
 

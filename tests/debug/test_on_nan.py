@@ -55,7 +55,7 @@ def test_skip_step_undoes_the_bad_step():
 
 def test_stop_returns_the_last_whole_epoch():
     state, history = run("stop")
-    assert history.stopped_on_nan and len(history) == 0
+    assert history.stopped_on_nan and len(history.records) == 0
     np.testing.assert_array_equal(state.params, np.ones(2))
     assert gc.History.from_json(history.to_json()).stopped_on_nan
 

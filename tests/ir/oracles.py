@@ -537,6 +537,38 @@ def while_(*operands: np.ndarray, num_carry: int, _subgraphs: Any) -> Any:
     return tuple(np.asarray(c) for c in carry)
 
 
+def all_reduce(
+    x: np.ndarray, *, reduction: str = "sum", group: int = 0, compress: str = ""
+) -> np.ndarray:
+    # The tests run as one process: a world of one, where every reduction is the identity.
+    if reduction not in ("sum", "max", "min") or group < 0 or compress not in ("", "bf16", "f16"):
+        raise Rejected("unknown reduction or compression, or negative group")
+    if reduction == "sum" and x.dtype == np.bool_:
+        raise Rejected("a sum of bools")
+    if not compress:
+        return np.array(x)
+    if reduction != "sum" or x.dtype.kind != "f":
+        raise Rejected("compression applies to sums of floats")
+    single = x.astype(np.float32)
+    if compress == "f16":
+        with np.errstate(over="ignore"):
+            rounded = single.astype(np.float16).astype(np.float64)
+    else:
+        # bfloat16 keeps 8 significant bits: round the frexp mantissa to 1/256, ties to even.
+        mantissa, exponent = np.frexp(single.astype(np.float64))
+        rounded = np.ldexp(np.round(mantissa * 256) / 256, exponent)
+    # Plus zero, as the sum over ranks starting from zero (-0.0 becomes 0.0).
+    return np.zeros((), x.dtype) + rounded.astype(np.float32).astype(x.dtype)
+
+
+def all_reduce_start(x: np.ndarray, *, reduction: str = "sum", group: int = 0) -> np.ndarray:
+    return all_reduce(x, reduction=reduction, group=group)
+
+
+def all_reduce_done(r: np.ndarray, *after: np.ndarray) -> np.ndarray:
+    return np.array(r)
+
+
 def optimization_barrier(*xs: np.ndarray) -> Any:
     if not xs:
         raise Rejected("needs an operand")
@@ -643,6 +675,9 @@ ORACLES: dict[str, Callable[..., Any]] = {
     "fusion": fusion,
     "remat": remat,
     "optimization_barrier": optimization_barrier,
+    "all_reduce": all_reduce,
+    "all_reduce_start": all_reduce_start,
+    "all_reduce_done": all_reduce_done,
     "scan": scan,
     "cond": cond,
     "while": while_,

@@ -703,6 +703,40 @@ def barrier_cases(rng: np.random.Generator) -> Iterator[Case]:
     yield Case((), label="no operands")
 
 
+def all_reduce_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for dtype in DTYPES:
+        for reduction in ("sum", "max", "min"):
+            for shape in UNARY_SHAPES:
+                yield Case((sample(rng, shape, dtype),), {"reduction": reduction})
+    yield Case((sample(rng, (2,), DType.f32),), {"reduction": "mean"}, label="unknown reduction")
+    yield Case((sample(rng, (2,), DType.f32),), {"group": -1}, label="negative group")
+    yield Case((sample(rng, (2,), DType.f64),), {"group": 3}, label="unregistered group")
+    for dtype in (DType.f32, DType.f64):
+        for compress in ("bf16", "f16"):
+            for shape in UNARY_SHAPES:
+                yield Case((sample(rng, shape, dtype),), {"compress": compress})
+    yield Case((sample(rng, (2,), DType.f32),), {"compress": "f8"}, label="unknown compression")
+    yield Case((sample(rng, (2,), DType.i32),), {"compress": "bf16"}, label="compressed ints")
+    yield Case(
+        (sample(rng, (2,), DType.f32),), {"compress": "f16", "reduction": "max"}, label="max"
+    )
+
+
+def all_reduce_start_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for dtype in DTYPES:
+        for reduction in ("sum", "max"):
+            for shape in UNARY_SHAPES:
+                yield Case((sample(rng, shape, dtype),), {"reduction": reduction})
+    yield Case((sample(rng, (2,), DType.f32),), {"reduction": "mean"}, label="unknown")
+
+
+def all_reduce_done_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for dtype in DTYPES:
+        for shape in UNARY_SHAPES:
+            yield Case((sample(rng, shape, dtype),))
+    yield Case((sample(rng, (2, 3), DType.f32), sample(rng, (4,), DType.i64)), label="after")
+
+
 CASES: dict[str, Callable[[np.random.Generator], Iterator[Case]]] = {
     "select": select_cases,
     "cast": cast_cases,
@@ -729,6 +763,9 @@ CASES: dict[str, Callable[[np.random.Generator], Iterator[Case]]] = {
     "fusion": fusion_cases,
     "remat": remat_cases,
     "optimization_barrier": barrier_cases,
+    "all_reduce": all_reduce_cases,
+    "all_reduce_start": all_reduce_start_cases,
+    "all_reduce_done": all_reduce_done_cases,
     "scan": scan_cases,
     "cond": cond_cases,
     "while": while_cases,

@@ -345,6 +345,9 @@ VJP_CASES: dict[str, list[Any]] = {
     "remat": remat_cases(),
     "scan": scan_cases(),
     "cond": cond_cases(),
+    "all_reduce": unary(),
+    "all_reduce_start": unary(),
+    "all_reduce_done": unary() + [([Arg((2, 3)), Arg((3,))], {})],
     "optimization_barrier": unary()
     + [
         ([Arg((2, 3)), Arg((3,))], {}),

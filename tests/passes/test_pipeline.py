@@ -44,6 +44,7 @@ def test_numpy_pipeline(backend: str) -> None:
         "simplify_after_cse",
         "eliminate_dead_code",
         "schedule_for_memory",
+        "schedule_collectives",
         "remove_barriers",
     ]
 
@@ -63,6 +64,7 @@ def test_llvm_pipeline_fuses_before_scheduling() -> None:
         "widen_16bit",
         "fuse",
         "schedule_for_memory",
+        "schedule_collectives",
         "remove_barriers",
     ]
 
