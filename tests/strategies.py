@@ -257,6 +257,20 @@ def _cumsum(c: _Ctx) -> Any:
     return c.b.cumsum(x, axis=c.draw(st.integers(-n, n - 1)), reverse=c.draw(st.booleans()))
 
 
+def _argsort(c: _Ctx) -> Any:
+    return c.b.argsort(c.pick(lambda v: v.type.ndim >= 1 and not v.type.dtype.is_bool))
+
+
+def _polygamma(c: _Ctx) -> Any:
+    return c.b.polygamma(c.pick(), n=c.draw(st.integers(0, 3)))
+
+
+def _linalg(c: _Ctx) -> Any:
+    # Factorizations fail on data (singular, indefinite) and random graphs
+    # feed them arbitrary values, specials included; tests/numerics covers them.
+    raise Skip
+
+
 def _reshape(c: _Ctx) -> Any:
     x = c.pick()
     shape, size = x.type.shape, x.type.size
@@ -573,6 +587,9 @@ OP_MAKERS: dict[str, Maker] = {
     "gather": _gather,
     "scatter_add": _scatter_add,
     "matmul": _matmul,
+    "argsort": _argsort,
+    "polygamma": _polygamma,
+    **dict.fromkeys(["cholesky", "solve", "triangular_solve", "slogdet", "eigh"], _linalg),
     "conv2d": _conv2d,
     "max_pool2d": _pool("max_pool2d"),
     "avg_pool2d": _pool("avg_pool2d"),

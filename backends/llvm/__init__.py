@@ -20,7 +20,7 @@ from graphc.ir.ops.control import select_cond, unroll_scan
 from graphc.ir.plan import MemoryPlan
 
 from . import cache as cache_mod
-from . import conv, index_kernels, linalg, lower_loops, shape_kernels, target  # noqa: F401
+from . import conv, index_kernels, linalg, lower_loops, shape_kernels, sort, target  # noqa: F401
 from . import pool as pool_mod
 from .blas import register_blas
 from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads

@@ -14,6 +14,7 @@ from . import (  # noqa: F401  (imported for their registrations)
     reductions,
     scans,
     shape_functions,
+    sort_functions,
 )
 from .dispatch import HANDLERS, apply_function, normalize_axis
 

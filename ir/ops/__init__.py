@@ -4,6 +4,7 @@ from . import (  # noqa: F401
     control,
     conv,
     elementwise,
+    factor,
     fusion,
     indexing,
     linalg,
@@ -11,6 +12,8 @@ from . import (  # noqa: F401
     random,
     reduce,
     shape,
+    sort,
+    special,
 )
 from .registry import REQUIRED, Attr, OpDef, all_ops, get_op, register, set_vjp
 
