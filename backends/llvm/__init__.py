@@ -20,12 +20,13 @@ from graphc.ir.ops.control import select_cond, unroll_scan
 from graphc.ir.plan import MemoryPlan
 
 from . import cache as cache_mod
-from . import conv, index_kernels, linalg, lower_loops, shape_kernels, sort, target  # noqa: F401
+from . import conv, index_kernels, lapack, linalg, lower_loops, shape_kernels, sort, target  # noqa: F401
 from . import pool as pool_mod
 from .blas import register_blas
 from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads
 from .parallel import MAX_CHUNKS
 from .runtime import LLVMExecutable, MemoryReport
+from .special import polygamma_decomposition
 
 NAME = "llvm"
 # Every other registered op has a direct lowering (LOWERINGS). The pipeline
@@ -39,6 +40,8 @@ DECOMPOSITIONS: dict[str, Decomposition] = {
     # step and conds become both branches plus select.
     "scan": unroll_scan,
     "cond": select_cond,
+    # No C entry point for orders >= 1: a recurrence and a series in ordinary ops.
+    "polygamma": polygamma_decomposition,
 }
 
 __all__ = [

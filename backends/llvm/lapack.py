@@ -1,0 +1,296 @@
+"""Factorizations and solvers through LAPACK (and BLAS ``?trsm``).
+
+The function pointers come from SciPy's ``cython_lapack``/``cython_blas``
+(32-bit Fortran integers, every argument by reference) and are registered
+with LLVM under fixed names, as the GEMM pointers are. Matrices are row-major;
+LAPACK reads a row-major matrix as its transpose, so each kernel picks the
+triangle/transpose flags that make that come out right instead of copying
+into column-major form. Workspace lives in the arena's scratch memory.
+
+A data-dependent failure (singular matrix, not positive definite, no
+convergence) is recorded in the status words with the batch index; the
+runtime raises :class:`LinAlgError` at the node's user line after the call.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Callable
+
+import llvmlite.binding as llvm
+import llvmlite.ir as ir
+
+from graphc.ir import DType, Node
+
+from .blas import _capsule_pointer
+from .codegen import ModuleBuilder, lowering
+from .irutil import I8, I32, I64, PTR, VOID, alloca, const, counted_loop, elem_ptr, i64, load, store
+
+ERR_SINGULAR = 3
+ERR_NOT_PD = 4
+ERR_NO_CONVERGENCE = 5
+
+_LAPACK = ("potrf", "getrf", "syevd")
+_BLAS = ("trsm",)
+
+
+@functools.cache
+def register_lapack() -> None:
+    """Register the LAPACK/BLAS pointers with LLVM (once per process)."""
+    from scipy.linalg import cython_blas, cython_lapack
+
+    for names, capi in ((_LAPACK, cython_lapack.__pyx_capi__), (_BLAS, cython_blas.__pyx_capi__)):
+        for name in names:
+            for prefix in ("s", "d"):
+                llvm.add_symbol(f"graphc_{prefix}{name}", _capsule_pointer(capi[prefix + name]))
+
+
+class _Call:
+    """Helpers for one kernel body: by-reference scalars and LAPACK calls."""
+
+    def __init__(self, mb: ModuleBuilder, b: ir.IRBuilder, dtype: DType) -> None:
+        self.mb, self.b, self.dtype = mb, b, dtype
+        self.prefix = "s" if dtype is DType.f32 else "d"
+        self.info = alloca(b, I32, name="info")
+        # By-reference constants live in the entry block: once per kernel
+        # call, not once per loop iteration.
+        self.entry = ir.IRBuilder(b.block)
+        self._slots: dict[tuple[str, object], ir.Value] = {}
+
+    def _slot(self, value: ir.Constant, key: object) -> ir.Value:
+        found = self._slots.get((str(value.type), key))
+        if found is None:
+            found = alloca(self.entry, value.type)
+            self.entry.store(value, found)
+            self._slots[(str(value.type), key)] = found
+        return found
+
+    def int_(self, value: int) -> ir.Value:
+        return self._slot(ir.Constant(I32, value), value)
+
+    def char(self, c: str) -> ir.Value:
+        return self._slot(ir.Constant(I8, ord(c)), c)
+
+    def real(self, value: float) -> ir.Value:
+        return self._slot(const(self.dtype, value), value)
+
+    def call(self, name: str, *args: ir.Value) -> None:
+        register_lapack()
+        sym = f"graphc_{self.prefix}{name}"
+        module = self.mb.module
+        fn = module.globals.get(sym) or ir.Function(
+            module, ir.FunctionType(VOID, [PTR] * len(args)), sym
+        )
+        self.b.call(fn, list(args))
+
+    def failed(self) -> ir.Value:
+        return self.b.icmp_signed("!=", self.b.load(self.info, typ=I32), ir.Constant(I32, 0))
+
+    def report(self, code: int, batch: ir.Value) -> None:
+        with self.b.if_then(self.failed()):
+            self.mb.store_status(self.b, code, batch)
+
+    def copy(self, src: ir.Value, dst: ir.Value, count: int) -> None:
+        b, dt = self.b, self.dtype
+        with counted_loop(b, i64(0), i64(count), "c") as j:
+            store(b, load(b, elem_ptr(b, src, dt, j), dt), elem_ptr(b, dst, dt, j), dt)
+
+    def at(self, base: ir.Value, batch: ir.Value, stride: int) -> ir.Value:
+        return elem_ptr(self.b, base, self.dtype, self.b.mul(batch, i64(stride)))
+
+
+def _batched(
+    mb: ModuleBuilder,
+    n: Node,
+    bufs: list,  # type: ignore[type-arg]
+    batch: int,
+    body: Callable[[_Call, dict, ir.Value], None],  # type: ignore[type-arg]
+) -> None:
+    dtype = n.inputs[0].type.dtype  # type: ignore[union-attr]
+    mb.mark_node()
+
+    def build(b: ir.IRBuilder, p: dict) -> None:  # type: ignore[type-arg]
+        c = _Call(mb, b, dtype)
+        # The constants' stores go here, before the loop, in the entry block.
+        c.entry.position_before(c.info)
+        with counted_loop(b, i64(0), i64(batch), "batch") as k:
+            body(c, p, k)
+
+    mb.shared_kernel(
+        (n.op, str(n.inputs[0].type), str(n.outputs[-1].type), tuple(n.attrs.items())),
+        n,
+        bufs,
+        build,
+    )  # type: ignore[union-attr]
+    mb.check_status()
+
+
+def _sizes(n: Node) -> tuple[int, int]:
+    shape = n.inputs[0].type.shape  # type: ignore[union-attr]
+    return math.prod(shape[:-2]), shape[-1]
+
+
+@lowering("cholesky")
+def lower_cholesky(mb: ModuleBuilder, n: Node) -> None:
+    batch, m = _sizes(n)
+    if batch * m == 0:
+        return
+    ab, ob = mb.buf(n.inputs[0]), mb.buf(n.output)  # type: ignore[arg-type]
+
+    def body(c: _Call, p: dict, k: ir.Value) -> None:  # type: ignore[type-arg]
+        b, dt = c.b, c.dtype
+        out = c.at(p[ob], k, m * m)
+        c.copy(c.at(p[ab], k, m * m), out, m * m)
+        # Column-major "upper" is the row-major lower triangle NumPy reads;
+        # the factor U (A = U^T U) read row-major is L.
+        c.call("potrf", c.char("U"), c.int_(m), out, c.int_(m), c.info)
+        c.report(ERR_NOT_PD, k)
+        with counted_loop(b, i64(0), i64(m), "r") as r:
+            with counted_loop(b, b.add(r, i64(1)), i64(m), "q") as q:
+                store(b, const(dt, 0.0), elem_ptr(b, out, dt, b.add(b.mul(r, i64(m)), q)), dt)
+
+    _batched(mb, n, [ab, ob], batch, body)
+
+
+def _check_diagonal(c: _Call, a: ir.Value, m: int, k: ir.Value) -> None:
+    b, dt = c.b, c.dtype
+    with counted_loop(b, i64(0), i64(m), "d") as d:
+        v = load(b, elem_ptr(b, a, dt, b.mul(d, i64(m + 1))), dt)
+        with b.if_then(b.fcmp_ordered("==", v, const(dt, 0.0))):
+            c.mb.store_status(b, ERR_SINGULAR, k)
+
+
+@lowering("triangular_solve")
+def lower_triangular_solve(mb: ModuleBuilder, n: Node) -> None:
+    batch, m = _sizes(n)
+    rhs = n.inputs[1].type.shape[-1]  # type: ignore[union-attr]
+    if batch * m * rhs == 0:
+        return
+    lower, trans, unit = (n.attrs[k] for k in ("lower", "transpose_a", "unit_diagonal"))
+    ab, bb, ob = (mb.buf(x) for x in (*n.inputs, n.output))  # type: ignore[arg-type]
+
+    def body(c: _Call, p: dict, k: ir.Value) -> None:  # type: ignore[type-arg]
+        a, out = c.at(p[ab], k, m * m), c.at(p[ob], k, m * rhs)
+        c.copy(c.at(p[bb], k, m * rhs), out, m * rhs)
+        if not unit:
+            _check_diagonal(c, a, m, k)
+        # op(A) X = B is X^T op(A)^T = B^T: a right-side solve on the
+        # column-major views (A^T, B^T), whose triangle is the other one.
+        c.call(
+            "trsm", c.char("R"), c.char("U" if lower else "L"), c.char("T" if trans else "N"),
+            c.char("U" if unit else "N"), c.int_(rhs), c.int_(m), c.real(1.0), a, c.int_(m),
+            out, c.int_(rhs),
+        )  # fmt: skip
+
+    _batched(mb, n, [ab, bb, ob], batch, body)
+
+
+@lowering("solve")
+def lower_solve(mb: ModuleBuilder, n: Node) -> None:
+    batch, m = _sizes(n)
+    rhs = n.inputs[1].type.shape[-1]  # type: ignore[union-attr]
+    if batch * m * rhs == 0:
+        return
+    dtype = n.output.type.dtype
+    ab, bb, ob = (mb.buf(x) for x in (*n.inputs, n.output))  # type: ignore[arg-type]
+    lu = mb.scratch(m * m * dtype.itemsize, dtype)
+    piv = mb.scratch(m * 4, DType.i32)
+
+    def body(c: _Call, p: dict, k: ir.Value) -> None:  # type: ignore[type-arg]
+        b, dt = c.b, c.dtype
+        out = c.at(p[ob], k, m * rhs)
+        c.copy(c.at(p[ab], k, m * m), p[lu], m * m)
+        c.copy(c.at(p[bb], k, m * rhs), out, m * rhs)
+        # LAPACK factors the column-major view A^T = P^T L U; then
+        # X^T P^T L U = B^T is two right-side solves and column swaps.
+        c.call("getrf", c.int_(m), c.int_(m), p[lu], c.int_(m), p[piv], c.info)
+        c.report(ERR_SINGULAR, k)
+        for uplo, diag in (("U", "N"), ("L", "U")):
+            c.call(
+                "trsm", c.char("R"), c.char(uplo), c.char("N"), c.char(diag), c.int_(rhs),
+                c.int_(m), c.real(1.0), p[lu], c.int_(m), out, c.int_(rhs),
+            )  # fmt: skip
+        with counted_loop(b, i64(0), i64(m), "s") as s:
+            i = b.sub(i64(m - 1), s)
+            j = b.sub(b.sext(load(b, elem_ptr(b, p[piv], DType.i32, i), DType.i32), I64), i64(1))
+            with b.if_then(b.icmp_signed("!=", i, j)):
+                with counted_loop(b, i64(0), i64(rhs), "e") as e:
+                    x = elem_ptr(b, out, dt, b.add(b.mul(i, i64(rhs)), e))
+                    y = elem_ptr(b, out, dt, b.add(b.mul(j, i64(rhs)), e))
+                    vx, vy = load(b, x, dt), load(b, y, dt)
+                    store(b, vy, x, dt)
+                    store(b, vx, y, dt)
+
+    _batched(mb, n, [ab, bb, ob, lu, piv], batch, body)
+
+
+@lowering("slogdet")
+def lower_slogdet(mb: ModuleBuilder, n: Node) -> None:
+    batch, m = _sizes(n)
+    if batch == 0:
+        return
+    dtype = n.outputs[0].type.dtype
+    ab = mb.buf(n.inputs[0])  # type: ignore[arg-type]
+    sb, lb = mb.buf(n.outputs[0]), mb.buf(n.outputs[1])
+    lu = mb.scratch(max(m * m, 1) * dtype.itemsize, dtype)
+    piv = mb.scratch(max(m, 1) * 4, DType.i32)
+
+    def body(c: _Call, p: dict, k: ir.Value) -> None:  # type: ignore[type-arg]
+        b, dt = c.b, c.dtype
+        sign_ptr, log_ptr = elem_ptr(b, p[sb], dt, k), elem_ptr(b, p[lb], dt, k)
+        store(b, const(dt, 1.0), sign_ptr, dt)
+        store(b, const(dt, 0.0), log_ptr, dt)
+        if m == 0:
+            return
+        c.copy(c.at(p[ab], k, m * m), p[lu], m * m)
+        # det A = det A^T: the LU of the column-major view will do.
+        c.call("getrf", c.int_(m), c.int_(m), p[lu], c.int_(m), p[piv], c.info)
+        with counted_loop(b, i64(0), i64(m), "d") as d:
+            u = load(b, elem_ptr(b, p[lu], dt, b.mul(d, i64(m + 1))), dt)
+            pivot = b.sext(load(b, elem_ptr(b, p[piv], DType.i32, d), DType.i32), I64)
+            swapped = b.icmp_signed("!=", pivot, b.add(d, i64(1)))
+            flip = b.xor(swapped, b.fcmp_ordered("<", u, const(dt, 0.0)))
+            sign = load(b, sign_ptr, dt)
+            store(b, b.select(flip, b.fneg(sign), sign), sign_ptr, dt)
+            absu = mb.math.intrinsic(b, "fabs", u)
+            total = b.fadd(load(b, log_ptr, dt), mb.math.call(b, "log", dt, absu))
+            store(b, total, log_ptr, dt)
+        # A singular matrix (an exact zero pivot): sign 0 and log|det| -inf, as NumPy.
+        with b.if_then(c.failed()):
+            store(b, const(dt, 0.0), sign_ptr, dt)
+            store(b, const(dt, -math.inf), log_ptr, dt)
+
+    _batched(mb, n, [ab, sb, lb, lu, piv], batch, body)
+
+
+@lowering("eigh")
+def lower_eigh(mb: ModuleBuilder, n: Node) -> None:
+    batch, m = _sizes(n)
+    if batch * m == 0:
+        return
+    dtype = n.outputs[0].type.dtype
+    ab = mb.buf(n.inputs[0])  # type: ignore[arg-type]
+    wb, vb = mb.buf(n.outputs[0]), mb.buf(n.outputs[1])
+    lwork, liwork = 1 + 6 * m + 2 * m * m, 3 + 5 * m
+    z = mb.scratch(m * m * dtype.itemsize, dtype)
+    work = mb.scratch(lwork * dtype.itemsize, dtype)
+    iwork = mb.scratch(liwork * 4, DType.i32)
+
+    def body(c: _Call, p: dict, k: ir.Value) -> None:  # type: ignore[type-arg]
+        b, dt = c.b, c.dtype
+        c.copy(c.at(p[ab], k, m * m), p[z], m * m)
+        # uplo "U" of the column-major view is NumPy's default lower triangle.
+        c.call(
+            "syevd", c.char("V"), c.char("U"), c.int_(m), p[z], c.int_(m), c.at(p[wb], k, m),
+            p[work], c.int_(lwork), p[iwork], c.int_(liwork), c.info,
+        )  # fmt: skip
+        c.report(ERR_NO_CONVERGENCE, k)
+        # Eigenvectors are the column-major columns: transpose into row-major.
+        out = c.at(p[vb], k, m * m)
+        with counted_loop(b, i64(0), i64(m), "r") as r:
+            with counted_loop(b, i64(0), i64(m), "q") as q:
+                v = load(b, elem_ptr(b, p[z], dt, b.add(b.mul(q, i64(m)), r)), dt)
+                store(b, v, elem_ptr(b, out, dt, b.add(b.mul(r, i64(m)), q)), dt)
+
+    _batched(mb, n, [ab, wb, vb, z, work, iwork], batch, body)
