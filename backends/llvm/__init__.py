@@ -24,9 +24,10 @@ from . import conv, index_kernels, lapack, linalg, lower_loops, shape_kernels, s
 from . import pool as pool_mod
 from .blas import register_blas
 from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads
+from .lapack import register_lapack
 from .parallel import MAX_CHUNKS
 from .runtime import LLVMExecutable, MemoryReport
-from .special import polygamma_decomposition
+from .special import polygamma_decomposition, register_special
 
 NAME = "llvm"
 # Every other registered op has a direct lowering (LOWERINGS). The pipeline
@@ -95,6 +96,9 @@ def compile(
     d = decompose(g, DECOMPOSITIONS)
     g, plan = d.graph, restrict_plan(plan, d)
     blas = register_blas()
+    # Cached objects name these symbols too: register them before any load.
+    register_special()
+    register_lapack()
     threads = threads or num_threads or default_threads()
     options = Options(
         profile=profile, gemm_parts=min(threads, MAX_CHUNKS), flush_denormals=flush_denormals

@@ -135,7 +135,10 @@ def current_trace() -> Trace | None:
 
 
 def push_trace(name: str) -> Trace:
+    from . import scipy_hooks
+
     t = Trace(name, current_trace())
+    scipy_hooks.enter()
     _STACK.traces.append(t)
     return t
 
@@ -146,6 +149,9 @@ def pop_trace(t: Trace) -> None:
         raise TracingError("traces were exited out of order (a trace began in another thread?)")
     traces.pop()
     t.active = False
+    from . import scipy_hooks
+
+    scipy_hooks.leave()
 
 
 def escaped_error() -> TracingError:

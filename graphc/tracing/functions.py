@@ -15,6 +15,7 @@ from . import (  # noqa: F401  (imported for their registrations)
     scans,
     shape_functions,
     sort_functions,
+    special_functions,
 )
 from .dispatch import HANDLERS, apply_function, normalize_axis
 

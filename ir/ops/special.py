@@ -18,7 +18,7 @@ import scipy.special
 
 from ..core import Literal, TensorType
 from ..dtypes import DType
-from .elementwise import ELEMENTWISE, define_unary
+from .elementwise import define_unary
 from .registry import Attr, OpDef, register
 from .rules import resolve_ufunc, type_error
 
@@ -113,7 +113,9 @@ register(
         _polygamma_rule,
         _polygamma_ref,
         lambda b, ct, out, x, *, n: (b.mul(ct, b.polygamma(x, n=n + 1)),),
-        ELEMENTWISE,
+        # Not "elementwise": the LLVM backend rewrites it into a series of
+        # ops, which must happen before fusion would hide it in a body.
+        frozenset({"pure"}),
         doc="scipy.special.polygamma with a static order n (n=0 is digamma)",
     )
 )
