@@ -7,6 +7,7 @@ registers every family of handlers.
 from __future__ import annotations
 
 from . import (  # noqa: F401  (imported for their registrations)
+    decomp_functions,
     einsum,
     elementwise_functions,
     layout_functions,

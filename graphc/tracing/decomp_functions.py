@@ -1,0 +1,229 @@
+"""np.linalg solvers and factorizations on traced arrays (solve, inv, det,
+slogdet, cholesky, eigh, eigvalsh, matrix_power) and the scipy.linalg
+triangular and Cholesky solvers. Stacks of matrices batch over the leading
+dims as NumPy does; integer input computes in float64.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from graphc.ir import OpTypeError, UnsupportedError
+
+from .array import TracedArray
+from .dispatch import as_tracer, error, implements, static_int
+from .ops import cast, emit
+from .scipy_hooks import intercept
+
+
+def _matrices(a: Any, name: str) -> TracedArray:
+    a = as_tracer(a)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise error(
+            OpTypeError,
+            f"{name}: last 2 dimensions of the array must be square (got shape {a.shape})",
+        )
+    if np.dtype(a.dtype).kind != "f":
+        a = cast(a, np.float64)
+    return a
+
+
+def _op(name: str, *xs: TracedArray, **attrs: Any) -> Any:
+    x0 = xs[0]
+    return emit(x0.trace, name, [x0.trace.value_of(x) for x in xs], **attrs)
+
+
+def _rhs(a: TracedArray, b: Any, name: str) -> tuple[TracedArray, TracedArray, bool]:
+    """``b`` as a stack of [n, k] matrices with ``a``'s leading dims, and
+    whether it was a vector (NumPy 2: only a 1-d ``b`` is a vector)."""
+    b = as_tracer(b, a)
+    if np.dtype(b.dtype) != np.dtype(a.dtype):
+        dtype = np.result_type(a.dtype, b.dtype)
+        a, b = cast(a, dtype), cast(b, dtype)
+    vector = b.ndim == 1
+    if vector:
+        b = np.expand_dims(b, -1)
+    if b.shape[-2] != a.shape[-1]:
+        raise error(OpTypeError, f"{name}: b has {b.shape[-2]} rows, the matrix {a.shape[-1]}")
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a = np.broadcast_to(a, batch + a.shape[-2:])
+    b = np.broadcast_to(b, batch + b.shape[-2:])
+    return a, b, vector
+
+
+@implements(np.linalg.solve)
+def solve(a: Any, b: Any) -> Any:
+    a = _matrices(a, "np.linalg.solve")
+    a, b, vector = _rhs(a, b, "np.linalg.solve")
+    x = _op("solve", a, b)
+    return x[..., 0] if vector else x
+
+
+@implements(np.linalg.inv)
+def inv(a: Any) -> Any:
+    a = _matrices(a, "np.linalg.inv")
+    eye = np.broadcast_to(np.eye(a.shape[-1], dtype=a.dtype), a.shape)
+    return _op("solve", a, as_tracer(eye, a))
+
+
+@implements(np.linalg.slogdet)
+def slogdet(a: Any) -> Any:
+    a = _matrices(a, "np.linalg.slogdet")
+    sign, logdet = _op("slogdet", a)
+    return _SlogdetResult(sign, logdet)
+
+
+class _SlogdetResult(tuple):  # type: ignore[type-arg]
+    """(sign, logabsdet) with NumPy's attribute names."""
+
+    def __new__(cls, sign: Any, logabsdet: Any) -> _SlogdetResult:
+        return super().__new__(cls, (sign, logabsdet))
+
+    @property
+    def sign(self) -> Any:
+        return self[0]
+
+    @property
+    def logabsdet(self) -> Any:
+        return self[1]
+
+
+@implements(np.linalg.det)
+def det(a: Any) -> Any:
+    sign, logdet = slogdet(a)
+    return sign * np.exp(logdet)
+
+
+@implements(np.linalg.cholesky)
+def cholesky(a: Any, /, *, upper: bool = False) -> Any:
+    chol = _op("cholesky", _matrices(a, "np.linalg.cholesky"))
+    return np.matrix_transpose(chol) if upper else chol
+
+
+@implements(np.linalg.eigh)
+def eigh(a: Any, UPLO: str = "L") -> Any:
+    a = _matrices(a, "np.linalg.eigh")
+    if UPLO == "U":
+        a = np.matrix_transpose(a)
+    elif UPLO != "L":
+        raise error(OpTypeError, "UPLO argument must be 'L' or 'U'")
+    w, v = _op("eigh", a)
+    return _EighResult(w, v)
+
+
+class _EighResult(tuple):  # type: ignore[type-arg]
+    """(eigenvalues, eigenvectors) with NumPy's attribute names."""
+
+    def __new__(cls, w: Any, v: Any) -> _EighResult:
+        return super().__new__(cls, (w, v))
+
+    @property
+    def eigenvalues(self) -> Any:
+        return self[0]
+
+    @property
+    def eigenvectors(self) -> Any:
+        return self[1]
+
+
+@implements(np.linalg.eigvalsh)
+def eigvalsh(a: Any, UPLO: str = "L") -> Any:
+    return eigh(a, UPLO)[0]
+
+
+@implements(np.linalg.matrix_power)
+def matrix_power(a: Any, n: Any) -> Any:
+    n = static_int(n, "np.linalg.matrix_power exponent")
+    a = as_tracer(a)
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise error(OpTypeError, "np.linalg.matrix_power needs square matrices")
+    if n == 0:
+        return np.broadcast_to(np.eye(a.shape[-1], dtype=a.dtype), a.shape) + 0 * a
+    if n < 0:
+        a, n = inv(a), -n
+    # Binary powering: about log2(n) products.
+    result = None
+    square = a
+    while n:
+        if n & 1:
+            result = square if result is None else np.matmul(result, square)
+        n >>= 1
+        if n:
+            square = np.matmul(square, square)
+    return result
+
+
+# -- scipy.linalg ------------------------------------------------------------------------------
+
+
+@intercept("scipy.linalg", "solve_triangular")
+def solve_triangular(
+    a: Any, b: Any, trans: Any = 0, lower: bool = False, unit_diagonal: bool = False,
+    overwrite_b: bool = False, check_finite: bool = True,
+) -> Any:  # fmt: skip
+    a = _matrices(a, "scipy.linalg.solve_triangular")
+    a, b, vector = _rhs(a, b, "scipy.linalg.solve_triangular")
+    transpose = {0: False, "N": False, 1: True, "T": True, 2: True, "C": True}.get(trans)
+    if transpose is None:
+        raise error(OpTypeError, f"scipy.linalg.solve_triangular: invalid trans {trans!r}")
+    x = _op(
+        "triangular_solve", a, b, lower=bool(lower), transpose_a=transpose,
+        unit_diagonal=bool(unit_diagonal),
+    )  # fmt: skip
+    return x[..., 0] if vector else x
+
+
+@intercept("scipy.linalg", "cholesky")
+def scipy_cholesky(
+    a: Any, lower: bool = False, overwrite_a: bool = False, check_finite: bool = True
+) -> Any:
+    chol = cholesky(a)
+    return chol if lower else np.matrix_transpose(chol)
+
+
+@intercept("scipy.linalg", "cho_factor")
+def cho_factor(
+    a: Any, lower: bool = False, overwrite_a: bool = False, check_finite: bool = True
+) -> Any:
+    a = _matrices(a, "scipy.linalg.cho_factor")
+    chol = cholesky(a)
+    n = a.shape[-1]
+    # SciPy leaves the other triangle as it was in a.
+    if lower:
+        c = np.where(np.tril(np.ones((n, n), bool)), chol, a)
+    else:
+        c = np.where(np.triu(np.ones((n, n), bool)), np.matrix_transpose(chol), a)
+    return c, bool(lower)
+
+
+@intercept("scipy.linalg", "cho_solve")
+def cho_solve(
+    c_and_lower: Any, b: Any, overwrite_b: bool = False, check_finite: bool = True
+) -> Any:
+    c, lower = c_and_lower
+    c = _matrices(c, "scipy.linalg.cho_solve")
+    if lower:
+        y = solve_triangular(c, b, lower=True)
+        return solve_triangular(c, y, trans=1, lower=True)
+    y = solve_triangular(c, b, trans=1, lower=False)
+    return solve_triangular(c, y, lower=False)
+
+
+@intercept("scipy.linalg", "solve")
+def scipy_solve(a: Any, b: Any, **options: Any) -> Any:
+    assume = options.pop("assume_a", None)
+    if assume not in (None, "gen", "general", "sym", "her", "pos", "positive definite"):
+        raise error(UnsupportedError, f"scipy.linalg.solve: assume_a={assume!r} is not supported")
+    return solve(a, b)
+
+
+@intercept("scipy.linalg", "inv")
+def scipy_inv(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> Any:
+    return inv(a)
+
+
+@intercept("scipy.linalg", "det")
+def scipy_det(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> Any:
+    return det(a)
