@@ -45,12 +45,16 @@ _SKIP = (
 )
 
 
+# NumPy's dispatch shims and graphc's SciPy trampolines (see scipy_hooks).
+_SKIP_PSEUDO = ("<__array_function__", "<graphc scipy hook")
+
+
 def user_location(depth: int = 2) -> Loc | None:
     """The first stack frame outside graphc and NumPy: the user's source line."""
     frame = sys._getframe(depth)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not filename.startswith(_SKIP) and not filename.startswith("<__array_function__"):
+        if not filename.startswith(_SKIP) and not filename.startswith(_SKIP_PSEUDO):
             return Loc(filename, frame.f_lineno, None, frame.f_code.co_name)
         frame = frame.f_back  # type: ignore[assignment]
     return None
