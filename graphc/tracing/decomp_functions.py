@@ -179,8 +179,10 @@ def solve_triangular(
 def scipy_cholesky(
     a: Any, lower: bool = False, overwrite_a: bool = False, check_finite: bool = True
 ) -> Any:
-    chol = cholesky(a)
-    return chol if lower else np.matrix_transpose(chol)
+    # The upper factor is computed from the upper triangle, as LAPACK does.
+    if lower:
+        return cholesky(a)
+    return np.matrix_transpose(cholesky(np.matrix_transpose(as_tracer(a))))
 
 
 @intercept("scipy.linalg", "cho_factor")
@@ -188,13 +190,11 @@ def cho_factor(
     a: Any, lower: bool = False, overwrite_a: bool = False, check_finite: bool = True
 ) -> Any:
     a = _matrices(a, "scipy.linalg.cho_factor")
-    chol = cholesky(a)
+    factor = scipy_cholesky(a, lower=lower)
     n = a.shape[-1]
     # SciPy leaves the other triangle as it was in a.
-    if lower:
-        c = np.where(np.tril(np.ones((n, n), bool)), chol, a)
-    else:
-        c = np.where(np.triu(np.ones((n, n), bool)), np.matrix_transpose(chol), a)
+    keep = np.tril(np.ones((n, n), bool)) if lower else np.triu(np.ones((n, n), bool))
+    c = np.where(keep, factor, a)
     return c, bool(lower)
 
 

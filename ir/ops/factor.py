@@ -7,12 +7,14 @@ positive definite in ``cholesky``) raise :class:`LinAlgError`, as NumPy does;
 ``slogdet`` of a singular matrix is ``(0, -inf)``, as in NumPy.
 
 VJPs are the standard matrix-calculus rules, written with these same ops so
-they can be differentiated again. ``cholesky`` and ``eigh`` read one triangle
-of their operand (the lower one, as NumPy does), and their VJPs return the
-symmetric cotangent, as JAX does: the gradient is exact for functions of
-symmetric matrices, which is what these decompositions are meant for.
-``eigh``'s VJP divides by eigenvalue gaps, so it is infinite or NaN when two
-eigenvalues coincide.
+they can be differentiated again. ``cholesky`` and ``eigh`` read only the
+lower triangle of their operand, as NumPy does, so their cotangent lives on
+that triangle: it is the symmetric-matrix gradient G folded onto the entries
+that were read (2 G below the diagonal, G on it, 0 above). Along symmetric
+perturbations this is the same as JAX's symmetric cotangent; unlike it, it
+is also the exact derivative of the op for any input. ``eigh``'s VJP divides
+by eigenvalue gaps, so it is infinite or NaN where two eigenvalues coincide
+(as in JAX).
 """
 
 from __future__ import annotations
@@ -185,6 +187,14 @@ def _symmetric(b: Any, x: Any) -> Any:
     return b.mul(b.add(x, mT(b, x)), 0.5)
 
 
+def _onto_lower(b: Any, g: Any) -> Any:
+    """The cotangent of an operand read through its lower triangle, from the
+    gradient ``g`` taken as if the operand were a symmetric matrix."""
+    g = _symmetric(b, g)
+    below = b.select(triangle_mask(b, g, True, strict=True), b.mul(g, 2.0), _zero(g))
+    return b.add(below, b.mul(g, eye_like(b, g)))
+
+
 # -- VJPs --------------------------------------------------------------------------------------
 
 
@@ -218,7 +228,7 @@ def _cholesky_vjp(b: Any, ct: Any, chol: Any, a: Any) -> tuple[Any]:
     p = b.sub(p, b.mul(b.mul(p, eye_like(b, a)), 0.5))
     y = b.triangular_solve(chol, p, lower=True, transpose_a=True, unit_diagonal=False)
     s_t = b.triangular_solve(chol, mT(b, y), lower=True, transpose_a=True, unit_diagonal=False)
-    return (_symmetric(b, s_t),)
+    return (_onto_lower(b, s_t),)
 
 
 def _slogdet_vjp(b: Any, ct: tuple[Any, Any], out: tuple[Any, Any], a: Any) -> tuple[Any]:
@@ -259,7 +269,7 @@ def _eigh_vjp(b: Any, ct: tuple[Any, Any], out: tuple[Any, Any], a: Any) -> tupl
         inner = dw if inner is None else b.add(inner, dw)
     if inner is None:
         return (None,)
-    return (_symmetric(b, b.matmul(v, b.matmul(inner, mT(b, v)))),)
+    return (_onto_lower(b, b.matmul(v, b.matmul(inner, mT(b, v)))),)
 
 
 # -- registration ------------------------------------------------------------------------------
