@@ -265,10 +265,35 @@ def _polygamma(c: _Ctx) -> Any:
     return c.b.polygamma(c.pick(), n=c.draw(st.integers(0, 3)))
 
 
-def _linalg(c: _Ctx) -> Any:
-    # Factorizations fail on data (singular, indefinite) and random graphs
-    # feed them arbitrary values, specials included; tests/numerics covers them.
-    raise Skip
+_SPD = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])
+_SYM = np.array([[0.3, -0.2, 0.1], [-0.2, 0.1, 0.25], [0.1, 0.25, -0.3]])
+
+
+def _linalg(op: str) -> Maker:
+    # Factorizations fail on data (singular, indefinite, NaN), and random
+    # graphs hold anything, specials included: the operand is a fixed
+    # well-conditioned matrix moved by a bounded, finite amount that depends
+    # on a picked value, so the op is always defined.
+    def make(c: _Ctx) -> Any:
+        x = c.pick(lambda v: v.type.dtype.is_float)
+        dtype = x.type.dtype
+        s = c.b.reduce_sum(x, axes=tuple(range(x.type.ndim)))
+        t = c.b.select(c.b.isfinite(s), c.b.tanh(s), Literal(0.0, dtype))
+        a = c.b.add(
+            c.b.constant(value=_SPD.astype(dtype.np)),
+            c.b.mul(c.b.constant(value=_SYM.astype(dtype.np)), t),
+        )
+        if op in ("solve", "triangular_solve"):
+            rhs = c.b.mul(c.b.constant(value=np.arange(6.0).reshape(3, 2).astype(dtype.np)), t)
+            attrs = {}
+            if op == "triangular_solve":
+                attrs = {
+                    k: c.draw(st.booleans()) for k in ("lower", "transpose_a", "unit_diagonal")
+                }
+            return c.b.emit(op, a, rhs, **attrs)
+        return c.b.emit(op, a)
+
+    return make
 
 
 def _reshape(c: _Ctx) -> Any:
@@ -589,7 +614,7 @@ OP_MAKERS: dict[str, Maker] = {
     "matmul": _matmul,
     "argsort": _argsort,
     "polygamma": _polygamma,
-    **dict.fromkeys(["cholesky", "solve", "triangular_solve", "slogdet", "eigh"], _linalg),
+    **{op: _linalg(op) for op in ("cholesky", "solve", "triangular_solve", "slogdet", "eigh")},
     "conv2d": _conv2d,
     "max_pool2d": _pool("max_pool2d"),
     "avg_pool2d": _pool("avg_pool2d"),

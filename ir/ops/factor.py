@@ -109,10 +109,10 @@ def _tri_ref(
     a: np.ndarray, b: np.ndarray, *, lower: bool, transpose_a: bool, unit_diagonal: bool
 ) -> np.ndarray:
     out = np.empty(b.shape, b.dtype)
-    n = a.shape[-1]
+    n, k_cols = a.shape[-1], b.shape[-1]
     flat_a = a.reshape((-1, n, n))
-    flat_b, flat_out = b.reshape((-1,) + b.shape[-2:]), out.reshape((-1,) + b.shape[-2:])
-    for k in range(flat_a.shape[0]):
+    flat_b, flat_out = b.reshape((-1, n, k_cols)), out.reshape((-1, n, k_cols))
+    for k in range(len(flat_a)):
         if not unit_diagonal and np.any(np.diagonal(flat_a[k]) == 0):
             raise _failed("triangular_solve", "the matrix is singular", SINGULAR_HINT)
         flat_out[k] = scipy.linalg.solve_triangular(
