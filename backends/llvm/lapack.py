@@ -31,7 +31,7 @@ ERR_SINGULAR = 3
 ERR_NOT_PD = 4
 ERR_NO_CONVERGENCE = 5
 
-_LAPACK = ("potrf", "getrf", "syevd")
+_LAPACK = ("potrf", "getrf", "syevd", "gesdd")
 _BLAS = ("trsm",)
 
 
@@ -294,3 +294,37 @@ def lower_eigh(mb: ModuleBuilder, n: Node) -> None:
                 store(b, v, elem_ptr(b, out, dt, b.add(b.mul(r, i64(m)), q)), dt)
 
     _batched(mb, n, [ab, wb, vb, z, work, iwork], batch, body)
+
+
+@lowering("svd")
+def lower_svd(mb: ModuleBuilder, n: Node) -> None:
+    a = n.inputs[0].type  # type: ignore[union-attr]
+    m, cols = a.shape[-2:]
+    batch = math.prod(a.shape[:-2])
+    k = min(m, cols)
+    if batch * k == 0:
+        return
+    full = n.attrs["full_matrices"]
+    dtype = a.dtype
+    ab = mb.buf(n.inputs[0])  # type: ignore[arg-type]
+    ub, sb, vb = (mb.buf(v) for v in n.outputs)
+    big = max(m, cols)
+    lwork = 3 * k + max(big, 5 * k * k + 4 * k) + 64
+    work_a = mb.scratch(m * cols * dtype.itemsize, dtype)
+    work = mb.scratch(lwork * dtype.itemsize, dtype)
+    iwork = mb.scratch(8 * k * 4, DType.i32)
+    u_cols, vt_rows = (m, cols) if full else (k, k)
+
+    def body(c: _Call, p: dict, j: ir.Value) -> None:  # type: ignore[type-arg]
+        c.copy(c.at(p[ab], j, m * cols), p[work_a], m * cols)
+        # The column-major view is A^T = U' S V'^T, so A = V' S U'^T: LAPACK's
+        # U' read row-major is our vt and its V'^T read row-major is our u.
+        c.call(
+            "gesdd", c.char("A" if full else "S"), c.int_(cols), c.int_(m), p[work_a],
+            c.int_(cols), c.at(p[sb], j, k), c.at(p[vb], j, vt_rows * cols), c.int_(cols),
+            c.at(p[ub], j, m * u_cols), c.int_(u_cols), p[work], c.int_(lwork), p[iwork],
+            c.info,
+        )  # fmt: skip
+        c.report(ERR_NO_CONVERGENCE, j)
+
+    _batched(mb, n, [ab, ub, sb, vb, work_a, work, iwork], batch, body)

@@ -100,8 +100,9 @@ class TracedArray:
             "converting to a NumPy array (np.asarray, np.array, assigning into an ndarray)",
             "keep the computation in NumPy functions on the traced value; to build an array "
             "from several traced values use np.stack or np.concatenate. Library functions "
-            "that convert their input with np.asarray (scipy.special.logsumexp, softmax...) "
-            "cannot be traced: write them with NumPy functions",
+            "that convert their input with np.asarray cannot be traced unless graphc "
+            "intercepts them (the README lists the SciPy functions it does): write them "
+            "with NumPy functions",
         )
 
     # -- Python protocols that need data ----------------------------------------------

@@ -227,3 +227,97 @@ def scipy_inv(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> A
 @intercept("scipy.linalg", "det")
 def scipy_det(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> Any:
     return det(a)
+
+
+# -- singular values -------------------------------------------------------------------------
+
+
+def _svd(a: TracedArray, full_matrices: bool = False) -> tuple[Any, Any, Any]:
+    u, s, vt = _op("svd", a, full_matrices=full_matrices)
+    return u, s, vt
+
+
+class _SVDResult(tuple):  # type: ignore[type-arg]
+    """(U, S, Vh) with NumPy's attribute names."""
+
+    def __new__(cls, u: Any, s: Any, vh: Any) -> _SVDResult:
+        return super().__new__(cls, (u, s, vh))
+
+    U = property(lambda self: self[0])
+    S = property(lambda self: self[1])
+    Vh = property(lambda self: self[2])
+
+
+def _as_float_stack(a: Any, name: str) -> TracedArray:
+    a = as_tracer(a)
+    if a.ndim < 2:
+        raise error(OpTypeError, f"{name}: expected a stack of matrices, got {a.ndim}-d")
+    return a if np.dtype(a.dtype).kind == "f" else cast(a, np.float64)
+
+
+@implements(np.linalg.svd)
+def svd(
+    a: Any, full_matrices: bool = True, compute_uv: bool = True, hermitian: bool = False
+) -> Any:
+    a = _as_float_stack(a, "np.linalg.svd")
+    if not compute_uv:
+        return _svd(a)[1]
+    return _SVDResult(*_svd(a, bool(full_matrices)))
+
+
+if hasattr(np.linalg, "svdvals"):
+
+    @implements(np.linalg.svdvals)
+    def svdvals(x: Any, /) -> Any:
+        return _svd(_as_float_stack(x, "np.linalg.svdvals"))[1]
+
+
+def singular_values(x: Any) -> Any:
+    """The singular values of a stack of matrices (used by the matrix norms)."""
+    return _svd(_as_float_stack(x, "np.linalg.norm"))[1]
+
+
+@implements(np.linalg.pinv)
+def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = None) -> Any:
+    a = _as_float_stack(a, "np.linalg.pinv")
+    u, s, vt = _svd(a)
+    if rcond is None:
+        rcond = 1e-15 if rtol is None else rtol
+    cutoff = np.asarray(rcond) * np.max(s, axis=-1, keepdims=True)
+    big = s > cutoff
+    inv_s = np.where(big, 1.0 / np.where(big, s, np.ones_like(s)), np.zeros_like(s))
+    return np.matmul(np.matrix_transpose(vt) * np.expand_dims(inv_s, -2), np.matrix_transpose(u))
+
+
+@implements(np.linalg.lstsq)
+def lstsq(a: Any, b: Any, rcond: Any = None) -> Any:
+    a = _as_float_stack(a, "np.linalg.lstsq")
+    if a.ndim != 2:
+        raise error(OpTypeError, "np.linalg.lstsq needs a 2-d matrix")
+    m, n = a.shape
+    b = as_tracer(b, a)
+    vector = b.ndim == 1
+    rhs = np.expand_dims(b, -1) if vector else b
+    u, s, vt = _svd(a)
+    eps = float(np.finfo(a.dtype).eps)
+    relative = eps * max(m, n) if rcond is None else float(rcond)
+    x = np.matmul(pinv(a, rcond=relative), rhs)
+    rank = np.sum(s > relative * np.max(s), dtype=np.int64)
+    if m > n:
+        # NumPy returns no residuals when the rank is deficient; here the
+        # residuals are always returned (the shape must be static).
+        residuals = np.sum((np.matmul(a, x) - rhs) ** 2, axis=0)
+    else:
+        residuals = np.zeros((0,), a.dtype) + 0 * np.sum(s)
+    return (x[:, 0] if vector else x), residuals, rank, s
+
+
+@implements(np.linalg.cond)
+def cond(x: Any, p: Any = None) -> Any:
+    if p not in (None, 2, -2):
+        from .linalg_functions import _norm
+
+        return _norm(x, ord=p, axis=(-2, -1)) * _norm(inv(x), ord=p, axis=(-2, -1))
+    s = singular_values(x)
+    big, small = np.max(s, axis=-1), np.min(s, axis=-1)
+    return small / big if p == -2 else big / small
