@@ -291,6 +291,13 @@ def _linalg(op: str) -> Maker:
                     k: c.draw(st.booleans()) for k in ("lower", "transpose_a", "unit_diagonal")
                 }
             return c.b.emit(op, a, rhs, **attrs)
+        if op == "svd":
+            u, s, vt = c.b.svd(a, full_matrices=c.draw(st.booleans()))
+            # Singular vectors are defined up to sign: keep only what is not.
+            return s, c.b.mul(u, u), c.b.mul(vt, vt)
+        if op == "eigh":
+            w, v = c.b.eigh(a)
+            return w, c.b.mul(v, v)
         return c.b.emit(op, a)
 
     return make
@@ -615,6 +622,8 @@ OP_MAKERS: dict[str, Maker] = {
     "argsort": _argsort,
     "polygamma": _polygamma,
     **{op: _linalg(op) for op in ("cholesky", "solve", "triangular_solve", "slogdet", "eigh")},
+    "svd": _linalg("svd"),
+    "qr": _linalg("qr"),
     "conv2d": _conv2d,
     "max_pool2d": _pool("max_pool2d"),
     "avg_pool2d": _pool("avg_pool2d"),

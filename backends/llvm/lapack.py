@@ -3,9 +3,11 @@
 The function pointers come from SciPy's ``cython_lapack``/``cython_blas``
 (32-bit Fortran integers, every argument by reference) and are registered
 with LLVM under fixed names, as the GEMM pointers are. Matrices are row-major;
-LAPACK reads a row-major matrix as its transpose, so each kernel picks the
+LAPACK reads a row-major matrix as its transpose, so the solvers pick the
 triangle/transpose flags that make that come out right instead of copying
-into column-major form. Workspace lives in the arena's scratch memory.
+into column-major form. ``eigh``, ``svd`` and ``qr`` do transpose, so that
+LAPACK sees exactly what NumPy gives it and the eigen/singular vectors come
+out with NumPy's signs. Workspace lives in the arena's scratch memory.
 
 A data-dependent failure (singular matrix, not positive definite, no
 convergence) is recorded in the status words with the batch index; the
@@ -31,7 +33,7 @@ ERR_SINGULAR = 3
 ERR_NOT_PD = 4
 ERR_NO_CONVERGENCE = 5
 
-_LAPACK = ("potrf", "getrf", "syevd", "gesdd")
+_LAPACK = ("potrf", "getrf", "syevd", "gesdd", "geqrf", "orgqr")
 _BLAS = ("trsm",)
 
 
@@ -129,6 +131,24 @@ def _batched(
 def _sizes(n: Node) -> tuple[int, int]:
     shape = n.inputs[0].type.shape  # type: ignore[union-attr]
     return math.prod(shape[:-2]), shape[-1]
+
+
+def _transpose_in(c: _Call, src: ir.Value, dst: ir.Value, rows: int, cols: int) -> None:
+    """Row-major ``src`` (rows x cols) into column-major ``dst``."""
+    b, dt = c.b, c.dtype
+    with counted_loop(b, i64(0), i64(rows), "r") as r:
+        with counted_loop(b, i64(0), i64(cols), "q") as q:
+            v = load(b, elem_ptr(b, src, dt, b.add(b.mul(r, i64(cols)), q)), dt)
+            store(b, v, elem_ptr(b, dst, dt, b.add(b.mul(q, i64(rows)), r)), dt)
+
+
+def _transpose_out(c: _Call, src: ir.Value, dst: ir.Value, rows: int, cols: int) -> None:
+    """Column-major ``src`` (rows x cols) into row-major ``dst``."""
+    b, dt = c.b, c.dtype
+    with counted_loop(b, i64(0), i64(rows), "r") as r:
+        with counted_loop(b, i64(0), i64(cols), "q") as q:
+            v = load(b, elem_ptr(b, src, dt, b.add(b.mul(q, i64(rows)), r)), dt)
+            store(b, v, elem_ptr(b, dst, dt, b.add(b.mul(r, i64(cols)), q)), dt)
 
 
 @lowering("cholesky")
@@ -279,19 +299,15 @@ def lower_eigh(mb: ModuleBuilder, n: Node) -> None:
 
     def body(c: _Call, p: dict, k: ir.Value) -> None:  # type: ignore[type-arg]
         b, dt = c.b, c.dtype
-        c.copy(c.at(p[ab], k, m * m), p[z], m * m)
-        # uplo "U" of the column-major view is NumPy's default lower triangle.
+        # The same call NumPy makes (A in column-major order, lower triangle),
+        # so the eigenvectors come out with the same signs.
+        _transpose_in(c, c.at(p[ab], k, m * m), p[z], m, m)
         c.call(
-            "syevd", c.char("V"), c.char("U"), c.int_(m), p[z], c.int_(m), c.at(p[wb], k, m),
+            "syevd", c.char("V"), c.char("L"), c.int_(m), p[z], c.int_(m), c.at(p[wb], k, m),
             p[work], c.int_(lwork), p[iwork], c.int_(liwork), c.info,
         )  # fmt: skip
         c.report(ERR_NO_CONVERGENCE, k)
-        # Eigenvectors are the column-major columns: transpose into row-major.
-        out = c.at(p[vb], k, m * m)
-        with counted_loop(b, i64(0), i64(m), "r") as r:
-            with counted_loop(b, i64(0), i64(m), "q") as q:
-                v = load(b, elem_ptr(b, p[z], dt, b.add(b.mul(q, i64(m)), r)), dt)
-                store(b, v, elem_ptr(b, out, dt, b.add(b.mul(r, i64(m)), q)), dt)
+        _transpose_out(c, p[z], c.at(p[vb], k, m * m), m, m)
 
     _batched(mb, n, [ab, wb, vb, z, work, iwork], batch, body)
 
@@ -314,17 +330,70 @@ def lower_svd(mb: ModuleBuilder, n: Node) -> None:
     work = mb.scratch(lwork * dtype.itemsize, dtype)
     iwork = mb.scratch(8 * k * 4, DType.i32)
     u_cols, vt_rows = (m, cols) if full else (k, k)
+    u_f = mb.scratch(m * u_cols * dtype.itemsize, dtype)
+    vt_f = mb.scratch(vt_rows * cols * dtype.itemsize, dtype)
 
     def body(c: _Call, p: dict, j: ir.Value) -> None:  # type: ignore[type-arg]
-        c.copy(c.at(p[ab], j, m * cols), p[work_a], m * cols)
-        # The column-major view is A^T = U' S V'^T, so A = V' S U'^T: LAPACK's
-        # U' read row-major is our vt and its V'^T read row-major is our u.
+        # The same call NumPy makes (A in column-major order), so the
+        # singular vectors come out with the same signs.
+        _transpose_in(c, c.at(p[ab], j, m * cols), p[work_a], m, cols)
         c.call(
-            "gesdd", c.char("A" if full else "S"), c.int_(cols), c.int_(m), p[work_a],
-            c.int_(cols), c.at(p[sb], j, k), c.at(p[vb], j, vt_rows * cols), c.int_(cols),
-            c.at(p[ub], j, m * u_cols), c.int_(u_cols), p[work], c.int_(lwork), p[iwork],
-            c.info,
+            "gesdd", c.char("A" if full else "S"), c.int_(m), c.int_(cols), p[work_a],
+            c.int_(m), c.at(p[sb], j, k), p[u_f], c.int_(m), p[vt_f], c.int_(vt_rows),
+            p[work], c.int_(lwork), p[iwork], c.info,
         )  # fmt: skip
         c.report(ERR_NO_CONVERGENCE, j)
+        _transpose_out(c, p[u_f], c.at(p[ub], j, m * u_cols), m, u_cols)
+        _transpose_out(c, p[vt_f], c.at(p[vb], j, vt_rows * cols), vt_rows, cols)
 
-    _batched(mb, n, [ab, ub, sb, vb, work_a, work, iwork], batch, body)
+    _batched(mb, n, [ab, ub, sb, vb, work_a, work, iwork, u_f, vt_f], batch, body)
+
+
+@lowering("qr")
+def lower_qr(mb: ModuleBuilder, n: Node) -> None:
+    a = n.inputs[0].type  # type: ignore[union-attr]
+    m, cols = a.shape[-2:]
+    batch = math.prod(a.shape[:-2])
+    k = min(m, cols)
+    q_cols = n.outputs[0].type.shape[-1]
+    if batch * m * cols == 0:
+        return
+    dtype = a.dtype
+    ab = mb.buf(n.inputs[0])  # type: ignore[arg-type]
+    qb, rb = (mb.buf(v) for v in n.outputs)
+    width = max(cols, q_cols)
+    lwork = 64 * max(m, width, 1)
+    fa = mb.scratch(m * width * dtype.itemsize, dtype)
+    tau = mb.scratch(max(k, 1) * dtype.itemsize, dtype)
+    work = mb.scratch(lwork * dtype.itemsize, dtype)
+
+    def body(c: _Call, p: dict, j: ir.Value) -> None:  # type: ignore[type-arg]
+        b, dt = c.b, c.dtype
+        src = c.at(p[ab], j, m * cols)
+        # Householder QR needs A itself in column-major order: transpose it in.
+        with counted_loop(b, i64(0), i64(m), "r") as r:
+            with counted_loop(b, i64(0), i64(cols), "q") as q:
+                v = load(b, elem_ptr(b, src, dt, b.add(b.mul(r, i64(cols)), q)), dt)
+                store(b, v, elem_ptr(b, p[fa], dt, b.add(b.mul(q, i64(m)), r)), dt)
+        c.call(
+            "geqrf", c.int_(m), c.int_(cols), p[fa], c.int_(m), p[tau], p[work],
+            c.int_(lwork), c.info,
+        )  # fmt: skip
+        r_out = c.at(p[rb], j, q_cols * cols)
+        rows = n.outputs[1].type.shape[-2]
+        with counted_loop(b, i64(0), i64(rows), "r") as r:
+            with counted_loop(b, i64(0), i64(cols), "q") as q:
+                v = load(b, elem_ptr(b, p[fa], dt, b.add(b.mul(q, i64(m)), r)), dt)
+                v = b.select(b.icmp_signed("<=", r, q), v, const(dt, 0.0))
+                store(b, v, elem_ptr(b, r_out, dt, b.add(b.mul(r, i64(cols)), q)), dt)
+        c.call(
+            "orgqr", c.int_(m), c.int_(q_cols), c.int_(k), p[fa], c.int_(m), p[tau], p[work],
+            c.int_(lwork), c.info,
+        )  # fmt: skip
+        q_out = c.at(p[qb], j, m * q_cols)
+        with counted_loop(b, i64(0), i64(m), "r") as r:
+            with counted_loop(b, i64(0), i64(q_cols), "q") as q:
+                v = load(b, elem_ptr(b, p[fa], dt, b.add(b.mul(q, i64(m)), r)), dt)
+                store(b, v, elem_ptr(b, q_out, dt, b.add(b.mul(r, i64(q_cols)), q)), dt)
+
+    _batched(mb, n, [ab, qb, rb, fa, tau, work], batch, body)

@@ -321,3 +321,26 @@ def cond(x: Any, p: Any = None) -> Any:
     s = singular_values(x)
     big, small = np.max(s, axis=-1), np.min(s, axis=-1)
     return small / big if p == -2 else big / small
+
+
+@implements(np.linalg.qr)
+def qr(a: Any, mode: str = "reduced") -> Any:
+    a = _as_float_stack(a, "np.linalg.qr")
+    if mode not in ("reduced", "complete", "r"):
+        raise error(
+            UnsupportedError,
+            f"np.linalg.qr: mode={mode!r} is not supported on traced arrays",
+            hint="use 'reduced', 'complete' or 'r'",
+        )
+    q, r = _op("qr", a, complete=mode == "complete")
+    return r if mode == "r" else _QRResult(q, r)
+
+
+class _QRResult(tuple):  # type: ignore[type-arg]
+    """(Q, R) with NumPy's attribute names."""
+
+    def __new__(cls, q: Any, r: Any) -> _QRResult:
+        return super().__new__(cls, (q, r))
+
+    Q = property(lambda self: self[0])
+    R = property(lambda self: self[1])

@@ -1,6 +1,7 @@
 """Products and norms: dot, vdot, inner, outer, kron, cross, trace,
 matvec/vecmat/vecdot, np.linalg's norm, vector_norm, matrix_norm, multi_dot
-and the array-API aliases. Decompositions and solvers are not supported."""
+and the array-API aliases. Decompositions and solvers are in
+:mod:`.decomp_functions`."""
 
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from . import (  # noqa: F401
     indexing,
     linalg,
     misc,
+    qr,
     random,
     reduce,
     shape,

@@ -566,6 +566,11 @@ def test_sorting_special_and_factorization_ops_match_the_interpreter() -> None:
         # eigenvectors are defined up to sign: compare V diag(w) V^T
         wide = b.reshape(w, shape=(2, 1, 3))
         outs += [w, b.matmul(b.mul(v, wide), b.transpose(v, perm=(0, 2, 1)))]
+        # svd and qr of a wide stack: singular values, products of the factors
+        u, s, vt = b.svd(rv, full_matrices=False)
+        outs += [s, b.matmul(b.mul(u, b.reshape(s, shape=(2, 1, 2))), vt)]
+        q, r = b.qr(b.transpose(rv, perm=(0, 2, 1)), complete=True)
+        outs += [b.matmul(q, r), b.abs(r)]
         g = b.build(outs)
         args = [a.astype(dtype.np) for a in (x, spd, gen, rhs)]
         want = interpret(g, *args)

@@ -103,7 +103,30 @@ def eigh(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return w, v
 
 
+def _stack(a: np.ndarray) -> None:
+    if a.ndim < 2 or a.dtype.kind != "f":
+        raise Rejected("needs a float stack of matrices")
+
+
+def svd(a: np.ndarray, *, full_matrices: bool = False) -> tuple[np.ndarray, ...]:
+    _stack(a)
+    return tuple(np.linalg.svd(a, full_matrices=full_matrices))
+
+
+def qr(a: np.ndarray, *, complete: bool = False) -> tuple[np.ndarray, ...]:
+    _stack(a)
+    m, n = a.shape[-2:]
+    k = m if complete else min(m, n)
+    q = np.empty(a.shape[:-2] + (m, k), a.dtype)
+    r = np.empty(a.shape[:-2] + (k, n), a.dtype)
+    for idx in np.ndindex(a.shape[:-2]):
+        q[idx], r[idx] = sl.qr(a[idx], mode="full" if complete else "economic")
+    return q, r
+
+
 ORACLES: dict[str, Callable[..., Any]] = {
+    "svd": svd,
+    "qr": qr,
     **{op: like(np.exp, fn) for op, fn in SPECIAL.items()},
     "polygamma": polygamma,
     "argsort": argsort,
@@ -114,7 +137,8 @@ ORACLES: dict[str, Callable[..., Any]] = {
     "eigh": eigh,
 }
 APPROXIMATE = frozenset(
-    {"polygamma", "cholesky", "solve", "triangular_solve", "slogdet", "eigh"} | set(SPECIAL)
+    {"polygamma", "cholesky", "solve", "triangular_solve", "slogdet", "eigh", "svd", "qr"}
+    | set(SPECIAL)
 )
 
 

@@ -962,3 +962,17 @@ for _name in ("gammaln", "digamma", "erfc", "erfinv", "ndtri", "log_ndtr", "i0e"
     CASES[_name] = lambda rng, _name=_name: unary_cases(_name, rng)
 for _name in ("cholesky", "solve", "triangular_solve", "slogdet", "eigh"):
     CASES[_name] = lambda rng, _name=_name: _matrix_cases(_name, rng)
+
+
+def _orthogonal_cases(op: str, rng: np.random.Generator) -> Iterator[Case]:
+    flag = "full_matrices" if op == "svd" else "complete"
+    for dtype in FLOATS:
+        for shape in [(3, 3), (4, 2), (2, 4), (2, 3, 2), (1, 1)]:
+            for full in (False, True):
+                yield Case((sample(rng, shape, dtype),), {flag: full}, label=op)
+    yield Case((sample(rng, (3,), DType.f64),), label="1-d")
+    yield Case((sample(rng, (3, 3), DType.i64),), label="integer")
+
+
+CASES["svd"] = lambda rng: _orthogonal_cases("svd", rng)
+CASES["qr"] = lambda rng: _orthogonal_cases("qr", rng)
