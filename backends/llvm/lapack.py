@@ -298,7 +298,6 @@ def lower_eigh(mb: ModuleBuilder, n: Node) -> None:
     iwork = mb.scratch(liwork * 4, DType.i32)
 
     def body(c: _Call, p: dict, k: ir.Value) -> None:  # type: ignore[type-arg]
-        b, dt = c.b, c.dtype
         # The same call NumPy makes (A in column-major order, lower triangle),
         # so the eigenvectors come out with the same signs.
         _transpose_in(c, c.at(p[ab], k, m * m), p[z], m, m)

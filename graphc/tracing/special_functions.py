@@ -41,15 +41,15 @@ DIRECT.update(
 
 def _xlogy(x: Any, y: Any) -> Any:
     # 0 * log(0) is 0; the safe y keeps the unused branch's gradient finite.
-    zero = x == 0
+    zero = (x == 0) & ~np.isnan(y)
     safe = np.where(zero, np.ones_like(y), y)
-    return np.where(zero & ~np.isnan(y), np.zeros_like(x), x * np.log(safe))
+    return np.where(zero, np.zeros_like(x), x * np.log(safe))
 
 
 def _xlog1py(x: Any, y: Any) -> Any:
-    zero = x == 0
+    zero = (x == 0) & ~np.isnan(y)
     safe = np.where(zero, np.zeros_like(y), y)
-    return np.where(zero & ~np.isnan(y), np.zeros_like(x), x * np.log1p(safe))
+    return np.where(zero, np.zeros_like(x), x * np.log1p(safe))
 
 
 def _entr(x: Any) -> Any:
