@@ -17,6 +17,7 @@ from . import (  # noqa: F401  (imported for their registrations)
     shape_functions,
     sort_functions,
     special_functions,
+    stats_functions,
 )
 from .dispatch import HANDLERS, apply_function, normalize_axis
 

@@ -82,7 +82,9 @@ def _resolve(key: str) -> types.FunctionType | None:
 
     module, name = key.split(":")
     try:
-        fn = getattr(importlib.import_module(module), name)
+        fn: Any = importlib.import_module(module)
+        for part in name.split("."):  # a class attribute: "rv_continuous.logpdf"
+            fn = getattr(fn, part)
     except (ImportError, AttributeError):
         return None
     return fn if isinstance(fn, types.FunctionType) else None
