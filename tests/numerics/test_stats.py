@@ -72,8 +72,12 @@ def test_parameter_gradients_and_support() -> None:
         lambda mu: np.sum(ss.poisson.logpmf(np.array([0.0, 1, 4]), mu)), (np.array(2.2),)
     )
     edge = np.array([-1.0, 0.0, 0.5, 1.0, 2.0])
-    for f in (lambda a: ss.beta.logpdf(a, 2.0, 2.0), lambda a: ss.gamma.logpdf(a, 2.0),
-              lambda a: ss.norm.logpdf(a, scale=-1.0), lambda a: ss.poisson.logpmf(a, 2.0)):  # fmt: skip
+    for f in (
+        lambda a: ss.beta.logpdf(a, 2.0, 2.0),
+        lambda a: ss.gamma.logpdf(a, 2.0),
+        lambda a: ss.norm.logpdf(a, scale=-1.0),
+        lambda a: ss.poisson.logpmf(a, 2.0),
+    ):
         np.testing.assert_array_equal(gc.jit(f, backend="numpy")(edge), f(edge))
 
 
