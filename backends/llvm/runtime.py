@@ -276,7 +276,7 @@ class LLVMExecutable:
 _LINALG_FAILURES = {
     ERR_SINGULAR: ("the matrix is singular", SINGULAR_HINT),
     ERR_NOT_PD: ("the matrix is not positive definite", NOT_PD_HINT),
-    ERR_NO_CONVERGENCE: ("the eigenvalue solver did not converge", "check the input for NaN"),
+    ERR_NO_CONVERGENCE: ("the LAPACK solver did not converge", "check the input for NaN or inf"),
 }
 
 

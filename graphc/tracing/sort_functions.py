@@ -9,6 +9,10 @@ picked; ties go where NumPy's stable order puts them. ``partition`` and
 ``argpartition`` return a full sort, which meets their contract (the k-th
 element in place, smaller ones before it, larger after) though the order of
 the other elements may differ from NumPy's.
+
+>>> import numpy as np, graphc as gc
+>>> gc.grad(lambda x: np.sort(x)[-1])(np.array([3.0, 1.0, 2.0]))
+array([1., 0., 0.])
 """
 
 from __future__ import annotations

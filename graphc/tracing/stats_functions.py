@@ -10,6 +10,10 @@ Outside the support the log-density is -inf; invalid parameters give NaN.
 SciPy's methods are shared by every distribution (``rv_continuous.logpdf``),
 so the hook dispatches on the distribution's name; a name or method without
 a formula here raises :class:`UnsupportedError`.
+
+>>> import numpy as np, scipy.stats, graphc as gc
+>>> gc.grad(lambda m: scipy.stats.norm.logpdf(1.0, loc=m))(np.array(0.0))
+array(1.)
 """
 
 from __future__ import annotations

@@ -15,6 +15,13 @@ perturbations this is the same as JAX's symmetric cotangent; unlike it, it
 is also the exact derivative of the op for any input. ``eigh``'s VJP divides
 by eigenvalue gaps, so it is infinite or NaN where two eigenvalues coincide
 (as in JAX).
+
+>>> import numpy as np
+>>> from graphc.ir import GraphBuilder, f64, interpret
+>>> b = GraphBuilder("f"); a = b.input(f64[2, 2], "a")
+>>> interpret(b.build([b.cholesky(a)]), 4 * np.eye(2))[0]
+array([[2., 0.],
+       [0., 2.]])
 """
 
 from __future__ import annotations

@@ -75,3 +75,35 @@ def test_plain_calls_are_unchanged_after_tracing() -> None:
 def test_traced_polygamma_order_is_rejected() -> None:
     with pytest.raises(gc.UnsupportedError, match="static integer"):
         gc.jit(lambda n, a: sp.polygamma(n, a))(np.array(1), P)
+
+
+def test_hooks_are_safe_across_threads() -> None:
+    """One thread traces (the hook installed and removed over and over) while
+    another calls SciPy on plain arrays: both always get the right answer."""
+    import threading
+
+    want = np.log(np.exp(X).sum())
+    errors: list[BaseException] = []
+
+    def tracing() -> None:
+        try:
+            for k in range(20):
+                f = gc.jit(lambda a, k=k: logsumexp(a + k) - k, backend="numpy")
+                assert f(X) == pytest.approx(want)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    def plain() -> None:
+        try:
+            for _ in range(400):
+                assert logsumexp(X) == pytest.approx(want)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=tracing), threading.Thread(target=plain)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert logsumexp.__code__.co_name == "logsumexp"
