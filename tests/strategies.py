@@ -624,6 +624,7 @@ OP_MAKERS: dict[str, Maker] = {
     **{op: _linalg(op) for op in ("cholesky", "solve", "triangular_solve", "slogdet", "eigh")},
     "svd": _linalg("svd"),
     "qr": _linalg("qr"),
+    "lu": _linalg("lu"),
     "conv2d": _conv2d,
     "max_pool2d": _pool("max_pool2d"),
     "avg_pool2d": _pool("avg_pool2d"),

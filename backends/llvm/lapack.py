@@ -396,3 +396,36 @@ def lower_qr(mb: ModuleBuilder, n: Node) -> None:
                 store(b, v, elem_ptr(b, q_out, dt, b.add(b.mul(r, i64(q_cols)), q)), dt)
 
     _batched(mb, n, [ab, qb, rb, fa, tau, work], batch, body)
+
+
+@lowering("lu")
+def lower_lu(mb: ModuleBuilder, n: Node) -> None:
+    batch, m = _sizes(n)
+    if batch * m == 0:
+        return
+    dtype = n.outputs[0].type.dtype
+    ab = mb.buf(n.inputs[0])  # type: ignore[arg-type]
+    lb, pb, qb = (mb.buf(v) for v in n.outputs)
+    fa = mb.scratch(m * m * dtype.itemsize, dtype)
+
+    def body(c: _Call, p: dict, k: ir.Value) -> None:  # type: ignore[type-arg]
+        b = c.b
+        # SciPy's call: A in column-major order. A zero pivot is not an error
+        # here (SciPy only warns); the solves that use it give inf/nan.
+        _transpose_in(c, c.at(p[ab], k, m * m), p[fa], m, m)
+        piv = elem_ptr(b, p[pb], DType.i32, b.mul(k, i64(m)))
+        c.call("getrf", c.int_(m), c.int_(m), p[fa], c.int_(m), piv, c.info)
+        _transpose_out(c, p[fa], c.at(p[lb], k, m * m), m, m)
+        perm = elem_ptr(b, p[qb], DType.i64, b.mul(k, i64(m)))
+        with counted_loop(b, i64(0), i64(m), "i") as i:
+            store(b, i, elem_ptr(b, perm, DType.i64, i), DType.i64)
+        with counted_loop(b, i64(0), i64(m), "s") as i:
+            raw = load(b, elem_ptr(b, piv, DType.i32, i), DType.i32)
+            j = b.sub(b.sext(raw, I64), i64(1))
+            store(b, b.trunc(j, I32), elem_ptr(b, piv, DType.i32, i), DType.i32)
+            pi, pj = elem_ptr(b, perm, DType.i64, i), elem_ptr(b, perm, DType.i64, j)
+            vi, vj = load(b, pi, DType.i64), load(b, pj, DType.i64)
+            store(b, vj, pi, DType.i64)
+            store(b, vi, pj, DType.i64)
+
+    _batched(mb, n, [ab, lb, pb, qb, fa], batch, body)

@@ -376,6 +376,7 @@ LOWERINGS: dict[str, Lowering] = {
     "eigh": Lowering(_reference("eigh").emit, tuple_result=True),
     "svd": Lowering(_reference("svd").emit, tuple_result=True),
     "qr": Lowering(_reference("qr").emit, tuple_result=True),
+    "lu": Lowering(_reference("lu").emit, tuple_result=True),
     "max_pool2d": _reference("max_pool2d"),
     "avg_pool2d": _reference("avg_pool2d"),
     "random_bits": _reference("random_bits"),

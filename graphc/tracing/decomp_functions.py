@@ -10,6 +10,7 @@ array([0.5, 0.5])
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
@@ -348,3 +349,55 @@ class _QRResult(tuple):  # type: ignore[type-arg]
 
     Q = property(lambda self: self[0])
     R = property(lambda self: self[1])
+
+
+# -- LU ------------------------------------------------------------------------------------------
+
+# Per trace: the pivots' IR value -> the permutation lu_factor made with them,
+# so lu_solve can use it. Entries go with their trace.
+_PERMUTATIONS: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()
+
+
+@intercept("scipy.linalg", "lu_factor")
+def lu_factor(a: Any, overwrite_a: bool = False, check_finite: bool = True) -> tuple[Any, Any]:
+    a = _matrices(a, "scipy.linalg.lu_factor")
+    lu, piv, perm = _op("lu", a)
+    _PERMUTATIONS.setdefault(piv.trace, {})[piv.value] = perm
+    return lu, piv
+
+
+def _permute_rows(perm: Any, x: Any, inverse: bool) -> Any:
+    n = x.shape[-2]
+    p = np.asarray(perm)[..., :, None] if not isinstance(perm, TracedArray) else perm[..., :, None]
+    matrix = (p == np.arange(n)).astype(x.dtype)  # (P x)[i] = x[perm[i]]
+    return np.matmul(np.matrix_transpose(matrix) if inverse else matrix, x)
+
+
+@intercept("scipy.linalg", "lu_solve")
+def lu_solve(
+    lu_and_piv: Any, b: Any, trans: Any = 0, overwrite_b: bool = False,
+    check_finite: bool = True,
+) -> Any:  # fmt: skip
+    lu, piv = lu_and_piv
+    perm = None
+    if isinstance(piv, TracedArray):
+        perm = _PERMUTATIONS.get(piv.trace, {}).get(piv.value)
+    if perm is None:
+        raise error(
+            UnsupportedError,
+            "scipy.linalg.lu_solve on traced arrays needs the (lu, piv) pair that "
+            "scipy.linalg.lu_factor returned in the same traced function",
+        )
+    lu = _matrices(lu, "scipy.linalg.lu_solve")
+    lu, rhs, vector = _rhs(lu, b, "scipy.linalg.lu_solve")
+    if trans in (0, "N"):
+        y = _op("triangular_solve", lu, _permute_rows(perm, rhs, False), lower=True,
+                transpose_a=False, unit_diagonal=True)  # fmt: skip
+        x = _op("triangular_solve", lu, y, lower=False, transpose_a=False, unit_diagonal=False)
+    elif trans in (1, 2, "T", "C"):
+        y = _op("triangular_solve", lu, rhs, lower=False, transpose_a=True, unit_diagonal=False)
+        z = _op("triangular_solve", lu, y, lower=True, transpose_a=True, unit_diagonal=True)
+        x = _permute_rows(perm, z, True)
+    else:
+        raise error(OpTypeError, f"scipy.linalg.lu_solve: invalid trans {trans!r}")
+    return x[..., 0] if vector else x

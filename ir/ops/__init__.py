@@ -8,6 +8,7 @@ from . import (  # noqa: F401
     fusion,
     indexing,
     linalg,
+    lu,
     misc,
     qr,
     random,

@@ -571,6 +571,7 @@ def test_sorting_special_and_factorization_ops_match_the_interpreter() -> None:
         outs += [s, b.matmul(b.mul(u, b.reshape(s, shape=(2, 1, 2))), vt)]
         q, r = b.qr(b.transpose(rv, perm=(0, 2, 1)), complete=True)
         outs += [b.matmul(q, r), b.abs(r)]
+        outs += list(b.lu(gv))
         g = b.build(outs)
         args = [a.astype(dtype.np) for a in (x, spd, gen, rhs)]
         want = interpret(g, *args)

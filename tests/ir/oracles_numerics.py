@@ -124,7 +124,26 @@ def qr(a: np.ndarray, *, complete: bool = False) -> tuple[np.ndarray, ...]:
     return q, r
 
 
+def lu(a: np.ndarray) -> tuple[np.ndarray, ...]:
+    _square(a)
+    n = a.shape[-1]
+    packed = np.empty_like(a)
+    piv = np.empty(a.shape[:-1], np.int32)
+    perm = np.empty(a.shape[:-1], np.int64)
+    for idx in np.ndindex(a.shape[:-2]):
+        p, lower, upper = sl.lu(a[idx])  # a = p @ l @ u
+        packed[idx] = np.tril(lower, -1) + upper
+        perm[idx] = np.argmax(p, axis=0)  # a[perm] = l @ u
+        order = list(range(n))
+        for i in range(n):  # the interchanges that produce perm, LAPACK style
+            j = order.index(perm[idx][i])
+            piv[idx][i] = j
+            order[i], order[j] = order[j], order[i]
+    return packed, piv, perm
+
+
 ORACLES: dict[str, Callable[..., Any]] = {
+    "lu": lu,
     "svd": svd,
     "qr": qr,
     **{op: like(np.exp, fn) for op, fn in SPECIAL.items()},
@@ -137,7 +156,7 @@ ORACLES: dict[str, Callable[..., Any]] = {
     "eigh": eigh,
 }
 APPROXIMATE = frozenset(
-    {"polygamma", "cholesky", "solve", "triangular_solve", "slogdet", "eigh", "svd", "qr"}
+    {"polygamma", "cholesky", "solve", "triangular_solve", "slogdet", "eigh", "svd", "qr", "lu"}
     | set(SPECIAL)
 )
 

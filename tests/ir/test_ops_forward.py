@@ -960,7 +960,7 @@ CASES["argsort"] = _argsort_cases
 CASES["polygamma"] = _polygamma_cases
 for _name in ("gammaln", "digamma", "erfc", "erfinv", "ndtri", "log_ndtr", "i0e", "i1e"):
     CASES[_name] = lambda rng, _name=_name: unary_cases(_name, rng)
-for _name in ("cholesky", "solve", "triangular_solve", "slogdet", "eigh"):
+for _name in ("cholesky", "solve", "triangular_solve", "slogdet", "eigh", "lu"):
     CASES[_name] = lambda rng, _name=_name: _matrix_cases(_name, rng)
 
 

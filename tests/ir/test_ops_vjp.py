@@ -61,6 +61,7 @@ def _matrix_vjp_cases() -> dict[str, list[Any]]:
         "solve": [([Arg(values=general(s)), Arg(s[:-1] + (2,))], {}) for s in shapes],
         "triangular_solve": [([Arg(values=general((3, 3))), Arg((3, 2))], at) for at in tri],
         "slogdet": [([Arg(values=general(s))], {}) for s in shapes],
+        "lu": [([Arg(values=rng.normal(size=s))], {}) for s in shapes],
         "eigh": [([Arg(values=distinct + 0.1 * np.triu(rng.normal(size=(3, 3)), 1))], {})],
         "svd": [([Arg(s)], {}) for s in [(3, 3), (4, 2), (2, 4), (2, 3, 2)]]
         + [([Arg((3, 3))], {"full_matrices": True})],

@@ -47,6 +47,16 @@ FORWARD = {
     "solve_triangular_t": lambda a, s, b, v: sl.solve_triangular(np.triu(a[1]), v, trans=1),
     "cho_solve": lambda a, s, b, v: sl.cho_solve(sl.cho_factor(s[0]), b[0]),
     "cho_solve_lower": lambda a, s, b, v: sl.cho_solve(sl.cho_factor(s[1], lower=True), v),
+    "lu_factor": lambda a, s, b, v: sl.lu_factor(a[0]),
+    "lu_solve": lambda a, s, b, v: sl.lu_solve(sl.lu_factor(a[1]), b[1]),
+    "lu_solve_t": lambda a, s, b, v: sl.lu_solve(sl.lu_factor(a[0]), v, trans=1),
+    "svd": lambda a, s, b, v: tuple(np.linalg.svd(b)),
+    "svd_values": lambda a, s, b, v: np.linalg.svd(a, compute_uv=False),
+    "qr": lambda a, s, b, v: tuple(np.linalg.qr(b, mode="complete")),
+    "pinv": lambda a, s, b, v: np.linalg.pinv(b),
+    "lstsq": lambda a, s, b, v: np.linalg.lstsq(b[0], v[:3])[0],
+    "norms": lambda a, s, b, v: tuple(np.linalg.norm(a, o, axis=(1, 2)) for o in (2, -2, "nuc")),
+    "cond": lambda a, s, b, v: np.linalg.cond(a),
 }
 
 
@@ -67,6 +77,13 @@ GRADIENTS = {
     "eigh_vectors": lambda m, b: np.sum(np.linalg.eigh(_spd(m))[1] ** 4),
     "solve_triangular": lambda m, b: np.sum(sl.solve_triangular(m[0] + 3 * np.eye(3), b[0])),
     "cho_solve": lambda m, b: np.sum(np.sin(sl.cho_solve(sl.cho_factor(_spd(m)[0]), b[0]))),
+    "lu_solve": lambda m, b: np.sum(np.sin(sl.lu_solve(sl.lu_factor(m[0] + 2 * np.eye(3)), b[0]))),
+    "svd": lambda m, b: (
+        np.sum(np.linalg.svd(b, full_matrices=False)[0][..., 0] ** 3) + np.sum(np.linalg.svd(m)[1])
+    ),
+    "qr": lambda m, b: np.sum(np.sin(np.linalg.qr(m)[0]) + np.linalg.qr(m)[1] ** 2),
+    "pinv_lstsq": lambda m, b: np.sum(np.linalg.pinv(b)) + np.sum(np.linalg.lstsq(m[0], b[0])[0]),
+    "norm_nuc": lambda m, b: np.linalg.norm(m[0], "nuc") + np.linalg.norm(b[1], 2),
 }
 
 
@@ -112,5 +129,14 @@ def test_singular_and_indefinite_raise_at_the_users_line() -> None:
 
 
 def test_unsupported_decompositions_say_so() -> None:
-    with pytest.raises(gc.UnsupportedError, match="svd"):
-        gc.jit(lambda a: np.linalg.svd(a))(np.eye(2))
+    with pytest.raises(gc.UnsupportedError, match="np.linalg.eig is not supported"):
+        gc.jit(lambda a: np.linalg.eig(a))(np.eye(2))
+
+
+def test_undefined_gradients_raise() -> None:
+    with pytest.raises(gc.OpTypeError, match="full_matrices=True"):
+        gc.grad(lambda b: np.sum(np.linalg.svd(b)[0]))(B[0])
+    with pytest.raises(gc.OpTypeError, match="tall or square"):
+        gc.grad(lambda b: np.sum(np.linalg.qr(b.T)[1]))(B[0])
+    with pytest.raises(gc.UnsupportedError, match="lu_factor returned"):
+        gc.jit(lambda a, p: sl.lu_solve((a, p), V))(A[0], np.arange(3, dtype=np.int32))
