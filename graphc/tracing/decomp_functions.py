@@ -401,3 +401,18 @@ def lu_solve(
     else:
         raise error(OpTypeError, f"scipy.linalg.lu_solve: invalid trans {trans!r}")
     return x[..., 0] if vector else x
+
+
+@implements(np.linalg.matrix_rank)
+def matrix_rank(A: Any, tol: Any = None, hermitian: bool = False, *, rtol: Any = None) -> Any:
+    a = as_tracer(A)
+    if a.ndim < 2:
+        return np.sum(a != 0, dtype=np.int64) if a.ndim == 1 else (a != 0).astype(np.int64)
+    s = singular_values(a)
+    top = np.max(s, axis=-1, keepdims=True)
+    if tol is None:
+        eps = float(np.finfo(s.dtype).eps)
+        limit = top * (max(a.shape[-2:]) * eps if rtol is None else rtol)
+    else:
+        limit = np.expand_dims(np.asarray(tol), -1) if not isinstance(tol, TracedArray) else tol
+    return np.sum(s > limit, axis=-1, dtype=np.int64)

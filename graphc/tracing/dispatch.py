@@ -28,13 +28,13 @@ _DATA_DEPENDENT = (
     "use a fixed-size formulation (np.where with a mask, a sum over a mask)"
 )
 _NO_DECOMPOSITION = (
-    "not supported yet (supported: solve, inv, det, slogdet, cholesky, eigh, eigvalsh, "
-    "matrix_power); compute this outside the traced function"
+    "not supported (no complex dtypes for non-symmetric eigenproblems); for symmetric "
+    "matrices use np.linalg.eigh / eigvalsh, otherwise compute this outside the traced function"
 )
 MISSING_HINTS: dict[str, str] = {
     **dict.fromkeys(["unique", "compress", "extract", "trim_zeros"], _DATA_DEPENDENT),
     **dict.fromkeys(
-        ["eig", "eigvals", "svd", "svdvals", "qr", "lstsq", "pinv", "matrix_rank", "cond"],
+        ["eig", "eigvals", "tensorsolve", "tensorinv"],
         _NO_DECOMPOSITION,
     ),
 }

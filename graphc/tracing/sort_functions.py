@@ -250,3 +250,49 @@ def _nanmedian(
     if x.dtype == np.float32:
         result = result.astype(np.float32)
     return _finish(result, x, axes, keepdims, 0)
+
+
+def _nan_quantile(
+    a: Any, q: Any, axis: Any, method: str, keepdims: bool, name: str, scale: float, out: Any
+) -> Any:
+    no_out(name, out)
+    if method != "linear":
+        raise error(
+            UnsupportedError,
+            f"np.{name}: method={method!r} is not supported on traced arrays",
+            hint="use the default method='linear'",
+        )
+    x = as_tracer(a)
+    s, axes = _sorted_last(x, axis)
+    if not isinstance(q, (float, int, TracedArray)):
+        s = cast(s, np.result_type(s.dtype, np.asarray(q).dtype))
+    q = _check_q(q, scale)
+    # NaNs sort last: the quantiles of the first `count` entries ignore them.
+    count = np.sum(~np.isnan(s), axis=-1, dtype=np.int64)
+    result = _quantile_sorted(s, q, count)
+    result = np.where(count == 0, np.asarray(math.nan, result.dtype), result)
+    return _finish(result, x, axes, keepdims, np.ndim(q))
+
+
+@implements(np.nanquantile)
+def _np_nanquantile(
+    a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+    method: str = "linear", keepdims: bool = False, **options: Any,
+) -> Any:  # fmt: skip
+    _no_options("nanquantile", options)
+    return _nan_quantile(a, q, axis, method, keepdims, "nanquantile", 1.0, out)
+
+
+@implements(np.nanpercentile)
+def _np_nanpercentile(
+    a: Any, q: Any, axis: Any = None, out: Any = None, overwrite_input: bool = False,
+    method: str = "linear", keepdims: bool = False, **options: Any,
+) -> Any:  # fmt: skip
+    _no_options("nanpercentile", options)
+    return _nan_quantile(a, q, axis, method, keepdims, "nanpercentile", 100.0, out)
+
+
+def _no_options(name: str, options: dict[str, Any]) -> None:
+    for key, value in options.items():
+        if value is not None:
+            raise error(UnsupportedError, f"np.{name}: {key}= is not supported on traced arrays")

@@ -37,6 +37,8 @@ FUNCTIONS = {
     "percentile": lambda a: np.percentile(a, 30, axis=0),
     "nanmedian": lambda a: np.nanmedian(a, axis=1),
     "nanmedian_axis0": lambda a: np.nanmedian(a, axis=0),
+    "nanquantile": lambda a: np.nanquantile(a, [0.3, 0.9], axis=1),
+    "nanpercentile": lambda a: np.nanpercentile(a, 75, axis=0, keepdims=True),
     "searchsorted": lambda a: np.searchsorted(np.sort(a[0]), a[1:]),
     "searchsorted_right": lambda a: np.searchsorted(np.sort(a[0]), a[1:], side="right"),
 }
@@ -67,6 +69,7 @@ def test_gradients_through_the_permutation() -> None:
     gc.check_grads(lambda a: np.sum(np.median(a, axis=0) ** 2), (x,))
     gc.check_grads(lambda a: np.sum(np.quantile(a, [0.2, 0.7], axis=1)), (x,))
     gc.check_grads(lambda a: np.nanmedian(a), (x,))
+    gc.check_grads(lambda a: np.sum(np.nanquantile(a, [0.1, 0.6], axis=0)), (x,))
     # A sort's gradient is the cotangent scattered back: sorted position k of
     # row r goes to the element that landed there.
     g = gc.grad(lambda a: np.sum(np.sort(a, axis=1) * w))(x)

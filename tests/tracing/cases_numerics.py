@@ -39,3 +39,11 @@ if hasattr(np.linalg, "svdvals"):
     case(np.linalg.svdvals, "svdvals", lambda a: np.linalg.svdvals(a), A)
 case(np.linalg.norm, "norm-nuc", lambda a: np.linalg.norm(a, "nuc"), A)
 case(np.linalg.norm, "norm-2", lambda a: np.linalg.norm(a, 2, axis=(0, 1), keepdims=True), A)
+case(np.nanquantile, "nanquantile", lambda a: np.nanquantile(a, [0.1, 0.8], axis=0), WITH_NAN)
+case(np.nanpercentile, "nanpercentile", lambda a: np.nanpercentile(a, 40, axis=1), WITH_NAN)
+case(
+    np.linalg.matrix_rank,
+    "matrix_rank",
+    lambda a: np.linalg.matrix_rank(a[..., :2] @ a[..., :2, :]),
+    SQ,
+)
