@@ -151,7 +151,8 @@ def _quantile_sorted(s: TracedArray, q: Any, count: Any) -> TracedArray:
     sorted row (count: a static int or an int tracer per row)."""
     q = np.asarray(q, dtype=s.dtype) if not isinstance(q, TracedArray) else q
     qs = np.reshape(q, q.shape + (1,) * (s.ndim - 1))  # q's dims lead, as in NumPy
-    position = qs * (count - 1)
+    last = cast(count - 1, s.dtype) if isinstance(count, TracedArray) else count - 1
+    position = qs * last
     lo = np.floor(position)
     t = position - lo
     top = np.maximum(count - 1, 0)
@@ -247,8 +248,6 @@ def _nanmedian(
     count = np.sum(~np.isnan(s), axis=-1, dtype=np.int64)
     result = _quantile_sorted(s, 0.5, count)
     result = np.where(count == 0, np.asarray(math.nan, result.dtype), result)
-    if x.dtype == np.float32:
-        result = result.astype(np.float32)
     return _finish(result, x, axes, keepdims, 0)
 
 
