@@ -37,7 +37,7 @@ FUNCTIONS = {
     "percentile": lambda a: np.percentile(a, 30, axis=0),
     "nanmedian": lambda a: np.nanmedian(a, axis=1),
     "nanmedian_axis0": lambda a: np.nanmedian(a, axis=0),
-    "nanquantile": lambda a: np.nanquantile(a, [0.3, 0.9], axis=1),
+    "nanquantile": lambda a: np.nanquantile(a, 0.3, axis=1),
     "nanpercentile": lambda a: np.nanpercentile(a, 75, axis=0, keepdims=True),
     "searchsorted": lambda a: np.searchsorted(np.sort(a[0]), a[1:]),
     "searchsorted_right": lambda a: np.searchsorted(np.sort(a[0]), a[1:], side="right"),
