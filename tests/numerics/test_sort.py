@@ -12,11 +12,9 @@ from .helpers import check_all
 
 pytestmark = pytest.mark.usefixtures("private_llvm_cache")
 
-RNG = np.random.default_rng(7)
-
 
 def _data(dtype: type) -> np.ndarray:
-    x = RNG.normal(size=(3, 5)).astype(dtype)
+    x = np.random.default_rng(7).normal(size=(3, 5)).astype(dtype)
     x[1, 2] = np.nan
     x[2, 1] = x[2, 3]  # a tie: the stable order keeps 1 before 3
     x[0, 4] = -np.inf
@@ -47,11 +45,14 @@ FUNCTIONS = {
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", sorted(FUNCTIONS))
 def test_against_numpy(name: str, dtype: type) -> None:
-    check_all(FUNCTIONS[name], _data(dtype))
+    # float32 data with a float64 q gives float64 results; NumPy rounds its
+    # interpolation weights through float32 in places, so compare at float32
+    # accuracy there.
+    check_all(FUNCTIONS[name], _data(dtype), rtol=None if dtype == np.float64 else 2e-6)
 
 
 def test_integer_sort_and_partition_contract() -> None:
-    x = RNG.integers(-5, 5, size=(4, 7)).astype(np.int32)
+    x = np.random.default_rng(8).integers(-5, 5, size=(4, 7)).astype(np.int32)
     check_all(lambda a: (np.sort(a, axis=0), np.argsort(a, kind="stable")), x)
     for backend in ("numpy", "llvm"):
         got = gc.jit(lambda a: np.partition(a, 3, axis=1), backend=backend)(x)
@@ -63,7 +64,7 @@ def test_integer_sort_and_partition_contract() -> None:
 
 
 def test_gradients_through_the_permutation() -> None:
-    x = RNG.normal(size=(3, 6))
+    x = np.random.default_rng(9).normal(size=(3, 6))
     w = np.arange(6.0)
     gc.check_grads(lambda a: np.sum(np.sort(a, axis=1) * w), (x,))
     gc.check_grads(lambda a: np.sum(np.median(a, axis=0) ** 2), (x,))
