@@ -16,6 +16,7 @@ from . import (  # noqa: F401
     shape,
     sort,
     special,
+    svd,
 )
 from .registry import REQUIRED, Attr, OpDef, all_ops, get_op, register, set_vjp
 
