@@ -242,6 +242,9 @@ class TracedArray:
     def any(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
         return np.any(self, axis=axis, keepdims=keepdims, **kw)
 
+    def argsort(self, axis: Any = -1, kind: Any = None, order: Any = None, **kw: Any) -> Any:
+        return np.argsort(self, axis=axis, kind=kind, order=order, **kw)
+
     def cumsum(self, axis: Any = None, dtype: Any = None, **kw: Any) -> Any:
         return np.cumsum(self, axis=axis, dtype=dtype, **kw)
 

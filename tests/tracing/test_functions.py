@@ -92,7 +92,6 @@ def test_refused_functions_name_themselves(func: Any, name: str, fn: Any, error:
         ("where-one-argument", lambda a, w: np.where(a > 0), TracingError),
         ("sum-out", lambda a, w: np.sum(a, out=np.zeros(())), UnsupportedError),
         ("ndarray-sort", lambda a, w: a.sort(), TracingError),
-        ("ndarray-argsort", lambda a, w: a.argsort(), UnsupportedError),
         ("average-zero-weights", lambda a, w: np.average(a, 1, [1, -1, 0, 0]), ZeroDivisionError),
     ],
 )
