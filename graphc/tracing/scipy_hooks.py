@@ -8,7 +8,8 @@ done before tracing. So the function object itself is redirected: while any
 trace is active (in any thread), its ``__code__`` is a small trampoline that
 sends calls with a traced argument to graphc's implementation and every
 other call to an unchanged copy of the original. When the last trace ends
-the original code is put back.
+the original code is put back. Only modules already imported are patched:
+a module imported after a trace began is patched from the next trace on.
 
 Running frames keep the code they started with, so swapping is safe while
 other threads call the function; a counter under a lock decides when to
@@ -17,6 +18,8 @@ install and remove.
 
 from __future__ import annotations
 
+import functools
+import sys
 import threading
 import types
 from collections.abc import Callable
@@ -57,6 +60,7 @@ def dispatch(key: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return _TARGETS[key][2](*args, **kwargs)
 
 
+@functools.cache
 def _trampoline(key: str, freevars: int) -> types.CodeType:
     # The new code must have as many free variables as the function has
     # closure cells (decorated SciPy functions have some); they are unused.
@@ -81,6 +85,10 @@ def _resolve(key: str) -> types.FunctionType | None:
     import importlib
 
     module, name = key.split(":")
+    if module not in sys.modules:
+        # Not imported: nothing can call it yet, and importing it here would
+        # make every first trace pay for scipy.stats.
+        return None
     try:
         fn: Any = importlib.import_module(module)
         for part in name.split("."):  # a class attribute: "rv_continuous.logpdf"
