@@ -148,14 +148,16 @@ def push_trace(name: str) -> Trace:
 
 
 def pop_trace(t: Trace) -> None:
-    traces = _STACK.traces
-    if not traces or traces[-1] is not t:
-        raise TracingError("traces were exited out of order (a trace began in another thread?)")
-    traces.pop()
-    t.active = False
     from . import scipy_hooks
 
-    scipy_hooks.leave()
+    traces = _STACK.traces
+    try:
+        if not traces or traces[-1] is not t:
+            raise TracingError("traces were exited out of order (a trace began in another thread?)")
+        traces.pop()
+        t.active = False
+    finally:
+        scipy_hooks.leave()  # every push entered once
 
 
 def escaped_error() -> TracingError:
