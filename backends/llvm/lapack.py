@@ -324,7 +324,8 @@ def lower_svd(mb: ModuleBuilder, n: Node) -> None:
     ab = mb.buf(n.inputs[0])  # type: ignore[arg-type]
     ub, sb, vb = (mb.buf(v) for v in n.outputs)
     big = max(m, cols)
-    lwork = 3 * k + max(big, 5 * k * k + 4 * k) + 64
+    # LAPACK's minimum for jobz 'S'/'A' is 4k^2 + 6k + max(m, n); more lets it block.
+    lwork = 4 * k * k + 6 * k + big + 64 * (k + big)
     work_a = mb.scratch(m * cols * dtype.itemsize, dtype)
     work = mb.scratch(lwork * dtype.itemsize, dtype)
     iwork = mb.scratch(8 * k * 4, DType.i32)
