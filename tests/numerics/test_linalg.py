@@ -52,7 +52,7 @@ FORWARD = {
     "lu_solve_t": lambda a, s, b, v: sl.lu_solve(sl.lu_factor(a[0]), v, trans=1),
     "svd": lambda a, s, b, v: tuple(np.linalg.svd(b)),
     "svd_values": lambda a, s, b, v: np.linalg.svd(a, compute_uv=False),
-    # 130x7: LAPACK's workspace minimum 4k^2 + 6k + max(m, n) is the binding one
+    # tall: the workspace grows with max(m, n) (LAPACK documents 4k^2 + 6k + max(m, n))
     "svd_tall": lambda a, s, b, v: (lambda u, w, vt: (u * w) @ vt)(
         *np.linalg.svd(np.sin(np.arange(130.0)[:, None] * np.arange(1.0, 8.0) + a[0, 0, 0]), False)
     ),
