@@ -1,7 +1,9 @@
 """np.linalg solvers and factorizations on traced arrays (solve, inv, det,
-slogdet, cholesky, eigh, eigvalsh, matrix_power) and the scipy.linalg
-triangular and Cholesky solvers. Stacks of matrices batch over the leading
-dims as NumPy does; integer input computes in float64.
+slogdet, cholesky, eigh, eigvalsh, svd, svdvals, qr, pinv, lstsq, cond,
+matrix_rank, matrix_power) and scipy.linalg's solve_triangular, cholesky,
+cho_factor/cho_solve, lu_factor/lu_solve, solve, inv and det. Stacks of
+matrices batch over the leading dims as NumPy does; integer input computes
+in float64.
 
 >>> import numpy as np, graphc as gc
 >>> gc.jit(lambda a: np.linalg.solve(a, np.ones(2)), backend="numpy")(2 * np.eye(2))
@@ -23,8 +25,8 @@ from .ops import cast, emit
 from .scipy_hooks import intercept
 
 
-def _matrices(a: Any, name: str) -> TracedArray:
-    a = as_tracer(a)
+def _matrices(a: Any, name: str, *others: Any) -> TracedArray:
+    a = as_tracer(a, *others)  # a constant matrix joins the trace of the others
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise error(
             OpTypeError,
@@ -60,7 +62,7 @@ def _rhs(a: TracedArray, b: Any, name: str) -> tuple[TracedArray, TracedArray, b
 
 @implements(np.linalg.solve)
 def solve(a: Any, b: Any) -> Any:
-    a = _matrices(a, "np.linalg.solve")
+    a = _matrices(a, "np.linalg.solve", b)
     a, b, vector = _rhs(a, b, "np.linalg.solve")
     x = _op("solve", a, b)
     return x[..., 0] if vector else x
@@ -168,7 +170,7 @@ def solve_triangular(
     a: Any, b: Any, trans: Any = 0, lower: bool = False, unit_diagonal: bool = False,
     overwrite_b: bool = False, check_finite: bool = True,
 ) -> Any:  # fmt: skip
-    a = _matrices(a, "scipy.linalg.solve_triangular")
+    a = _matrices(a, "scipy.linalg.solve_triangular", b)
     a, b, vector = _rhs(a, b, "scipy.linalg.solve_triangular")
     transpose = {0: False, "N": False, 1: True, "T": True, 2: True, "C": True}.get(trans)
     if transpose is None:
@@ -208,7 +210,7 @@ def cho_solve(
     c_and_lower: Any, b: Any, overwrite_b: bool = False, check_finite: bool = True
 ) -> Any:
     c, lower = c_and_lower
-    c = _matrices(c, "scipy.linalg.cho_solve")
+    c = _matrices(c, "scipy.linalg.cho_solve", b)
     if lower:
         y = solve_triangular(c, b, lower=True)
         return solve_triangular(c, y, trans=1, lower=True)
@@ -217,10 +219,27 @@ def cho_solve(
 
 
 @intercept("scipy.linalg", "solve")
-def scipy_solve(a: Any, b: Any, **options: Any) -> Any:
-    assume = options.pop("assume_a", None)
-    if assume not in (None, "gen", "general", "sym", "her", "pos", "positive definite"):
-        raise error(UnsupportedError, f"scipy.linalg.solve: assume_a={assume!r} is not supported")
+def scipy_solve(
+    a: Any, b: Any, lower: bool = False, overwrite_a: bool = False, overwrite_b: bool = False,
+    check_finite: bool = True, assume_a: Any = None, transposed: bool = False,
+) -> Any:  # fmt: skip
+    a = _matrices(a, "scipy.linalg.solve", b)
+    if transposed:
+        a = np.matrix_transpose(a)
+    kind = "gen" if assume_a in (None, "gen", "general") else assume_a
+    if kind in ("sym", "her", "symmetric", "hermitian"):
+        # SciPy reads one triangle of a symmetric matrix.
+        n = a.shape[-1]
+        keep = np.tril(np.ones((n, n), bool)) if lower else np.triu(np.ones((n, n), bool))
+        half = np.where(keep, a, 0.0)
+        diagonal = np.where(np.eye(n, dtype=bool), a, 0.0)
+        return solve(half + np.matrix_transpose(half) - diagonal, b)
+    if kind in ("pos", "positive definite"):
+        return cho_solve(cho_factor(a, lower=lower), b)
+    if kind in ("lower triangular", "upper triangular"):
+        return solve_triangular(a, b, lower=kind.startswith("lower"))
+    if kind != "gen":
+        raise error(UnsupportedError, f"scipy.linalg.solve: assume_a={assume_a!r} is not supported")
     return solve(a, b)
 
 
@@ -388,7 +407,7 @@ def lu_solve(
             "scipy.linalg.lu_solve on traced arrays needs the (lu, piv) pair that "
             "scipy.linalg.lu_factor returned in the same traced function",
         )
-    lu = _matrices(lu, "scipy.linalg.lu_solve")
+    lu = _matrices(lu, "scipy.linalg.lu_solve", b)
     lu, rhs, vector = _rhs(lu, b, "scipy.linalg.lu_solve")
     if trans in (0, "N"):
         y = _op("triangular_solve", lu, _permute_rows(perm, rhs, False), lower=True,

@@ -144,3 +144,27 @@ def test_undefined_gradients_raise() -> None:
         gc.grad(lambda b: np.sum(np.linalg.qr(b.T)[1]))(B[0])
     with pytest.raises(gc.UnsupportedError, match="lu_factor returned"):
         gc.jit(lambda a, p: sl.lu_solve((a, p), V))(A[0], np.arange(3, dtype=np.int32))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"transposed": True},
+        {"assume_a": "sym"},
+        {"assume_a": "sym", "lower": True},
+        {"assume_a": "pos"},
+        {"assume_a": "lower triangular"},
+    ],  # fmt: skip
+)
+def test_scipy_solve_options(options: dict) -> None:  # type: ignore[type-arg]
+    # A non-symmetric matrix shows which triangle each assumption reads.
+    a = SPD[0] + np.triu(A[0], 1) if options.get("assume_a") != "pos" else SPD[0]
+    check_all(lambda x, y: sl.solve(x, y, **options), a, B[0])
+
+
+def test_constant_matrices_join_the_trace() -> None:
+    c = np.tril(A[0])
+    check_all(
+        lambda b: sl.cho_solve((SPD[0], False), b) + sl.solve_triangular(c, b, lower=True), B[0]
+    )
