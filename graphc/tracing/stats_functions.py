@@ -211,6 +211,12 @@ def _mvn_logpdf(
 ) -> Any:
     from .decomp_functions import cholesky, solve_triangular
 
+    if allow_singular:
+        raise error(
+            UnsupportedError,
+            "scipy.stats.multivariate_normal: allow_singular=True is not supported on traced "
+            "arrays (the density uses a Cholesky factor)",
+        )
     x = _f64(x)
     mean = _f64(0.0 if mean is None else mean)
     d = x.shape[-1] if x.ndim else 1
