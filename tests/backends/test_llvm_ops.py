@@ -542,7 +542,7 @@ def test_scan_and_cond_reach_llvm_only_through_the_pipeline() -> None:
 
 
 def test_sorting_special_and_factorization_ops_match_the_interpreter() -> None:
-    """argsort (qsort), the special functions (SciPy's C code), polygamma (a
+    """argsort (merge sort), the special functions (SciPy's C code), polygamma (a
     series of ops) and the LAPACK-backed factorizations, f32 and f64."""
     from graphc.backends import llvm as llvm_backend
 
