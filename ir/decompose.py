@@ -64,7 +64,7 @@ class Decomposed:
 
 def decompose(g: Graph, table: Mapping[str, Decomposition]) -> Decomposed:
     """Rewrite every node of ``g`` whose op is in ``table`` (repeatedly, for
-    nested cases). Subgraphs of nodes that stay are left alone.
+    nested cases), inside loop and branch bodies too.
 
     Nodes that need no rewrite are kept as the very same objects, so their
     values carry over (and a memory plan keyed by them, if nothing changed).
@@ -76,7 +76,7 @@ def decompose(g: Graph, table: Mapping[str, Decomposition]) -> Decomposed:
         for v in n.outputs:
             result.values[v] = v
     for _ in range(MAX_ROUNDS):
-        if not any(n.op in table for n in result.graph.nodes):
+        if not _mentions(result.graph, table):
             return result
         result = _once(result, table)
     raise AssertionError("decompositions do not terminate")
@@ -91,13 +91,18 @@ def _once(d: Decomposed, table: Mapping[str, Decomposition]) -> Decomposed:
     for n in g.nodes:
         inputs = [env.get(x, x) if isinstance(x, Value) else x for x in n.inputs]
         rule = table.get(n.op)
-        if rule is None and all(a is x for a, x in zip(inputs, n.inputs)):
+        # loop and branch bodies are compiled too: their ops are rewritten alike
+        subgraphs = tuple(
+            decompose(s, table).graph if _mentions(s, table) else s for s in n.subgraphs
+        )
+        same_bodies = all(a is x for a, x in zip(subgraphs, n.subgraphs))
+        if rule is None and same_bodies and all(a is x for a, x in zip(inputs, n.inputs)):
             b.nodes.append(n)
             origin[n] = d.origin[n]
             continue
         start = len(b.nodes)
         if rule is None:
-            new = b.emit_node(n.op, inputs, n.attrs, n.subgraphs, n.loc)
+            new = b.emit_node(n.op, inputs, n.attrs, subgraphs, n.loc)
             outs: Sequence[Operand] = new.outputs
         else:
             outs = rule(b, n, inputs)
@@ -114,6 +119,10 @@ def _once(d: Decomposed, table: Mapping[str, Decomposition]) -> Decomposed:
     flat = Graph(g.name, g.inputs, tuple(b.nodes), tuple(outputs))
     values = {k: env.get(v, v) if isinstance(v, Value) else v for k, v in d.values.items()}
     return Decomposed(flat, origin, values)
+
+
+def _mentions(g: Graph, table: Mapping[str, Decomposition]) -> bool:
+    return any(n.op in table or any(_mentions(s, table) for s in n.subgraphs) for n in g.nodes)
 
 
 def restrict_plan(plan: MemoryPlan | None, d: Decomposed) -> MemoryPlan | None:

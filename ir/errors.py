@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
+
 from .loc import Loc
 
 
@@ -93,3 +95,9 @@ class InputError(GraphcError, TypeError, ValueError):
 
 class InputOverflowError(InputError, OverflowError):
     """A Python int argument is out of range for the dtype it is used at."""
+
+
+class LinAlgError(GraphcError, np.linalg.LinAlgError):
+    """A matrix the operation cannot handle: singular for ``solve``/``inv``,
+    not positive definite for ``cholesky``, an eigen/singular value solver that
+    did not converge. Also a ``numpy.linalg.LinAlgError``, as NumPy raises."""

@@ -266,6 +266,52 @@ def _cumsum(c: _Ctx) -> Any:
     return c.b.cumsum(x, axis=c.draw(st.integers(-n, n - 1)), reverse=c.draw(st.booleans()))
 
 
+def _argsort(c: _Ctx) -> Any:
+    return c.b.argsort(c.pick(lambda v: v.type.ndim >= 1 and not v.type.dtype.is_bool))
+
+
+def _polygamma(c: _Ctx) -> Any:
+    return c.b.polygamma(c.pick(), n=c.draw(st.integers(0, 3)))
+
+
+_SPD = np.array([[4.0, 1.0, 0.5], [1.0, 3.0, 0.2], [0.5, 0.2, 2.0]])
+_SYM = np.array([[0.3, -0.2, 0.1], [-0.2, 0.1, 0.25], [0.1, 0.25, -0.3]])
+
+
+def _linalg(op: str) -> Maker:
+    # Factorizations fail on data (singular, indefinite, NaN), and random
+    # graphs hold anything, specials included: the operand is a fixed
+    # well-conditioned matrix moved by a bounded, finite amount that depends
+    # on a picked value, so the op is always defined.
+    def make(c: _Ctx) -> Any:
+        x = c.pick(lambda v: v.type.dtype.is_float)
+        dtype = x.type.dtype
+        s = c.b.reduce_sum(x, axes=tuple(range(x.type.ndim)))
+        t = c.b.select(c.b.isfinite(s), c.b.tanh(s), Literal(0.0, dtype))
+        a = c.b.add(
+            c.b.constant(value=_SPD.astype(dtype.np)),
+            c.b.mul(c.b.constant(value=_SYM.astype(dtype.np)), t),
+        )
+        if op in ("solve", "triangular_solve"):
+            rhs = c.b.mul(c.b.constant(value=np.arange(6.0).reshape(3, 2).astype(dtype.np)), t)
+            attrs = {}
+            if op == "triangular_solve":
+                attrs = {
+                    k: c.draw(st.booleans()) for k in ("lower", "transpose_a", "unit_diagonal")
+                }
+            return c.b.emit(op, a, rhs, **attrs)
+        if op == "svd":
+            u, s, vt = c.b.svd(a, full_matrices=c.draw(st.booleans()))
+            # Singular vectors are defined up to sign: keep only what is not.
+            return s, c.b.mul(u, u), c.b.mul(vt, vt)
+        if op == "eigh":
+            w, v = c.b.eigh(a)
+            return w, c.b.mul(v, v)
+        return c.b.emit(op, a)
+
+    return make
+
+
 def _reshape(c: _Ctx) -> Any:
     x = c.pick()
     shape, size = x.type.shape, x.type.size
@@ -633,6 +679,12 @@ OP_MAKERS: dict[str, Maker] = {
     "gather": _gather,
     "scatter_add": _scatter_add,
     "matmul": _matmul,
+    "argsort": _argsort,
+    "polygamma": _polygamma,
+    **{op: _linalg(op) for op in ("cholesky", "solve", "triangular_solve", "slogdet", "eigh")},
+    "svd": _linalg("svd"),
+    "qr": _linalg("qr"),
+    "lu": _linalg("lu"),
     "conv2d": _conv2d,
     "max_pool2d": _pool("max_pool2d"),
     "avg_pool2d": _pool("avg_pool2d"),

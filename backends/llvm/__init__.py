@@ -26,16 +26,20 @@ from . import (  # noqa: F401
     control,
     conv,
     index_kernels,
+    lapack,
     linalg,
     lower_loops,
     shape_kernels,
+    sort,
     target,
 )
 from . import pool as pool_mod
 from .blas import register_blas
 from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads
+from .lapack import register_lapack
 from .parallel import MAX_CHUNKS
 from .runtime import LLVMExecutable, MemoryReport
+from .special import polygamma_decomposition, register_special
 
 NAME = "llvm"
 # Every other registered op has a direct lowering (LOWERINGS); scan and cond
@@ -46,6 +50,8 @@ NAME = "llvm"
 DECOMPOSITIONS: dict[str, Decomposition] = {
     "remat": inline_body,
     "optimization_barrier": pass_through,
+    # No C entry point for orders >= 1: a recurrence and a series in ordinary ops.
+    "polygamma": polygamma_decomposition,
 }
 
 __all__ = [
@@ -99,6 +105,9 @@ def compile(
     d = decompose(g, DECOMPOSITIONS)
     g, plan = d.graph, restrict_plan(plan, d)
     blas = register_blas()
+    # Cached objects name these symbols too: register them before any load.
+    register_special()
+    register_lapack()
     threads = threads or num_threads or default_threads()
     options = Options(
         profile=profile,

@@ -71,6 +71,7 @@ class LoopSpec:
     def cost(self) -> int:
         """Rough work per loop iteration (a transcendental counts 20)."""
         heavy = {"exp", "log", "tanh", "sigmoid", "expm1", "log1p", "pow", "sin", "cos", "erf"}
+        heavy |= {"gammaln", "digamma", "erfc", "erfinv", "ndtri", "log_ndtr", "i0e", "i1e"}
         return 1 + len(self.loads) + sum(20 if s.node.op in heavy else 1 for s in self.steps)
 
 

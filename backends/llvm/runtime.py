@@ -20,11 +20,13 @@ import llvmlite.binding as llvm
 import numpy as np
 
 from graphc.ir import Graph, GraphcIndexError, InputError, Node, coerce_input
-from graphc.ir.errors import BackendError, format_message
+from graphc.ir.errors import BackendError, LinAlgError, format_message
+from graphc.ir.ops.factor import NOT_PD_HINT, SINGULAR_HINT
 
 from . import fastargs, target
 from . import pool as pool_mod
 from . import profile as profile_mod
+from .lapack import ERR_NO_CONVERGENCE, ERR_NOT_PD, ERR_SINGULAR
 
 ERR_INDEX = 1
 ERR_NEGATIVE_POWER = 2
@@ -253,6 +255,14 @@ class LLVMExecutable:
                     hint="indices must lie in [-size, size)",
                 )
             )
+        if code in _LINALG_FAILURES:
+            what, hint = _LINALG_FAILURES[code]
+            where = f" (matrix {value} of the stack)" if n.inputs[0].type.ndim > 2 else ""  # type: ignore[union-attr]
+            raise LinAlgError(
+                format_message(
+                    f"{n.op}: {what}{where}", details=[_describe(n)], loc=n.loc, hint=hint
+                )
+            )
         if code == ERR_NEGATIVE_POWER:
             raise BackendError(
                 format_message(
@@ -272,6 +282,13 @@ class LLVMExecutable:
                 )
             )
         raise BackendError(f"native code reported error {code} at {n.op}")
+
+
+_LINALG_FAILURES = {
+    ERR_SINGULAR: ("the matrix is singular", SINGULAR_HINT),
+    ERR_NOT_PD: ("the matrix is not positive definite", NOT_PD_HINT),
+    ERR_NO_CONVERGENCE: ("the LAPACK solver did not converge", "check the input for NaN or inf"),
+}
 
 
 def _node_at(g: Graph, path: list[int]) -> Node:

@@ -22,6 +22,7 @@ from graphc.ir.dtypes import promote
 
 from .irutil import F32, F64, I1, I32, I64, const, reg_type, round_16bit
 from .mathlib import MathLib
+from .special import EXPORTS, call_special
 
 # fast-math flags used on float arithmetic: only contraction into FMAs. Never
 # nnan/ninf (NaN and inf must propagate as in NumPy) and never reassoc outside
@@ -471,6 +472,13 @@ def _compare(name: str) -> Callable[..., ir.Value]:
     return lower
 
 
+def _special(name: str) -> Callable[..., ir.Value]:
+    def lower(e: ScalarEmitter, out: DType, x: ir.Value) -> ir.Value:
+        return call_special(e.b.module, e.b, name, x)
+
+    return lower
+
+
 def _atan2(e: ScalarEmitter, out: DType, y: ir.Value, x: ir.Value) -> ir.Value:
     return e.call("atan2", out, y, x)
 
@@ -497,5 +505,6 @@ SCALAR_OPS: dict[str, Callable[..., ir.Value]] = {
     "atan2": _atan2, "rem": _rem, "floordiv": _floordiv,
     "and": _bitwise("and_"), "or": _bitwise("or_"), "xor": _bitwise("xor"),
     **{name: _compare(name) for name in _COMPARISONS},
+    **{name: _special(name) for name in EXPORTS},
     "select": _select, "cast": _identity, "stop_gradient": _identity,
 }  # fmt: skip

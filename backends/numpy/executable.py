@@ -19,6 +19,7 @@ from graphc.ir import (
     GraphcError,
     GraphcIndexError,
     InputError,
+    LinAlgError,
     Node,
     TensorType,
     coerce_input,
@@ -126,6 +127,9 @@ class NumpyExecutable:
                 return self._fn(*arrays)  # type: ignore[no-any-return]
             with self._lock:
                 return self._fn(*arrays)  # type: ignore[no-any-return]
+        except LinAlgError as exc:
+            # A singular or indefinite matrix: name the node and the user's line.
+            raise self._failure(exc) from None
         except GraphcError:
             raise
         except Exception as exc:
@@ -149,9 +153,10 @@ class NumpyExecutable:
         code = self.source.splitlines()[line - 1].strip()
         details.append(f"generated {self.filename}:{line}: {code}")
         cls = GraphcIndexError if isinstance(exc, IndexError) else BackendError
-        message = format_message(
-            f"{node.op} failed: {type(exc).__name__}: {exc}", details=details, loc=flat.loc
-        )
+        what = f"{node.op} failed: {type(exc).__name__}: {exc}"
+        if isinstance(exc, LinAlgError):
+            cls, what = LinAlgError, str(exc)
+        message = format_message(what, details=details, loc=flat.loc)
         err = cls(message)
         err.op = node.op
         err.loc = flat.loc

@@ -396,6 +396,31 @@ LOWERINGS: dict[str, Lowering] = {
     "scatter_add": Lowering(_scatter_add, out=True),
     "matmul": Lowering(lambda e: e.call("np_matmul", np.matmul, *e.args, out=e.out), out=True),
     "conv2d": _reference("conv2d"),
+    # Sorting, special functions and linear algebra: the references call
+    # NumPy/SciPy directly (LAPACK for the factorizations).
+    **{
+        op: _reference(op)
+        for op in (
+            "argsort",
+            "gammaln",
+            "digamma",
+            "polygamma",
+            "erfc",
+            "erfinv",
+            "ndtri",
+            "log_ndtr",
+            "i0e",
+            "i1e",
+            "cholesky",
+            "solve",
+            "triangular_solve",
+        )
+    },
+    "slogdet": Lowering(_reference("slogdet").emit, tuple_result=True),
+    "eigh": Lowering(_reference("eigh").emit, tuple_result=True),
+    "svd": Lowering(_reference("svd").emit, tuple_result=True),
+    "qr": Lowering(_reference("qr").emit, tuple_result=True),
+    "lu": Lowering(_reference("lu").emit, tuple_result=True),
     "max_pool2d": _reference("max_pool2d"),
     "avg_pool2d": _reference("avg_pool2d"),
     "random_bits": _reference("random_bits"),

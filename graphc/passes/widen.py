@@ -54,7 +54,8 @@ def widen_16bit(g: Graph) -> Graph:
         if not _needs_widening(n):
             rb.keep(n, subgraphs=subgraphs)
             continue
-        inputs = [_widened(rb, x, n) for x in rb.operands(n)]
+        low_result = any(v.type.dtype.is_16bit_float for v in n.outputs)
+        inputs = [_widened(rb, x, n, low_result) for x in rb.operands(n)]
         wide = rb.b.emit_node(n.op, inputs, n.attrs, subgraphs, n.loc)
         outs: list[Operand] = []
         for old, new in zip(n.outputs, wide.outputs):
@@ -69,8 +70,13 @@ def widen_16bit(g: Graph) -> Graph:
     return rb.finish()
 
 
-def _widened(rb: Rebuilder, x: Operand, n: Node) -> Operand:
-    if not isinstance(x, Value) or not x.type.dtype.is_16bit_float:
+def _widened(rb: Rebuilder, x: Operand, n: Node, low_result: bool) -> Operand:
+    if not isinstance(x, Value):
+        return x
+    # bool and integer operands of an op with a 16-bit float result (a special
+    # function of bools takes NumPy's float16 loop) are computed in float32 too
+    numeric_input = low_result and (x.type.dtype.is_bool or x.type.dtype.is_int)
+    if not (x.type.dtype.is_16bit_float or numeric_input):
         return x
     cast = rb.b.emit_node("cast", [x], {"dtype": DType.f32}, (), n.loc)
     out: Value = cast.outputs[0]

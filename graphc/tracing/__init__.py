@@ -1,5 +1,7 @@
 """Tracing: turn plain NumPy code into IR."""
 
+# The handler tables (NumPy functions, SciPy ufuncs and hooks) fill on import.
+from . import functions as _functions  # noqa: E402, F401
 from .array import TracedArray
 from .context import current_trace, user_location, user_stacklevel
 from .trace import Traced, evaluate, trace, trace_flat

@@ -118,8 +118,8 @@ class TracedArray:
             "values and lists of them; what cannot: a ufunc given a Python list holding "
             "traced values (write np.exp(np.array([a, b]))), a NumPy function imported by "
             "name before tracing (call np.mean, not mean), and library functions that "
-            "convert their input with np.asarray (scipy.special.logsumexp, softmax...): "
-            "write them with NumPy functions",
+            "convert their input with np.asarray, unless graphc intercepts them (the "
+            "README lists the SciPy functions it does): write them with NumPy functions",
         )
 
     # -- Python protocols that need data ----------------------------------------------
@@ -258,6 +258,9 @@ class TracedArray:
 
     def any(self, axis: Any = None, keepdims: bool = False, **kw: Any) -> Any:
         return np.any(self, axis=axis, keepdims=keepdims, **kw)
+
+    def argsort(self, axis: Any = -1, kind: Any = None, order: Any = None, **kw: Any) -> Any:
+        return np.argsort(self, axis=axis, kind=kind, order=order, **kw)
 
     def cumsum(self, axis: Any = None, dtype: Any = None, **kw: Any) -> Any:
         return np.cumsum(self, axis=axis, dtype=dtype, **kw)

@@ -45,12 +45,16 @@ _SKIP = (
 )
 
 
+# NumPy's dispatch shims and graphc's SciPy trampolines (see scipy_hooks).
+_SKIP_PSEUDO = ("<__array_function__", "<graphc scipy hook")
+
+
 def user_location(depth: int = 2) -> Loc | None:
     """The first stack frame outside graphc and NumPy: the user's source line."""
     frame = sys._getframe(depth)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if not filename.startswith(_SKIP) and not filename.startswith("<__array_function__"):
+        if not filename.startswith(_SKIP) and not filename.startswith(_SKIP_PSEUDO):
             return Loc(filename, frame.f_lineno, None, frame.f_code.co_name)
         frame = frame.f_back  # type: ignore[assignment]
     return None
@@ -159,23 +163,28 @@ def current_trace() -> Trace | None:
 
 
 def push_trace(name: str) -> Trace:
-    from . import intercept
+    from . import intercept, scipy_hooks
 
     t = Trace(name, current_trace())
     intercept.enter()
+    scipy_hooks.enter()
     _STACK.traces.append(t)
     return t
 
 
 def pop_trace(t: Trace) -> None:
-    traces = _STACK.traces
-    if not traces or traces[-1] is not t:
-        raise TracingError("traces were exited out of order (a trace began in another thread?)")
-    traces.pop()
-    t.active = False
-    from . import intercept
+    from . import intercept, scipy_hooks
 
-    intercept.exit()
+    traces = _STACK.traces
+    try:
+        if not traces or traces[-1] is not t:
+            raise TracingError("traces were exited out of order (a trace began in another thread?)")
+        traces.pop()
+        t.active = False
+    finally:
+        # every push entered both once
+        intercept.exit()
+        scipy_hooks.leave()
 
 
 def escaped_error() -> TracingError:

@@ -27,24 +27,15 @@ _DATA_DEPENDENT = (
     "its result shape depends on the data, and graphs have static shapes; "
     "use a fixed-size formulation (np.where with a mask, a sum over a mask)"
 )
-_NO_SORT = "the IR has no sorting op; sort outside the traced function"
 _NO_DECOMPOSITION = (
-    "the IR has no matrix decompositions or solvers; compute this outside the traced "
-    "function or use an iterative method written with matmul"
+    "not supported (no complex dtypes for non-symmetric eigenproblems); for symmetric "
+    "matrices use np.linalg.eigh / eigvalsh, otherwise compute this outside the traced function"
 )
 MISSING_HINTS: dict[str, str] = {
     **dict.fromkeys(["unique", "compress", "extract", "trim_zeros"], _DATA_DEPENDENT),
     **dict.fromkeys(
-        ["sort", "argsort", "partition", "argpartition", "lexsort", "searchsorted", "median"],
-        _NO_SORT,
-    ),
-    **dict.fromkeys(["percentile", "quantile", "nanmedian", "nanpercentile"], _NO_SORT),
-    **dict.fromkeys(
-        ["inv", "solve", "det", "slogdet", "eig", "eigh", "eigvals", "eigvalsh", "svd", "qr"],
+        ["eig", "eigvals", "tensorsolve", "tensorinv"],
         _NO_DECOMPOSITION,
-    ),
-    **dict.fromkeys(
-        ["cholesky", "lstsq", "pinv", "matrix_rank", "matrix_power"], _NO_DECOMPOSITION
     ),
 }
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import (  # noqa: F401  (imported for their registrations)
     counting,
+    decomp_functions,
     einsum,
     elementwise_functions,
     layout_functions,
@@ -15,7 +16,10 @@ from . import (  # noqa: F401  (imported for their registrations)
     reductions,
     scans,
     shape_functions,
+    sort_functions,
     spacing_functions,
+    special_functions,
+    stats_functions,
 )
 from .dispatch import HANDLERS, apply_function, normalize_axis
 

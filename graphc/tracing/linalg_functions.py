@@ -1,6 +1,7 @@
 """Products and norms: dot, vdot, inner, outer, kron, cross, trace,
 matvec/vecmat/vecdot, np.linalg's norm, vector_norm, matrix_norm, multi_dot
-and the array-API aliases. Decompositions and solvers are not supported."""
+and the array-API aliases. Decompositions and solvers are in
+:mod:`.decomp_functions`."""
 
 from __future__ import annotations
 
@@ -134,10 +135,15 @@ def _matrix_norm(x: Any, ord: Any, axes: tuple[int, ...], keepdims: bool) -> Any
         reduce = np.max if ord == math.inf else np.min
         result = reduce(np.sum(np.abs(x), axis=col), axis=row - 1 if row > col else row)
     elif ord in (2, -2, "nuc"):
-        raise error(
-            UnsupportedError,
-            f"np.linalg.norm with ord={ord!r} needs singular values, which are not supported",
-            hint="use the Frobenius norm (ord='fro') or ord=1 / np.inf",
+        from .decomp_functions import singular_values
+
+        s = singular_values(np.moveaxis(x, (row, col), (-2, -1)))
+        result = (
+            np.max(s, axis=-1)
+            if ord == 2
+            else np.min(s, axis=-1)
+            if ord == -2
+            else np.sum(s, axis=-1)
         )
     else:
         raise error(OpTypeError, "Invalid norm order for matrices.")

@@ -5,13 +5,19 @@ from . import (  # noqa: F401
     control,
     conv,
     elementwise,
+    factor,
     fusion,
     indexing,
     linalg,
+    lu,
     misc,
+    qr,
     random,
     reduce,
     shape,
+    sort,
+    special,
+    svd,
 )
 from .registry import REQUIRED, Attr, OpDef, all_ops, get_op, register, set_vjp
 

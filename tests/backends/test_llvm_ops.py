@@ -572,3 +572,44 @@ def test_scan_and_cond_stay_loops_and_branches_on_llvm() -> None:
         data = (sign * np.abs(rng.standard_normal(3)), sign * np.abs(rng.standard_normal((4, 3))))
         for got, want in zip(result.executable(*data), interpret(g, *data)):
             np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+def test_sorting_special_and_factorization_ops_match_the_interpreter() -> None:
+    """argsort (merge sort), the special functions (SciPy's C code), polygamma (a
+    series of ops) and the LAPACK-backed factorizations, f32 and f64."""
+    from graphc.backends import llvm as llvm_backend
+
+    rng = np.random.default_rng(4)
+    x = np.concatenate([rng.normal(size=9) * 4, [0.0, -0.0, math.inf, -math.inf, math.nan]])
+    x = np.concatenate([x, [0.3, 0.7, 1e-300, 25.0, 0.5, -0.5]]).reshape(4, 5)
+    m = rng.normal(size=(2, 3, 3))
+    spd = m @ np.swapaxes(m, -1, -2) + 3 * np.eye(3)
+    gen = rng.normal(size=(2, 3, 3)) + 3 * np.eye(3)
+    rhs = rng.normal(size=(2, 3, 2))
+    unary = ["gammaln", "digamma", "erfc", "erfinv", "ndtri", "log_ndtr", "i0e", "i1e"]
+    for dtype in (f32, f64):
+        b = GraphBuilder("g")
+        xv = b.input(TensorType(x.shape, dtype), "x")
+        sv, gv, rv = (b.input(TensorType(a.shape, dtype)) for a in (spd, gen, rhs))
+        outs = [b.argsort(xv), *(b.emit(op, xv) for op in unary)]
+        outs += [b.polygamma(b.abs(xv), n=k) for k in range(3)]
+        outs += [b.cholesky(sv), b.solve(gv, rv), *b.slogdet(gv)]
+        outs += [b.triangular_solve(gv, rv, lower=False, transpose_a=True, unit_diagonal=False)]
+        w, v = b.eigh(sv)
+        # eigenvectors are defined up to sign: compare V diag(w) V^T
+        wide = b.reshape(w, shape=(2, 1, 3))
+        outs += [w, b.matmul(b.mul(v, wide), b.transpose(v, perm=(0, 2, 1)))]
+        # svd and qr of a wide stack: singular values, products of the factors
+        u, s, vt = b.svd(rv, full_matrices=False)
+        outs += [s, b.matmul(b.mul(u, b.reshape(s, shape=(2, 1, 2))), vt)]
+        q, r = b.qr(b.transpose(rv, perm=(0, 2, 1)), complete=True)
+        outs += [b.matmul(q, r), b.abs(r)]
+        outs += list(b.lu(gv))
+        g = b.build(outs)
+        args = [a.astype(dtype.np) for a in (x, spd, gen, rhs)]
+        want = interpret(g, *args)
+        got = llvm_backend.compile(g)(*args)
+        for k, (p, q) in enumerate(zip(got, want)):
+            assert p.dtype == q.dtype, k
+            tol = 1e-12 if dtype is f64 else 1e-5
+            np.testing.assert_allclose(p, q, rtol=tol, atol=tol, equal_nan=True, err_msg=str(k))

@@ -110,7 +110,12 @@ def _scan() -> Graph:
     return _graph(make)
 
 
+def _polygamma() -> Graph:
+    return _graph(lambda b, x, y, p: b.polygamma(b.add(b.abs(x), 0.5), n=2))
+
+
 MAKERS: dict[str, Callable[[], Graph]] = {
+    "polygamma": _polygamma,
     "fusion": _fusion,
     "remat": _remat,
     "optimization_barrier": _barrier,

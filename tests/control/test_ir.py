@@ -309,7 +309,7 @@ def test_differentiated_random_graphs_verify_and_round_trip(case) -> None:  # no
     joint = differentiate(g, floats, seeds, seed="inputs")
     verify(joint)
     round_trips(joint)
-    cts = [np.ones(g.outputs[i].type.shape) for i in seeds]
+    cts = [np.ones(g.outputs[i].type.shape, g.outputs[i].type.dtype.np) for i in seeds]
     try:
         want = interpret(joint, *arrays, *cts)
     except GraphcError:

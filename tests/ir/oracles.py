@@ -701,3 +701,10 @@ APPROXIMATE = frozenset(
         "while",
     }
 )
+
+# Sorting, special functions and factorizations live in their own module.
+from .oracles_numerics import APPROXIMATE as _NUMERIC_APPROXIMATE  # noqa: E402
+from .oracles_numerics import ORACLES as _NUMERIC_ORACLES  # noqa: E402
+
+ORACLES.update(_NUMERIC_ORACLES)
+APPROXIMATE = APPROXIMATE | _NUMERIC_APPROXIMATE

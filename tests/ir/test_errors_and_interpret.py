@@ -23,6 +23,7 @@ from graphc.ir import (
     InputError,
     InputOverflowError,
     InterpretError,
+    LinAlgError,
     Literal,
     Loc,
     OpTypeError,
@@ -52,6 +53,7 @@ BUILTIN_BASES = {
     BackendError: (RuntimeError,),
     InputError: (TypeError, ValueError),
     InputOverflowError: (TypeError, ValueError, OverflowError),
+    LinAlgError: (ValueError, np.linalg.LinAlgError),
 }
 
 

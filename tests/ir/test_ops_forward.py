@@ -966,3 +966,74 @@ def test_philox_known_answers() -> None:
     assert philox4x32_10(
         (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0)
     ) == (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)
+
+
+# -- sorting, special functions, factorizations -------------------------------------------------
+
+
+def _argsort_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for dtype in DTYPES:
+        for shape in [(7,), (2, 3), (3, 1, 2), (0,), (2, 0)]:
+            yield Case((sample(rng, shape, dtype),), label="argsort")
+    ties = np.array([[1.0, np.nan, -0.0, 0.0, 1.0, -np.inf, np.nan, 2.0]])
+    yield Case((ties,), label="argsort ties and NaN")
+    yield Case((np.array(1.0),), label="0-d")
+
+
+def _polygamma_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for dtype in (DType.f32, DType.f64, DType.i64):
+        for n in range(4):
+            yield Case((sample(rng, (2, 3), dtype, 0.1, 5.0),), {"n": n}, label="polygamma")
+    yield Case((EDGE,), {"n": 1}, label="polygamma edges")
+    yield Case((EDGE,), {"n": -1}, label="negative order")
+
+
+def _matrix_cases(op: str, rng: np.random.Generator) -> Iterator[Case]:
+    from .oracles_numerics import spd, well_conditioned
+
+    make = spd if op in ("cholesky", "eigh") else well_conditioned
+    for dtype in FLOATS:
+        for shape in [(1, 1), (3, 3), (2, 4, 4), (2, 1, 3, 3)]:
+            a = make(rng, shape, dtype)
+            if op in ("solve", "triangular_solve"):
+                b = sample(rng, shape[:-1] + (2,), dtype)
+                attrs: list[dict[str, Any]] = [{}]
+                if op == "triangular_solve":
+                    attrs = [
+                        {"lower": lo, "transpose_a": t, "unit_diagonal": u}
+                        for lo, t, u in itertools.product((True, False), repeat=3)
+                    ]
+                for at in attrs:
+                    yield Case((a, b), at, label=op)
+            else:
+                yield Case((a,), label=op)
+    two = op in ("solve", "triangular_solve")
+    rhs = (sample(rng, (3, 2), DType.f64),) if two else ()
+    yield Case((sample(rng, (2, 3), DType.f64), *rhs), label="not square")
+    yield Case((sample(rng, (3, 3), DType.i64), *rhs), label="integer")
+    if two:
+        a = well_conditioned(rng, (3, 3), DType.f64)
+        yield Case((a, sample(rng, (4, 2), DType.f64)), label="rows differ")
+        yield Case((a, sample(rng, (3, 2), DType.f32)), label="dtypes differ")
+
+
+CASES["argsort"] = _argsort_cases
+CASES["polygamma"] = _polygamma_cases
+for _name in ("gammaln", "digamma", "erfc", "erfinv", "ndtri", "log_ndtr", "i0e", "i1e"):
+    CASES[_name] = lambda rng, _name=_name: unary_cases(_name, rng)
+for _name in ("cholesky", "solve", "triangular_solve", "slogdet", "eigh", "lu"):
+    CASES[_name] = lambda rng, _name=_name: _matrix_cases(_name, rng)
+
+
+def _orthogonal_cases(op: str, rng: np.random.Generator) -> Iterator[Case]:
+    flag = "full_matrices" if op == "svd" else "complete"
+    for dtype in FLOATS:
+        for shape in [(3, 3), (4, 2), (2, 4), (2, 3, 2), (1, 1)]:
+            for full in (False, True):
+                yield Case((sample(rng, shape, dtype),), {flag: full}, label=op)
+    yield Case((sample(rng, (3,), DType.f64),), label="1-d")
+    yield Case((sample(rng, (3, 3), DType.i64),), label="integer")
+
+
+CASES["svd"] = lambda rng: _orthogonal_cases("svd", rng)
+CASES["qr"] = lambda rng: _orthogonal_cases("qr", rng)

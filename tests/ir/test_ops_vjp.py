@@ -23,7 +23,7 @@ NOT_DIFFERENTIABLE = frozenset(
     {
         "sign", "floor", "ceil", "round", "not", "isnan", "isinf", "isfinite",
         "floordiv", "and", "or", "xor", "eq", "ne", "lt", "le", "gt", "ge",
-        "argmax", "argmin", "iota", "constant", "random_bits",
+        "argmax", "argmin", "iota", "constant", "random_bits", "argsort",
         # Fusion happens after differentiation; the differentiator rejects it.
         "fusion",
     }
@@ -34,6 +34,40 @@ GRADIENT_STOPPED = frozenset({"stop_gradient"})
 POS = Arg((2, 3), 0.3, 3.0)  # positive operand for log, sqrt and friends
 UNIT = Arg((2, 3), -0.9, 0.9)  # inside (-1, 1) for asin, acos, atanh
 SHAPES = [(), (7,), (2, 3)]
+
+
+def _matrix_vjp_cases() -> dict[str, list[Any]]:
+    rng = np.random.default_rng(11)
+
+    def spd(shape: tuple[int, ...]) -> np.ndarray:
+        m = rng.normal(size=shape)
+        return m @ np.swapaxes(m, -1, -2) + shape[-1] * np.eye(shape[-1])
+
+    def general(shape: tuple[int, ...]) -> np.ndarray:
+        return rng.normal(size=shape) + 3 * np.eye(shape[-1])
+
+    shapes = [(3, 3), (2, 3, 3)]
+    tri = [
+        {"lower": lo, "transpose_a": t, "unit_diagonal": u}
+        for lo in (True, False)
+        for t in (True, False)
+        for u in (True, False)
+    ]
+    # eigh: distinct eigenvalues keep the gap terms finite.
+    q = np.linalg.qr(rng.normal(size=(3, 3)))[0]
+    distinct = q @ np.diag([1.0, 2.5, 4.0]) @ q.T
+    return {
+        "cholesky": [([Arg(values=spd(s))], {}) for s in shapes],
+        "solve": [([Arg(values=general(s)), Arg(s[:-1] + (2,))], {}) for s in shapes],
+        "triangular_solve": [([Arg(values=general((3, 3))), Arg((3, 2))], at) for at in tri],
+        "slogdet": [([Arg(values=general(s))], {}) for s in shapes],
+        "lu": [([Arg(values=rng.normal(size=s))], {}) for s in shapes],
+        "eigh": [([Arg(values=distinct + 0.1 * np.triu(rng.normal(size=(3, 3)), 1))], {})],
+        "svd": [([Arg(s)], {}) for s in [(3, 3), (4, 2), (2, 4), (2, 3, 2)]]
+        + [([Arg((3, 3))], {"full_matrices": True})],
+        "qr": [([Arg(s)], {}) for s in [(3, 3), (4, 2), (2, 3, 2)]]
+        + [([Arg((3, 3))], {"complete": True})],
+    }
 
 
 def unary(low: float = -2.0, high: float = 2.0, avoid: tuple[float, ...] = ()) -> list[Any]:
@@ -348,6 +382,16 @@ VJP_CASES: dict[str, list[Any]] = {
     "all_reduce": unary(),
     "all_reduce_start": unary(),
     "all_reduce_done": unary() + [([Arg((2, 3)), Arg((3,))], {})],
+    "gammaln": unary(0.3, 4.0),
+    "digamma": unary(0.3, 4.0),
+    "polygamma": [([Arg((2, 3), 0.3, 4.0)], {"n": n}) for n in range(3)],
+    "erfc": unary(),
+    "erfinv": unary(-0.9, 0.9),
+    "ndtri": unary(0.05, 0.95),
+    "log_ndtr": unary(-8.0, 3.0),
+    "i0e": unary(-3.0, 3.0, avoid=(0.0,)),
+    "i1e": unary(-3.0, 3.0) + [([Arg(values=np.array([0.0, 1.0]))], {})],
+    **_matrix_vjp_cases(),
     "optimization_barrier": unary()
     + [
         ([Arg((2, 3)), Arg((3,))], {}),

@@ -122,19 +122,19 @@ def test_concrete_value_needed(f: Any, marker: str, hint: str) -> None:
 
 
 def unsupported(x: Any) -> Any:
-    return np.sort(x, axis=1)  # err:sort
+    return np.lexsort(x)  # err:sort
 
 
 def unsupported_linalg(x: Any) -> Any:
-    return np.linalg.det(x[:, :3])  # err:det
+    return np.linalg.eig(x[:, :3])  # err:det
 
 
 def test_unsupported_function_names_itself() -> None:
     error = raises_at(gc.UnsupportedError, unsupported, "# err:sort")
-    assert "np.sort is not supported on traced arrays" in str(error)
+    assert "np.lexsort is not supported on traced arrays" in str(error)
     assert isinstance(error, TypeError)
     error = raises_at(gc.UnsupportedError, unsupported_linalg, "# err:det")
-    assert "np.linalg.det is not supported" in str(error)
+    assert "np.linalg.eig is not supported" in str(error)
 
 
 def shape_mismatch(x: Any) -> Any:
@@ -179,15 +179,15 @@ def test_errors_inside_grad_point_at_the_user_line() -> None:
 
 
 def scipy_logsumexp(x: Any) -> Any:
-    return scipy.special.logsumexp(x)  # err:scipy-logsumexp
+    return scipy.special.factorial(x)  # err:scipy-logsumexp
 
 
 def scipy_gammaln(x: Any) -> Any:
-    return scipy.special.gammaln(x)  # err:scipy-gammaln
+    return scipy.special.gamma(x)  # err:scipy-gammaln
 
 
 def test_scipy_functions_point_at_the_user_line() -> None:
     error = raises_at(gc.TracingError, scipy_logsumexp, "# err:scipy-logsumexp")
     assert "write them with NumPy functions" in str(error)
     error = raises_at(gc.UnsupportedError, scipy_gammaln, "# err:scipy-gammaln")
-    assert "scipy.special.gammaln is not supported" in str(error)
+    assert "scipy.special.gamma is not supported" in str(error)

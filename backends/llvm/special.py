@@ -1,0 +1,112 @@
+"""Special functions for kernels: SciPy's own C implementations.
+
+``scipy.special.cython_special`` exports its scalar functions as C function
+pointers (``double f(double, int skip_dispatch)``). They are registered with
+LLVM under fixed names (``graphc_sp_gammaln``...), so generated code and
+cached objects refer to them by name, as with BLAS. float32 computes in
+float64 and rounds once, as SciPy's float32 loops do. The results are
+SciPy's to the bit.
+
+``polygamma`` of order n >= 1 has no C entry point there; it is rewritten
+into ordinary ops (:func:`polygamma_decomposition`).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+
+import llvmlite.binding as llvm
+import llvmlite.ir as ir
+
+from graphc.ir import DType, GraphBuilder, Literal, Node, Operand
+
+from .blas import _capsule_pointer
+from .irutil import F32, F64, I32
+
+# IR op -> cython_special export (double version)
+EXPORTS = {
+    "gammaln": "gammaln",
+    "digamma": "__pyx_fuse_1psi",
+    "erfc": "__pyx_fuse_1erfc",
+    "erfinv": "__pyx_fuse_0erfinv",
+    "ndtri": "ndtri",
+    "log_ndtr": "__pyx_fuse_1log_ndtr",
+    "i0e": "i0e",
+    "i1e": "i1e",
+}
+
+
+@functools.cache
+def register_special() -> None:
+    """Register the function pointers with LLVM (once per process)."""
+    from scipy.special import cython_special
+
+    capi = cython_special.__pyx_capi__
+    for op, export in EXPORTS.items():
+        llvm.add_symbol(f"graphc_sp_{op}", _capsule_pointer(capi[export]))
+
+
+def call_special(module: ir.Module, b: ir.IRBuilder, op: str, x: ir.Value) -> ir.Value:
+    """``op(x)`` for a float32 or float64 register ``x``."""
+    register_special()
+    name = f"graphc_sp_{op}"
+    fn = module.globals.get(name) or ir.Function(module, ir.FunctionType(F64, [F64, I32]), name)
+    wide = b.fpext(x, F64) if x.type == F32 else x
+    out = b.call(fn, [wide, ir.Constant(I32, 0)])
+    return b.fptrunc(out, F32) if x.type == F32 else out
+
+
+# psi^(n)(z) for large z: (-1)^(n+1) [(n-1)!/z^n + n!/(2 z^(n+1))
+#   + sum_k B_2k (2k+n-1)! / ((2k)! z^(2k+n))]
+_BERNOULLI = (1 / 6, -1 / 30, 1 / 42, -1 / 30, 5 / 66, -691 / 2730, 7 / 6, -3617 / 510)
+_SHIFT = 16  # terms of the recurrence before the series takes over (z >= x + 16)
+
+
+def polygamma_decomposition(
+    b: GraphBuilder, n: Node, inputs: Sequence[Operand]
+) -> Sequence[Operand]:
+    """polygamma{n} as digamma (n = 0), else the recurrence
+    psi^(n)(x) = psi^(n)(x + 1) - (-1)^n n! / x^(n+1), 16 times, then the
+    asymptotic series at z = x + 16 (below 1e-16 relative from there on).
+    Poles (x = 0, -1, ...) give inf or NaN, as in SciPy; x below -16 is NaN."""
+    (x,) = inputs
+    order = n.attrs["n"]
+    out_dtype = n.outputs[0].type.dtype
+    if order == 0:
+        if not isinstance(x, Literal) and x.type.dtype != out_dtype:
+            x = b.cast(x, dtype=out_dtype)
+        return [b.digamma(x)]
+    # float64 throughout: the recurrence cancels for negative x, and float32
+    # then rounds once, as SciPy's float32 loop does.
+    dtype = DType.f64
+    if isinstance(x, Literal):
+        x = Literal(float(x.value), dtype)
+    elif x.type.dtype != dtype:
+        x = b.cast(x, dtype=dtype)
+
+    def lit(v: float) -> Literal:
+        return Literal(v, dtype)
+
+    sign = -1.0 if order % 2 == 0 else 1.0  # (-1)^(n+1)
+    fact = float(math.factorial(order))
+    z = b.add(x, lit(_SHIFT))
+    inv = b.div(lit(1.0), z)
+    inv2 = b.mul(inv, inv)
+    # Horner over the Bernoulli terms, highest first.
+    series = lit(0.0)
+    for k in range(len(_BERNOULLI), 0, -1):
+        coef = _BERNOULLI[k - 1] * math.factorial(2 * k + order - 1) / math.factorial(2 * k)
+        series = b.mul(b.add(series, lit(coef)), inv2)
+    head = b.add(lit(float(math.factorial(order - 1))), b.mul(inv, lit(fact / 2)))
+    total = b.mul(b.add(head, series), b.pow(inv, lit(float(order))))
+    total = b.mul(total, lit(sign))
+    acc = None
+    for k in range(_SHIFT):
+        term = b.pow(b.add(x, lit(float(k))), lit(float(-(order + 1))))
+        acc = term if acc is None else b.add(acc, term)
+    assert acc is not None
+    result = b.add(total, b.mul(acc, lit(sign * fact)))
+    result = b.select(b.lt(x, lit(-float(_SHIFT))), lit(math.nan), result)
+    return [result if out_dtype == dtype else b.cast(result, dtype=out_dtype)]
