@@ -19,6 +19,7 @@ from typing import Any
 from graphc.ir import Graph
 from graphc.ir.decompose import Decomposition, decompose, inline_body, pass_through, restrict_plan
 from graphc.ir.plan import MemoryPlan
+from graphc.ir.widen import widen_16bit
 
 from . import cache as cache_mod
 from . import (  # noqa: F401
@@ -102,6 +103,9 @@ def compile(
         cache: use the on-disk object cache (see :mod:`.cache`).
     """
     start = time.perf_counter()
+    widened = widen_16bit(g)
+    if widened is not g:  # skipped the pipeline's widening: its plan is for other values
+        g, plan = widened, None
     d = decompose(g, DECOMPOSITIONS)
     g, plan = d.graph, restrict_plan(plan, d)
     blas = register_blas()

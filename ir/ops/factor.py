@@ -46,7 +46,7 @@ def _square(a: TensorType, op: str) -> int:
             f"{op} needs a stack of square matrices, got shape {list(a.shape)}",
             hint="the last two dimensions must be equal",
         )
-    if not a.dtype.is_float:
+    if a.dtype not in (DType.f32, DType.f64):  # LAPACK (and NumPy's linalg) has no 16-bit loops
         raise type_error(f"{op} needs float32 or float64, got {a.dtype}", hint="cast first")
     return a.shape[-1]
 

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from ..core import Literal, TensorType
+from ..dtypes import DType
 from .factor import _failed, mT, triangle_mask
 from .registry import Attr, OpDef, register
 from .rules import type_error
@@ -22,7 +23,7 @@ from .rules import type_error
 def _qr_rule(a: TensorType, *, complete: bool) -> tuple[TensorType, TensorType]:
     if a.ndim < 2:
         raise type_error(f"qr needs a stack of matrices, got shape {list(a.shape)}")
-    if not a.dtype.is_float:
+    if a.dtype not in (DType.f32, DType.f64):  # LAPACK (and NumPy's linalg) has no 16-bit loops
         raise type_error(f"qr needs float32 or float64, got {a.dtype}", hint="cast first")
     m, n = a.shape[-2:]
     k = m if complete else min(m, n)

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from ..core import Literal, TensorType
+from ..dtypes import DType
 from .factor import _PURE, _failed, eye_like, mT
 from .registry import Attr, OpDef, register
 from .rules import type_error
@@ -20,7 +21,7 @@ from .rules import type_error
 def _svd_rule(a: TensorType, *, full_matrices: bool) -> tuple[TensorType, TensorType, TensorType]:
     if a.ndim < 2:
         raise type_error(f"svd needs a stack of matrices, got shape {list(a.shape)}")
-    if not a.dtype.is_float:
+    if a.dtype not in (DType.f32, DType.f64):  # LAPACK (and NumPy's linalg) has no 16-bit loops
         raise type_error(f"svd needs float32 or float64, got {a.dtype}", hint="cast first")
     m, n = a.shape[-2:]
     k = min(m, n)
