@@ -145,7 +145,10 @@ def compile_graph(
         return CompileResult(optimized, _Interpreted(optimized), report, None)
     module = backend_module(backend)
     executable = module.compile(optimized, plan=plan, **options)
-    return CompileResult(optimized, executable, report, getattr(executable, "memory", plan))
+    from graphc.memory_report import MemoryReport
+
+    memory = MemoryReport(getattr(executable, "memory", None), optimized, plan, memory_budget)
+    return CompileResult(optimized, executable, report, memory)
 
 
 # -- the pipeline's disk cache ---------------------------------------------------------------

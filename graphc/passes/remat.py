@@ -34,6 +34,7 @@ from graphc.ir.liveness import live_intervals
 from graphc.ir.plan import MemoryPlan, align
 
 from .dce import eliminate_dead_code
+from .inline import recomputed_loc
 from .manager import PassRecord, count
 from .plan_memory import plan_memory
 from .schedule import schedule_for_memory
@@ -342,5 +343,5 @@ def _emit_batch(
         through = dict(zip(operands, barrier.outputs))
     for n, r in zip(nodes, batch):
         inputs = [copy.get(x, through.get(x, x)) if isinstance(x, Value) else x for x in n.inputs]
-        new = b.copy_node(n, inputs)
+        new = b.emit_node(n.op, inputs, n.attrs, n.subgraphs, recomputed_loc(n.loc))
         copy.update((v, new.output) for v in buf.names[r])
