@@ -17,6 +17,7 @@ from .fold import fold_constants
 from .fuse import fuse
 from .inline import inline_remat, remove_barriers
 from .manager import CompileReport, Pass, run_passes
+from .recompute_results import recompute_cheap_results
 from .remat import rematerialize
 from .schedule import schedule_for_memory
 from .simplify import simplify
@@ -40,8 +41,8 @@ def pipeline(
 
     >>> [p.name for p in pipeline()][:3]
     ['verify', 'fold_constants', 'simplify']
-    >>> [p.name for p in pipeline("llvm")][-3:]
-    ['fuse', 'schedule_for_memory', 'remove_barriers']
+    >>> [p.name for p in pipeline("llvm")][-4:]
+    ['fuse', 'recompute_cheap_results', 'schedule_for_memory', 'remove_barriers']
     """
     lowering = backend is not None
     steps = [
@@ -76,6 +77,9 @@ def pipeline(
     if backend == "llvm":
         # Fusion needs the simplified graph, and nothing after it may split a group.
         tail.append(Pass("fuse", fuse))
+        # A forward kernel that also writes a derivative of its result (tanh' = 1 - t*t)
+        # keeps two tensors alive for the backward where one suffices.
+        tail.append(Pass("recompute_cheap_results", recompute_cheap_results))
     # Ordering comes last, on the final set of nodes, right before memory planning.
     tail.append(Pass("schedule_for_memory", lambda g: schedule_for_memory(g, donate)))
     # Barriers kept recomputations out of forward kernels through fusion and

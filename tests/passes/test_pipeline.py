@@ -56,6 +56,7 @@ def test_llvm_pipeline_unrolls_first_and_fuses_before_scheduling() -> None:
         "eliminate_dead_code",
         "rematerialize",
         "fuse",
+        "recompute_cheap_results",
         "schedule_for_memory",
         "remove_barriers",
     ]
