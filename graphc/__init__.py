@@ -26,7 +26,7 @@ from .ir import (
 from .jit import jit
 from .passes.remat import MemoryBudgetWarning
 from .primitives import bind
-from .remat import remat
+from .remat import checkpoint_name, remat, save_only_these_names
 from .tracing import trace
 from .training import (
     EarlyStopping,
@@ -78,6 +78,8 @@ __all__ = [
     "plot_history",
     "random",
     "remat",
+    "checkpoint_name",
+    "save_only_these_names",
     "scan",
     "stop_gradient",
     "trace",
