@@ -139,15 +139,17 @@ def compile_graph(
             # NumPy ufuncs write exactly in place (np.add(a, b, out=a)), which saves memory traffic.
             plan = plan_memory(optimized, inplace=backend == "numpy", donated=donate)
         _store_pipeline(store, key, (optimized, plan, report))
-    if memory_budget is not None:
-        _warn_if_over_budget(g.name, memory_budget, report)
     if backend == "interpret":
+        if memory_budget is not None:
+            _warn_if_over_budget(g.name, memory_budget, report, None)
         return CompileResult(optimized, _Interpreted(optimized), report, None)
     module = backend_module(backend)
     executable = module.compile(optimized, plan=plan, **options)
     from graphc.memory_report import MemoryReport
 
     memory = MemoryReport(getattr(executable, "memory", None), optimized, plan, memory_budget)
+    if memory_budget is not None:
+        _warn_if_over_budget(g.name, memory_budget, report, memory)
     return CompileResult(optimized, executable, report, memory)
 
 
@@ -253,7 +255,7 @@ def _load_pipeline(store: tuple[Any, Path] | None, key: str) -> tuple[Any, ...] 
     return optimized, plan, report
 
 
-def _warn_if_over_budget(name: str, budget: int, report: Any) -> None:
+def _warn_if_over_budget(name: str, budget: int, report: Any, memory: Any) -> None:
     record = report.record("rematerialize")
     if record is None:
         return  # disabled by the caller
@@ -262,5 +264,6 @@ def _warn_if_over_budget(name: str, budget: int, report: Any) -> None:
         from graphc.passes.remat import MemoryBudgetWarning, describe_budget_miss
         from graphc.tracing import user_stacklevel
 
-        warning = MemoryBudgetWarning(describe_budget_miss(name, budget, record))
+        largest = memory.live_at_peak(3) if memory is not None else []
+        warning = MemoryBudgetWarning(describe_budget_miss(name, budget, record, largest))
         warnings.warn(warning, stacklevel=user_stacklevel())

@@ -228,6 +228,13 @@ class MemoryReport:
     def recomputed(self) -> int:
         return sum(1 for r in self.values if r.how == "recomputed")
 
+    def live_at_peak(self, n: int = 3) -> list[ValueRow]:
+        """The ``n`` largest values alive where the most bytes are."""
+        if not self.profile:
+            return []
+        peak = max(range(len(self.profile)), key=self.profile.__getitem__)
+        return [r for r in self.values if r.first <= peak <= r.last][:n]
+
     def table(self, n: int = 10) -> str:
         """The ``n`` largest planned values, one line each."""
         head = f"{'bytes':>14s}  {'value':>6s}  {'how':10s}  {'live':^11s}  op  line"
