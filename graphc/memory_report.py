@@ -158,6 +158,21 @@ def value_rows(g: Graph, plan: MemoryPlan) -> list[ValueRow]:
     return rows
 
 
+def _derived(n: Node) -> set[str | None]:
+    """How the work of ``n`` was derived (a fused node: its body's nodes)."""
+    if not n.subgraphs:
+        return {n.loc.derived if n.loc is not None else None}
+    return set().union(*(_derived(m) for sub in n.subgraphs for m in sub.nodes))
+
+
+def backward_start(g: Graph) -> int | None:
+    """Schedule position of the first node that computes a derivative, if any."""
+    for i, n in enumerate(g.nodes):
+        if "vjp" in _derived(n):
+            return i
+    return None
+
+
 class MemoryReport:
     """A compiled function's memory: the backend's own report (its fields,
     ``arena_bytes`` or ``buffer_bytes`` and the rest, read through this
@@ -225,6 +240,15 @@ class MemoryReport:
         return self._rows
 
     @property
+    def saved_bytes(self) -> int:
+        """Bytes of forward values kept for the backward: computed before the
+        first derivative and still alive there (0 without a backward)."""
+        start = backward_start(self.graph)
+        if start is None:
+            return 0
+        return sum(r.nbytes for r in self.values if r.first < start <= r.last)
+
+    @property
     def recomputed(self) -> int:
         return sum(1 for r in self.values if r.how == "recomputed")
 
@@ -249,6 +273,7 @@ class MemoryReport:
         if self.budget_bytes is not None:
             met = "met" if self.plan_bytes <= self.budget_bytes else "NOT met"
             lines.append(f"budget          {self.budget_bytes:>14,d}  ({met})")
+        lines.append(f"saved for the backward {self.saved_bytes:>7,d}")
         lines.append(f"values planned  {len(self.values):>14,d}  ({self.recomputed} recomputed)")
         return "\n".join(lines)
 

@@ -194,7 +194,9 @@ def _emit_without(
         inner.update(zip(n.outputs, node.outputs))
     new_body = sub.build([inner[body.outputs[j]] for j in keep], name=body.name)
     kind = _kind(new_body, f.attrs["kind"])
-    outs = b.emit("fusion", *operands, subgraphs=[new_body], kind=kind, loc=f.loc)
+    # A fusion node points at its last member's line, which may have been the result removed.
+    loc = nodes[-1].loc if nodes and nodes[-1].loc is not None else f.loc
+    outs = b.emit("fusion", *operands, subgraphs=[new_body], kind=kind, loc=loc)
     outs = outs if isinstance(outs, tuple) else (outs,)
     env.update(zip((f.outputs[j] for j in keep), outs))
 
