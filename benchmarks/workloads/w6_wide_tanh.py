@@ -36,7 +36,9 @@ def make_problem(quick: bool) -> Problem:
     ]
     params = glorot_uniform_mlp((width,) * (depth + 1), seed=0)
     activations = (depth - 1) * batch * width * 4
-    budget = BUDGET if not quick else activations // 2
+    # Quick sizes: half the activations, but a budget may not be below the inputs.
+    inputs = sum(p.nbytes for p in params.values()) + sum(a.nbytes for a in batches[0])
+    budget = BUDGET if not quick else max(activations // 2, inputs)
     return Problem(
         params=params,
         batches=batches,
