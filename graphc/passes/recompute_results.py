@@ -50,23 +50,23 @@ def recompute_cheap_results(g: Graph) -> Graph:
     (1, True)
     """
     best = _score(g)
-    changed = True
-    while changed:
-        changed = False
-        for i, n in enumerate(g.nodes):
-            if n.op != "fusion":
-                continue
-            for k in range(len(n.outputs)):
+    i = 0
+    # One sweep in node order; a node that gave up a result is looked at again
+    # (its other results may go too), so each candidate costs one schedule.
+    while i < len(g.nodes):
+        accepted = False
+        if g.nodes[i].op == "fusion":
+            for k in range(len(g.nodes[i].outputs)):
                 candidate = _without_result(g, i, k)
                 if candidate is None:
                     continue
                 score = _score(candidate)
                 if score <= best:
-                    g, best, changed = candidate, score, True
+                    g, best, accepted = candidate, score, True
                     count("results recomputed by readers")
                     break
-            if changed:
-                break
+        if not accepted:
+            i += 1
     return g
 
 

@@ -117,3 +117,23 @@ def test_the_lower_bound_never_exceeds_the_plan(g: Any, inplace: bool) -> None:
         assert lower_bound_bytes(order, plan) <= plan.arena_bytes
         assert lower_bound_bytes(order, plan) == plan.peak_bytes
         assert not plan.overlaps(order)
+
+
+def test_a_train_step_says_where_its_bytes_go() -> None:
+    depth = 4
+    params, x, y = data(depth=depth)
+
+    def loss_fn(p: Any, x: Any, y: Any) -> Any:
+        return loss([(q["w"], q["b"]) for q in p], x, y)
+
+    tree = [{"w": w, "b": b} for w, b in params]
+    step = gc.train_step(loss_fn, gc.optim.Adam(1e-3), backend="llvm")
+    state = step.init(tree)
+    state, _ = step(state, x, y)
+    parts = step.memory(state, x, y)
+    weights = sum(w.nbytes + b.nbytes for w, b in params)
+    assert parts["parameters"] == weights
+    assert parts["optimizer_state"] == 2 * weights + 8  # Adam's two moments and the step
+    # Kept for the backward: each layer's activation but the last's.
+    assert parts["activations"] == (depth - 1) * x.nbytes
+    assert parts["activations"] <= parts["workspace"] == step.lower(state, x, y).memory.plan_bytes
