@@ -127,6 +127,9 @@ def rematerialize(
     count("peak bytes after", best_score[0])
     if recomputed:
         count("values recomputed", recomputed)
+    products = _products(best) - _products(g)
+    if products > 0:
+        count("products recomputed", products)
     if best_score[0] > budget:
         count("bytes over budget", best_score[0] - budget)
     return best
@@ -318,9 +321,11 @@ def _recompute_segments(
             break
     if best is None:
         return None
-    producer = g.producers()
-    count("products recomputed", sum(1 for r in best[2] if producer[r].op in PRODUCTS))
     return best[1], len(best[2])
+
+
+def _products(g: Graph) -> int:
+    return sum(1 for n in g.nodes if n.op in PRODUCTS)
 
 
 def _insert_copies(g: Graph, peak: int, again: set[Value], buf: _Buffers) -> Graph:
