@@ -101,12 +101,20 @@ def _graphc_optimizer(gc: Any, optimizer: str, hyper: dict[str, float]) -> Any:
 
 
 def train_step_entry(
-    loss_fn: Callable[..., Any], optimizer: str, problem: Problem, *, backend: str
+    loss_fn: Callable[..., Any],
+    optimizer: str,
+    problem: Problem,
+    *,
+    backend: str,
+    mixed_precision: str | None = None,
 ) -> Runner:
-    """One compiled graph for forward, backward and update (`gc.train_step`, issue 6)."""
+    """One compiled graph for forward, backward and update (`gc.train_step`)."""
     gc = require_graphc("train_step", "optim")
     compiled = gc.train_step(
-        loss_fn, _graphc_optimizer(gc, optimizer, problem.hyper), backend=backend
+        loss_fn,
+        _graphc_optimizer(gc, optimizer, problem.hyper),
+        backend=backend,
+        mixed_precision=mixed_precision,
     )
     live = [compiled.init(problem.params)]
     feed = cycle(problem.batches)
@@ -127,17 +135,25 @@ def train_step_entry(
     return runner
 
 
-def training_entries(loss_fn: Callable[..., Any], optimizer: str) -> dict[str, Any]:
-    """The four graphc entries of a training workload."""
+def training_entries(
+    loss_fn: Callable[..., Any], optimizer: str, variant: str = ""
+) -> dict[str, Any]:
+    """The four graphc entries of a training workload (``graphc-<backend>[-variant][-ts]``,
+    for a second way of writing the same loss)."""
     entries: dict[str, Any] = {}
+    tag = f"-{variant}" if variant else ""
     for backend in BACKENDS + OPT_IN_BACKENDS:
-        entries[f"graphc-{backend}"] = partial(
+        entries[f"graphc-{backend}{tag}"] = partial(
             value_and_grad_entry, loss_fn, optimizer, backend=backend
         )
     for backend in BACKENDS + OPT_IN_BACKENDS:
-        entries[f"graphc-{backend}-ts"] = partial(
+        entries[f"graphc-{backend}{tag}-ts"] = partial(
             train_step_entry, loss_fn, optimizer, backend=backend
         )
+    # mixed precision: 16-bit matmuls and activations, float32 master weights
+    entries["graphc-llvm-ts-bf16"] = partial(
+        train_step_entry, loss_fn, optimizer, backend="llvm", mixed_precision="bfloat16"
+    )
     return entries
 
 

@@ -57,7 +57,9 @@ def main(argv=None):
     x_train, x_test, y_train, y_test = common.load_digits(args.seed, images=True)
     steps = args.epochs * (len(x_train) // args.batch_size)
     optimizer = gc.optim.Adam(gc.optim.warmup_cosine(args.lr, min(50, steps // 10), steps))
-    step = gc.train_step(loss_fn, optimizer, backend=args.backend, has_aux=True)
+    step = gc.train_step(
+        loss_fn, optimizer, backend=args.backend, mixed_precision=args.precision, has_aux=True
+    )
     evaluate = common.digits_accuracy(forward, args.backend)
 
     state = step.init(init_params(args.seed), seed=args.seed)

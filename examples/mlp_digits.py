@@ -67,7 +67,13 @@ def main(argv=None):
         print(gc.trace(loss_fn, params, *batch))
 
     schedule = gc.optim.warmup_cosine(args.lr, 50, args.epochs * (len(x_train) // args.batch_size))
-    step = gc.train_step(loss_fn, gc.optim.Adam(schedule), backend=args.backend, has_aux=True)
+    step = gc.train_step(
+        loss_fn,
+        gc.optim.Adam(schedule),
+        backend=args.backend,
+        mixed_precision=args.precision,
+        has_aux=True,
+    )
     evaluate = common.digits_accuracy(forward, args.backend)
 
     state = step.init(params, seed=args.seed)

@@ -140,7 +140,7 @@ def main(argv=None):
     steps = args.epochs * (len(x_train) // batch)
     schedule = gc.optim.warmup_cosine(args.lr, min(100, steps // 10), steps)
     optimizer = gc.optim.AdamW(schedule, weight_decay=0.01, clip_norm=1.0)
-    step = gc.train_step(loss_fn, optimizer, backend=args.backend)
+    step = gc.train_step(loss_fn, optimizer, backend=args.backend, mixed_precision=args.precision)
     held_out_loss = gc.jit(
         lambda p, x, y: nn.cross_entropy(model.logits(p, x), y), backend=args.backend
     )

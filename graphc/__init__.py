@@ -24,9 +24,11 @@ from .ir import (
     VerifyError,
 )
 from .jit import jit
+from .loops import fori_loop, while_loop
 from .passes.remat import MemoryBudgetWarning
 from .primitives import bind
 from .remat import checkpoint_name, remat, save_only_these_names
+from .scatter import scatter_add, segment_sum
 from .tracing import trace
 from .training import (
     EarlyStopping,
@@ -68,6 +70,7 @@ __all__ = [
     "checkpoint",
     "cond",
     "fit",
+    "fori_loop",
     "grad",
     "hvp",
     "ir",
@@ -81,10 +84,13 @@ __all__ = [
     "checkpoint_name",
     "save_only_these_names",
     "scan",
+    "scatter_add",
+    "segment_sum",
     "stop_gradient",
     "trace",
     "training",
     "train_step",
     "value_and_grad",
     "vjp",
+    "while_loop",
 ]

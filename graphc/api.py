@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ir import DifferentiationError, Graph, InputError, format_message
+from graphc.ir import DifferentiationError, Graph, InputError, format_message, prune
 
 from .autodiff import differentiate
 from .pytree import tree_flatten, tree_paths, tree_unflatten
@@ -125,12 +125,25 @@ def _flat_args(traced: Traced, args: Sequence[Any]) -> list[Any]:
     return tree_flatten(list(args))[0] + list(traced.captured)
 
 
+def _with_kwargs(f: Callable[..., Any], kwargs: dict[str, Any] | None) -> Callable[..., Any]:
+    """``f`` with keyword arguments bound. They are closed over, not
+    differentiated (as in JAX): arrays among them become constants of the
+    trace, and traced values from an enclosing trace are captured, so an outer
+    transform still differentiates through them."""
+    if not kwargs:
+        return f
+    bound = functools.partial(f, **kwargs)
+    functools.update_wrapper(bound, f)  # keeps the name that errors and graphs show
+    return bound
+
+
 def value_and_grad(
     f: Callable[..., Any], argnums: int | Sequence[int] = 0, has_aux: bool = False
 ) -> Callable[..., Any]:
     """A function returning ``(f(*args), gradient)``, or ``((f, aux), gradient)``
     with ``has_aux``. The gradient mirrors the pytree of ``args[argnums]`` (a
-    tuple of such when ``argnums`` is a tuple).
+    tuple of such when ``argnums`` is a tuple). Keyword arguments are passed
+    to ``f`` and not differentiated.
 
     >>> import numpy as np
     >>> value, g = value_and_grad(lambda x: (x ** 2).sum())(np.array([1.0, 2.0]))
@@ -139,9 +152,9 @@ def value_and_grad(
     """
 
     @functools.wraps(f)
-    def wrapped(*args: Any) -> Any:
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
         nums = _normalize_argnums(argnums, len(args))
-        traced = _trace_with_aux(f, args, has_aux)
+        traced = _trace_with_aux(_with_kwargs(f, kwargs), args, has_aux)
         _check_scalar_output(traced, "grad", has_aux)
         wrt = _wrt_indices(traced, args, nums)
         joint = differentiate(traced.graph, wrt, seed_outputs=[0])
@@ -166,33 +179,39 @@ def grad(
     """The gradient of scalar-valued ``f`` with respect to ``args[argnums]``.
 
     Composes with itself and with ``jit``: ``grad(grad(f))`` works because
-    the backward graph is ordinary IR.
+    the backward graph is ordinary IR. Keyword arguments are passed to ``f``
+    and not differentiated.
 
     >>> import numpy as np
     >>> grad(lambda x: np.sin(x).sum())(np.zeros(2))
     array([1., 1.])
     >>> float(grad(grad(lambda x: x ** 3))(2.0))
     12.0
+    >>> float(grad(lambda x, scale=1.0: scale * x ** 2)(2.0, scale=3.0))
+    12.0
     """
     vg = value_and_grad(f, argnums, has_aux)
 
     @functools.wraps(f)
-    def wrapped(*args: Any) -> Any:
-        value, g = vg(*args)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        value, g = vg(*args, **kwargs)
         return (g, value[1]) if has_aux else g
 
     return wrapped
 
 
-def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False) -> Any:
-    """``(f(*primals), vjp_fn)``; ``vjp_fn(ct)`` returns one cotangent per primal.
+def vjp(f: Callable[..., Any], *primals: Any, has_aux: bool = False, **kwargs: Any) -> Any:
+    """``(f(*primals, **kwargs), vjp_fn)``; ``vjp_fn(ct)`` returns one cotangent
+    per primal (keyword arguments are not differentiated).
 
     >>> import numpy as np
     >>> out, pullback = vjp(lambda x: x * 3.0, np.ones(2))
     >>> pullback(np.array([1.0, 2.0]))
     (array([3., 6.]),)
+    >>> vjp(lambda x, k=1.0: x * k, np.ones(2), k=5.0)[1](np.ones(2))
+    (array([5., 5.]),)
     """
-    traced = _trace_with_aux(f, primals, has_aux)
+    traced = _trace_with_aux(_with_kwargs(f, kwargs), primals, has_aux)
     flat = _flat_args(traced, primals)
     results = evaluate(traced.graph, flat, traced.out_weak)
     out = tree_unflatten(traced.out_tree, results)
@@ -236,12 +255,23 @@ def _zero_cotangent(ty: Any) -> np.ndarray:
     return np.zeros(ty.shape, ty.dtype.np)
 
 
-def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> tuple[Any, Any]:
-    """Forward mode: ``(f(*primals), J @ tangents)``.
+def jvp(
+    f: Callable[..., Any],
+    primals: Sequence[Any],
+    tangents: Sequence[Any],
+    kwargs: dict[str, Any] | None = None,
+) -> tuple[Any, Any]:
+    """Forward mode: ``(f(*primals, **kwargs), J @ tangents)``.
+
+    Primals and tangents may be traced values, so ``jvp`` works inside
+    ``grad``, ``jit`` and another ``jvp``. ``kwargs`` are passed to ``f`` and
+    not differentiated.
 
     Built by transposing the VJP: the VJP is linear in its cotangent, so
     differentiating it with respect to the cotangent, seeded with the
-    tangents, gives the Jacobian-vector product.
+    tangents, gives the Jacobian-vector product. Only the forward outputs and
+    the pushed tangents are kept; the pullback's own results (evaluated at a
+    zero cotangent) are pruned away.
 
     >>> import numpy as np
     >>> jvp(lambda x: x ** 2, (np.array([3.0]),), (np.array([1.0]),))
@@ -250,47 +280,68 @@ def jvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) 
     primals, tangents = tuple(primals), tuple(tangents)
     if tree_flatten(list(primals))[1] != tree_flatten(list(tangents))[1]:
         raise DifferentiationError("primals and tangents must have the same structure")
-    traced = trace_flat(f, primals)
+    traced = trace_flat(_with_kwargs(f, kwargs), primals)
     g = traced.graph
     n_in = len(tree_flatten(list(primals))[0])
     float_inputs = [i for i in range(n_in) if g.inputs[i].type.dtype.is_float]
+    tangent_leaves = tree_flatten(list(tangents))[0]
+    _check_tangents(g, primals, tangent_leaves, float_inputs)
     n_out = len(g.outputs)
     float_outputs = [i for i in range(n_out) if g.outputs[i].type.dtype.is_float]
-    pullback = differentiate(g, float_inputs, float_outputs, seed="inputs")
-    ct_positions = list(range(len(g.inputs), len(g.inputs) + len(float_outputs)))
-    grad_outputs = list(range(n_out, n_out + len(float_inputs)))
-    push = differentiate(pullback, ct_positions, grad_outputs, seed="inputs")
+    push = _pushforward(g, float_inputs, float_outputs)
     flat = _flat_args(traced, primals)
     dummy_ct = [
         np.zeros(g.outputs[i].type.shape, g.outputs[i].type.dtype.np) for i in float_outputs
     ]
-    tangent_leaves = tree_flatten(list(tangents))[0]
-    _check_tangents(g, primals, tangent_leaves, float_inputs)
     seeds = [tangent_leaves[i] for i in float_inputs]
-    results = evaluate(push, flat + dummy_ct + seeds)
+    weak = traced.out_weak + (False,) * len(float_outputs)
+    results = evaluate(push, flat + dummy_ct + seeds, weak)
     outs = results[:n_out]
-    pushed = results[len(push.outputs) - len(ct_positions) :]
-    tangent_out = []
-    it = iter(pushed)
-    for i in range(n_out):
-        tangent_out.append(next(it) if i in float_outputs else _zero_cotangent(g.outputs[i].type))
+    it = iter(results[n_out:])
+    tangent_out = [
+        next(it) if i in float_outputs else _zero_cotangent(g.outputs[i].type) for i in range(n_out)
+    ]
     return (tree_unflatten(traced.out_tree, outs), tree_unflatten(traced.out_tree, tangent_out))
+
+
+def _pushforward(g: Graph, float_inputs: list[int], float_outputs: list[int]) -> Graph:
+    """The JVP graph of ``g``: inputs ``g.inputs`` + one (unused) cotangent per
+    float output + one tangent per float input; outputs ``g.outputs`` + one
+    tangent per float output."""
+    n_out = len(g.outputs)
+    pullback = differentiate(g, float_inputs, float_outputs, seed="inputs")
+    ct_positions = list(range(len(g.inputs), len(g.inputs) + len(float_outputs)))
+    grad_outputs = list(range(n_out, n_out + len(float_inputs)))
+    push = differentiate(pullback, ct_positions, grad_outputs, seed="inputs")
+    # push returns g's outputs, then the pullback's cotangents at the dummy
+    # cotangent (dead weight), then the pushed tangents: keep the first and last.
+    n_push = len(push.outputs)
+    keep = list(range(n_out)) + list(range(n_push - len(ct_positions), n_push))
+    return prune(push.replace(outputs=tuple(push.outputs[i] for i in keep)))
+
+
+def _leaf_shape_dtype(x: Any) -> tuple[tuple[int, ...], np.dtype[Any]]:
+    if isinstance(x, TracedArray):
+        return x.value.type.shape, x.value.type.dtype.np
+    a = np.asarray(x)
+    return a.shape, a.dtype
 
 
 def _check_tangents(
     g: Graph, primals: tuple[Any, ...], tangents: list[Any], float_inputs: list[int]
 ) -> None:
     """Each tangent must have its primal's shape (and a float dtype), checked
-    here so the error names the argument instead of an internal graph input."""
+    here so the error names the argument instead of an internal graph input.
+    Tangents may be traced (a jvp inside grad, jit or another jvp)."""
     paths = tree_paths(list(primals))
     for i in float_inputs:
         want = g.inputs[i].type
-        t = np.asarray(tangents[i])
+        shape, dtype = _leaf_shape_dtype(tangents[i])
         problem = None
-        if t.shape != want.shape:
-            problem = f"has shape {t.shape}, its primal {want.shape}"
-        elif t.dtype.kind not in "fiub":
-            problem = f"has dtype {t.dtype}, which is not numeric"
+        if shape != want.shape:
+            problem = f"has shape {shape}, its primal {want.shape}"
+        elif dtype.kind not in "fiub":
+            problem = f"has dtype {dtype}, which is not numeric"
         if problem is not None:
             where = "".join(f"[{k!r}]" for k in paths[i][1:])
             raise InputError(
@@ -302,16 +353,22 @@ def _check_tangents(
             )
 
 
-def hvp(f: Callable[..., Any], primals: Sequence[Any], tangents: Sequence[Any]) -> Any:
+def hvp(
+    f: Callable[..., Any],
+    primals: Sequence[Any],
+    tangents: Sequence[Any],
+    kwargs: dict[str, Any] | None = None,
+) -> Any:
     """Hessian-vector product of scalar ``f`` at ``primals`` along ``tangents``
-    (forward-over-reverse: the JVP of the gradient).
+    (forward-over-reverse: the JVP of the gradient). Primals and tangents may
+    be traced; ``kwargs`` are passed to ``f`` and not differentiated.
 
     >>> import numpy as np
     >>> hvp(lambda x: (x ** 3).sum(), (np.array([1.0, 2.0]),), (np.array([1.0, 0.0]),))
     array([6., 0.])
     """
     nums = tuple(range(len(tuple(primals))))
-    g = grad(f, argnums=nums)
+    g = grad(_with_kwargs(f, kwargs), argnums=nums)
     _, tangent_out = jvp(lambda *a: g(*a), primals, tangents)
     return tangent_out[0] if len(nums) == 1 else tangent_out
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -76,9 +77,12 @@ def check_grads(
     rtol: float = 1e-5,
     atol: float | None = None,
     seed: int = 0,
+    kwargs: dict[str, Any] | None = None,
 ) -> list[GradCheckRow]:
     """Check derivatives of ``f`` at ``args`` up to ``order`` (1 or 2).
 
+    ``kwargs`` are passed to ``f`` and not differentiated (a dict beside the
+    ``args`` tuple, so they cannot clash with this function's own options).
     Floats are promoted to float64. Each float input leaf is probed along a
     random direction; the directional derivative from graphc is compared with
     a central difference. A comparison fails when
@@ -92,9 +96,12 @@ def check_grads(
     >>> rows = check_grads(lambda x: np.tanh(x).sum(), (np.array([0.3, -1.2]),), order=2)
     >>> max(r.error for r in rows) < 1e-5
     True
+    >>> _ = check_grads(lambda x, k=1.0: np.sin(k * x), (0.5,), kwargs={"k": 3.0})
     """
     if order not in (1, 2):
         raise InputError(f"check_grads: order must be 1 or 2, got {order!r}")
+    if kwargs:
+        f = functools.partial(f, **kwargs)
     rng = np.random.default_rng(seed)
     leaves, treedef = tree_flatten(list(args))
     args = tuple(tree_unflatten(treedef, [_as_f64(a) for a in leaves]))

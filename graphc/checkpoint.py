@@ -7,9 +7,13 @@ read with ``allow_pickle=False``, so loading a checkpoint never runs code.
 
 Saving writes a temporary file in the target's directory, fsyncs it and
 renames it over the target, so a crash or error at any point leaves either
-the old checkpoint or the new one, never a torn file. Restoring checks the
-stored structure, shapes and dtypes against a template and raises
-:class:`CheckpointError` on any difference; it never writes to disk.
+the old checkpoint or the new one, never a torn file. A process killed while
+saving leaves its temporary file behind (``.<name>.<host>-<pid>.<random>.tmp``,
+as large as the checkpoint); the next save or load of the same checkpoint
+removes it once its writer is gone (see :func:`remove_stale_temporaries`).
+Restoring checks the stored structure, shapes and dtypes against a template
+and raises :class:`CheckpointError` on any difference; apart from those
+leftovers it never writes to disk.
 
 >>> import tempfile, os
 >>> state = {"params": {"w": np.ones((2, 3), np.float32)}, "step": np.int64(7)}
@@ -26,7 +30,10 @@ import collections
 import contextlib
 import json
 import os
+import re
+import socket
 import tempfile
+import time
 import zipfile
 from typing import Any
 
@@ -34,13 +41,24 @@ import numpy as np
 
 from .ir import GraphcError
 
-__all__ = ["CheckpointError", "CheckpointNotFoundError", "read_metadata", "restore", "save"]
+__all__ = [
+    "CheckpointError",
+    "CheckpointNotFoundError",
+    "read_metadata",
+    "remove_stale_temporaries",
+    "restore",
+    "save",
+]
 
 _FORMAT = "graphc-checkpoint"
 _VERSION = 1
 _HEADER = "__graphc__"
 _SCALAR_KINDS = {bool: "bool", int: "int", float: "float"}
 _MAX_REPORTED = 10
+# A leftover temporary whose writer cannot be checked (another host, or a name
+# without a pid) is stale once nothing has written to it for this long: a live
+# writer keeps touching it until it renames it.
+STALE_SECONDS = 3600.0
 
 
 class CheckpointError(GraphcError, ValueError):
@@ -122,9 +140,10 @@ def save(
     directory = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(directory):
         raise CheckpointError(f"checkpoint: directory {directory} does not exist")
+    remove_stale_temporaries(target)
     try:
         fd, tmp = tempfile.mkstemp(
-            prefix=f".{os.path.basename(target)}.", suffix=".tmp", dir=directory
+            prefix=f".{os.path.basename(target)}.{_writer_tag()}.", suffix=".tmp", dir=directory
         )
     except OSError as exc:
         raise CheckpointError(f"checkpoint: cannot write in {directory}: {exc}") from exc
@@ -141,6 +160,75 @@ def save(
             raise CheckpointError(f"checkpoint: writing {target} failed: {exc}") from exc
         raise
     _fsync_directory(directory)
+
+
+# -- leftovers of killed writers ----------------------------------------------------------
+
+# What follows ".<checkpoint name>." in a temporary's name: the writer's host
+# and pid (absent in names from older versions), then mkstemp's random part.
+_TEMP_TAIL = re.compile(r"(?:(?P<host>[A-Za-z0-9_-]*)-(?P<pid>[0-9]+)\.)?[A-Za-z0-9_]+\.tmp")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:64]
+
+
+def _writer_tag() -> str:
+    return f"{_host()}-{os.getpid()}"
+
+
+def _alive(pid: int) -> bool:
+    if os.name != "posix":
+        return True  # os.kill would end the process there; rely on age alone
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # it exists, but belongs to someone else
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike[str]) -> list[str]:
+    """Remove temporary files that killed saves of the checkpoint at ``path`` left
+    behind; returns their paths. A temporary is stale when the process that wrote
+    it (named in the file name) is gone from this host, or when nothing has
+    written to it for :data:`STALE_SECONDS` (its writer is on another host, or
+    its pid now belongs to another process). Temporaries of other checkpoints
+    in the directory, and of saves still running, stay.
+
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "run.npz")
+    >>> left = os.path.join(os.path.dirname(path), ".run.npz.kx3_9q2z.tmp")
+    >>> open(left, "wb").close(); os.utime(left, (0, 0))  # last written in 1970
+    >>> [os.path.basename(p) for p in remove_stale_temporaries(path)]
+    ['.run.npz.kx3_9q2z.tmp']
+    """
+    target = os.path.abspath(os.fspath(path))
+    directory, base = os.path.split(target)
+    prefix = f".{base}."
+    host, now = _host(), time.time()
+    removed: list[str] = []
+    try:
+        names = [n for n in os.listdir(directory) if n.startswith(prefix)]
+    except OSError:
+        return removed
+    for name in names:
+        m = _TEMP_TAIL.fullmatch(name[len(prefix) :])
+        if m is None:
+            continue  # another checkpoint's (".run.npz.bak.<...>.tmp") or not ours
+        candidate = os.path.join(directory, name)
+        try:
+            stale = now - os.stat(candidate).st_mtime > STALE_SECONDS
+        except OSError:
+            continue
+        if not stale and m["pid"] is not None and m["host"] == host:
+            stale = not _alive(int(m["pid"]))
+        if stale:
+            with contextlib.suppress(OSError):  # gone already, or a read-only directory
+                os.unlink(candidate)
+                removed.append(candidate)
+    return removed
 
 
 def _fsync_directory(directory: str) -> None:
@@ -163,6 +251,7 @@ def _fsync_directory(directory: str) -> None:
 def _read(path: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """The header and every leaf array, fully read into memory."""
     source = os.fspath(path)
+    remove_stale_temporaries(source)
     if not os.path.exists(source):
         raise CheckpointNotFoundError(f"checkpoint: no file at {source}")
 

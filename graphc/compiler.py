@@ -10,9 +10,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
-import io
 import os
-import pickle
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -120,7 +118,7 @@ def compile_graph(
     key = ""
     if store is not None:
         key = _pipeline_key(store[0], g, backend, donate, memory_budget, disable_passes, options)
-    found = _load_pipeline(store, key)
+    found = _load_pipeline(store, key, g)
     if found is not None:
         optimized, plan, report = found
     else:
@@ -215,44 +213,34 @@ def _passes_digest() -> str:
     return h.hexdigest()
 
 
-class _NoGraphCaches(pickle.Pickler):
-    """Pickles graphs without their cached analyses (rebuilt on demand)."""
-
-    def reducer_override(self, obj: Any) -> Any:
-        if type(obj) is Graph:
-            return Graph, (obj.name, obj.inputs, obj.nodes, obj.outputs)
-        return NotImplemented
-
-
 def _store_pipeline(store: tuple[Any, Path] | None, key: str, result: tuple[Any, ...]) -> None:
     if store is None:
         return
+    from . import pipeline_cache
+
     disk, directory = store
-    buffer = io.BytesIO()
-    try:
-        _NoGraphCaches(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(result)
-    except (pickle.PicklingError, TypeError, AttributeError):
-        return  # an attribute that cannot be stored: this graph is simply not cached
-    disk.write(directory, f"{key}.gcp", buffer.getvalue())
+    data = pipeline_cache.encode(*result)
+    if data is not None:  # else this graph is simply not cached
+        disk.write(directory, f"{key}.gcp", data)
 
 
-def _load_pipeline(store: tuple[Any, Path] | None, key: str) -> tuple[Any, ...] | None:
+def _load_pipeline(
+    store: tuple[Any, Path] | None, key: str, traced: Graph
+) -> tuple[Any, ...] | None:
     if store is None:
         return None
+    from . import pipeline_cache
+
     disk, directory = store
     name = f"{key}.gcp"
     payload = disk.read(directory, name)
     if payload is None:
         return None
     try:
-        # The entry passed the directory's ownership check and its checksum: it is
-        # as trusted as the native code stored next to it.
-        optimized, plan, report = pickle.loads(payload)
-    except Exception as exc:  # any damage means "compile again"
+        return pipeline_cache.decode(payload, traced)
+    except pipeline_cache.DamagedEntry as exc:
         disk.report_unusable(directory / name, exc)
         return None
-    report.from_cache = True
-    return optimized, plan, report
 
 
 def _warn_if_over_budget(name: str, budget: int, report: Any, memory: Any) -> None:

@@ -42,6 +42,7 @@ def scan(
     xs: Any = None,
     length: int | None = None,
     reverse: bool = False,
+    unroll: int | bool = 1,
 ) -> tuple[Any, Any]:
     """Loop ``f`` over the leading axis of ``xs``, threading a carry.
 
@@ -53,6 +54,11 @@ def scan(
     steps from the last index down (``ys[t]`` still belongs to ``xs[t]``).
     The body must return the carry with the shapes and dtypes it came in with
     (a Python-scalar init takes the dtype the body gives it).
+
+    ``unroll=k`` (as in JAX) runs ``k`` steps per iteration of the loop (the
+    body is traced ``k`` times, the last ``length % k`` steps form a loop of
+    their own); ``unroll=True`` spells every step out, as a Python ``for``
+    loop would. The results are the same; only the compiled code differs.
 
     Semantically this is::
 
@@ -77,12 +83,28 @@ def scan(
     loc = user_location()
     if isinstance(length, bool) or (length is not None and not isinstance(length, int)):
         raise OpTypeError(format_message(f"scan: length must be an int, got {length!r}", loc=loc))
+    if not isinstance(unroll, (bool, int)) or (unroll is not True and unroll < 1):
+        raise OpTypeError(
+            format_message(
+                f"scan: unroll must be a positive int or True, got {unroll!r}",
+                loc=loc,
+                hint="unroll=k runs k steps per loop iteration; unroll=True spells out every step",
+            )
+        )
     carry_leaves, carry_tree = tree_flatten(init)
     x_leaves, x_tree = tree_flatten(xs)
     steps = _scan_length(xs, x_leaves, length, loc)
     leaves = carry_leaves + x_leaves
-    if current_trace() is None and not any(isinstance(a, TracedArray) for a in leaves):
+    per_iteration = steps if unroll is True else max(int(unroll), 1)
+    eager = current_trace() is None and not any(isinstance(a, TracedArray) for a in leaves)
+    if eager or (per_iteration >= steps and per_iteration > 1):
+        # Concrete values, or every step spelled out: a Python loop (traced, it
+        # records each step's ops).
         return _scan_eager(f, init, carry_tree, x_leaves, x_tree, steps, reverse, loc)
+    if per_iteration > 1:
+        from .loops import unrolled_scan
+
+        return unrolled_scan(scan, f, init, x_leaves, x_tree, steps, reverse, per_iteration)
     return _scan_traced(f, init, carry_leaves, carry_tree, x_leaves, x_tree, steps, reverse, loc)
 
 
@@ -266,7 +288,9 @@ def _scan_eager(
     for j in range(y_tree.num_leaves):
         rows = [ys[t][j] for t in range(steps)]
         try:
-            stacked.append(np.stack([np.asarray(r) for r in rows]))
+            stacked.append(
+                np.stack([r if isinstance(r, TracedArray) else np.asarray(r) for r in rows])
+            )
         except ValueError as exc:
             raise OpTypeError(
                 format_message(f"scan: the body's y changed shape between steps ({exc})", loc=loc)

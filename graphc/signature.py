@@ -141,6 +141,9 @@ _NONE_KEY = ("None",)
 def leaf_key(x: Any) -> tuple[tuple[int, ...], Any, bool]:
     # NumPy scalars first: np.float64 is also a Python float, but strongly typed.
     if isinstance(x, (np.ndarray, np.generic)):
+        if type(x) is not np.ndarray and isinstance(x, (np.matrix, np.ma.MaskedArray)):
+            # never the key of an ndarray's executable: compiling refuses it by name
+            return (x.shape, (type(x).__name__, x.dtype), False)
         return (x.shape, x.dtype, False)
     if isinstance(x, bool):
         return ((), "bool", True)

@@ -35,8 +35,16 @@ from .printer import print_graph
 from .verify import verify
 
 bool_ = DType.bool
+i8 = DType.i8
+i16 = DType.i16
 i32 = DType.i32
 i64 = DType.i64
+u8 = DType.u8
+u16 = DType.u16
+u32 = DType.u32
+u64 = DType.u64
+f16 = DType.f16
+bf16 = DType.bf16
 f32 = DType.f32
 f64 = DType.f64
 
@@ -70,10 +78,18 @@ __all__ = [
     "coerce_input",
     "f32",
     "f64",
+    "f16",
+    "bf16",
     "format_message",
     "get_op",
     "i32",
     "i64",
+    "i8",
+    "i16",
+    "u8",
+    "u16",
+    "u32",
+    "u64",
     "interpret",
     "ops",
     "parse",

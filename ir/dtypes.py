@@ -24,8 +24,16 @@ class DType(enum.Enum):
     """
 
     bool = "bool"
+    i8 = "i8"
+    i16 = "i16"
     i32 = "i32"
     i64 = "i64"
+    u8 = "u8"
+    u16 = "u16"
+    u32 = "u32"
+    u64 = "u64"
+    f16 = "f16"
+    bf16 = "bf16"
     f32 = "f32"
     f64 = "f64"
 
@@ -41,15 +49,42 @@ class DType(enum.Enum):
 
     @property
     def np(self) -> np.dtype:
-        return _TO_NUMPY[self]
+        found = _TO_NUMPY.get(self)
+        if found is None:
+            raise UnsupportedError(
+                f"dtype {self} needs the ml_dtypes package (pip install ml_dtypes)"
+            )
+        return found
 
     @property
     def is_float(self) -> builtins.bool:
-        return self in (DType.f32, DType.f64)
+        return self.value in _FLOATS
 
     @property
     def is_int(self) -> builtins.bool:
-        return self in (DType.i32, DType.i64)
+        """Signed or unsigned integer."""
+        return self.value in _SIGNED or self.value in _UNSIGNED
+
+    @property
+    def is_unsigned(self) -> builtins.bool:
+        return self.value in _UNSIGNED
+
+    @property
+    def accumulator(self) -> DType:
+        """The dtype ``np.sum``, ``np.prod`` and ``np.cumsum`` give: bool and
+        integers narrower than 64 bits widen to the platform integer of their
+        signedness (``u8 -> u64``, ``i16 -> i64``); floats keep their dtype."""
+        if self.is_bool or self.value in _SIGNED:
+            return DType.i64
+        if self.value in _UNSIGNED:
+            return DType.u64
+        return self
+
+    @property
+    def is_16bit_float(self) -> builtins.bool:
+        """float16 or bfloat16: stored in 16 bits, computed in float32 lanes and
+        rounded after every op (NumPy's and ml_dtypes' loops do the same)."""
+        return self is DType.f16 or self is DType.bf16
 
     @property
     def is_bool(self) -> builtins.bool:
@@ -68,7 +103,7 @@ class DType(enum.Enum):
             raise UnsupportedError(f"not a NumPy dtype: {dtype!r}") from exc
         found = _FROM_NUMPY.get(nd)
         if found is None:
-            names = ", ".join(str(d.np) for d in DType)
+            names = ", ".join(str(d) for d in _TO_NUMPY.values())
             raise UnsupportedError(
                 f"dtype {nd} is not supported; graphc supports {names}",
             )
@@ -83,13 +118,36 @@ class DType(enum.Enum):
             return DType.from_numpy(name)
 
 
+def _bfloat16() -> np.dtype | None:
+    # ml_dtypes (an optional dependency, the library JAX uses) registers
+    # bfloat16 with NumPy: its casts, ufunc loops and promotion rules.
+    try:
+        import ml_dtypes
+    except ImportError:
+        return None
+    return np.dtype(ml_dtypes.bfloat16)
+
+
+_FLOATS = frozenset({"f16", "bf16", "f32", "f64"})
+_SIGNED = frozenset({"i8", "i16", "i32", "i64"})
+_UNSIGNED = frozenset({"u8", "u16", "u32", "u64"})
+_BF16 = _bfloat16()
 _TO_NUMPY = {
     DType.bool: np.dtype(np.bool_),
+    DType.i8: np.dtype(np.int8),
+    DType.i16: np.dtype(np.int16),
     DType.i32: np.dtype(np.int32),
     DType.i64: np.dtype(np.int64),
+    DType.u8: np.dtype(np.uint8),
+    DType.u16: np.dtype(np.uint16),
+    DType.u32: np.dtype(np.uint32),
+    DType.u64: np.dtype(np.uint64),
+    DType.f16: np.dtype(np.float16),
     DType.f32: np.dtype(np.float32),
     DType.f64: np.dtype(np.float64),
 }
+if _BF16 is not None:
+    _TO_NUMPY[DType.bf16] = _BF16
 _FROM_NUMPY = {v: k for k, v in _TO_NUMPY.items()}
 
 

@@ -42,7 +42,13 @@ from graphc.ir import (
     get_op,
 )
 
-DTYPES = tuple(DType)
+# Random graphs draw from the dtypes whose every op is exact against NumPy
+# (16-bit floats have their own tests: their transcendental functions may
+# round differently by one unit in the last place).
+DTYPES = (
+    DType.bool, DType.i8, DType.i16, DType.i32, DType.i64,
+    DType.u8, DType.u16, DType.u32, DType.u64, DType.f32, DType.f64,
+)  # fmt: skip
 FLOAT_DTYPES = (DType.f32, DType.f64)
 INT_DTYPES = (DType.i32, DType.i64)
 MAX_SIZE = 256  # elements per value; keeps interpretation of random graphs fast
@@ -84,6 +90,8 @@ def scalars(dtype: DType, *, special: bool = True) -> st.SearchStrategy[Any]:
         return st.booleans()
     if dtype.is_int:
         info = np.iinfo(dtype.np)
+        if dtype.is_unsigned:
+            return st.integers(0, 9) | st.sampled_from([int(info.max), 0, 1])
         edges = st.sampled_from([int(info.min), int(info.max), 0, -1])
         return st.integers(-9, 9) | edges
     width = 32 if dtype is DType.f32 else 64
@@ -108,7 +116,8 @@ def arrays(
     if ty.dtype.is_bool:
         elements: st.SearchStrategy[Any] = st.booleans()
     elif ty.dtype.is_int:
-        elements = st.integers(*int_range)
+        lo, hi = int_range
+        elements = st.integers(max(lo, 0) if ty.dtype.is_unsigned else lo, hi)
     else:
         width = 32 if ty.dtype is DType.f32 else 64
         elements = st.floats(-4, 4, width=width)
@@ -451,7 +460,7 @@ def _random_bits(c: _Ctx) -> Any:
         if c.draw(st.booleans()):
             return c.draw(st.integers(-(2**63), 2**63 - 1))
         return c.pick_or_fresh(
-            lambda v: v.type.shape == () and v.type.dtype.is_int,
+            lambda v: v.type.shape == () and v.type.dtype in INT_DTYPES,
             lambda: TensorType((), c.draw(st.sampled_from(INT_DTYPES))),
         )
 
@@ -535,6 +544,34 @@ def _scan(c: _Ctx) -> Any:
     )
 
 
+def _while(c: _Ctx) -> Any:
+    if c.depth >= c.options.get("max_depth", 2):
+        raise Skip
+    # A step counter as the first carry bounds the loop at 0-3 steps.
+    counter = TensorType((), DType.i64)
+    carries = [c.pick() for _ in range(c.draw(st.integers(0, 2)))]
+    consts = [c.pick() for _ in range(c.draw(st.integers(0, 2)))]
+    types = [counter] + [v.type for v in carries + consts]
+    inner = _body(c, types)
+    chosen = [_value_of_type(c, inner, v.type) for v in carries]
+    inner = inner.replace(outputs=tuple(chosen))
+    wrap = GraphBuilder("body")
+    args = [wrap.input(t) for t in types]
+    new = list(wrap.call(inner, *args)) if chosen else []
+    body = wrap.build([wrap.add(args[0], 1), *new])
+    test = GraphBuilder("pred")
+    args = [test.input(t) for t in types]
+    pred = test.build([test.lt(args[0], c.draw(st.integers(0, 3)))])
+    return c.b.emit(
+        "while",
+        Literal(0, DType.i64),
+        *carries,
+        *consts,
+        subgraphs=[pred, body],
+        num_carry=1 + len(carries),
+    )
+
+
 def _cond(c: _Ctx) -> Any:
     if c.depth >= c.options.get("max_depth", 2):
         raise Skip
@@ -586,12 +623,13 @@ OP_MAKERS: dict[str, Maker] = {
     "optimization_barrier": _optimization_barrier,
     "scan": _scan,
     "cond": _cond,
+    "while": _while,
 }
-# Ops that the compile pipeline removes before the LLVM backend runs
-# (inline_remat, remove_barriers; unroll_control for scan and cond). The LLVM
-# backend does not take them, so graphs contain them only when ``ops`` names
-# them (the remat and control-flow tests do).
-PIPELINE_ONLY = frozenset({"remat", "optimization_barrier", "scan", "cond"})
+# Ops drawn only when ``ops`` names them: remat and optimization_barrier are
+# removed by the compile pipeline (inline_remat, remove_barriers) before a
+# backend sees them; the loops and branches (scan, cond, while) have bodies of
+# their own and are exercised by the control-flow tests.
+PIPELINE_ONLY = frozenset({"remat", "optimization_barrier", "scan", "cond", "while"})
 # Attribute-free elementwise ops share two generic makers.
 for _name, _op in all_ops().items():
     if _name in OP_MAKERS:

@@ -202,3 +202,19 @@ def test_memory_probe_sees_the_buffers_a_step_keeps():
     assert result["state"] == pytest.approx(buffers, rel=0.05)
     assert 0 <= result["step"] < 0.05 * buffers
     assert result["peak"] == result["state"] + result["step"]
+
+
+def test_jvp_cost_measures_every_workload_on_both_backends(capsys):
+    from benchmarks import jvp_cost
+
+    rows = jvp_cost.measure(quick=True, repeat=2, backends=["numpy", "llvm"])
+    assert [(r["workload"], r["backend"]) for r in rows] == [
+        ("W1 loss", "numpy"),
+        ("W1 loss", "llvm"),
+        ("W3", "numpy"),
+        ("W3", "llvm"),
+    ]
+    for r in rows:
+        assert r["jvp / primal"] > 0 and r["jvp nodes"] > r["primal nodes"]
+    jvp_cost.main(["--quick", "--repeat", "1", "--backends", "numpy"])
+    assert "jvp / primal" in capsys.readouterr().out

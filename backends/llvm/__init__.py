@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from pathlib import Path
+from typing import Any
 
 from graphc.ir import Graph
 from graphc.ir.decompose import Decomposition, decompose, inline_body, pass_through, restrict_plan
-from graphc.ir.ops.control import select_cond, unroll_scan
 from graphc.ir.plan import MemoryPlan
 
 from . import cache as cache_mod
-from . import conv, index_kernels, linalg, lower_loops, shape_kernels, target  # noqa: F401
+from . import control, conv, index_kernels, linalg, lower_loops, shape_kernels, target  # noqa: F401
 from . import pool as pool_mod
 from .blas import register_blas
 from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads
@@ -28,17 +29,14 @@ from .parallel import MAX_CHUNKS
 from .runtime import LLVMExecutable, MemoryReport
 
 NAME = "llvm"
-# Every other registered op has a direct lowering (LOWERINGS). The pipeline
-# normally removes these before the backend sees them (inline_remat,
-# remove_barriers, unroll_control); compile() applies the same rewrites, so a
-# graph that skipped a pass (disable_passes, bisecting) still compiles.
+# Every other registered op has a direct lowering (LOWERINGS); scan and cond
+# are native loops and branches (control.py). The pipeline normally removes
+# these before the backend sees them (inline_remat, remove_barriers);
+# compile() applies the same rewrites, so a graph that skipped a pass
+# (disable_passes, bisecting) still compiles.
 DECOMPOSITIONS: dict[str, Decomposition] = {
     "remat": inline_body,
     "optimization_barrier": pass_through,
-    # No loops or branches in generated code: scans are spelled out step by
-    # step and conds become both branches plus select.
-    "scan": unroll_scan,
-    "cond": select_cond,
 }
 
 __all__ = [
@@ -106,10 +104,9 @@ def compile(
         key = cache_mod.cache_key(
             str(g), _plan_text(g, plan), repr(options), target.host().key(), blas.name
         )
-        entry = cache_mod.load(directory, key)
-        if entry is not None:
-            pool_mod.pool()  # as below: waits for a background build to leave LLVM
-            engine = target.load_object(entry.obj)
+        found = _load_cached(directory, key, g)
+        if found is not None:
+            engine, entry = found
             return LLVMExecutable(
                 g,
                 entry.layout,
@@ -136,6 +133,52 @@ def compile(
     return LLVMExecutable(
         g, layout, engine, text, threads=threads, compile_seconds=time.perf_counter() - start
     )
+
+
+_SOURCE_KINDS = ("slot", "copy", "input", "const", "donated")
+
+
+def _load_cached(directory: Path, key: str, g: Graph) -> tuple[Any, cache_mod.Entry] | None:
+    """The engine and entry cached under ``key``, if it is there and fits ``g``;
+    one that does not is reported as damaged (and compiled again by the caller)."""
+    entry = cache_mod.load(directory, key)
+    if entry is None:
+        return None
+    problem = _layout_mismatch(g, entry.layout)
+    if not problem:
+        pool_mod.pool()  # as in compile: waits for a background build to leave LLVM
+        engine = target.load_object(entry.obj)
+        if engine.get_function_address("graphc_main") and engine.get_global_value_address(
+            "graphc_status"
+        ):
+            return engine, entry
+        problem = "its object code has no graphc_main"
+    cache_mod.report_unusable(directory / f"{key}.gco", ValueError(problem))
+    return None
+
+
+def _layout_mismatch(g: Graph, layout: dict[str, Any]) -> str:
+    """Why a cached layout cannot belong to ``g`` ('' when it can)."""
+    if not layout:
+        return "the entry has no layout"
+    if layout["n_inputs"] != len(g.inputs) or len(layout["output_sources"]) != len(g.outputs):
+        return "its layout is for another signature"
+    if any(kind not in _SOURCE_KINDS for kind, _ in layout["output_sources"]):
+        return "its layout names an unknown output source"
+    for path in layout["constant_nodes"]:
+        nodes, node = g.nodes, None
+        for k, index in enumerate(path):
+            if k % 2 == 0:
+                node = nodes[index] if index < len(nodes) else None
+            elif node is not None and index < len(node.subgraphs):
+                nodes = node.subgraphs[index].nodes
+            else:
+                node = None
+            if node is None:
+                break
+        if node is None or len(path) % 2 == 0 or "value" not in node.attrs:
+            return "its layout points at a constant the graph does not have"
+    return ""
 
 
 def _plan_text(g: Graph, plan: MemoryPlan | None) -> str:

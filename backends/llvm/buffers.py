@@ -35,6 +35,7 @@ class Layout:
     parallel_regions: int = 0  # calls into the worker pool
     uses_blas: bool = False
     profiled: bool = False
+    error_paths: list[list[int]] = field(default_factory=list)  # body nodes (see mark_node)
 
 
 def value_names(g: Graph) -> dict[Value, str]:

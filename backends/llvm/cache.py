@@ -7,15 +7,21 @@ options, the host CPU (name and features), the BLAS library, the llvmlite
 and graphc versions and the backend's own source. ``<key>.gcp`` holds what
 the pass pipeline made of a traced graph (``graphc.compiler`` writes it), so
 a warm start skips optimization as well. Entries are written atomically (a
-temporary file, then ``os.replace``) and carry a SHA-256 of their contents; a
-truncated or corrupted entry is reported once with a warning and compiled
-again.
+temporary file, then ``os.replace``) and carry their own name (the full key)
+and a SHA-256 of their contents. An entry that is truncated, corrupted,
+holds something other than what its kind stores, or was moved or copied
+under another entry's name is damaged: it is reported once with a warning,
+compiled again and overwritten. Nothing in an entry is unpickled: the
+pipeline's entries are JSON and IR text, and loading one never runs code.
 
 The directory is ``$GRAPHC_CACHE_DIR`` (an empty value turns the cache off),
 else ``$XDG_CACHE_HOME/graphc``, else ``~/.cache/graphc``, created private to
 the user (mode 0o700). Entries are loaded as native code, so a directory that
 belongs to someone else or that group or others may write is not used: the
-disk cache is then off, with one warning.
+disk cache is then off, with one warning. So it is, with one warning, when
+the path is not a directory (a regular file, say) or cannot be created; an
+entry that cannot be read or written (its path is a directory, the disk is
+full) is also reported once, not silently compiled again in every process.
 
 The directory is kept under ``$GRAPHC_CACHE_MAX_MB`` megabytes (default 256):
 each write removes the least recently used entries past that; loading an
@@ -40,7 +46,8 @@ from pathlib import Path
 from typing import Any
 
 MAGIC = b"graphc-cache-entry\n"
-FORMAT = 2
+# 3: entries carry their own name; pipeline entries are JSON instead of pickles.
+FORMAT = 3
 SUFFIXES = (".gco", ".gcp")
 DEFAULT_MAX_MB = 256.0
 # A temporary file this old was left by a writer that died; eviction removes it.
@@ -74,7 +81,20 @@ def cache_dir() -> Path | None:
     try:
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
         st = os.stat(path)
-    except OSError:
+    except OSError as exc:
+        why = "it is not a directory" if path.exists() and not path.is_dir() else str(exc)
+        _warn_once(
+            f"dir:{path}",
+            f"graphc: cannot use the cache directory {path}: {why}; the disk cache is off "
+            "(point GRAPHC_CACHE_DIR at a directory, or set it empty to turn the cache off)",
+        )
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        _warn_once(
+            f"dir:{path}",
+            f"graphc: cannot use the cache directory {path}: it is not a directory; the disk "
+            "cache is off (point GRAPHC_CACHE_DIR at a directory, or set it empty)",
+        )
         return None
     problem = _unsafe(st)
     if problem:
@@ -153,15 +173,24 @@ def read(directory: Path, name: str) -> bytes | None:
     path = directory / name
     try:
         with open(path, "rb") as f:
-            problem = _unsafe(os.fstat(f.fileno()))
-            data = f.read()
-    except OSError:
+            st = os.fstat(f.fileno())
+            problem = _unsafe(st)
+            if not stat.S_ISREG(st.st_mode):
+                problem = "it is not a regular file"
+            data = b"" if problem else f.read()
+    except FileNotFoundError:
         return None
+    except OSError as exc:
+        problem = "it is a directory" if path.is_dir() else str(exc)
     if problem:
-        _warn_once(str(path), f"graphc: ignoring cache entry {path}: {problem}")
+        _warn_once(
+            str(path),
+            f"graphc: ignoring cache entry {path}: {problem}; it is compiled again "
+            "(remove that path to let the cache store it)",
+        )
         return None
     try:
-        payload = _unframe(data)
+        payload = _unframe(data, name)
     except ValueError as exc:
         report_unusable(path, exc)
         return None
@@ -175,7 +204,7 @@ def read(directory: Path, name: str) -> bytes | None:
 def write(directory: Path, name: str, payload: bytes) -> None:
     """Write entry ``name`` atomically, then trim the directory to :func:`max_bytes`.
     A failure to write only costs the cache."""
-    data = _frame(payload)
+    data = _frame(name, payload)
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name[:16]}.", suffix=".tmp")
         try:
@@ -185,7 +214,16 @@ def write(directory: Path, name: str, payload: bytes) -> None:
         except BaseException:
             os.unlink(tmp)
             raise
-    except OSError:
+    except OSError as exc:
+        path = directory / name
+        why = "it is a directory" if path.is_dir() else str(exc)
+        # Once per entry path (a read that already said what is wrong with the
+        # path counts): a full disk or a read-only directory would otherwise
+        # cost every later process a full compile without a word.
+        _warn_once(
+            str(path),
+            f"graphc: cannot write cache entry {path}: {why}; compiled code is not cached",
+        )
         return
     evict(directory, max_bytes(), keep=name)
 
@@ -242,7 +280,7 @@ def load(directory: Path, key: str) -> Entry | None:
         return None
     try:
         return _decode(payload)
-    except (ValueError, KeyError, struct.error, zlib.error, UnicodeDecodeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError, struct.error, zlib.error) as exc:
         report_unusable(directory / f"{key}.gco", exc)
         return None
 
@@ -252,17 +290,24 @@ def store(directory: Path, key: str, entry: Entry) -> None:
     write(directory, f"{key}.gco", _encode(entry))
 
 
-def _frame(payload: bytes) -> bytes:
-    return MAGIC + hashlib.sha256(payload).digest() + payload
+def _frame(name: str, payload: bytes) -> bytes:
+    # The entry's own name (its full key) goes inside, so a file moved or
+    # copied under another entry's name is caught before its code is loaded.
+    body = name.encode() + b"\n" + payload
+    return MAGIC + hashlib.sha256(body).digest() + body
 
 
-def _unframe(data: bytes) -> bytes:
+def _unframe(data: bytes, name: str) -> bytes:
     if not data.startswith(MAGIC):
         raise ValueError("not a graphc cache entry")
     digest = data[len(MAGIC) : len(MAGIC) + 32]
-    payload = data[len(MAGIC) + 32 :]
-    if hashlib.sha256(payload).digest() != digest:
+    body = data[len(MAGIC) + 32 :]
+    if hashlib.sha256(body).digest() != digest:
         raise ValueError("checksum mismatch (truncated or corrupted)")
+    stored, newline, payload = body.partition(b"\n")
+    if not newline or stored != name.encode():
+        shown = stored[:80].decode(errors="replace")
+        raise ValueError(f"it holds entry {shown!r}: moved or copied from another name")
     return payload
 
 
@@ -280,4 +325,95 @@ def _decode(payload: bytes) -> Entry:
     header = payload[start : start + nh]
     obj = payload[start + nh : start + nh + no]
     text = payload[start + nh + no : start + nh + no + nt]
-    return Entry(obj, json.loads(header), zlib.decompress(text).decode())
+    layout = json.loads(header)
+    check_layout(layout)
+    check_object(obj)
+    return Entry(obj, layout, zlib.decompress(text).decode())
+
+
+_MACHO_MAGICS = (b"\xcf\xfa\xed\xfe", b"\xfe\xed\xfa\xcf")
+_COFF_MACHINES = (b"\x64\x86", b"\x64\xaa")  # x86-64, arm64
+
+
+def check_object(obj: bytes) -> None:
+    """Raise ValueError unless ``obj`` looks like an object file LLVM wrote: LLVM
+    crashes the process on some malformed ones, so they are stopped here.
+
+    >>> check_object(b"garbage")
+    Traceback (most recent call last):
+    ...
+    ValueError: the object code is not an ELF, Mach-O or COFF object file
+    """
+    if obj.startswith(b"\x7fELF"):
+        _check_elf(obj)
+    elif not obj.startswith(_MACHO_MAGICS) and obj[:2] not in _COFF_MACHINES:
+        raise ValueError("the object code is not an ELF, Mach-O or COFF object file")
+
+
+def _check_elf(obj: bytes) -> None:
+    if len(obj) < 64 or obj[4] != 2 or obj[5] not in (1, 2):
+        raise ValueError("the object code is not a 64-bit ELF file")
+    order = "<" if obj[5] == 1 else ">"
+    (shoff,) = struct.unpack_from(order + "Q", obj, 0x28)
+    shentsize, shnum = struct.unpack_from(order + "HH", obj, 0x3A)
+    if shentsize != 64 or shoff + shnum * shentsize > len(obj):
+        raise ValueError("the object code's section table lies outside it")
+    for k in range(shnum):
+        start = shoff + k * shentsize
+        (kind,) = struct.unpack_from(order + "I", obj, start + 4)
+        offset, size = struct.unpack_from(order + "QQ", obj, start + 0x18)
+        if kind != 8 and offset + size > len(obj):  # 8: SHT_NOBITS (.bss) has no bytes
+            raise ValueError(f"the object code's section {k} lies outside it")
+
+
+def _is_count(x: Any) -> bool:
+    return type(x) is int and x >= 0
+
+
+def _is_counts(x: Any) -> bool:
+    return type(x) is list and all(map(_is_count, x))
+
+
+def _is_sources(x: Any) -> bool:
+    return type(x) is list and all(
+        type(s) is list and len(s) == 2 and type(s[0]) is str and _is_count(s[1]) for s in x
+    )
+
+
+# The runtime layout's fields (see buffers.Layout): what each must hold.
+_LAYOUT_FIELDS: dict[str, tuple[str, Any]] = {
+    "n_inputs": ("a count", _is_count),
+    "output_slots": ("a list of counts", _is_counts),
+    "output_sources": ("a list of [kind, count] pairs", _is_sources),
+    "constant_nodes": (
+        "a list of node paths",
+        lambda x: type(x) is list and all(_is_counts(p) and p for p in x),
+    ),
+    "arena_bytes": ("a count", _is_count),
+    "plan_bytes": ("a count", _is_count),
+    "extra_bytes": ("a count", _is_count),
+    "scratch_bytes": ("a count", _is_count),
+    "parallel_regions": ("a count", _is_count),
+    "uses_blas": ("a bool", lambda x: type(x) is bool),
+    "profiled": ("a bool", lambda x: type(x) is bool),
+}
+
+
+def check_layout(layout: Any) -> None:
+    """Raise ValueError unless ``layout`` is a runtime layout as the code
+    generator writes it (or empty: code without an entry function has none).
+
+    >>> check_layout({"n_inputs": -1})
+    Traceback (most recent call last):
+    ...
+    ValueError: the layout has fields ['n_inputs']
+    """
+    if not isinstance(layout, dict):
+        raise ValueError(f"the layout is a {type(layout).__name__}, not a dict")
+    if not layout:
+        return
+    if set(layout) != set(_LAYOUT_FIELDS):
+        raise ValueError(f"the layout has fields {sorted(layout)}")
+    for name, (what, ok) in _LAYOUT_FIELDS.items():
+        if not ok(layout[name]):
+            raise ValueError(f"layout field {name!r} is {layout[name]!r:.60}, not {what}")

@@ -34,7 +34,18 @@ from graphc.ir.plan import MemoryPlan, align
 from . import fpmode
 from .blas import single_thread_blas
 from .buffers import place_buffers, value_names
-from .irutil import I64, PTR, VOID, counted_loop, elem_ptr, i64, load, store, word_ptr
+from .irutil import (
+    I64,
+    PTR,
+    VOID,
+    counted_loop,
+    elem_ptr,
+    i64,
+    load,
+    mem_type,
+    store,
+    word_ptr,
+)
 from .loops import LoopKernel, combine, emit_loop_kernel
 from .loopspec import (
     Buf,
@@ -128,10 +139,24 @@ class ModuleBuilder:
         self._loop_kernels: dict[Any, LoopKernel] = {}
         self._tasks: dict[str, ir.Function] = {}
         self._custom: dict[Any, ir.Function] = {}
+        # Loop and branch bodies are functions of their own (see control.py);
+        # they share the module-level state above with this, the root builder.
+        self.root: ModuleBuilder = self
+        self.top_args: ir.Value = self.entry.args[0]  # where constants' pointers are
+        self.path: tuple[int, ...] = ()  # node/subgraph indices down to this body
+        self.error_paths: list[tuple[int, ...]] = []  # body nodes that can fail
+        self.may_fail = False  # some kernel here can report an error
+        self.bodies = 0
 
     # -- buffers -------------------------------------------------------------------------
-    def buf(self, x: Value) -> Buf:
-        """The buffer holding top-level (or currently mapped body) value ``x``."""
+    def buf(self, x: Value | Literal) -> Buf:
+        """The buffer holding top-level (or currently mapped body) value ``x``.
+
+        A literal operand (``gather %x, 2:i64``, a 0-d index folded into the
+        node) has no slot in the plan: it reads from a one-element constant
+        global, so every kernel that takes operands by pointer accepts one."""
+        if isinstance(x, Literal):
+            return Buf(("literal", x), x.dtype)
         found = self.bufs.get(x)
         if found is not None:
             return found
@@ -154,6 +179,8 @@ class ModuleBuilder:
             p = b.gep(
                 self.entry.args[1], [i64(self.offsets[key])], source_etype=ir.IntType(8), name=name
             )
+        elif isinstance(key, tuple) and key[0] == "literal":
+            p = self._literal_global(key)
         else:
             assert isinstance(key, tuple) and key[0] == "scratch", key
             p = b.gep(
@@ -161,6 +188,17 @@ class ModuleBuilder:
             )
         self._ptrs[key] = p
         return p
+
+    def _literal_global(self, key: tuple[Any, ...]) -> ir.Value:
+        lit: Literal = key[1]
+        ty = mem_type(lit.dtype)
+        value = int(lit.value) if not lit.dtype.is_float else float(lit.value)
+        g = ir.GlobalVariable(self.module, ty, f"literal.{len(self._ptrs)}")
+        g.global_constant = True
+        g.linkage = "private"
+        g.align = lit.dtype.itemsize
+        g.initializer = ir.Constant(ty, value)
+        return g
 
     def ptr_at(self, buf: Buf, elements: int) -> ir.Value:
         """Pointer to element ``elements`` of ``buf``, computed in the entry function."""
@@ -178,9 +216,9 @@ class ModuleBuilder:
 
     # -- kernels -------------------------------------------------------------------------
     def kernel_name(self, n: Node, what: str = "") -> str:
-        self._kernel_count += 1
+        self.root._kernel_count += 1
         out = self.names.get(n.outputs[0], "") if n.outputs else ""
-        return f"k{self._kernel_count}.{n.op}.{out}{what}"
+        return f"k{self.root._kernel_count}.{n.op}.{out}{what}"
 
     def error_hook(self) -> Callable[[ir.IRBuilder, ir.Value, int], None]:
         """A hook kernels call to record an error (see :meth:`store_status`)."""
@@ -209,8 +247,18 @@ class ModuleBuilder:
                 b.store(w, word_ptr(b, self.status, k))
 
     def mark_node(self) -> None:
-        """Store the current node's index in the status words (see store_status)."""
-        self.b.store(i64(self.node_index), word_ptr(self.b, self.status, 1))
+        """Store the current node's index in the status words (see store_status).
+        A node inside a loop or branch body is numbered after the top-level
+        nodes, by its place in ``error_paths``."""
+        self.may_fail = True
+        site = self.node_index
+        if self.path:
+            paths = self.root.error_paths
+            here = (*self.path, self.node_index)
+            if here not in paths:
+                paths.append(here)
+            site = len(self.root.g.nodes) + paths.index(here)
+        self.b.store(i64(site), word_ptr(self.b, self.status, 1))
 
     def check_status(self) -> None:
         """Return early from the entry function if a kernel reported an error."""
@@ -371,6 +419,11 @@ class ModuleBuilder:
             if isinstance(actual, Value):
                 self.bufs[formal] = self.buf(actual)
                 read.add(self.bufs[formal])
+            else:  # a literal operand: its value in scratch, for the nodes that read it
+                held = self.scratch(actual.type.nbytes, actual.dtype)
+                g = one_node_graph("stop_gradient", [actual.type])
+                self.run_loop_spec(build_loop_spec(g, [actual], [View.of(held, ())], {}), n)
+                self.bufs[formal] = held
         for formal, actual in zip(body.outputs, n.outputs):
             if formal not in self.bufs:
                 out = self.buf(actual)
@@ -431,6 +484,7 @@ class ModuleBuilder:
             fpmode.flush_in_entry(self.module, entry, self.exit_block, entry)
         entry.branch(self.entry.blocks[1])
         self.layout.arena_bytes = self.scratch_base + self.layout.scratch_bytes
+        self.layout.error_paths = [list(p) for p in self.error_paths]
         return self.module
 
 

@@ -29,11 +29,16 @@ def _checked_index(
 ) -> ir.Value:
     """NumPy index semantics (negative counts from the end); a bad index is
     reported and replaced by 0 so the access stays in bounds."""
-    k = raw if dtype is DType.i64 else b.sext(raw, I64)
-    k = b.select(b.icmp_signed("<", k, i64(0)), b.add(k, i64(size)), k)
-    ok = b.and_(b.icmp_signed(">=", k, i64(0)), b.icmp_signed("<", k, i64(size)))
+    widen = b.zext if dtype.is_unsigned else b.sext
+    k = raw if dtype.itemsize == 8 else widen(raw, I64)
+    if dtype.is_unsigned:
+        # no negative indices; a u64 past 2**63 is simply out of range
+        ok = b.icmp_unsigned("<", k, i64(size))
+    else:
+        k = b.select(b.icmp_signed("<", k, i64(0)), b.add(k, i64(size)), k)
+        ok = b.and_(b.icmp_signed(">=", k, i64(0)), b.icmp_signed("<", k, i64(size)))
     with b.if_then(b.not_(ok)):
-        original = raw if dtype is DType.i64 else b.sext(raw, I64)
+        original = raw if dtype.itemsize == 8 else widen(raw, I64)
         mb.store_status(b, ERR_INDEX, original, i64(size))
     return b.select(ok, k, i64(0))
 
@@ -198,7 +203,7 @@ def _better(b: ir.IRBuilder, dt: DType, v: ir.Value, cur: ir.Value, greater: boo
         strict = b.fcmp_ordered(op, v, cur)
         first_nan = b.and_(b.fcmp_unordered("uno", v, v), b.fcmp_ordered("ord", cur, cur))
         return b.or_(strict, first_nan)
-    if dt.is_bool:
+    if dt.is_bool or dt.is_unsigned:
         return b.icmp_unsigned(op, v, cur)
     return b.icmp_signed(op, v, cur)
 

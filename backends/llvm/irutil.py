@@ -6,21 +6,40 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import llvmlite.ir as ir
+import numpy as np
 
 from graphc.ir import DType
 
 I1 = ir.IntType(1)
 I8 = ir.IntType(8)
+I16 = ir.IntType(16)
 I32 = ir.IntType(32)
 I64 = ir.IntType(64)
+F16 = ir.HalfType()
 F32 = ir.FloatType()
 F64 = ir.DoubleType()
 PTR = ir.PointerType()
 VOID = ir.VoidType()
 
 # Registers hold bool as i1; memory holds it as one byte, as NumPy does.
-_REG = {DType.bool: I1, DType.i32: I32, DType.i64: I64, DType.f32: F32, DType.f64: F64}
-_MEM = {DType.bool: I8, DType.i32: I32, DType.i64: I64, DType.f32: F32, DType.f64: F64}
+# 16-bit floats live in float32 registers holding an exactly representable
+# value: loads widen, stores round (bfloat16 is kept in memory as its bits).
+_REG = {
+    DType.bool: I1,
+    DType.i8: I8,
+    DType.i16: I16,
+    DType.i32: I32,
+    DType.i64: I64,
+    DType.u8: I8,
+    DType.u16: I16,
+    DType.u32: I32,
+    DType.u64: I64,
+    DType.f16: F32,
+    DType.bf16: F32,
+    DType.f32: F32,
+    DType.f64: F64,
+}
+_MEM = {**_REG, DType.bool: I8, DType.f16: F16, DType.bf16: I16}
 
 
 def reg_type(dtype: DType) -> ir.Type:
@@ -40,7 +59,11 @@ def const(dtype: DType, value: bool | int | float) -> ir.Constant:
     if dtype.is_bool:
         return ir.Constant(I1, int(bool(value)))
     if dtype.is_int:
-        return ir.Constant(reg_type(dtype), int(value))
+        # unsigned values are kept as the same bits in a signed LLVM integer
+        bits = dtype.itemsize * 8
+        return ir.Constant(reg_type(dtype), int(value) & ((1 << bits) - 1))
+    if dtype.is_16bit_float:
+        value = float(np.asarray(value, dtype=dtype.np).astype(np.float32))
     return ir.Constant(reg_type(dtype), float(value))
 
 
@@ -49,13 +72,40 @@ def load(b: ir.IRBuilder, ptr: ir.Value, dtype: DType, name: str = "") -> ir.Val
     raw = b.load(ptr, typ=mem_type(dtype), name=name, align=dtype.itemsize)
     if dtype.is_bool:
         return b.icmp_unsigned("!=", raw, ir.Constant(I8, 0), name=name + ".b" if name else "")
+    if dtype is DType.f16:
+        return b.fpext(raw, F32)
+    if dtype is DType.bf16:
+        return b.bitcast(b.shl(b.zext(raw, I32), ir.Constant(I32, 16)), F32)
     return raw
 
 
 def store(b: ir.IRBuilder, value: ir.Value, ptr: ir.Value, dtype: DType) -> None:
     if dtype.is_bool:
         value = b.zext(value, I8)
+    elif dtype.is_16bit_float:
+        value = to_16bit(b, value, dtype)
     b.store(value, ptr, align=dtype.itemsize)
+
+
+def to_16bit(b: ir.IRBuilder, x: ir.Value, dtype: DType) -> ir.Value:
+    """The float32 register ``x`` rounded to nearest-even in ``dtype``'s memory form."""
+    if dtype is DType.f16:
+        return b.fptrunc(x, F16)
+    bits = b.bitcast(x, I32)
+    # Round to nearest even on the upper 16 bits; NaN keeps a quiet NaN, as
+    # ml_dtypes' conversion does (the rounding add could carry it into inf).
+    lsb = b.and_(b.lshr(bits, ir.Constant(I32, 16)), ir.Constant(I32, 1))
+    rounded = b.add(bits, b.add(ir.Constant(I32, 0x7FFF), lsb))
+    nan = b.fcmp_unordered("uno", x, x)
+    quiet = b.or_(bits, ir.Constant(I32, 0x00400000))
+    return b.trunc(b.lshr(b.select(nan, quiet, rounded), ir.Constant(I32, 16)), I16)
+
+
+def round_16bit(b: ir.IRBuilder, x: ir.Value, dtype: DType) -> ir.Value:
+    """``x`` (float32) rounded to ``dtype`` and held again in a float32 register."""
+    if dtype is DType.f16:
+        return b.fpext(b.fptrunc(x, F16), F32)
+    return b.bitcast(b.shl(b.zext(to_16bit(b, x, dtype), I32), ir.Constant(I32, 16)), F32)
 
 
 def elem_ptr(

@@ -60,6 +60,8 @@ def identity(kind: str, dtype: DType) -> ir.Constant:
     if dtype.is_bool:
         return const(dtype, kind == "min")
     bits = dtype.itemsize * 8
+    if dtype.is_unsigned:
+        return const(dtype, 0 if kind == "max" else 2**bits - 1)
     return const(dtype, -(2 ** (bits - 1)) if kind == "max" else 2 ** (bits - 1) - 1)
 
 
@@ -81,7 +83,8 @@ def combine(e: ScalarEmitter, kind: str, dtype: DType, acc: ir.Value, x: ir.Valu
     if kind == "prod":
         return b.mul(acc, x)
     pred = ">" if kind == "max" else "<"
-    return b.select(b.icmp_signed(pred, acc, x), acc, x)
+    compare = b.icmp_unsigned if dtype.is_unsigned else b.icmp_signed
+    return b.select(compare(pred, acc, x), acc, x)
 
 
 def emit_loop_kernel(

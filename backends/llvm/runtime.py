@@ -241,7 +241,7 @@ class LLVMExecutable:
 
     def _raise_status(self) -> None:
         code, index, value, size = (int(self._status[k]) for k in range(4))
-        n: Node = self.graph.nodes[index]
+        n = _node_at_site(self.graph, index, self._layout.get("error_paths", []))
         if code == ERR_INDEX:
             raise GraphcIndexError(
                 format_message(
@@ -263,11 +263,23 @@ class LLVMExecutable:
         raise BackendError(f"native code reported error {code} at {n.op}")
 
 
-def _constant_at(g: Graph, path: list[int]) -> np.ndarray:
+def _node_at(g: Graph, path: list[int]) -> Node:
     node = g.nodes[path[0]]
     for k in range(1, len(path), 2):
         node = node.subgraphs[path[k]].nodes[path[k + 1]]
-    return np.ascontiguousarray(node.attrs["value"])
+    return node
+
+
+def _node_at_site(g: Graph, index: int, error_paths: list[list[int]]) -> Node:
+    """The node a failing kernel reported: a top-level index, or (numbered
+    after those) a node inside a loop or branch body."""
+    if index < len(g.nodes):
+        return g.nodes[index]
+    return _node_at(g, list(error_paths[index - len(g.nodes)]))
+
+
+def _constant_at(g: Graph, path: list[int]) -> np.ndarray:
+    return np.ascontiguousarray(_node_at(g, path).attrs["value"])
 
 
 def _describe(n: Node) -> str:

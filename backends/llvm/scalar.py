@@ -20,7 +20,7 @@ import numpy as np
 from graphc.ir import DType, Literal, Node
 from graphc.ir.dtypes import promote
 
-from .irutil import I1, const, reg_type
+from .irutil import F32, F64, I1, I32, I64, const, reg_type, round_16bit
 from .mathlib import MathLib
 
 # fast-math flags used on float arithmetic: only contraction into FMAs. Never
@@ -38,6 +38,12 @@ class ScalarEmitter:
         self.b = b
         self.math = math_lib
         self.on_error = on_error
+        # the dtypes the current op's operands are computed in: integer ops
+        # read their signedness from it (LLVM integers carry none)
+        self.operand_dtypes: list[DType] = []
+
+    def unsigned(self) -> bool:
+        return bool(self.operand_dtypes) and self.operand_dtypes[0].is_unsigned
 
     # -- conversions ---------------------------------------------------------------
     def cast(self, v: ir.Value, src: DType, dst: DType) -> ir.Value:
@@ -49,27 +55,30 @@ class ScalarEmitter:
             if src.is_float:
                 return b.fcmp_unordered("!=", v, ir.Constant(v.type, 0.0))
             return b.icmp_unsigned("!=", v, ir.Constant(v.type, 0))
+        if dst.is_16bit_float:
+            # Round once, from the widest exact form (int -> f32 is exact below
+            # 2**24, and f16/bf16 overflow or lose those bits anyway).
+            if src is DType.f64:
+                return round_16bit(b, _f64_to_f32_round_to_odd(b, v), dst)
+            wide = v if src.is_float else self.cast(v, src, DType.f32)
+            return round_16bit(b, wide, dst)
+        if src.is_16bit_float:
+            # the register already holds the value exactly as a float32
+            return self.cast(v, DType.f32, dst)
         if src.is_bool:
             return b.uitofp(v, reg_type(dst)) if dst.is_float else b.zext(v, reg_type(dst))
         if src.is_int and dst.is_int:
             if dst.itemsize > src.itemsize:
-                return b.sext(v, reg_type(dst))
+                widen = b.zext if src.is_unsigned else b.sext
+                return widen(v, reg_type(dst))
+            if dst.itemsize == src.itemsize:
+                return v  # the same bits, read with the other signedness
             return b.trunc(v, reg_type(dst))
         if src.is_int:
-            return b.sitofp(v, reg_type(dst))
+            return (b.uitofp if src.is_unsigned else b.sitofp)(v, reg_type(dst))
         if dst.is_float:
             return b.fpext(v, F[dst]) if dst.itemsize > src.itemsize else b.fptrunc(v, F[dst])
-        # float -> int: NaN and out-of-range values give the minimum integer, as
-        # NumPy's conversion does on x86; never LLVM poison.
-        ty = reg_type(dst)
-        bits = dst.itemsize * 8
-        lo, hi = -(2.0 ** (bits - 1)), 2.0 ** (bits - 1)
-        ok = b.and_(
-            b.fcmp_ordered(">=", v, ir.Constant(v.type, lo)),
-            b.fcmp_ordered("<", v, ir.Constant(v.type, hi)),
-        )
-        safe = b.select(ok, v, ir.Constant(v.type, 0.0))
-        return b.select(ok, b.fptosi(safe, ty), ir.Constant(ty, -(2 ** (bits - 1))))
+        return _float_to_int(b, v, dst)
 
     def operand(self, x: ir.Value | Literal, src: DType, dst: DType) -> ir.Value:
         if isinstance(x, Literal):
@@ -82,6 +91,16 @@ class ScalarEmitter:
         out = n.outputs[0].type.dtype
         work = computation_dtypes(n.op, [d for _, d in args], out)
         vals = [self.operand(v, d, w) for (v, d), w in zip(args, work)]
+        if n.op not in _MOVES_BITS and (out.is_16bit_float or any(w.is_16bit_float for w in work)):
+            # NumPy's float16 loops (and ml_dtypes' bfloat16 ones) compute in
+            # float32 and round the result: do exactly that, op by op, so a
+            # fused kernel gives the same bits as separate ufunc calls.
+            wide = [DType.f32 if w.is_16bit_float else w for w in work]
+            vals = [self.cast(v, w, f) for v, w, f in zip(vals, work, wide)]
+            self.operand_dtypes = wide
+            result = SCALAR_OPS[n.op](self, DType.f32 if out.is_16bit_float else out, *vals)
+            return round_16bit(self.b, result, out) if out.is_16bit_float else result
+        self.operand_dtypes = work
         if n.op == "pow" and isinstance(args[1][0], Literal) and out.is_float:
             exponent = float(args[1][0].value)
             if exponent == 2.0:
@@ -109,6 +128,58 @@ class ScalarEmitter:
 
 
 F = {DType.f32: reg_type(DType.f32), DType.f64: reg_type(DType.f64)}
+# ops that only move or pick values: 16-bit operands pass through unwidened
+_MOVES_BITS = {"cast", "select", "stop_gradient"}
+
+
+def _f64_to_f32_round_to_odd(b: ir.IRBuilder, v: ir.Value) -> ir.Value:
+    """float64 -> float32 rounded to odd: rounding that to 16 bits then gives
+    the correctly rounded result (one rounding, as NumPy's double-to-half)."""
+    near = b.fptrunc(v, F32)
+    back = b.fpext(near, F64)
+    inexact = b.fcmp_ordered("!=", back, v)
+    bits = b.bitcast(near, I32)
+    # When rounding went away from zero, step back one ulp toward zero.
+    away = b.fcmp_ordered(">", _fabs64(b, back), _fabs64(b, v))
+    stepped = b.select(away, b.sub(bits, ir.Constant(I32, 1)), bits)
+    odd = b.or_(stepped, ir.Constant(I32, 1))
+    return b.bitcast(b.select(inexact, odd, bits), F32)
+
+
+def _fabs64(b: ir.IRBuilder, x: ir.Value) -> ir.Value:
+    bits = b.bitcast(x, I64)
+    return b.bitcast(b.and_(bits, ir.Constant(I64, (1 << 63) - 1)), F64)
+
+
+def _float_to_int(b: ir.IRBuilder, v: ir.Value, dst: DType) -> ir.Value:
+    """float -> int as NumPy's C casts compile on x86: narrow types convert
+    through int32 (or int64 for u32) and keep the low bits; NaN and
+    out-of-range values give the minimum integer of the converting type;
+    never LLVM poison."""
+    via = dst
+    if dst.itemsize < 4:
+        via = DType.i32
+    elif dst is DType.u32:
+        via = DType.i64
+    if dst is DType.u64:
+        # below 2**63 the signed conversion; above it, offset into signed range
+        signed = _float_to_int(b, v, DType.i64)
+        top = 2.0**63
+        big = b.fcmp_ordered(">=", v, ir.Constant(v.type, top))
+        shifted = _float_to_int(b, b.fsub(v, ir.Constant(v.type, top)), DType.i64)
+        high = b.xor(shifted, ir.Constant(I64, -(2**63)))
+        return b.select(big, high, signed)
+    ty = reg_type(via)
+    bits = via.itemsize * 8
+    lo, hi = -(2.0 ** (bits - 1)), 2.0 ** (bits - 1)
+    ok = b.and_(
+        b.fcmp_ordered(">=", v, ir.Constant(v.type, lo)),
+        b.fcmp_ordered("<", v, ir.Constant(v.type, hi)),
+    )
+    safe = b.select(ok, v, ir.Constant(v.type, 0.0))
+    result = b.select(ok, b.fptosi(safe, ty), ir.Constant(ty, -(2 ** (bits - 1))))
+    return result if via == dst else b.trunc(result, reg_type(dst))
+
 
 _UNARY_KEEP_INPUT = {"isnan", "isinf", "isfinite"}
 _COMPARISONS = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
@@ -149,7 +220,7 @@ def _neg(e: ScalarEmitter, out: DType, x: ir.Value) -> ir.Value:
 def _abs(e: ScalarEmitter, out: DType, x: ir.Value) -> ir.Value:
     if out.is_float:
         return e.intrinsic("fabs", x)
-    if out.is_bool:
+    if out.is_bool or out.is_unsigned:
         return x
     return e.b.select(e.b.icmp_signed("<", x, ir.Constant(x.type, 0)), e.b.neg(x), x)
 
@@ -167,6 +238,8 @@ def _sign(e: ScalarEmitter, out: DType, x: ir.Value) -> ir.Value:
     if out.is_bool:
         return x
     zero = ir.Constant(x.type, 0)
+    if out.is_unsigned:
+        return b.zext(b.icmp_unsigned("!=", x, zero), x.type)
     pos = b.zext(b.icmp_signed(">", x, zero), x.type)
     neg = b.zext(b.icmp_signed("<", x, zero), x.type)
     return b.sub(pos, neg)
@@ -245,7 +318,8 @@ def _extremum(kind: str) -> Callable[..., ir.Value]:
             return float_extremum(e, kind, x, y)
         if out.is_bool:
             return b.or_(x, y) if kind == "max" else b.and_(x, y)
-        return b.select(b.icmp_signed(">" if kind == "max" else "<", x, y), x, y)
+        compare = b.icmp_unsigned if out.is_unsigned else b.icmp_signed
+        return b.select(compare(">" if kind == "max" else "<", x, y), x, y)
 
     return lower
 
@@ -266,6 +340,12 @@ def _int_divmod(e: ScalarEmitter, x: ir.Value, y: ir.Value) -> tuple[ir.Value, i
     b = e.b
     zero, one = ir.Constant(x.type, 0), ir.Constant(x.type, 1)
     is_zero = b.icmp_signed("==", y, zero)
+    if e.unsigned():
+        ys = b.select(is_zero, one, y)
+        return (
+            b.select(is_zero, zero, b.udiv(x, ys)),
+            b.select(is_zero, zero, b.urem(x, ys)),
+        )
     is_m1 = b.icmp_signed("==", y, ir.Constant(x.type, -1))
     bad = b.or_(is_zero, is_m1)
     ys = b.select(bad, one, y)
@@ -333,7 +413,8 @@ def _int_pow(e: ScalarEmitter, x: ir.Value, y: ir.Value) -> ir.Value:
     b = e.b
     ty = x.type
     zero, one = ir.Constant(ty, 0), ir.Constant(ty, 1)
-    if e.on_error is not None:
+    unsigned = e.unsigned()
+    if e.on_error is not None and not unsigned:
         e.on_error(b, b.icmp_signed("<", y, zero), ERR_NEGATIVE_POWER)
     pre = b.block
     head = b.append_basic_block("pow.loop")
@@ -349,12 +430,18 @@ def _int_pow(e: ScalarEmitter, x: ir.Value, y: ir.Value) -> ir.Value:
     odd = b.icmp_signed("!=", b.and_(exp, one), zero)
     acc2 = b.select(odd, b.mul(acc, base), acc)
     base2 = b.mul(base, base)
-    exp2 = b.ashr(exp, one)
+    exp2 = b.lshr(exp, one) if unsigned else b.ashr(exp, one)
     acc.add_incoming(acc2, head)
     base.add_incoming(base2, head)
     exp.add_incoming(exp2, head)
-    b.cbranch(b.icmp_signed(">", exp2, zero), head, done)
+    b.cbranch(
+        b.icmp_unsigned("!=", exp2, zero) if unsigned else b.icmp_signed(">", exp2, zero),
+        head,
+        done,
+    )
     b.position_at_end(done)
+    if unsigned:
+        return b.select(b.icmp_unsigned("==", y, zero), one, acc2)
     return b.select(b.icmp_signed("<=", y, zero), one, acc2)
 
 
@@ -377,7 +464,7 @@ def _compare(name: str) -> Callable[..., ir.Value]:
             if pred == "!=":
                 return e.b.fcmp_unordered(pred, x, y)
             return e.b.fcmp_ordered(pred, x, y)
-        if x.type == I1:
+        if x.type == I1 or e.unsigned():
             return e.b.icmp_unsigned(pred, x, y)
         return e.b.icmp_signed(pred, x, y)
 

@@ -1,4 +1,4 @@
-"""Native lowerings of ``scan`` and ``cond``: a Python loop or an if/else
+"""Native lowerings of ``scan``, ``while`` and ``cond``: a Python loop or an if/else
 over bodies compiled as generated functions of their own.
 
 A ``scan`` line of the generated code reads ``v3, v4 = k_scan0(v0, xs, w)``;
@@ -74,6 +74,31 @@ def cond_runner(
     return run
 
 
+def while_runner(
+    pred: Callable[..., tuple[np.ndarray, ...]],
+    body: Callable[..., tuple[np.ndarray, ...]],
+    num_carry: int,
+) -> Callable[..., tuple[np.ndarray, ...]]:
+    """Call ``body`` on the carries as long as ``pred`` says so."""
+
+    def run(*operands: Any) -> tuple[np.ndarray, ...]:
+        carry, consts = operands[:num_carry], operands[num_carry:]
+        stepped = False
+        while pred(*carry, *consts)[0]:
+            carry = body(*carry, *consts)
+            stepped = True
+        # Without a step the carries are the operands, which must not escape.
+        return carry if stepped else tuple(np.array(c) for c in carry)
+
+    return run
+
+
+def _while(e: Emit) -> str:
+    pred, body = (_compiled(g) for g in e.node.subgraphs)
+    run = while_runner(pred, body, e.node.attrs["num_carry"])
+    return e.call(f"k_while{next(_IDS)}", run, *_operands(e))
+
+
 def _scan(e: Emit) -> str:
     (body,) = e.node.subgraphs
     run = scan_runner(_compiled(body), e.node)
@@ -88,4 +113,5 @@ def _cond(e: Emit) -> str:
 LOWERINGS: dict[str, Lowering] = {
     "scan": Lowering(_scan, tuple_result=True),
     "cond": Lowering(_cond, tuple_result=True),
+    "while": Lowering(_while, tuple_result=True),
 }

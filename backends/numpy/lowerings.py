@@ -95,6 +95,23 @@ def _ufunc(fn: Callable[..., Any], prefix: str = "np") -> Lowering:
     return Lowering(lambda e: e.call(name, fn, *e.args, out=e.out), out=True, inplace=True)
 
 
+def _scipy_ufunc(fn: Callable[..., Any]) -> Lowering:
+    """A SciPy ufunc; it has float32 and float64 loops only, so bool and 16-bit
+    operands are computed in float32 and rounded, as NumPy's float16 loops do."""
+    name = f"sp_{fn.__name__.lstrip('_')}"
+
+    def lower(e: Emit) -> str:
+        dtype = e.out_type.dtype
+        if not dtype.is_16bit_float:
+            return e.call(name, fn, *e.args, out=e.out)
+        wide = e.call(name, fn, e.operand_as(0, DType.f32))
+        if e.out is not None:
+            return e.call("rt_cast_into", runtime.cast_into, wide, e.out)
+        return f"{wide}.astype({e.dtype(dtype)})"
+
+    return Lowering(lower, out=True)
+
+
 def _round(e: Emit) -> str:
     # Integers round to themselves (as np.round keeps them); np.rint would make floats.
     fn = np.positive if e.node.inputs[0].type.dtype.is_int else np.rint
@@ -158,6 +175,19 @@ def _reduction(fn: np.ufunc, widens: bool) -> Lowering:
     def emit(e: Emit) -> str:
         in_dtype = e.node.inputs[0].type.dtype
         dtype = e.dtype(e.out_type.dtype) if widens and in_dtype != e.out_type.dtype else None
+        if widens and in_dtype.is_16bit_float:
+            # accumulate in float32 and round once, as the interpreter does
+            wide = e.call(
+                name,
+                fn.reduce,
+                e.args[0],
+                axis=_tuple(e.attrs["axes"]),
+                dtype=e.dtype(DType.f32),
+                keepdims="True" if e.attrs["keepdims"] else None,
+            )
+            if e.out is not None:
+                return e.call("rt_cast_into", runtime.cast_into, wide, e.out)
+            return f"{wide}.astype({e.dtype(in_dtype)})"
         return e.call(
             name,
             fn.reduce,
@@ -328,8 +358,8 @@ LOWERINGS: dict[str, Lowering] = {
     # np.power itself on current NumPy; older ones need 0.5 to mean sqrt.
     "pow": _ufunc(power) if power is np.power else _ufunc(power, prefix="ir"),
     # scipy's expit is the same two-branch formula as the reference, as a ufunc.
-    "sigmoid": _ufunc(scipy.special.expit, prefix="sp"),
-    "erf": _ufunc(scipy.special.erf, prefix="sp"),
+    "sigmoid": _scipy_ufunc(scipy.special.expit),
+    "erf": _scipy_ufunc(scipy.special.erf),
     "round": Lowering(_round, out=True, inplace=True),
     "select": Lowering(_select, out=True),
     "cast": Lowering(_cast, out=True),

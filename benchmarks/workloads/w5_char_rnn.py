@@ -74,6 +74,26 @@ def loss(params: dict[str, Any], xs: Any, ys: Any) -> Any:
     return -np.mean(logp[np.arange(seq * batch), targets])
 
 
+def loss_scan(params: dict[str, Any], xs: Any, ys: Any) -> Any:
+    """The same model with the recurrence as one gc.scan over time (time-major xs)."""
+    import graphc as gc
+
+    batch, seq = xs.shape
+
+    def cell(h: Any, x_t: Any) -> Any:
+        h = np.tanh(params["wxh"][x_t] + h @ params["whh"] + params["bh"])
+        return h, h
+
+    h0 = np.zeros((batch, params["whh"].shape[0]), np.float32)
+    _, hs = gc.scan(cell, h0, xs.T)
+    hidden = hs.reshape(seq * batch, -1)
+    logits = hidden @ params["why"] + params["by"]
+    z = logits - logits.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    targets = ys.T.reshape(-1)
+    return -np.mean(logp[np.arange(seq * batch), targets])
+
+
 def numpy_impl(problem: Problem) -> Runner:
     """Hand-written BPTT: time loop for the recurrence only, every other product batched
     over all 64 steps as one GEMM, preallocated buffers, SGD in place."""
@@ -206,6 +226,7 @@ WORKLOAD = Workload(
         "torch": torch_impl,
         "jax": jax_impl,
         **training_entries(loss, "sgd"),
+        **training_entries(loss_scan, "sgd", "scan"),
     },
     default_repeat=15,
 )

@@ -57,8 +57,11 @@ def elu(x: Any, alpha: float = 1.0) -> Any:
     >>> elu(np.array([-1e4, 1.0]))
     array([-1.,  1.])
     """
-    # The clamp keeps the untaken branch from overflowing (and its gradient finite).
-    return np.where(x > 0, x, np.expm1(np.minimum(x, 0.0)) * alpha)
+    # Zeroing the untaken branch's input keeps it from overflowing (and its
+    # gradient finite). A clamp np.minimum(x, 0.0) would do that too, but its
+    # tie rule would halve the derivative at exactly 0.
+    positive = x > 0
+    return np.where(positive, x, np.expm1(np.where(positive, 0.0, x)) * alpha)
 
 
 def sigmoid(x: Any) -> Any:
@@ -85,7 +88,19 @@ def softplus(x: Any) -> Any:
     >>> softplus(np.array([-1e4, 0.0, 1e4]))
     array([0.00000000e+00, 6.93147181e-01, 1.00000000e+04])
     """
-    return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
+    return _relu_part(x) + _log1p_exp_neg_abs(x)
+
+
+def _relu_part(x: Any) -> Any:
+    # max(x, 0) with 0 in charge at the tie, matching _log1p_exp_neg_abs
+    return np.where(x > 0, x, 0.0)
+
+
+def _log1p_exp_neg_abs(x: Any) -> Any:
+    # log1p(exp(-|x|)), with -|x| spelled by cases: at x == 0 the formula of
+    # the x <= 0 side, log1p(exp(x)), carries every derivative. Through |x|
+    # (sign(0) = 0) the second derivative of softplus at 0 would be 0, not 1/4.
+    return np.log1p(np.exp(np.where(x > 0, -x, x)))
 
 
 def silu(x: Any) -> Any:

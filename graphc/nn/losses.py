@@ -16,7 +16,7 @@ import numpy as np
 
 from ..ir import OpTypeError
 from ..pytree import tree_leaves
-from .activations import log_softmax
+from .activations import _log1p_exp_neg_abs, _relu_part, log_softmax
 
 __all__ = [
     "accuracy",
@@ -83,7 +83,7 @@ def binary_cross_entropy_with_logits(logits: Any, targets: Any, reduction: str =
     >>> float(binary_cross_entropy_with_logits(np.array([-1e4]), np.array([1.0])))
     10000.0
     """
-    loss = np.maximum(logits, 0.0) - logits * targets + np.log1p(np.exp(-np.abs(logits)))
+    loss = _relu_part(logits) - logits * targets + _log1p_exp_neg_abs(logits)
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
 
 

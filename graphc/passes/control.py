@@ -13,7 +13,7 @@ loops for backends that have none.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from graphc.ir import Graph, GraphBuilder, Literal, Node, Operand, Value, prune
@@ -115,6 +115,43 @@ def _extends(big: Node, small: Node) -> bool:
     if len(b.outputs) < len(s.outputs) or b.input_types != s.input_types:
         return False
     return prune(b.replace(outputs=b.outputs[: len(s.outputs)])) == prune(s)
+
+
+def in_bodies(
+    inner: Callable[[Graph], Graph], outer: Callable[[Graph], Graph] | None = None
+) -> Callable[[Graph], Graph]:
+    """A pass that runs ``inner`` on every ``scan`` and ``cond`` body (at any
+    depth, innermost first) and then ``outer`` (default ``inner``) on the
+    graph itself: for lowering passes that leave subgraphs alone, such as
+    fusion, when the backend compiles each body as code of its own.
+
+    >>> from graphc.ir import GraphBuilder, f64
+    >>> body = GraphBuilder("body"); c = body.input(f64[2], "c")
+    >>> b = GraphBuilder("f"); c0 = b.input(f64[2], "c0")
+    >>> out = b.scan(c0, subgraphs=[body.build([body.exp(body.neg(c))])],
+    ...              length=3, num_carry=1, num_xs=0, num_consts=0)
+    >>> from graphc.passes.fuse import fuse
+    >>> g = in_bodies(fuse)(b.build([out]))
+    >>> [n.op for n in g.nodes[0].subgraphs[0].nodes]
+    ['fusion']
+    """
+    last = outer or inner
+
+    def run(g: Graph) -> Graph:
+        def body(s: Graph) -> Graph:
+            return in_bodies(inner)(s)
+
+        if any(n.op in ("scan", "cond") for n in g.nodes):
+            rb = Rebuilder(g)
+            for n in g.nodes:
+                if n.op in ("scan", "cond"):
+                    rb.keep(n, subgraphs=tuple(body(s) for s in n.subgraphs))
+                else:
+                    rb.keep(n)
+            g = rb.finish()
+        return last(g)
+
+    return run
 
 
 def _map_bodies(g: Graph, fn: Any) -> Graph:

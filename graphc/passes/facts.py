@@ -77,7 +77,7 @@ def splat_of_array(a: np.ndarray) -> Literal | None:
 
 
 def _uint_of(dtype: np.dtype) -> type:
-    return np.uint32 if dtype.itemsize == 4 else np.uint64
+    return {1: np.uint8, 2: np.uint16, 4: np.uint32}.get(dtype.itemsize, np.uint64)
 
 
 def is_splat(x: Operand, producer: Producer, value: float) -> bool:
@@ -180,8 +180,15 @@ def _cast(n: Node, arg: Callable[[int], Facts]) -> Facts:
     inner = arg(0)
     if not src.is_float:
         return Facts(inner.lo, inner.hi, False, False)
-    if n.attrs["dtype"] is DType.f64 or src is DType.f32:
+    dst = n.attrs["dtype"]
+    if not dst.is_float or dst.itemsize > src.itemsize:
         return inner
+    if dst.is_16bit_float and src != dst:
+        # Narrowing to 16 bits may overflow to inf and flush tiny values to zero.
+        big = 65504.0 if dst is DType.f16 else 3.3895313892515355e38
+        lo = -math.inf if inner.lo < -big else inner.lo
+        hi = math.inf if inner.hi > big else inner.hi
+        return Facts(lo, hi, inner.nan, inner.neg_zero or inner.lo < 0)
     # Narrowing may round a tiny negative number to -0.0.
     return Facts(inner.lo, inner.hi, inner.nan, inner.neg_zero or inner.lo < 0)
 

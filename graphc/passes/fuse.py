@@ -12,6 +12,8 @@ duplicates no work, and the full-size broadcast never reaches memory.
 A node joins the group of one of its operands (vertical fusion) or, failing
 that, a group that reads the same values (sibling fusion: one loop then reads
 a shared input once, as in a forward pass and its gradient over the same x).
+A node that reads only graph inputs may join a group whose values its readers
+also read (a forward-mode tangent then shares the primal's loop).
 
 Legality: a node joins a group only if no path leaves the group and comes
 back (that would make the group depend on itself), and never reads a
@@ -71,6 +73,8 @@ def fuse(g: Graph, *, max_group: int = MAX_GROUP) -> Graph:
     anc: dict[Node, int] = {}
     group_deps: list[int] = []
     readers: dict[Value, list[_Group]] = {}  # groups whose members read a value
+    inputs = set(g.inputs)
+    users = g.users()
 
     def reaches(bits: int, target: int) -> bool:
         seen, frontier = 0, bits
@@ -146,6 +150,23 @@ def fuse(g: Graph, *, max_group: int = MAX_GROUP) -> Graph:
         for r in roots:
             if isinstance(r, Value):
                 candidates.extend(readers.get(r, ()))
+        if not candidates and all(r in inputs or not isinstance(r, Value) for r in roots):
+            # Work on graph inputs alone (a tangent entering a forward-mode
+            # graph) joins a loop whose values its readers combine it with.
+            # Alone it would start a loop of its own, and everything it meets
+            # would go through memory. Looking only at its readers' operands
+            # keeps unrelated input work (an optimizer's state update) out of
+            # loops that run long before its result is needed. (A
+            # recomputation reads through a barrier, so it stays out.)
+            for user in dict.fromkeys(u for v in n.outputs for u in users.get(v, ())):
+                for x in user.inputs:
+                    r = root(x)[0]
+                    if not isinstance(r, Value):
+                        continue
+                    p = producers.get(r)
+                    near = [group_of[p]] if p in group_of else []
+                    near += readers.get(r, [])
+                    candidates += [grp for grp in near if grp.shape == shape and not grp.has_matmul]
         chosen: _Group | None = None
         for cand in candidates:
             if n.op in REDUCE_OPS and not _axes_fit(cand, n):

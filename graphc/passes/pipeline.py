@@ -11,17 +11,20 @@ from collections.abc import Iterable, Sequence
 
 from graphc.ir import Graph, verify
 
+from .control import in_bodies
 from .cse import eliminate_common_subexpressions
 from .dce import eliminate_dead_code
 from .fold import fold_constants
 from .fuse import fuse
+from .hoist import hoist_loop_sums
 from .inline import inline_remat, remove_barriers
 from .manager import CompileReport, Pass, run_passes
 from .recompute_results import recompute_cheap_results
 from .remat import rematerialize
 from .schedule import schedule_for_memory
 from .simplify import simplify
-from .unroll import unroll_control
+from .sum_chains import merge_sum_chains
+from .widen import widen_16bit
 
 
 def pipeline(
@@ -49,10 +52,6 @@ def pipeline(
         # Reject malformed input before any pass relies on its invariants.
         Pass("verify", verify),
     ]
-    if backend == "llvm":
-        # LLVM has no loops or branches of its own; spelled out first, every step is
-        # visible to folding, simplification and CSE (invariant work merges across steps).
-        steps.append(Pass("unroll_control", unroll_control))
     steps += [
         # Fold first, so the simplifier's rules see literals instead of constant subgraphs.
         Pass("fold_constants", fold_constants),
@@ -60,6 +59,11 @@ def pipeline(
         Pass("simplify", simplify),
         # After simplify, equal expressions are spelled alike and merge.
         Pass("eliminate_common_subexpressions", eliminate_common_subexpressions),
+        # A gradient summed over an unrolled loop's steps becomes one product (or
+        # reduction, scatter, concatenation) over the steps' operands...
+        Pass("merge_sum_chains", merge_sum_chains),
+        # ... and so does one summed inside a scan's reverse loop.
+        Pass("hoist_loop_sums", hoist_loop_sums),
     ]
     if lowering:
         # Remat regions stay whole through CSE, which would merge a recomputation with
@@ -75,13 +79,22 @@ def pipeline(
         return tuple(steps)
     tail: list[Pass] = []
     if backend == "llvm":
+        # Its kernels for matmul, reductions and convolutions are float32/64 ones;
+        # widening comes after simplification, which would fold the round trips.
+        tail.append(Pass("widen_16bit", widen_16bit))
         # Fusion needs the simplified graph, and nothing after it may split a group.
-        tail.append(Pass("fuse", fuse))
+        # Loop and branch bodies are compiled as functions of their own: fused alike.
+        tail.append(Pass("fuse", in_bodies(fuse)))
         # A forward kernel that also writes a derivative of its result (tanh' = 1 - t*t)
         # keeps two tensors alive for the backward where one suffices.
         tail.append(Pass("recompute_cheap_results", recompute_cheap_results))
     # Ordering comes last, on the final set of nodes, right before memory planning.
-    tail.append(Pass("schedule_for_memory", lambda g: schedule_for_memory(g, donate)))
+    tail.append(
+        Pass(
+            "schedule_for_memory",
+            in_bodies(schedule_for_memory, lambda g: schedule_for_memory(g, donate)),
+        )
+    )
     # Barriers kept recomputations out of forward kernels through fusion and
     # scheduling; the order is final now.
     tail.append(Pass("remove_barriers", remove_barriers))

@@ -5,9 +5,10 @@ This is a lowering, not an optimization: a loop of N steps becomes N copies
 of its body (the graph, compile time and code size grow with N), and a
 choice runs both branches and keeps one result with ``select`` (both
 branches' work is done, and an error in the branch not taken, such as an
-index out of range, is raised all the same). The NumPy backend runs scans
-and conds natively and never needs it; the LLVM backend gets it from its
-pipeline (``graphc.compiler.pipeline_for``).
+index out of range, is raised all the same). Both backends run scans and
+conds natively (the LLVM backend as native loops and branches), so no
+pipeline uses it; it remains for a backend without control flow and as a
+reference in tests.
 """
 
 from __future__ import annotations

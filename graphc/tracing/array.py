@@ -13,10 +13,20 @@ import numpy as np
 
 from graphc.ir import TracingError, UnsupportedError, Value, format_message
 
-from .context import Trace, user_location
+from .context import Trace, user_instruction, user_location
 
 
 def _concrete_error(what: str, hint: str) -> TracingError:
+    doing = user_instruction(3)
+    if doing == "STORE_SUBSCR":
+        what, hint = "assigning a traced value into a NumPy array (a[i] = v)", _STORE_HINT
+    elif doing == "BINARY_SUBSCR" and what.startswith(("converting", "using a traced value")):
+        what = "indexing a NumPy array or a list made before tracing with a traced index"
+        hint = (
+            "NumPy's own indexing cannot record a gather: use np.take(table, idx, axis=0), "
+            "or np.asarray(table)[idx] (arrays made by NumPy inside the traced function "
+            "accept traced indices)"
+        )
     return TracingError(
         format_message(
             f"{what} needs a concrete value, but this is a traced array "
@@ -27,11 +37,17 @@ def _concrete_error(what: str, hint: str) -> TracingError:
     )
 
 
+_STORE_HINT = (
+    "arrays are not updated in place while tracing: build the result functionally with "
+    "np.where(mask, v, a), np.stack/np.concatenate, or gc.scatter_add(a, idx, v)"
+)
 _BRANCH_HINT = (
     "Python control flow cannot depend on traced data: use np.where(cond, a, b) for "
     "elementwise choices, gc.cond(pred, true_fn, false_fn, *operands) to choose between "
-    "two computations, gc.scan(f, init, xs) for a loop whose steps depend on earlier "
-    "ones, or pass the value as a static argument (gc.jit(f, static_argnums=...))"
+    "two computations, gc.scan(f, init, xs) or gc.fori_loop(lo, hi, f, init) for a loop "
+    "whose steps depend on earlier ones, gc.while_loop(cond_fun, body_fun, init) for one "
+    "whose length depends on the data, or pass the value as a static argument "
+    "(gc.jit(f, static_argnums=...))"
 )
 
 
@@ -97,11 +113,13 @@ class TracedArray:
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
         raise _concrete_error(
-            "converting to a NumPy array (np.asarray, np.array, assigning into an ndarray)",
-            "keep the computation in NumPy functions on the traced value; to build an array "
-            "from several traced values use np.stack or np.concatenate. Library functions "
-            "that convert their input with np.asarray (scipy.special.logsumexp, softmax...) "
-            "cannot be traced: write them with NumPy functions",
+            "converting to a NumPy array",
+            "np.* functions and np.array/np.asarray called from your code take traced "
+            "values and lists of them; what cannot: a ufunc given a Python list holding "
+            "traced values (write np.exp(np.array([a, b]))), a NumPy function imported by "
+            "name before tracing (call np.mean, not mean), and library functions that "
+            "convert their input with np.asarray (scipy.special.logsumexp, softmax...): "
+            "write them with NumPy functions",
         )
 
     # -- Python protocols that need data ----------------------------------------------
@@ -159,7 +177,7 @@ class TracedArray:
                 "in-place assignment into a traced array (x[...] = v) is not supported",
                 loc=user_location(2),
                 hint="build the result functionally: np.where(mask, v, x), np.concatenate, "
-                "np.pad, or np.add.at-style updates with gc.scatter_add",
+                "np.pad, or gc.scatter_add(x, idx, v) for np.add.at-style updates",
             )
         )
 

@@ -56,6 +56,28 @@ def user_location(depth: int = 2) -> Loc | None:
     return None
 
 
+def user_instruction(depth: int = 2) -> str:
+    """The bytecode operation the user's line is executing (``BINARY_SUBSCR``
+    while ``table[y]`` runs), or "" when it cannot be told; error messages use
+    it to say what the user was doing when NumPy asked a traced value for data."""
+    frame = sys._getframe(depth)
+    while frame is not None and (
+        frame.f_code.co_filename.startswith(_SKIP)
+        or frame.f_code.co_filename.startswith("<__array_function__")
+    ):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None:
+        return ""
+    import dis
+
+    for ins in dis.get_instructions(frame.f_code):
+        if ins.offset == frame.f_lasti:
+            if ins.opname == "BINARY_OP" and ins.argrepr == "[]":  # Python 3.14
+                return "BINARY_SUBSCR"
+            return ins.opname
+    return ""
+
+
 def user_stacklevel() -> int:
     """The ``stacklevel`` that makes ``warnings.warn``, called by the caller of
     this function, point at the user's line (the first frame outside graphc
@@ -78,6 +100,8 @@ class Trace:
         self.active = True
         # captured outer tracers, in capture order, and their inner input values
         self.captured: list[TracedArray] = []
+        # paths of the arguments that are None, for errors when one is used as an array
+        self.none_arguments: list[str] = []
         self._capture_index: dict[int, Value] = {}
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -135,7 +159,10 @@ def current_trace() -> Trace | None:
 
 
 def push_trace(name: str) -> Trace:
+    from . import intercept
+
     t = Trace(name, current_trace())
+    intercept.enter()
     _STACK.traces.append(t)
     return t
 
@@ -146,6 +173,9 @@ def pop_trace(t: Trace) -> None:
         raise TracingError("traces were exited out of order (a trace began in another thread?)")
     traces.pop()
     t.active = False
+    from . import intercept
+
+    intercept.exit()
 
 
 def escaped_error() -> TracingError:

@@ -64,7 +64,9 @@ def public_name(func: Any) -> str:
     """How users spell ``func``: ``np.sort``, ``np.linalg.inv``, ``scipy.special.xlogy``."""
     name = getattr(func, "__name__", None) or str(func)
     for prefix, namespace in (("np.", np), ("np.linalg.", np.linalg), ("np.fft.", np.fft)):
-        if getattr(namespace, name, None) is func:
+        found = getattr(namespace, name, None)
+        # while tracing, the namespace may hold graphc's wrapper of func
+        if found is func or getattr(found, "__wrapped__", None) is func:
             return prefix + name
     module = getattr(func, "__module__", None) or ""
     return f"{module}.{name}" if module and not module.startswith("numpy") else f"np.{name}"
@@ -84,6 +86,11 @@ def apply_function(func: Any, args: Sequence[Any], kwargs: dict[str, Any]) -> An
                 ),
             )
         )
+    if any(isinstance(a, (list, tuple)) for a in args) or kwargs:
+        # lists holding traced values, as NumPy's conversion would make them
+        from .constructors import convert_lists
+
+        args, kwargs = convert_lists(getattr(func, "__name__", ""), tuple(args), kwargs)
     return impl(*args, **kwargs)
 
 
@@ -163,5 +170,5 @@ def in_place_error(what: str) -> Exception:
         TracingError,
         f"{what} modifies an array in place, which is not supported while tracing",
         hint="build the result functionally: np.where(mask, v, x), np.concatenate, np.pad, "
-        "or gc.scatter_add-style updates",
+        "or gc.scatter_add(x, idx, v) for additive updates",
     )

@@ -228,6 +228,14 @@ def _einsum(
     arrays = [x if isinstance(x, TracedArray) else np.asarray(x) for x in operands]
     common = np.result_type(*[x.dtype for x in arrays]) if dtype is None else np.dtype(dtype)
     to_dtype(common)
+    for i, x in enumerate(arrays):
+        if not np.can_cast(x.dtype, common, casting):
+            raise error(
+                OpTypeError,
+                f"einsum: operand {i} dtype could not be cast from {x.dtype} to {common} "
+                f"according to the rule {casting!r}",
+                hint="pass casting='same_kind' (or 'unsafe'), as NumPy requires too",
+            )
     tracers = [lift(x, trace) for x in arrays]
     labels, out_labels = parse(spec, [x.ndim for x in tracers])
     return contract(tracers, labels, out_labels, common)

@@ -21,6 +21,7 @@ from .dispatch import (
     no_out,
     normalize_axis,
     static_int,
+    static_ints,
 )
 from .ops import cast, checked_scalar, emit, is_weak, lift, operand, result_dtype, trace_of
 
@@ -353,6 +354,16 @@ def _full_like(
     if type(fill_value) is int:
         checked_scalar(fill_value, DType.from_numpy(d))
     return np.full(dims, fill_value, d)
+
+
+@implements(np.full)
+def _full(shape: Any, fill_value: Any, dtype: Any = None, order: str = "C", **kw: Any) -> Any:
+    # reached for a traced fill value (NumPy's np.full only dispatches on like=)
+    dims = static_ints(shape, "shape")
+    fill = as_tracer(fill_value)
+    # np.full makes an array of the fill value first: a Python float is float64
+    d = np.dtype(dtype) if dtype is not None else fill.dtype
+    return np.broadcast_to(cast(fill, d), dims)
 
 
 # -- what cannot be traced ---------------------------------------------------------------------

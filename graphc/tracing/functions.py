@@ -7,6 +7,7 @@ registers every family of handlers.
 from __future__ import annotations
 
 from . import (  # noqa: F401  (imported for their registrations)
+    counting,
     einsum,
     elementwise_functions,
     layout_functions,
@@ -14,6 +15,7 @@ from . import (  # noqa: F401  (imported for their registrations)
     reductions,
     scans,
     shape_functions,
+    spacing_functions,
 )
 from .dispatch import HANDLERS, apply_function, normalize_axis
 

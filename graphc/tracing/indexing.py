@@ -11,7 +11,7 @@ from graphc.ir import DType, GraphcIndexError, TracingError, UnsupportedError, f
 
 from .array import TracedArray
 from .context import innermost, user_location
-from .ops import emit, lift, operand
+from .ops import emit, lift, operand, tracers_in
 
 
 def _index_error(msg: str) -> GraphcIndexError:
@@ -32,8 +32,12 @@ def _is_array_index(k: Any) -> bool:
 
 def getitem(x: TracedArray, key: Any) -> TracedArray:
     """NumPy indexing semantics for a traced array."""
+    from .constructors import traced_array
+
     if not isinstance(key, tuple):
         key = (key,)
+    # a list holding traced values is an index array, as np.array would make it
+    key = tuple(traced_array(k) if isinstance(k, list) and tracers_in(k) else k for k in key)
     inner = innermost([x, *key])
     if inner is not None and inner is not x.trace:
         # An index from a nested trace (a scan body indexing a closed-over
@@ -213,7 +217,7 @@ def _apply_advanced(x: TracedArray, entries: list[Any], adjacent: bool) -> Trace
     for i in positions:
         k = entries[i]
         if isinstance(k, TracedArray):
-            if k.value.type.dtype not in (DType.i32, DType.i64):
+            if not k.value.type.dtype.is_int:
                 raise _index_error(f"arrays used as indices must be of integer type, got {k.dtype}")
             indices.append(k)
         else:

@@ -44,6 +44,14 @@ def dtype_spec(x: Any) -> Any:
         return x.dtype
     if type(x) in PYTHON_SCALARS:
         return type(x)
+    if x is None:
+        from .arguments import none_operand_error
+
+        raise none_operand_error("this operation")
+    if isinstance(x, (list, tuple)) and tracers_in(x):
+        from .constructors import nested_dtype
+
+        return nested_dtype(x)
     if isinstance(x, complex):
         raise UnsupportedError(
             format_message("complex numbers are not supported", loc=user_location(3))
@@ -72,6 +80,14 @@ def operand(trace: Trace, x: Any, dtype: DType | None = None) -> Operand:
     if type(x) in PYTHON_SCALARS:
         target = dtype if dtype is not None else _scalar_default(x)
         return trace.builder.literal(checked_scalar(x, target), target)
+    if x is None:
+        from .arguments import none_operand_error
+
+        raise none_operand_error("this operation")
+    if isinstance(x, (list, tuple)) and tracers_in(x):
+        from .constructors import traced_array
+
+        return operand(trace, lift(traced_array(x), trace), dtype)
     arr = np.asarray(x)
     if arr.dtype == object:
         raise UnsupportedError(
@@ -129,8 +145,19 @@ def emit(
     return TracedArray(trace, out, weak)
 
 
+def tracers_in(obj: Any, out: list[TracedArray] | None = None) -> list[TracedArray]:
+    """The tracers in ``obj`` and the lists and tuples nested in it."""
+    out = [] if out is None else out
+    if isinstance(obj, TracedArray):
+        out.append(obj)
+    elif isinstance(obj, (list, tuple)):
+        for o in obj:
+            tracers_in(o, out)
+    return out
+
+
 def trace_of(*args: Any) -> Trace:
-    t = innermost(args)
+    t = innermost(tracers_in(args))
     assert t is not None, "no traced operand"
     return t
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ir import DType, GraphcError, OpTypeError, UnsupportedError
+from graphc.ir import GraphcError, OpTypeError, UnsupportedError
 
 from .array import TracedArray
 from .dispatch import as_tracer, error, implements, no_out, normalize_axis
@@ -26,10 +26,11 @@ def _reduction(op: str, x: Any, axis: Any, keepdims: bool, dtype: Any = None) ->
     if dtype is not None:
         x = cast(x, dtype)
     axes = normalize_axis(axis, x.ndim)
-    widens = op in ("reduce_sum", "reduce_prod") and x.value.type.dtype in (DType.bool, DType.i32)
+    dt = x.value.type.dtype
+    widens = op in ("reduce_sum", "reduce_prod") and dt.accumulator != dt
     if not axes:
         # an empty set of axes still widens small integers, as NumPy's sum does
-        result = cast(x, np.int64) if widens else x
+        result = cast(x, dt.accumulator.np) if widens else x
     else:
         result = _emit_reduce(op, x, axes, keepdims)
     if dtype is not None and result.dtype != np.dtype(dtype):
@@ -153,7 +154,8 @@ def _mean(
     no_out("mean", out, where)
     x = as_tracer(x)
     total = _reduction("reduce_sum", x, axis, keepdims, _float_dtype(x, dtype))
-    return total / _count(x, axis)
+    # NumPy divides the sum in place: an integer or bool dtype= truncates the mean
+    return _divide_by_count(total, _count(x, axis))
 
 
 def _variance_signature(name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -187,13 +189,32 @@ def _variance_signature(name: str) -> Callable[[Callable[..., Any]], Callable[..
 
 
 def _variance(x: Any, axis: Any, dtype: Any, ddof: float, keepdims: bool) -> Any:
+    # NumPy's steps and dtypes: the mean in dtype= (truncated when it is an
+    # integer type), the deviations in the promoted type, their squares summed
+    # in dtype= again and divided in place.
     x = as_tracer(x)
     dtype = _float_dtype(x, dtype)
-    if dtype is not None:
-        x = cast(x, dtype)
-    centered = x - np.mean(x, axis=axis, keepdims=True)
     n = _count(x, axis)
-    return np.sum(centered * centered, axis=axis, keepdims=keepdims) / max(n - ddof, 0)
+    mean = _divide_by_count(_reduction("reduce_sum", x, axis, True, dtype), n)
+    centered = x - mean
+    total = _reduction("reduce_sum", centered * centered, axis, keepdims, dtype)
+    return _divide_by_count(total, max(n - ddof, 0))
+
+
+def _root(variance: TracedArray, name: str) -> Any:
+    """The square root kept in the variance's dtype, as np.std does."""
+    if variance.value.type.dtype.is_float:
+        return np.sqrt(variance)
+    if variance.ndim:
+        # NumPy takes this root in place, and an integer array cannot hold it
+        raise error(
+            OpTypeError,
+            f"np.{name}: the square root of an array of dtype {variance.dtype} cannot be stored "
+            "in that dtype (NumPy raises UFuncTypeError here)",
+            hint="pass a float dtype=, or none",
+        )
+    # a NumPy scalar result is converted instead: truncated
+    return cast(np.sqrt(cast(variance, np.float64)), variance.dtype)
 
 
 _var = implements(np.var)(_variance_signature("var")(_variance))
@@ -202,7 +223,7 @@ _var = implements(np.var)(_variance_signature("var")(_variance))
 @implements(np.std)
 @_variance_signature("std")
 def _std(x: Any, axis: Any, dtype: Any, ddof: float, keepdims: bool) -> Any:
-    return np.sqrt(_variance(x, axis, dtype, ddof, keepdims))
+    return _root(_variance(x, axis, dtype, ddof, keepdims), "std")
 
 
 def _arg_reduction(op: str, x: Any, axis: Any, keepdims: bool) -> Any:
@@ -323,6 +344,15 @@ def _nanmin(
     return _nan_extremum(np.min, math.inf, x, axis, keepdims, initial)
 
 
+def _require_inexact(dtype: Any) -> None:
+    if dtype is not None and np.dtype(dtype).kind != "f":
+        raise error(
+            OpTypeError,
+            f"If a is inexact, then dtype must be inexact (got dtype={np.dtype(dtype)})",
+            hint="NaN-ignoring means of float arrays need a float dtype=",
+        )
+
+
 def _divide_by_count(total: TracedArray, count: Any) -> Any:
     # NumPy divides in place, so the quotient keeps the numerator's dtype
     return cast(total / count, total.dtype)
@@ -342,6 +372,7 @@ def _nanmean(
     filled, mask = _replace_nan(x, 0)
     if mask is None:
         return _mean(filled, axis, dtype, keepdims=keepdims)
+    _require_inexact(dtype)
     count = np.sum(~mask, axis=axis, keepdims=keepdims)
     return _divide_by_count(np.sum(filled, axis=axis, dtype=dtype, keepdims=keepdims), count)
 
@@ -350,6 +381,7 @@ def _nan_variance(x: Any, axis: Any, dtype: Any, ddof: float, keepdims: bool) ->
     filled, mask = _replace_nan(x, 0)
     if mask is None:
         return _variance(filled, axis, dtype, ddof, keepdims)
+    _require_inexact(dtype)
     count = np.sum(~mask, axis=axis, keepdims=True)
     avg = _divide_by_count(np.sum(filled, axis=axis, dtype=dtype, keepdims=True), count)
     centered = cast(np.where(mask, 0, filled - avg), filled.dtype)
@@ -364,7 +396,7 @@ _nanvar = implements(np.nanvar)(_variance_signature("nanvar")(_nan_variance))
 @implements(np.nanstd)
 @_variance_signature("nanstd")
 def _nanstd(x: Any, axis: Any, dtype: Any, ddof: float, keepdims: bool) -> Any:
-    return np.sqrt(_nan_variance(x, axis, dtype, ddof, keepdims))
+    return _root(_nan_variance(x, axis, dtype, ddof, keepdims), "nanstd")
 
 
 @implements(np.nancumsum)

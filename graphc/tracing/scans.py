@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from graphc.ir import DType, OpTypeError
+from graphc.ir import OpTypeError
 
 from .array import TracedArray
 from .dispatch import as_tracer, error, implements, no_out, normalize_axis
@@ -71,7 +71,8 @@ def sequential_scan(x: TracedArray, axis: int, combine: Callable[..., Any]) -> A
 
 
 def _accumulating(x: TracedArray) -> TracedArray:
-    return cast(x, np.int64) if x.value.type.dtype in (DType.bool, DType.i32) else x
+    dtype = x.value.type.dtype
+    return cast(x, dtype.accumulator.np) if dtype.accumulator != dtype else x
 
 
 @implements(np.cumsum)

@@ -372,3 +372,18 @@ if hasattr(np, "unstack"):
             raise error(OpTypeError, "Input array must be at least 1-d.")
         (a,) = normalize_axis(axis, x.ndim)
         return tuple(x[(slice(None),) * a + (i,)] for i in range(x.shape[a]))
+
+
+@implements(np.append)
+def _append(arr: Any, values: Any, axis: Any = None) -> Any:
+    # NumPy makes arrays of both first: a Python number appended is float64/int64
+    arr, values = (
+        TracedArray(v.trace, v.value, False)
+        for v in (as_tracer(arr, values), as_tracer(values, arr))
+    )
+    if axis is None:
+        if arr.ndim != 1:
+            arr = np.reshape(arr, (-1,))
+        values = np.reshape(values, (-1,))
+        axis = arr.ndim - 1
+    return np.concatenate((arr, values), axis=axis)

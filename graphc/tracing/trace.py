@@ -12,6 +12,7 @@ import numpy as np
 from graphc.ir import DType, Graph, TensorType, UnsupportedError, Value, format_message, interpret
 from graphc.pytree import TreeDef, tree_flatten, tree_paths, tree_unflatten
 
+from .arguments import containers, explain_python_error, refused_kind, refused_leaf_error
 from .array import TracedArray
 from .context import Trace, current_trace, escaped_error, pop_trace, push_trace, user_location
 from .ops import operand
@@ -49,6 +50,9 @@ def leaf_type(leaf: Any, where: str) -> tuple[TensorType, bool]:
         )
         return TensorType((), dtype), True
     if isinstance(leaf, (np.ndarray, np.generic)):
+        refused = refused_kind(leaf)
+        if refused is not None:
+            raise refused_leaf_error(leaf, where, refused)
         try:
             # Byte order is storage, not type: a big-endian float64 is an f64.
             native = leaf.dtype.newbyteorder("=")
@@ -117,6 +121,8 @@ def trace_flat(
         input_names(f, dynamic) if len(leaves) < 10_000 else [f"x{i}" for i in range(len(leaves))]
     )
     trace = push_trace(name or function_name(f))
+    arg_names = _arg_names(f, len(args))
+    trace.none_arguments = containers(args, arg_names)[0]
     try:
         tracers = []
         weak_flags = []
@@ -127,7 +133,13 @@ def trace_flat(
         rebuilt = tree_unflatten(in_tree, tracers)
         it = iter(rebuilt)
         call_args = [a if i in static_argnums else next(it) for i, a in enumerate(args)]
-        result = f(*call_args)
+        try:
+            result = f(*call_args)
+        except (TypeError, AttributeError) as exc:
+            explained = explain_python_error(exc, args, arg_names)
+            if explained is None:
+                raise
+            raise explained from exc
         out_leaves, out_tree = tree_flatten(result)
         outputs = [_output_value(trace, x, i) for i, x in enumerate(out_leaves)]
         graph = trace.builder.build(outputs)

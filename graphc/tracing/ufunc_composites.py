@@ -41,26 +41,45 @@ def _fmin(x: Any, y: Any) -> Any:
     return np.where(np.isnan(y), x, np.where(np.isnan(x), y, np.minimum(x, y)))
 
 
+# Smooth functions computed stably by cases (logaddexp, hypot) are written as
+# np.where between two formulas that are each exact, and analytic, on a
+# neighbourhood of the boundary, with the tie on one side. Derivatives of every
+# order then come from one analytic formula. Building them from kinked pieces
+# instead (max(x, y) and |x - y|, whose tie rules pick a midpoint subgradient)
+# gets the first derivative right at x == y but silently zeroes the second.
+
+
+def _log_add(x: Any, y: Any, log1p_exp: Callable[[Any], Any]) -> Any:
+    x_bigger = x > y
+    # Both infinite and equal: x - y is nan; the sum is the infinity itself.
+    d = np.where((x == y) & np.isinf(x), 0.0, x - y)
+    # y - x == -(x - y) exactly, so this is -|x - y| on both sides, but each
+    # side keeps the derivative of its own formula (the tie takes y's side).
+    return np.where(x_bigger, x, y) + log1p_exp(np.where(x_bigger, -d, d))
+
+
 def _logaddexp(x: Any, y: Any) -> Any:
-    m = np.maximum(x, y)
-    # equal arguments (including both -inf) would give inf - inf below
-    d = np.where(x == y, 0.0, -np.abs(x - y))
-    return m + np.log1p(np.exp(d))
+    return _log_add(x, y, lambda d: np.log1p(np.exp(d)))
 
 
 def _logaddexp2(x: Any, y: Any) -> Any:
-    m = np.maximum(x, y)
-    d = np.where(x == y, 0.0, -np.abs(x - y))
-    return m + np.log1p(np.exp2(d)) / math.log(2)
+    return _log_add(x, y, lambda d: np.log1p(np.exp2(d)) / math.log(2))
 
 
 def _hypot(x: Any, y: Any) -> Any:
-    # scaled so that x*x cannot overflow or underflow; hypot(inf, nan) is inf
-    a, b = np.abs(x), np.abs(y)
-    big, small = np.maximum(a, b), np.minimum(a, b)
-    ratio = np.where(big == 0, 0.0, small / np.where(big == 0, 1.0, big))
-    result = big * np.sqrt(1.0 + ratio * ratio)
-    return np.where(np.isinf(a) | np.isinf(b), math.inf, result)
+    # |big| * sqrt(1 + (small / big)^2), so x*x cannot overflow or underflow.
+    # Each case divides by its own larger operand; the other case's inputs are
+    # replaced by harmless constants so its (unused) derivative stays finite.
+    x_bigger = np.abs(x) >= np.abs(y)
+    over_x = np.where(x_bigger, y, 0.0) / np.where(x_bigger & (x != 0), x, 1.0)
+    over_y = np.where(x_bigger, 0.0, x) / np.where(x_bigger, 1.0, y)
+    result = np.where(
+        x_bigger,
+        np.abs(x) * np.sqrt(1.0 + over_x * over_x),
+        np.abs(y) * np.sqrt(1.0 + over_y * over_y),
+    )
+    # hypot(inf, nan) is inf
+    return np.where(np.isinf(x) | np.isinf(y), math.inf, result)
 
 
 def _heaviside(x: Any, h0: Any) -> Any:
@@ -70,8 +89,12 @@ def _heaviside(x: Any, h0: Any) -> Any:
 def _reciprocal(x: Any) -> Any:
     if _is_float(x):
         return 1.0 / x
-    # integer 1 // x: 0 unless |x| == 1; 1 / 0 gives the most negative integer, as in NumPy
-    lowest = int(np.iinfo(x.dtype).min)
+    # integer 1 // x: 0 unless |x| == 1. NumPy's 1 / 0 gives the most negative
+    # integer for int32 and int64 (the x86 division fault value) and 0 for the
+    # narrower and the unsigned types.
+    if np.dtype(x.dtype).kind == "u":
+        return np.where(x == 1, x, 0)
+    lowest = int(np.iinfo(x.dtype).min) if np.dtype(x.dtype).itemsize >= 4 else 0
     return np.where((x == 1) | (x == -1), x, np.where(x == 0, lowest, 0))
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import scipy.special
 
-from graphc.ir import DType, UnsupportedError, format_message
+from graphc.ir import DType, InputError, TracingError, UnsupportedError, format_message
 
 from .array import TracedArray
 from .context import user_location
@@ -100,6 +100,10 @@ def apply_ufunc(ufunc: Any, inputs: Sequence[Any], kwargs: dict[str, Any] | None
             )
     for key in ("casting", "order", "subok"):
         kwargs.pop(key, None)
+    core = {k: kwargs.pop(k) for k in ("axis", "axes", "keepdims") if k in kwargs}
+    if core and getattr(ufunc, "__name__", "") == "vecdot":
+        return _vecdot(inputs, dtype, **core)
+    kwargs.update(core)
     if kwargs:
         raise UnsupportedError(
             format_message(
@@ -128,6 +132,32 @@ def apply_ufunc(ufunc: Any, inputs: Sequence[Any], kwargs: dict[str, Any] | None
     )
 
 
+def _vecdot(
+    inputs: Sequence[Any], dtype: Any, axis: Any = None, axes: Any = None, keepdims: bool = False
+) -> Any:
+    """np.vecdot with the generalized ufunc's ``axis=``, ``axes=`` and ``keepdims=``."""
+    from .linalg_functions import vecdot
+
+    a, b = inputs
+    if dtype is not None:
+        a, b = cast(a, dtype), cast(b, dtype)
+    if axes is not None:
+        if axis is not None:
+            raise UnsupportedError(
+                format_message(
+                    "np.vecdot: cannot specify both 'axis' and 'axes'", loc=user_location(4)
+                )
+            )
+        (ia,), (ib,) = axes[0], axes[1]
+        a, b = np.moveaxis(a, ia, -1), np.moveaxis(b, ib, -1)
+        kept = axes[2][0] if len(axes) > 2 and len(axes[2]) else -1
+    else:
+        kept = -1 if axis is None else axis
+    out = vecdot(a, b, -1 if axes is not None or axis is None else axis)
+    # keepdims puts the summed axis back, length 1, where the core axis was
+    return np.expand_dims(out, kept) if keepdims else out
+
+
 def ufunc_name(ufunc: Any) -> str:
     """``np.exp``, ``scipy.special.gammaln``: how users spell a ufunc."""
     name = getattr(ufunc, "__name__", str(ufunc))
@@ -142,6 +172,8 @@ def _loop(ufunc: Any, inputs: Sequence[Any]) -> list[DType]:
     """The dtypes of the loop NumPy would pick: inputs, then outputs."""
     try:
         loop = ufunc.resolve_dtypes((*[_spec(x) for x in inputs], *[None] * ufunc.nout))
+    except InputError:
+        raise
     except (TypeError, np.exceptions.DTypePromotionError) as exc:
         shown = ", ".join(str(_describe(x)) for x in inputs)
         raise UnsupportedError(
@@ -237,11 +269,41 @@ def apply_ufunc_method(
         x, y = inputs
         y_nd = np.ndim(y)
         return apply_ufunc(ufunc, (np.reshape(x, np.shape(x) + (1,) * y_nd), y), kwargs)
+    if method == "at":
+        raise _in_place_at(ufunc)
     raise UnsupportedError(
         format_message(
             f"{ufunc_name(ufunc)}.{method} is not supported on traced arrays",
             loc=user_location(3),
-            hint="for np.add.at use gc.scatter_add; for reductions use np.sum, np.max, ...",
+            hint="for reductions use np.sum, np.max, ...; for outer products ufunc.outer",
+        )
+    )
+
+
+def _in_place_at(ufunc: Any) -> TracingError:
+    """``ufunc.at`` updates its first argument in place. Recording that on a
+    traced value would be unsound: a NumPy view of the array taken earlier
+    would see the update, the traced one could not; so it is refused, with
+    the functional form that returns the result."""
+    name = ufunc_name(ufunc)
+    if ufunc is np.add:
+        hint = (
+            "write a = gc.scatter_add(a, idx, v): the same sums, returned as a new array; "
+            "for sums by segment gc.segment_sum(v, idx, n), for counts "
+            "np.bincount(idx, minlength=n)"
+        )
+    elif ufunc is np.subtract:
+        hint = "write a = gc.scatter_add(a, idx, -v): the same result, returned as a new array"
+    else:
+        hint = (
+            "only additive updates have a traced form (gc.scatter_add(a, idx, v)); build "
+            "others with np.where over a one-hot mask"
+        )
+    return TracingError(
+        format_message(
+            f"{name}.at updates an array in place, which is not supported while tracing",
+            loc=user_location(4),
+            hint=hint,
         )
     )
 

@@ -35,7 +35,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -98,26 +98,75 @@ class EarlyStopping:
         return value > best + self.min_delta
 
 
-@dataclass
-class History:
+@dataclass(eq=False)
+class History(Mapping[str, list[Any]]):
     """Per-epoch records of a run: ``records[i]`` holds epoch ``i + 1``'s metrics.
 
     Each record has ``epoch``, ``loss`` (mean training loss), the mean of
     every scalar the loss function reports in ``aux``, each evaluation metric
     (prefixed ``val_``), ``time`` (wall seconds for the epoch, including
-    evaluation) and ``samples_per_second``. ``history["val_loss"]`` lists one
-    metric over the epochs; ``history.loss`` is ``history["loss"]``.
+    evaluation) and ``samples_per_second``.
+
+    A history is a read-only mapping from metric name to its values over the
+    epochs: ``history["val_loss"]``, ``"val_loss" in history``, ``list(history)``
+    (the metric names), ``len(history)`` (how many metrics), ``dict(history)``.
+    ``history.loss`` is ``history["loss"]``; ``len(history.records)`` counts
+    epochs. A run resumed from a checkpoint keeps the earlier epochs' records
+    and says so in ``resumed_from`` and :attr:`note`.
+
+    >>> h = History([{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": 0.25}])
+    >>> "loss" in h, "val_loss" in h, h["loss"], list(h), len(h)
+    (True, False, [0.5, 0.25], ['epoch', 'loss'], 2)
     """
 
     records: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
     best_epoch: int | None = None
+    # Set by fit: the epoch a checkpoint let this run start after (None: from
+    # scratch), and how many epochs the run was asked for.
+    resumed_from: int | None = None
+    total_epochs: int | None = None
 
     def __getitem__(self, name: str) -> list[Any]:
+        if name not in self.metrics:
+            raise KeyError(name)
         return [r.get(name, math.nan) for r in self.records]
 
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.metrics)
+
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.metrics)
+
+    def __contains__(self, name: object) -> bool:
+        return any(name in r for r in self.records)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, History):
+            return NotImplemented
+        return (self.records, self.stopped_early, self.best_epoch) == (
+            other.records,
+            other.stopped_early,
+            other.best_epoch,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    @property
+    def note(self) -> str:
+        """How this run relates to a checkpoint it resumed from ('' when it did not).
+
+        >>> History([{"epoch": 1}], resumed_from=1, total_epochs=1).note
+        'resumed from epoch 1 of 1; nothing left to train'
+        """
+        if self.resumed_from is None:
+            return ""
+        text = f"resumed from epoch {self.resumed_from} of {self.total_epochs}"
+        if len(self.records) <= self.resumed_from:
+            text += "; nothing left to train"
+            if self.stopped_early:
+                text += " (that run stopped early)"
+        return text
 
     @property
     def loss(self) -> list[float]:
@@ -328,7 +377,10 @@ def fit(
             there is one; a path resumes from that file (which must exist);
             ``False`` starts over (overwriting the checkpoint when one is written).
             A damaged checkpoint raises :class:`gc.checkpoint.CheckpointError`
-            before anything is trained or written.
+            before anything is trained or written. A resumed run says so on
+            the progress line and in ``history.note`` ("resumed from epoch 4
+            of 10"); rerunning a finished run trains nothing and says
+            "nothing left to train".
         seed: the data-order seed (epoch ``e`` uses the order of ``(seed, e)``).
         progress: show a tqdm bar with the loss and throughput (only on a terminal).
         plot: write a loss-curve PNG to this path at the end (needs matplotlib).
@@ -340,8 +392,8 @@ def fit(
     >>> data = np.full((8, 2), 3.0, np.float32)
     >>> state, hist = gc.fit(step, step.init(np.zeros(2, np.float32)), data, epochs=3,
     ...                      batch_size=4, progress=False)
-    >>> state.params.tolist(), len(hist)
-    ([2.953125, 2.953125], 3)
+    >>> state.params.tolist(), len(hist.records), hist.note
+    ([2.953125, 2.953125], 3, '')
     """
     if not isinstance(step, TrainStep):
         raise FitError(f"fit: step must be made by gc.train_step, got {type(step).__name__}")
@@ -377,11 +429,20 @@ def fit(
         history = History.from_json(meta["history"])
         tracker = dict(meta["early_stopping"])
 
-    bar = _progress_bar(progress, epochs * steps_per_epoch, start_epoch * steps_per_epoch)
+    if source is not None:
+        history.resumed_from, history.total_epochs = start_epoch, epochs
+    bar = _progress_bar(
+        progress, epochs * steps_per_epoch, min(start_epoch, epochs) * steps_per_epoch
+    )
+    resumed = f" (resumed from {start_epoch})" if source is not None else ""
     epoch = start_epoch
     try:
+        if source is not None and (epoch >= epochs or history.stopped_early):
+            # Said on the bar, or a rerun of a finished script looks like a
+            # run that trained at the old throughput.
+            bar.set_description(history.note, refresh=True)
         while epoch < epochs and not history.stopped_early:
-            bar.set_description(f"epoch {epoch + 1}/{epochs}")
+            bar.set_description(f"epoch {epoch + 1}/{epochs}{resumed}")
             started = time.perf_counter()
             order = epoch_order(n, seed, epoch, shuffle)
             total = 0.0

@@ -52,11 +52,12 @@ import numpy as np
 
 from .. import random
 from ..api import value_and_grad
-from ..ir import InputError, format_message
+from ..ir import DType, InputError, format_message
 from ..jit import Compiled, default_backend, jit
 from ..nn.layers import dropout
 from ..pytree import tree_map
 from ..tracing.trace import function_name
+from .precision import autocast_call, init_scale, precision_dtype, scaled_update
 
 __all__ = ["Rng", "TrainState", "TrainStep", "train_step"]
 
@@ -161,8 +162,15 @@ class TrainStep:
         has_aux: bool,
         donate: bool,
         jit_options: dict[str, Any],
+        mixed_precision: str | None = None,
+        loss_scale: float = 2.0**15,
+        growth_interval: int = 2000,
     ) -> None:
         self.loss_fn = loss_fn
+        self.low = precision_dtype(mixed_precision)
+        # float16's exponent range underflows small gradients; bfloat16's is float32's
+        self.loss_scaling = self.low is DType.f16
+        self.initial_scale = float(loss_scale)
         self.optimizer = optimizer
         self.has_aux = has_aux
         self.donate = donate
@@ -171,10 +179,22 @@ class TrainStep:
         name = function_name(loss_fn)
 
         def update(params: Any, opt_state: Any, model_state: Any, key: Any, *batch: Any) -> Any:
-            (loss, (aux, new_model_state)), grads = value_and_grad(
-                self._split_outputs, argnums=0, has_aux=True
+            scale = opt_state["loss_scale"] if self.loss_scaling else None
+
+            def objective(*args: Any) -> Any:
+                loss, (aux, new_ms) = self._split_outputs(*args)
+                scaled = loss if scale is None else loss * scale.astype(loss.dtype)
+                return scaled, (loss, aux, new_ms)
+
+            (_, (loss, aux, new_model_state)), grads = value_and_grad(
+                objective, argnums=0, has_aux=True
             )(params, model_state, key, opt_state["step"], *batch)
-            new_params, new_opt_state = optimizer.update(grads, opt_state, params)
+            if scale is None:
+                new_params, new_opt_state = optimizer.update(grads, opt_state, params)
+            else:
+                new_params, new_opt_state = scaled_update(
+                    optimizer, grads, opt_state, params, growth_interval
+                )
             return new_params, new_opt_state, new_model_state, loss, aux
 
         update.__name__ = update.__qualname__ = f"{name}_train_step"
@@ -196,7 +216,12 @@ class TrainStep:
             kwargs["rng"] = Rng(key, step)
         if self.uses_model_state:
             kwargs["model_state"] = model_state
-        out = self.loss_fn(params, *batch, **kwargs)
+        if self.low is None:
+            out = self.loss_fn(params, *batch, **kwargs)
+        else:
+            out = autocast_call(
+                lambda p, *b: self.loss_fn(p, *b, **kwargs), self.low, params, *batch
+            )
         expected = 1 + self.has_aux + self.uses_model_state
         if expected == 1:
             return out, (None, model_state)
@@ -224,9 +249,12 @@ class TrainStep:
                 "pass the initial one to init(params, model_state=...)"
             )
         params = _copy_tree(params)
+        opt_state = self.optimizer.init(params)
+        if self.loss_scaling:
+            opt_state = init_scale(opt_state, self.initial_scale)
         return TrainState(
             params=params,
-            opt_state=self.optimizer.init(params),
+            opt_state=opt_state,
             model_state=_copy_tree(model_state),
             key=random.key(seed),
         )
@@ -294,6 +322,9 @@ def train_step(
     backend: str | None = None,
     has_aux: bool = False,
     donate: bool = True,
+    mixed_precision: str | None = None,
+    loss_scale: float = 2.0**15,
+    growth_interval: int = 2000,
     **jit_options: Any,
 ) -> TrainStep:
     """Compile forward, backward and the optimizer update of ``loss_fn`` into one step.
@@ -310,6 +341,14 @@ def train_step(
         donate: let the backend update parameters and optimizer state in
             place. The state passed to a step must not be used after the call
             (use the state it returns).
+        mixed_precision: ``"bfloat16"`` or ``"float16"`` runs the loss and its
+            backward in 16 bits where safe (matmuls, convolutions, elementwise)
+            and in float32 where not (reductions, softmax, losses), with
+            float32 parameters and optimizer state; ``None`` (default) is
+            float32 throughout. bfloat16 needs the ``ml_dtypes`` package.
+        loss_scale, growth_interval: float16's dynamic loss scaling: the
+            initial scale, and how many finite steps in a row double it (a
+            step with a non-finite gradient is skipped and halves it).
         jit_options: passed to ``gc.jit`` (``dump``, ``disable_passes``,
             ``memory_budget``, backend options). On the LLVM backend a train
             step flushes subnormal floats to zero unless
@@ -331,4 +370,7 @@ def train_step(
         has_aux=has_aux,
         donate=donate,
         jit_options=jit_options,
+        mixed_precision=mixed_precision,
+        loss_scale=loss_scale,
+        growth_interval=growth_interval,
     )

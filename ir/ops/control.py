@@ -1,11 +1,13 @@
-"""Structured ops: ``scan`` and ``cond`` (control flow), ``remat`` and
-``optimization_barrier`` (ops that steer the compiler).
+"""Structured ops: ``scan``, ``while`` and ``cond`` (control flow), ``remat``
+and ``optimization_barrier`` (ops that steer the compiler).
 
 ``scan`` runs its body once per step, threading a carry and stacking per-step
-results; ``cond`` runs one of two branches. Both keep a loop or a choice as
-one node with subgraphs, so a graph stays small however long the loop is, and
-their derivatives are scans and conds again (see ``scan_vjp.py``). Backends
-without control flow of their own use :func:`unroll_scan` and
+results; ``while`` runs its body as long as its predicate holds; ``cond``
+runs one of two branches. They keep a loop or a choice as one node with
+subgraphs, so a graph stays small however long the loop is. The derivatives
+of scans and conds are scans and conds again (see ``scan_vjp.py``); a while
+loop, whose trip count is only known at run time, has none. Backends without
+control flow of their own can use :func:`unroll_scan` and
 :func:`select_cond`, which spell a node out in straight-line ops.
 
 ``remat`` calls its body, like ``fusion``; what sets it apart is its
@@ -32,7 +34,10 @@ from typing import Any
 import numpy as np
 
 from ..core import Graph, Literal, Operand, TensorType, Value
+from ..dtypes import DType
+from ..errors import DifferentiationError, format_message
 from ..liveness import prune
+from ..loc import Loc
 from .registry import Attr, OpDef, register
 from .rules import call_types, type_error
 from .scan_vjp import Differentiate, scan_vjp
@@ -293,6 +298,87 @@ register(
         num_subgraphs=2,
         doc="the true branch's results if pred else the false branch's; both branches take "
         "the operands and return the same types",
+    )
+)
+
+
+# ---------------------------------------------------------------------------
+# while
+# ---------------------------------------------------------------------------
+#
+# Operands: carries (num_carry), then constants. The predicate (subgraph 0)
+# maps ``(carry..., const...) -> bool[]``, the body (subgraph 1) maps
+# ``(carry..., const...) -> (carry...)``; the results are the carries once the
+# predicate is false. The trip count is only known at run time, so the loop
+# has no derivative (a loop of a fixed length is a scan).
+
+
+def _while_rule(
+    *operands: TensorType, num_carry: int, _subgraphs: tuple[Graph, ...]
+) -> tuple[TensorType, ...]:
+    pred, body = _subgraphs
+    if not 0 < num_carry <= len(operands):
+        raise type_error(
+            f"num_carry={num_carry} must be between 1 and the {len(operands)} operand(s)",
+            hint="a while loop needs at least one carry",
+        )
+    roles = [f"carry {i}" for i in range(num_carry)]
+    roles += [f"constant {i}" for i in range(len(operands) - num_carry)]
+    _check_arguments("while predicate", pred, roles, tuple(operands))
+    _check_arguments("while body", body, roles, tuple(operands))
+    if len(pred.output_types) != 1 or pred.output_types[0] != TensorType((), DType.bool):
+        raise type_error(
+            f"the predicate returns ({_describe_types(pred.output_types)}), but must return "
+            "one bool scalar (bool[])",
+            hint="compare and reduce to get one, e.g. i < n or (x * x).sum() > tol",
+        )
+    carry = tuple(operands[:num_carry])
+    if body.output_types != carry:
+        raise type_error(
+            f"the body returns ({_describe_types(body.output_types)}), but the carry is "
+            f"({_describe_types(carry)})",
+            hint="a while body must return its carry with unchanged shapes and dtypes",
+        )
+    return carry
+
+
+def _while_ref(
+    *operands: np.ndarray, num_carry: int, _subgraphs: tuple[Graph, ...], _interpret: Any
+) -> tuple[np.ndarray, ...]:
+    pred, body = _subgraphs
+    carry, consts = operands[:num_carry], operands[num_carry:]
+    while bool(_interpret(pred, *carry, *consts)[0]):
+        carry = tuple(_interpret(body, *carry, *consts))
+    return tuple(np.array(c) for c in carry)
+
+
+def _while_vjp(b: Any, ct: Any, out: Any, *operands: Any, **attrs: Any) -> tuple[Any, ...]:
+    loc = b.loc
+    if loc is not None:
+        loc = Loc(loc.file, loc.line, loc.col, loc.function)
+    raise DifferentiationError(
+        format_message(
+            "cannot differentiate through a while_loop: how many steps it takes is only "
+            "known when it runs, so the steps' values are not kept for a backward pass",
+            loc=loc,
+            hint="for a loop of a fixed number of steps use gc.fori_loop with Python-int "
+            "bounds or gc.scan, which are differentiable",
+        )
+    )
+
+
+register(
+    OpDef(
+        "while",
+        ("*operands",),
+        (Attr("num_carry", "int"),),
+        _while_rule,
+        _while_ref,
+        _while_vjp,
+        frozenset({"pure"}),
+        num_subgraphs=2,
+        doc="loop: while pred(carry..., const...) the carries become body(carry..., const...); "
+        "results are the final carries (forward only)",
     )
 )
 

@@ -196,10 +196,20 @@ def _pow_vjp(b: Any, ct: Any, out: Any, x: Any, y: Any) -> tuple[Any, Any]:
     if isinstance(x, Value) and x.type.dtype.is_float:
         if isinstance(y, Literal):
             # Weak scalars: y - 1 need not be a value of y's dtype (a bool y, say).
-            ct_x = b.mul(ct, b.mul(b.pow(x, float(y.value) - 1), float(y.value)))
+            y_val = float(y.value)
+            # x**0 is constant: 0 * x**-1 would be nan at x = 0 (and its own
+            # derivatives with it, so x**1 and x**2 would have nan second
+            # derivatives there).
+            ct_x = b.mul(ct, b.mul(b.pow(x, y_val - 1), y_val)) if y_val != 0 else None
         else:
             y_num = b.cast(y, dtype=x.type.dtype) if y.type.dtype.is_bool else y
-            ct_x = b.mul(ct, b.mul(b.pow(x, b.sub(y_num, 1)), y_num))
+            # y * x**(y - 1) is 0 * inf = nan at x = y = 0, where the derivative
+            # is 0. The exponent is made safe there (not the product alone), so
+            # no nan reaches the cotangents of the next derivative either.
+            corner = b.emit("and", b.eq(x, 0), b.eq(y_num, 0))
+            y_safe = b.select(corner, 1, y_num)
+            slope = b.mul(b.pow(x, b.sub(y_safe, 1)), y_num)
+            ct_x = b.mul(ct, slope)
     if isinstance(y, Value) and y.type.dtype.is_float:
         # log(0) would give nan * 0; use log(1) = 0 there, as JAX does.
         base = x if x.type.dtype.is_float else b.cast(x, dtype=out.type.dtype)

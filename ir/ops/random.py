@@ -78,7 +78,7 @@ def _split64(x: np.ndarray) -> tuple[U64, U64]:
 
 def _random_bits_rule(key: TensorType, counter: TensorType, *, shape: Any) -> TensorType:
     for what, ty in (("key", key), ("counter", counter)):
-        if ty.shape != () or not ty.dtype.is_int:
+        if ty.shape != () or ty.dtype not in (DType.i32, DType.i64):
             raise type_error(
                 f"{what} must be an i32 or i64 scalar, got {ty}",
                 hint="derive per-element streams from the shape, not from a key array",

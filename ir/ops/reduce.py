@@ -24,8 +24,7 @@ def _reduced_shape(x: TensorType, axes: tuple[int, ...], keepdims: bool) -> tupl
 
 
 def _accumulating_dtype(d: DType) -> DType:
-    # np.sum and np.prod widen bool and small ints to the platform int (int64).
-    return DType.i64 if d in (DType.bool, DType.i32) else d
+    return d.accumulator
 
 
 def define_reduction(
@@ -51,6 +50,11 @@ def define_reduction(
 
     def ref(x: np.ndarray, *, axes: tuple[int, ...], keepdims: bool) -> np.ndarray:
         dtype = _accumulating_dtype(DType.from_numpy(x.dtype)).np if widens else x.dtype
+        if widens and DType.from_numpy(x.dtype).is_16bit_float:
+            # 16-bit sums and products accumulate in float32 and round once
+            # (NumPy's pairwise float16 sum does; ml_dtypes' loop would not)
+            wide = ufunc.reduce(x, axis=tuple(axes), keepdims=keepdims, dtype=np.float32)
+            return np.asarray(wide).astype(x.dtype)
         return np.asarray(ufunc.reduce(x, axis=tuple(axes), keepdims=keepdims, dtype=dtype))
 
     rule_vjp = None

@@ -508,9 +508,9 @@ def test_remat_and_barriers_reach_llvm_only_through_the_pipeline() -> None:
     np.testing.assert_allclose(grad, np.tanh(data) + data / np.cosh(data) ** 2, rtol=1e-12)
 
 
-def test_scan_and_cond_reach_llvm_only_through_the_pipeline() -> None:
-    """The LLVM backend has no loops: the pipeline's unroll_control spells
-    "scan" out step by step and "cond" as both branches plus select."""
+def test_scan_and_cond_stay_loops_and_branches_on_llvm() -> None:
+    """The LLVM backend compiles "scan" and "while" as native loops and "cond"
+    as a native branch: they survive the pipeline as nodes."""
     from graphc.compiler import compile_graph
 
     def ops(g: Any) -> set[str]:
@@ -531,9 +531,22 @@ def test_scan_and_cond_reach_llvm_only_through_the_pipeline() -> None:
     )  # fmt: skip
     pred = b.gt(b.reduce_sum(final, axes=(0,)), 0.0)
     chosen = b.cond(pred, final, subgraphs=[on.build([on.exp(a)]), off.build([off.neg(c)])])
-    g = b.build([chosen, hs])
+    test = GraphBuilder("small")
+    v = test.input(TensorType((3,), f64), "v")
+    grow = GraphBuilder("grow")
+    u = grow.input(TensorType((3,), f64), "u")
+    grown = b.emit(
+        "while",
+        chosen,
+        subgraphs=[
+            test.build([test.lt(test.reduce_sum(test.abs(v), axes=(0,)), 20.0)]),
+            grow.build([grow.add(grow.mul(u, 2.0), 0.5)]),
+        ],
+        num_carry=1,
+    )
+    g = b.build([grown, hs])
     result = compile_graph(g, backend="llvm")
-    assert not ops(result.graph) & {"scan", "cond"}
+    assert {"scan", "cond", "while"} <= ops(result.graph)
     rng = np.random.default_rng(0)
     for sign in (1.0, -1.0):
         data = (sign * np.abs(rng.standard_normal(3)), sign * np.abs(rng.standard_normal((4, 3))))

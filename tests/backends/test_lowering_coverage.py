@@ -175,8 +175,9 @@ def test_jit_with_a_pass_disabled_on_a_remat_function(name: str, skipped: str) -
     np.testing.assert_allclose(got[1], want[1], rtol=1e-12, atol=1e-14)
 
 
-def test_jit_llvm_without_unroll_control() -> None:
+@pytest.mark.parametrize("skipped", ["fuse", "schedule_for_memory"])
+def test_jit_llvm_scan_and_cond_with_a_lowering_pass_disabled(skipped: str) -> None:
     x = np.random.default_rng(1).standard_normal((5, 3))
     want = _scanned(x)
-    got = gc.jit(_scanned, backend="llvm", disable_passes=("unroll_control",))(x)
+    got = gc.jit(_scanned, backend="llvm", disable_passes=(skipped,))(x)
     np.testing.assert_allclose(got, want, rtol=1e-12)

@@ -4,10 +4,12 @@ IR out), and properties on random graphs holding them."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 import graphc as gc
 from graphc.autodiff import differentiate
+from graphc.backends.llvm import compile as compile_llvm
 from graphc.backends.numpy import compile as compile_numpy
 from graphc.compiler import pipeline_for
 from graphc.ir import Graph, GraphcError, interpret, parse, verify
@@ -29,7 +31,9 @@ from .test_scan import make_params, rnn_scan
 
 RELAXED = settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 # Every op, with scan and cond drawn often (repeating a name weights it).
-CONTROL_OPS = sorted(set(OP_MAKERS) - {"remat", "optimization_barrier"}) + ["scan", "cond"] * 12
+CONTROL_OPS = (
+    sorted(set(OP_MAKERS) - {"remat", "optimization_barrier"}) + ["scan", "cond", "while"] * 12
+)
 
 
 def round_trips(g: Graph) -> None:
@@ -252,6 +256,22 @@ def test_numpy_backend_agrees_with_the_interpreter(case) -> None:  # noqa: ANN00
 
 @RELAXED
 @given(case=graphs_with_inputs(ops=CONTROL_OPS, special=True, special_inputs=True))
+def test_llvm_backend_agrees_with_the_interpreter(case) -> None:  # noqa: ANN001
+    """Native loops and branches, bodies lowered node by node (no pipeline)."""
+    g, arrays = case
+    try:
+        want = interpret(g, *arrays)
+    except GraphcError:
+        # Only the taken branch runs natively, so an error the interpreter
+        # raises is raised by the backend too.
+        with pytest.raises(GraphcError):
+            compile_llvm(g, cache=False)(*arrays)
+        return
+    assert_same_results(want, compile_llvm(g, cache=False)(*arrays))
+
+
+@RELAXED
+@given(case=graphs_with_inputs(ops=CONTROL_OPS, special=True, special_inputs=True))
 def test_passes_keep_the_meaning(case) -> None:  # noqa: ANN001
     g, arrays = case
     unrolled = unroll_control(g)
@@ -274,7 +294,10 @@ def test_passes_keep_the_meaning(case) -> None:  # noqa: ANN001
 @RELAXED
 @given(
     case=graphs_with_inputs(
-        ops=[op for op in CONTROL_OPS if op != "fusion"], dtypes=[gc.ir.f64], special=False
+        # A while loop refuses to be differentiated (tests/control/test_loops.py).
+        ops=[op for op in CONTROL_OPS if op not in ("fusion", "while")],
+        dtypes=[gc.ir.f64],
+        special=False,
     )
 )
 def test_differentiated_random_graphs_verify_and_round_trip(case) -> None:  # noqa: ANN001

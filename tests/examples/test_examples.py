@@ -49,7 +49,10 @@ def test_mlp_digits_quick(backend, capsys, tmp_path) -> None:
     assert "== the traced loss function ==\ngraph loss_fn(" in out
     assert "forward, backward and Adam in one graph ==\ngraph loss_fn_train_step(" in out
     assert f"backend {backend}" in out and f"test accuracy {result['accuracy']:.4f}" in out
-    assert len(result["history"]) == 2 and result["history"].loss[1] < result["history"].loss[0]
+    assert (
+        len(result["history"].records) == 2
+        and result["history"].loss[1] < result["history"].loss[0]
+    )
     assert result["accuracy"] > 0.5  # two epochs are far above chance (0.1)
     assert (tmp_path / "loss.png").exists()
 

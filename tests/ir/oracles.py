@@ -519,6 +519,24 @@ def cond(pred: np.ndarray, *operands: np.ndarray, _subgraphs: Any) -> Any:
     return run_with_oracles(if_true if bool(pred) else if_false, *operands)
 
 
+def while_(*operands: np.ndarray, num_carry: int, _subgraphs: Any) -> Any:
+    """Python's while over the predicate and the body, run with the oracles."""
+    pred, body = _subgraphs
+    if not 0 < num_carry <= len(operands):
+        raise Rejected("needs a carry")
+    for g in _subgraphs:
+        if _declared(g.input_types) != _signature(list(operands)):
+            raise Rejected("the arguments do not match")
+    if _declared(pred.output_types) != (((), np.bool_),):
+        raise Rejected("the predicate must return a bool scalar")
+    carry, consts = list(operands[:num_carry]), list(operands[num_carry:])
+    if _declared(body.output_types) != _signature(carry):
+        raise Rejected("the body must return the carry's types")
+    while bool(run_with_oracles(pred, *carry, *consts)[0]):
+        carry = list(run_with_oracles(body, *carry, *consts))
+    return tuple(np.asarray(c) for c in carry)
+
+
 def optimization_barrier(*xs: np.ndarray) -> Any:
     if not xs:
         raise Rejected("needs an operand")
@@ -627,6 +645,7 @@ ORACLES: dict[str, Callable[..., Any]] = {
     "optimization_barrier": optimization_barrier,
     "scan": scan,
     "cond": cond,
+    "while": while_,
 }
 
 # Oracles that compute the same floating-point expression as NumPy's own
@@ -644,5 +663,6 @@ APPROXIMATE = frozenset(
         "remat",
         "scan",
         "cond",
+        "while",
     }
 )

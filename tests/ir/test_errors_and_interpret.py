@@ -258,7 +258,7 @@ def test_interpret_accepts_lossless_conversions() -> None:
         (([1.0, [2.0]], 1), r"input %x expects an array of f32\[2\]"),
         (([1.0, 2.0], 2**40), r"input %k is i32, and some int64 values do not fit"),
         (([1e300, 2.0], 1), r"input %x is f32, and some float64 values overflow it"),
-        ((np.array([1, 2], np.float16), 1), r"input %x expects f32, got float16"),
+        ((np.array([1, 2], "datetime64[s]"), 1), r"input %x expects f32, got datetime64\[s\]"),
     ],
 )
 def test_interpret_rejects_bad_inputs(args: tuple[object, ...], message: str) -> None:

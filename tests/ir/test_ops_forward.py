@@ -34,7 +34,9 @@ from graphc.ir import (
 
 from .oracles import APPROXIMATE, ORACLES, OutOfRange, Rejected
 
-DTYPES = tuple(DType)
+# every op on the dtypes the oracles model; small integers and 16-bit floats
+# are checked against NumPy itself in tests/test_dtypes.py
+DTYPES = (DType.bool, DType.i32, DType.i64, DType.f32, DType.f64)
 FLOATS = (DType.f32, DType.f64)
 EDGE = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.5, -2.5, 3.5, 1e-30, 100.0])
 
@@ -79,7 +81,8 @@ def sample(
 
 def int_edges(dtype: DType) -> np.ndarray:
     info = np.iinfo(dtype.np)
-    return np.array([info.min, info.max, 0, -1, 1, 7], dtype.np)
+    edges = [int(info.min), int(info.max), 0, -1, 1, 7]
+    return np.array([v for v in edges if info.min <= v <= info.max], dtype.np)
 
 
 # ---------------------------------------------------------------------------
@@ -672,6 +675,26 @@ def cond_cases(rng: np.random.Generator) -> Iterator[Case]:
     yield Case((np.array(True), x), subgraphs=(if_true, if_false), label="operands differ")
 
 
+def while_cases(rng: np.random.Generator) -> Iterator[Case]:
+    # A loop whose trip count depends on the data (zero, one, several steps);
+    # an int carry next to a float one with a constant; rejected signatures.
+    b = GraphBuilder("small")
+    x, n, lim = (b.input(TensorType((3,), DType.f64), "x"), b.input(TensorType((), DType.i64), "n"),
+                 b.input(TensorType((), DType.f64), "lim"))  # fmt: skip
+    pred = b.build([b.lt(b.reduce_sum(b.abs(x), axes=(0,)), lim)])
+    b = GraphBuilder("grow")
+    x, n, lim = (b.input(TensorType((3,), DType.f64), "x"), b.input(TensorType((), DType.i64), "n"),
+                 b.input(TensorType((), DType.f64), "lim"))  # fmt: skip
+    grow = b.build([b.add(b.mul(x, 2.0), 0.25), b.add(n, 1)])
+    x = sample(rng, (3,), DType.f64)
+    for limit in (0.0, float(np.abs(x).sum()) + 0.1, 50.0):
+        yield Case((x, np.array(0), np.array(limit)), {"num_carry": 2}, (pred, grow), f"{limit}")
+    yield Case((x, np.array(0), Literal(9.0, DType.f64)), {"num_carry": 2}, (pred, grow), "literal")
+    yield Case((x, np.array(0), np.array(1.0)), {"num_carry": 1}, (pred, grow), "roles differ")
+    yield Case((x, np.array(0), np.array(1.0)), {"num_carry": 0}, (pred, grow), "no carry")
+    yield Case((x, np.array(0), np.array(1.0)), {"num_carry": 2}, (grow, pred), "swapped")
+
+
 def barrier_cases(rng: np.random.Generator) -> Iterator[Case]:
     for dtype in DTYPES:
         for shape in UNARY_SHAPES:
@@ -708,6 +731,7 @@ CASES: dict[str, Callable[[np.random.Generator], Iterator[Case]]] = {
     "optimization_barrier": barrier_cases,
     "scan": scan_cases,
     "cond": cond_cases,
+    "while": while_cases,
 }
 for _name in ("reduce_sum", "reduce_prod", "reduce_max", "reduce_min"):
     CASES[_name] = lambda rng, _name=_name: reduction_cases(_name, rng)

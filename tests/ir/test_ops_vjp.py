@@ -359,6 +359,8 @@ def test_vjp_rule_against_finite_differences(op: str) -> None:
         assert opdef.vjp is None, f"{op} is not differentiable but has a VJP rule"
         return
     assert opdef.vjp is not None, f"differentiable op '{op}' has no VJP rule"
+    if op == "while":
+        return  # its rule refuses with an error (tests/control/test_loops.py)
     cases = VJP_CASES.get(op)
     assert cases, f"op '{op}' has a VJP rule but no cases in VJP_CASES"
     for k, (args, attrs, *options) in enumerate(cases):

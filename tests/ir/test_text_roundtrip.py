@@ -237,7 +237,7 @@ MALFORMED = [
     ("", r"expected 'graph', found end of input", 1, 1),
     ("graph", r"expected a graph name", 1, 6),
     ("graph f(%x f32[2]) -> () {}", r"expected ':'", 1, 12),
-    ("graph f(%x: f16[2]) -> (f16[2]) {}", r"unknown dtype 'f16'", 1, 13),
+    ("graph f(%x: f8[2]) -> (f8[2]) {}", r"unknown dtype 'f8'", 1, 13),
     ("graph f(%x: f32[-1]) -> (f32[2]) {}", r"dimensions must be non-negative", 1, 17),
     ("graph f(%x: f32[2], %x: f32[2]) -> () {}", r"argument %x defined twice", 1, 21),
     (body("%0 = frob %x : f32[2]", "return %0"), r"unknown op 'frob'", 2, 8),
@@ -250,7 +250,7 @@ MALFORMED = [
     (body("%0 = add %i, 99999999999 : i32[2]", "return %x"), r"out of range for i32", 2, 16),
     (body("%0 = add %i, 1.5 : i32[2]", "return %x"), r"1\.5 is not an integer literal", 2, 16),
     (body("%0 = add %x, true : f32[2]", "return %0"), r"'true' is not a f32 literal", 2, 16),
-    (body("%0 = add %x, 2:i16 : f32[2]", "return %0"), r"unknown dtype 'i16'", 2, 18),
+    (body("%0 = add %x, 2:i4 : f32[2]", "return %0"), r"unknown dtype 'i4'", 2, 18),
     (body("%0 = reduce_sum %x : f32[]", "return %x"), r"missing required attribute 'axes'", 2, 3),
     (
         body("%0 = reduce_sum %x {axes=(0.5,)} : f32[]", "return %x"),

@@ -15,6 +15,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from graphc.ir import DType, Graph, GraphBuilder, Literal, OpTypeError, TensorType, Value
+from tests.strategies import DTYPES
 
 SPECIAL_LITERALS = (0.0, -0.0, 1.0, -1.0, 2.0, 0.5, 4.0, 3.0, 0.0078125)
 
@@ -87,7 +88,7 @@ def _pattern(draw: Callable[..., Any], b: GraphBuilder, x: Value, pool: list[Val
         return b.emit(op, x, splat) if draw(st.booleans()) else b.emit(op, splat, x)
     if kind == "cast_chain":
         for _ in range(draw(st.integers(1, 2))):
-            x = b.cast(x, dtype=draw(st.sampled_from(list(DType))))
+            x = b.cast(x, dtype=draw(st.sampled_from(DTYPES)))
         return x
     if kind == "select":
         cond = draw(st.sampled_from(["true", "false", "not", "same"]))

@@ -215,3 +215,55 @@ def test_views_of_literals_are_copied_into_groups() -> None:
     verify(out)
     assert [n.op for n in out.nodes] == ["fusion"]
     assert_same_meaning(g, out)
+
+
+def test_work_on_inputs_alone_joins_the_loop_it_will_meet() -> None:
+    # A forward-mode graph: the tangent %t starts its own chain (%2) before it
+    # meets the primal's values. One loop computes both sums; alone, %2 would
+    # start a second loop and the primal's intermediates would go through memory.
+    check_pass(
+        fuse,
+        """
+        graph f(%x: f32[8], %t: f32[8]) -> (f32[], f32[]) {
+          %0 = exp %x : f32[8]
+          %1 = reduce_sum %0 {axes=(0,)} : f32[]
+          %2 = mul %t, 2.0 : f32[8]
+          %3 = mul %2, %0 : f32[8]
+          %4 = reduce_sum %3 {axes=(0,)} : f32[]
+          return %1, %4
+        }""",
+        """
+        graph f(%x: f32[8], %t: f32[8]) -> (f32[], f32[]) {
+          %0, %1 = fusion %x, %t {kind="reduction"} : f32[], f32[] {
+            (%a: f32[8], %b: f32[8]) {
+              %t0 = exp %a : f32[8]
+              %t1 = reduce_sum %t0 {axes=(0,)} : f32[]
+              %t2 = mul %b, 2.0 : f32[8]
+              %t3 = mul %t2, %t0 : f32[8]
+              %t4 = reduce_sum %t3 {axes=(0,)} : f32[]
+              return %t1, %t4
+            }
+          }
+          return %0, %1
+        }""",
+    )
+
+
+def test_unrelated_work_on_inputs_keeps_a_loop_of_its_own() -> None:
+    # The state update %2/%3 shares no values with the exp loop: joining it
+    # would only make its result live from that loop onwards.
+    g = parse(
+        """
+        graph f(%x: f32[8], %m: f32[8], %d: f32[8]) -> (f32[], f32[8]) {
+          %0 = exp %x : f32[8]
+          %1 = reduce_sum %0 {axes=(0,)} : f32[]
+          %2 = mul %m, 0.9 : f32[8]
+          %3 = add %2, %d : f32[8]
+          return %1, %3
+        }"""
+    )
+    out = fuse(g)
+    verify(out)
+    bodies = [sorted(m.op for m in n.subgraphs[0].nodes) for n in out.nodes if n.op == "fusion"]
+    assert sorted(bodies) == [["add", "mul"], ["exp", "reduce_sum"]]
+    assert_same_meaning(g, out)

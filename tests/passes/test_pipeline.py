@@ -15,6 +15,8 @@ OPTIMIZATIONS = [
     "fold_constants",
     "simplify",
     "eliminate_common_subexpressions",
+    "merge_sum_chains",
+    "hoist_loop_sums",
     "simplify_after_cse",
     "eliminate_dead_code",
 ]
@@ -36,6 +38,8 @@ def test_numpy_pipeline(backend: str) -> None:
         "fold_constants",
         "simplify",
         "eliminate_common_subexpressions",
+        "merge_sum_chains",
+        "hoist_loop_sums",
         "inline_remat",
         "simplify_after_cse",
         "eliminate_dead_code",
@@ -44,17 +48,19 @@ def test_numpy_pipeline(backend: str) -> None:
     ]
 
 
-def test_llvm_pipeline_unrolls_first_and_fuses_before_scheduling() -> None:
+def test_llvm_pipeline_fuses_before_scheduling() -> None:
     assert names(pipeline("llvm", (0,), 1 << 20)) == [
         "verify",
-        "unroll_control",
         "fold_constants",
         "simplify",
         "eliminate_common_subexpressions",
+        "merge_sum_chains",
+        "hoist_loop_sums",
         "inline_remat",
         "simplify_after_cse",
         "eliminate_dead_code",
         "rematerialize",
+        "widen_16bit",
         "fuse",
         "recompute_cheap_results",
         "schedule_for_memory",

@@ -328,3 +328,43 @@ case(
     V,
     A[0, :3],
 )
+case(
+    np.bincount,
+    "bincount",
+    lambda i, v: (
+        np.bincount(np.abs(i[0]), minlength=6),
+        np.bincount(np.abs(i[1]), weights=v, minlength=7),
+        np.bincount(np.array([1, 4, 1]), weights=v[:3]),
+    ),
+    I32,
+    V,
+)
+case(
+    np.append,
+    "append",
+    lambda a, v: (np.append(a, 1.0), np.append(a, a[:1], axis=0), np.append(v, [[2.0]])),
+    A32,
+    V,
+)
+case(
+    (np.linspace, np.logspace, np.geomspace),
+    "spacings",
+    lambda v: (
+        np.linspace(v[0], v[1], 5),
+        np.linspace(v[:2], v[2:], 3, axis=1, endpoint=False),
+        np.logspace(v[0], v[1], 4, base=2.0),
+        np.geomspace(np.abs(v[0]) + 1.0, np.abs(v[1]) + 2.0, 4),
+    ),
+    V,
+)
+case(np.gradient, "gradient", lambda a: (np.gradient(a), np.gradient(a[0], 0.5, edge_order=2)), A)
+case(
+    np.full,
+    "full-traced-fill",
+    lambda a: (
+        np.full((2, 3), a[0, 0]),
+        np.full(3, a[1, 1], dtype=np.float32),
+        np.full((2, 4), a[0]),
+    ),
+    A,
+)

@@ -13,7 +13,7 @@ from graphc.pytree import TreeDef, tree_flatten
 from graphc.tracing import trace_flat
 
 # relative tolerances per result dtype (float64 must agree to ~1e-9, DESIGN §1)
-RTOL = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 2e-5}
+RTOL = {np.dtype(np.float16): 1e-3, np.dtype(np.float64): 1e-9, np.dtype(np.float32): 2e-5}
 
 
 def flat_inputs(args: Sequence[Any]) -> list[Any]:

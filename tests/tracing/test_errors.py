@@ -15,6 +15,7 @@ import graphc as gc
 from graphc.ir import GraphcError, GraphcIndexError
 
 X = np.arange(12.0).reshape(3, 4)
+TABLE = np.eye(4)
 
 
 def line_of(marker: str) -> int:
@@ -64,8 +65,14 @@ def item(x: Any) -> Any:
     return x * x[0, 0].item()  # err:item
 
 
-def as_numpy(x: Any) -> Any:
-    return np.asarray(x) + 1  # err:asarray
+def store_into_numpy(x: Any) -> Any:
+    out = np.zeros(4)
+    out[0] = x[0, 0]  # err:store
+    return out
+
+
+def index_numpy_table(x: Any) -> Any:
+    return TABLE[np.argmax(x, axis=1)]  # err:table
 
 
 def set_item(x: Any) -> Any:
@@ -98,7 +105,8 @@ def and_of_traced(x: Any) -> Any:
         (while_loop, "# err:while", "np.where"),
         (len_of_scalar, "# err:len", ".shape"),
         (item, "# err:item", "static_argnums"),
-        (as_numpy, "# err:asarray", "np.stack"),
+        (store_into_numpy, "# err:store", "np.where(mask, v, a)"),
+        (index_numpy_table, "# err:table", "np.take(table, idx, axis=0)"),
         (set_item, "# err:setitem", "np.where"),
         (traced_mask, "# err:mask", "np.where"),
         (traced_bound, "# err:slice", "np.take"),

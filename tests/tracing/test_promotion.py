@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 
 import graphc as gc
-from graphc.ir import GraphcError
+from graphc.ir import DType, GraphcError
 
 from .helpers import check
 
@@ -109,7 +109,7 @@ def test_binary_promotion_matches_numpy(case: tuple[Any, Any, str]) -> None:
         with np.errstate(all="ignore"):
             expected = f(*args)
         np.asarray(expected).dtype.name  # noqa: B018
-        supported = np.asarray(expected).dtype in [np.dtype(d) for d in DTYPES]
+        supported = np.asarray(expected).dtype in [d.np for d in DType]
     except (TypeError, ValueError, OverflowError) as exc:
         # NumPy refuses (bool subtract, int overflow, negative int power): so must graphc
         with pytest.raises((GraphcError, type(exc))):

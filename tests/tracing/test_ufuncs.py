@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import scipy.special
 
-from graphc.ir import GraphcError, UnsupportedError
+from graphc.ir import DType, GraphcError, UnsupportedError
 from graphc.tracing.ufunc_composites import COMPOSITE, MISSING_UFUNC_HINTS
 from graphc.tracing.ufuncs import DIRECT
 
@@ -69,11 +69,12 @@ def _numpy_result(ufunc: np.ufunc, inputs: tuple[np.ndarray, ...]) -> object:
     except (TypeError, ValueError, OverflowError):
         return None
     loop = ufunc.resolve_dtypes((*[x.dtype for x in inputs], *[None] * ufunc.nout))
-    if any(d not in [np.dtype(t) for t in DTYPES] for d in loop):
-        return None  # float16 or int8 loops, which graphc does not represent
+    if any(d not in SUPPORTED for d in loop):
+        return None  # loops graphc does not represent (complex, object)
     return result
 
 
+SUPPORTED = {d.np for d in DType}
 PAIRS = [(d, d) for d in DTYPES] + [
     (np.int32, np.float32),
     (np.float32, np.int64),

@@ -85,7 +85,7 @@ def test_history_records_losses_aux_and_eval_metrics() -> None:
         eval_data=(x_val, y_val),
         on_epoch=seen.append,
     )
-    assert len(history) == 6 and history["epoch"] == [1, 2, 3, 4, 5, 6]
+    assert len(history.records) == 6 and history["epoch"] == [1, 2, 3, 4, 5, 6]
     assert seen == history.records
     assert state.step == 6 * (60 // 16)
     for name in ("loss", "accuracy", "val_loss", "val_accuracy", "time", "samples_per_second"):
@@ -124,7 +124,7 @@ def test_resume_is_bitwise_exact(tmp_path, backend) -> None:
 
     step, state = _new_run(backend)
     _, first = _fit(state, step, epochs=2, checkpoint_dir=tmp_path)
-    assert len(first) == 2 and (tmp_path / CHECKPOINT_NAME).exists()
+    assert len(first.records) == 2 and (tmp_path / CHECKPOINT_NAME).exists()
     # A fresh step object and a throwaway initial state, as in a new process.
     step, template = _new_run(backend)
     resumed, history = _fit(template, step, epochs=5, checkpoint_dir=tmp_path)
@@ -147,7 +147,7 @@ def test_checkpoint_every_and_resume_from_an_explicit_file(tmp_path) -> None:
     copy.write_bytes((tmp_path / CHECKPOINT_NAME).read_bytes())
     step, template = _new_run()
     resumed, history = _fit(template, step, epochs=3, resume=copy)
-    assert len(history) == 3 and resumed.step == 3 * (60 // 16)
+    assert len(history.records) == 3 and resumed.step == 3 * (60 // 16)
 
 
 def test_resume_false_starts_over(tmp_path) -> None:
@@ -155,7 +155,7 @@ def test_resume_false_starts_over(tmp_path) -> None:
     _fit(state, step, epochs=2, checkpoint_dir=tmp_path)
     step, state = _new_run()
     _, history = _fit(state, step, epochs=1, checkpoint_dir=tmp_path, resume=False)
-    assert len(history) == 1
+    assert len(history.records) == 1
     assert gc.checkpoint.read_metadata(tmp_path / CHECKPOINT_NAME)["epoch"] == 1
 
 
@@ -229,14 +229,14 @@ def test_early_stopping_after_patience_epochs_without_improvement(tmp_path) -> N
         early_stopping=rule,
         checkpoint_dir=tmp_path,
     )
-    assert history.stopped_early and len(history) == 4 and history.best_epoch == 2
+    assert history.stopped_early and len(history.records) == 4 and history.best_epoch == 2
     # restore_best returns the state after epoch 2, bit for bit.
     best, _ = _fit(_new_run()[1], _new_run()[0], epochs=2)
     _assert_bitwise_equal(state, best)
     # A stopped run resumes as stopped: nothing more is trained.
     step, template = _new_run()
     again, resumed = _fit(template, step, epochs=7, checkpoint_dir=tmp_path, early_stopping=rule)
-    assert len(resumed) == 4 and resumed.stopped_early
+    assert len(resumed.records) == 4 and resumed.stopped_early
     _assert_bitwise_equal(again.params, state.params)
 
 
@@ -251,7 +251,7 @@ def test_early_stopping_with_an_int_patience_watches_the_training_loss() -> None
         early_stopping=0,
         progress=False,
     )
-    assert history.stopped_early and len(history) == 2
+    assert history.stopped_early and len(history.records) == 2
 
 
 def test_early_stopping_names_a_missing_metric() -> None:
