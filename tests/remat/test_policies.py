@@ -96,7 +96,7 @@ def test_unnamed_values_are_recomputed_and_elementwise_work_is_redone() -> None:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("policy", POLICIES, ids=IDS)
-def test_dropout_masks_are_recomputed_bit_for_bit(backend: str, policy: Any) -> None:
+def test_dropout_masks_are_recomputed_identically(backend: str, policy: Any) -> None:
     key = gc.random.key(9)
 
     def block(x: Any, w: Any, k: Any) -> Any:
@@ -112,11 +112,11 @@ def test_dropout_masks_are_recomputed_bit_for_bit(backend: str, policy: Any) -> 
     want = gc.jit(gc.value_and_grad(f(block), argnums=(0, 1)), backend=backend)(x, w, key)
     remat = gc.remat(block, policy=policy)
     got = gc.jit(gc.value_and_grad(f(remat), argnums=(0, 1)), backend=backend)(x, w, key)
-    for a, b in zip(tree_flatten(got)[0], tree_flatten(want)[0]):
-        if backend == "numpy":
-            assert a.tobytes() == b.tobytes()
-        else:
-            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    # A mask drawn differently would change values by O(1); the sums of a
+    # region's gradient may run in another order, so the last bits may differ.
+    assert np.asarray(got[0]).tobytes() == np.asarray(want[0]).tobytes()
+    for a, b in zip(tree_flatten(got[1])[0], tree_flatten(want[1])[0]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
     # The mask really is random: about half the units are dropped.
     mask = np.asarray(gc.random.bernoulli(key, 0.5, (8, 16), counter=3))
     assert 0.2 < mask.mean() < 0.8
