@@ -48,27 +48,50 @@ def _has_path(obj: Any, dotted: str) -> bool:
     return True
 
 
+def memory_note(memory: Any, activation_bytes: int | None = None) -> str:
+    """The planned arena and its ratio to the lower bound (and to the activations the
+    backward needs, when the workload says how many bytes that is)."""
+    if memory is None or not hasattr(memory, "lower_bound_bytes"):
+        return ""
+    note = f"arena {memory.plan_bytes / 2**20:.1f} MiB, plan/bound {memory.plan_to_bound:.3f}"
+    if activation_bytes:
+        note += f", arena/activations {memory.plan_bytes / activation_bytes:.3f}"
+    return note
+
+
 def value_and_grad_entry(
-    loss_fn: Callable[..., Any], optimizer: str, problem: Problem, *, backend: str
+    loss_fn: Callable[..., Any],
+    optimizer: str,
+    problem: Problem,
+    *,
+    backend: str,
+    memory_budget: int | None = None,
 ) -> Runner:
     """Compiled loss+gradients, NumPy optimizer update in place around the call."""
     gc = require_graphc("jit", "value_and_grad")
-    compiled = gc.jit(gc.value_and_grad(loss_fn), backend=backend)
+    compiled = gc.jit(gc.value_and_grad(loss_fn), backend=backend, memory_budget=memory_budget)
     params = {k: v.copy() for k, v in problem.params.items()}
     opt = numpy_optimizer(optimizer, params, problem.hyper)
     feed = cycle(problem.batches)
+    label = "value_and_grad + NumPy update"
+    if memory_budget is not None:
+        label += f", budget {memory_budget / 2**20:.0f} MiB"
 
     def step() -> Any:
         loss, grads = compiled(params, *feed())
         opt.update(params, grads)
+        if runner.note == label and backend != "interpret":  # once compiled
+            extra = memory_note(compiled.memory, problem.info.get("activation_bytes"))
+            runner.note = f"{label}; {extra}" if extra else label + " "
         return loss
 
-    return Runner(
+    runner = Runner(
         step=step,
         reset=numpy_reset(params, problem.params, opt, feed),
         state=lambda: params,
-        note="value_and_grad + NumPy update",
+        note=label,
     )
+    return runner
 
 
 def _graphc_optimizer(gc: Any, optimizer: str, hyper: dict[str, float]) -> Any:
@@ -99,13 +122,17 @@ def train_step_entry(
     def step() -> Any:
         # The state is donated: parameters and optimizer state are updated in place.
         live[0], loss = compiled(live[0], *feed())
+        if runner.note == "gc.train_step" and backend != "interpret":  # once compiled
+            extra = memory_note(compiled.jitted.memory, problem.info.get("activation_bytes"))
+            runner.note += f"; {extra}" if extra else " "
         return loss
 
     def reset() -> None:
         live[0] = compiled.init(problem.params)
         feed.reset()
 
-    return Runner(step=step, reset=reset, state=lambda: live[0].params, note="gc.train_step")
+    runner = Runner(step=step, reset=reset, state=lambda: live[0].params, note="gc.train_step")
+    return runner
 
 
 def training_entries(

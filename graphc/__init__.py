@@ -29,7 +29,7 @@ from .jit import jit
 from .loops import fori_loop, while_loop
 from .passes.remat import MemoryBudgetWarning
 from .primitives import bind
-from .remat import remat
+from .remat import checkpoint_name, remat, save_only_these_names
 from .scatter import scatter_add, segment_sum
 from .tracing import trace
 from .training import (
@@ -88,6 +88,8 @@ __all__ = [
     "plot_history",
     "random",
     "remat",
+    "checkpoint_name",
+    "save_only_these_names",
     "scan",
     "scatter_add",
     "segment_sum",

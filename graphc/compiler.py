@@ -147,15 +147,19 @@ def compile_graph(
             plan = plan_memory(optimized, inplace=backend == "numpy", donated=donate)
             seconds["memory_plan"] = time.perf_counter() - start
         _store_pipeline(store, key, (optimized, plan, report))
-    if memory_budget is not None:
-        _warn_if_over_budget(g.name, memory_budget, report)
     if backend == "interpret":
+        if memory_budget is not None:
+            _warn_if_over_budget(g.name, memory_budget, report, None)
         return CompileResult(optimized, _Interpreted(optimized), report, None, seconds, plan)
     module = backend_module(backend)
     start = time.perf_counter()
     executable = module.compile(optimized, plan=plan, **options)
     seconds["codegen"] = time.perf_counter() - start
-    memory = getattr(executable, "memory", plan)
+    from graphc.memory_report import MemoryReport
+
+    memory = MemoryReport(getattr(executable, "memory", None), optimized, plan, memory_budget)
+    if memory_budget is not None:
+        _warn_if_over_budget(g.name, memory_budget, report, memory)
     return CompileResult(optimized, executable, report, memory, seconds, plan)
 
 
@@ -251,7 +255,7 @@ def _load_pipeline(
         return None
 
 
-def _warn_if_over_budget(name: str, budget: int, report: Any) -> None:
+def _warn_if_over_budget(name: str, budget: int, report: Any, memory: Any) -> None:
     record = report.record("rematerialize")
     if record is None:
         return  # disabled by the caller
@@ -260,5 +264,6 @@ def _warn_if_over_budget(name: str, budget: int, report: Any) -> None:
         from graphc.passes.remat import MemoryBudgetWarning, describe_budget_miss
         from graphc.tracing import user_stacklevel
 
-        warning = MemoryBudgetWarning(describe_budget_miss(name, budget, record))
+        largest = memory.live_at_peak(3) if memory is not None else []
+        warning = MemoryBudgetWarning(describe_budget_miss(name, budget, record, largest))
         warnings.warn(warning, stacklevel=user_stacklevel())

@@ -367,6 +367,8 @@ class Jitted:
         if self.cache:
             self._note_retrace(sig.describe_difference(next(reversed(self.cache)), names))
 
+        if self.memory_budget is not None:
+            _check_budget_covers_inputs(traced.graph, self.memory_budget)
         result = compile_graph(
             traced.graph,
             backend=backend,
@@ -545,6 +547,25 @@ def jit(
 
         return DebugJitted(f, debug_nans=nans, debug_infs=infs, **settings)
     return Jitted(f, **settings)
+
+
+def _check_budget_covers_inputs(g: Graph, budget: int) -> None:
+    """A budget smaller than the arguments themselves cannot be what was meant."""
+    from .passes.manager import PipelineError
+
+    total = sum(v.type.nbytes for v in g.inputs)
+    if budget >= total:
+        return
+    largest = sorted(g.inputs, key=lambda v: -v.type.nbytes)[:3]
+    raise PipelineError(
+        format_message(
+            f"{g.name}: memory_budget={budget:,} bytes is smaller than the function's "
+            f"inputs alone ({total:,} bytes, {total - budget:,} more than the budget)",
+            details=[f"largest inputs: {', '.join(f'%{v.name}: {v.type}' for v in largest)}"],
+            hint="memory_budget bounds the intermediate values planned on top of the inputs; "
+            f"a budget below the inputs' size is taken for a mistake: give at least {total:,}",
+        )
+    )
 
 
 def _check_budget(budget: Any) -> None:

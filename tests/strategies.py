@@ -528,7 +528,9 @@ def _remat(c: _Ctx) -> Any:
         raise Skip
     operands = [c.pick() for _ in range(c.draw(st.integers(1, 3)))]
     body = _body(c, [v.type for v in operands])
-    return c.b.remat(*operands, subgraphs=[body], recompute=c.draw(st.booleans()))
+    # The last `saved` results are kept for the backward (a remat policy's residuals).
+    saved = c.draw(st.integers(0, len(body.outputs)))
+    return c.b.remat(*operands, subgraphs=[body], recompute=c.draw(st.booleans()), saved=saved)
 
 
 def _body(c: _Ctx, input_types: Sequence[TensorType]) -> Graph:

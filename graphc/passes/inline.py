@@ -10,6 +10,8 @@ exist. ``remove_barriers`` drops the barriers once the node order is final.
 
 from __future__ import annotations
 
+import dataclasses
+
 from graphc.ir import Graph, Loc, Operand, Value
 
 from .manager import count
@@ -46,14 +48,33 @@ def inline_remat(g: Graph) -> Graph:
             continue
         (body,) = n.subgraphs
         operands = list(rb.operands(n))
+        body = inline_remat(body)
         if n.attrs["recompute"]:
             operands = _behind_barrier(rb, operands, n.loc)
+            body = _mark_recomputed(body)
             count("recomputations inlined")
         else:
             count("regions inlined")
-        rb.bind(n, rb.b.call(inline_remat(body), *operands))
+        rb.bind(n, rb.b.call(body, *operands))
         rb.changed = True
     return rb.finish()
+
+
+def recomputed_loc(loc: Loc | None) -> Loc | None:
+    """``loc`` marked as a second computation of what that line computes (the
+    memory report shows such values as recomputed)."""
+    if loc is None or loc.derived is not None:
+        return loc  # a derivative's line stays marked as one
+    return loc.with_derived("recompute")
+
+
+def _mark_recomputed(g: Graph) -> Graph:
+    """A recomputation's body with its forward nodes marked as recomputed."""
+    nodes = tuple(
+        n if recomputed_loc(n.loc) is n.loc else dataclasses.replace(n, loc=recomputed_loc(n.loc))
+        for n in g.nodes
+    )
+    return g.replace(nodes=nodes)
 
 
 def _has_remat(g: Graph) -> bool:

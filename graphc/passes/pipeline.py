@@ -19,6 +19,7 @@ from .fuse import fuse
 from .hoist import hoist_loop_sums
 from .inline import inline_remat, remove_barriers
 from .manager import CompileReport, Pass, run_passes
+from .recompute_results import recompute_cheap_results
 from .remat import rematerialize
 from .schedule import schedule_for_memory
 from .schedule_collectives import schedule_collectives
@@ -44,8 +45,8 @@ def pipeline(
 
     >>> [p.name for p in pipeline()][:3]
     ['verify', 'fold_constants', 'simplify']
-    >>> [p.name for p in pipeline("llvm")][-3:]
-    ['schedule_for_memory', 'schedule_collectives', 'remove_barriers']
+    >>> [p.name for p in pipeline("llvm")][-4:]
+    ['recompute_cheap_results', 'schedule_for_memory', 'schedule_collectives', 'remove_barriers']
     """
     lowering = backend is not None
     steps = [
@@ -85,6 +86,9 @@ def pipeline(
         # Fusion needs the simplified graph, and nothing after it may split a group.
         # Loop and branch bodies are compiled as functions of their own: fused alike.
         tail.append(Pass("fuse", in_bodies(fuse)))
+        # A forward kernel that also writes a derivative of its result (tanh' = 1 - t*t)
+        # keeps two tensors alive for the backward where one suffices.
+        tail.append(Pass("recompute_cheap_results", recompute_cheap_results))
     # Ordering comes last, on the final set of nodes, right before memory planning.
     tail.append(
         Pass(

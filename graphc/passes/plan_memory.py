@@ -53,11 +53,30 @@ def plan_memory(g: Graph, *, inplace: bool = False, donated: Sequence[int] = ())
     for v, r in root.items():
         first, last = span.get(r, live[r])
         span[r] = (first, max(last, live[v][1]))
+    candidates = [v for n in g.nodes for v in n.outputs if v not in outputs and v not in aliases]
+    # First fit in a few orders, keeping the smallest arena: largest buffers first
+    # usually wastes least, but the largest bytes x lifetime first, or the
+    # earliest to die first, sometimes pack tighter (no order is best everywhere).
+    orders = [
+        sorted(candidates, key=lambda v: (-v.type.nbytes, span[v][0])),
+        sorted(candidates, key=lambda v: (span[v][0] - span[v][1] - 1) * v.type.nbytes),
+        sorted(candidates, key=lambda v: (span[v][1], -v.type.nbytes)),
+    ]
+    offsets, arena = min(
+        (_first_fit_all(order, span) for order in orders), key=lambda found: found[1]
+    )
+    peak = _peak(offsets, span)
+    donations = plan_donations(g, donated) if donated else {}
+    return MemoryPlan(offsets, arena, peak, aliases, donations)
+
+
+def _first_fit_all(
+    candidates: list[Value], span: dict[Value, tuple[int, int]]
+) -> tuple[dict[Value, int], int]:
+    """Offsets for ``candidates`` placed in this order, each at the lowest
+    offset free over its lifetime, and the arena size that makes."""
     offsets: dict[Value, int] = {}
     arena = 0
-    # Place the largest buffers first: first fit then wastes less.
-    candidates = [v for n in g.nodes for v in n.outputs if v not in outputs and v not in aliases]
-    candidates.sort(key=lambda v: (-v.type.nbytes, span[v][0]))
     # Placed buffers as parallel arrays, so "which ones overlap this lifetime"
     # is one vectorized test instead of a Python loop (large graphs have
     # tens of thousands of values).
@@ -79,9 +98,7 @@ def plan_memory(g: Graph, *, inplace: bool = False, donated: Sequence[int] = ())
         )
         offsets[v] = offset
         arena = max(arena, offset + size)
-    peak = _peak(offsets, span)
-    donations = plan_donations(g, donated) if donated else {}
-    return MemoryPlan(offsets, arena, peak, aliases, donations)
+    return offsets, arena
 
 
 def _first_fit(starts: np.ndarray, sizes: np.ndarray, size: int) -> int:

@@ -26,16 +26,20 @@ out of the forward kernels and scheduling keeps them late, exactly as for
 from __future__ import annotations
 
 import contextvars
+import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from graphc.ir import Graph, GraphBuilder, Node, Value, format_message, get_op
 from graphc.ir.liveness import live_intervals
 from graphc.ir.plan import MemoryPlan, align
 
 from .dce import eliminate_dead_code
+from .inline import recomputed_loc
 from .manager import PassRecord, count
 from .plan_memory import plan_memory
+from .remat_segments import PRODUCTS, chain_of_products, segment_choices
 from .schedule import schedule_for_memory
 
 MAX_ROUNDS = 32
@@ -104,7 +108,11 @@ def rematerialize(
     for _ in range(MAX_ROUNDS):
         if best_score[0] <= budget or misses >= PATIENCE:
             break
-        step = _recompute_across_peak(schedule_for_memory(current, donated))
+        scheduled = schedule_for_memory(current, donated)
+        step = _recompute_across_peak(scheduled)
+        if step is None:
+            # Cheap recomputation is exhausted: recompute segments, products included.
+            step = _recompute_segments(scheduled, budget, measure)
         if step is None:
             break
         # Readers after the peak now use the copies, which can leave the originals unread.
@@ -119,25 +127,38 @@ def rematerialize(
     count("peak bytes after", best_score[0])
     if recomputed:
         count("values recomputed", recomputed)
+    products = _products(best) - _products(g)
+    if products > 0:
+        count("products recomputed", products)
     if best_score[0] > budget:
         count("bytes over budget", best_score[0] - budget)
     return best
 
 
-def describe_budget_miss(name: str, budget: int, record: PassRecord) -> str:
-    """The warning text for a budget that :func:`rematerialize` could not meet."""
+def describe_budget_miss(
+    name: str, budget: int, record: PassRecord, largest: Sequence[Any] = ()
+) -> str:
+    """The warning text for a budget that :func:`rematerialize` could not meet;
+    ``largest`` are rows of the memory report (the biggest values at the peak)."""
     counts = record.counts
+    after = counts.get("peak bytes after", 0)
+    details = [
+        f"{after - budget:,} bytes over the budget; the largest values alive at the peak:",
+        *(f"  {r.nbytes:,} bytes, {r.op}, at {r.line or 'an unknown line'}" for r in largest),
+    ]
+    if counts.get("products recomputed"):
+        details.append(f"{counts['products recomputed']} matrix products are computed again")
+    details.append(
+        "what is still alive at the peak is read there, or cannot be computed again "
+        "(reductions, gathers and random draws are kept)"
+    )
     return format_message(
         f"{name}: memory_budget={budget:,} bytes is not met: the planned peak is "
-        f"{counts.get('peak bytes after', 0):,} bytes "
-        f"({counts.get('peak bytes before', 0):,} before; "
+        f"{after:,} bytes ({counts.get('peak bytes before', 0):,} before; "
         f"{counts.get('values recomputed', 0)} values recomputed)",
-        details=[
-            "what is still live at the peak is read there, or is not cheap to recompute "
-            "(matmul, conv, reduction and gather results are never recomputed automatically)"
-        ],
+        details=details,
         hint="raise the budget, wrap larger blocks in gc.remat (it recomputes everything in "
-        "them, matmuls included), or use smaller batches",
+        "them), or use smaller batches",
     )
 
 
@@ -267,6 +288,46 @@ def _recompute_across_peak(g: Graph) -> tuple[Graph, int] | None:
     return _insert_copies(g, peak, again, buf), len(again)
 
 
+def _recompute_segments(
+    g: Graph, budget: int, measure: Callable[[Graph], tuple[int, int]]
+) -> tuple[Graph, int] | None:
+    """One round of checkpointed segments across the peak of scheduled ``g``:
+    the shortest segments whose plan meets ``budget``, else the lowest plan."""
+    buf = _buffers(g)
+    if not buf.profile:
+        return None
+    peak = max(range(len(buf.profile)), key=buf.profile.__getitem__)
+    at_peak = {buf.root[x] for x in g.nodes[peak].value_inputs()}
+
+    def free(r: Value) -> bool:
+        return r in buf.pinned or r in at_peak or buf.first.get(r, -1) < 0
+
+    needed = sorted(
+        (
+            r
+            for r, i in buf.first.items()
+            if 0 <= i < peak and not free(r) and any(k > peak for k in buf.readers[r])
+        ),
+        key=buf.first.__getitem__,
+    )
+    chain, cones = chain_of_products(g, needed, lambda x: free(buf.root.get(x, x)), buf.root)
+    best: tuple[tuple[int, int], Graph, set[Value]] | None = None
+    for _, again in segment_choices(chain, cones, math.isqrt(len(chain)) + 1):
+        h = contextvars.Context().run(eliminate_dead_code, _insert_copies(g, peak, again, buf))
+        score = measure(h)
+        if best is None or score < best[0]:
+            best = (score, h, again)
+        if score[0] <= budget:
+            break
+    if best is None:
+        return None
+    return best[1], len(best[2])
+
+
+def _products(g: Graph) -> int:
+    return sum(1 for n in g.nodes if n.op in PRODUCTS)
+
+
 def _insert_copies(g: Graph, peak: int, again: set[Value], buf: _Buffers) -> Graph:
     """``g`` with each value in ``again`` computed a second time, right before
     its first reader after the peak; readers after the peak use the copy."""
@@ -342,5 +403,5 @@ def _emit_batch(
         through = dict(zip(operands, barrier.outputs))
     for n, r in zip(nodes, batch):
         inputs = [copy.get(x, through.get(x, x)) if isinstance(x, Value) else x for x in n.inputs]
-        new = b.copy_node(n, inputs)
+        new = b.emit_node(n.op, inputs, n.attrs, n.subgraphs, recomputed_loc(n.loc))
         copy.update((v, new.output) for v in buf.names[r])

@@ -354,6 +354,32 @@ class TrainStep:
         """The compiled step for these argument shapes, compiling it if needed."""
         return self.jitted.lower(*self._args(state, batch))
 
+    def memory(self, state: TrainState, *batch: Any) -> dict[str, int]:
+        """Bytes of one step, by kind: ``parameters`` and ``optimizer_state`` (the
+        state, updated in place when donated), ``activations`` (forward values
+        kept for the backward) and ``workspace`` (the planned arena every step
+        reuses, activations included; 0 on the interpreter).
+
+        >>> import numpy as np, graphc as gc
+        >>> step = gc.train_step(lambda p, x: ((x @ p["w"]) ** 2).mean(), gc.optim.SGD(0.1),
+        ...                      backend="numpy")
+        >>> state = step.init({"w": np.ones((4, 2), np.float32)})
+        >>> step.memory(state, np.ones((8, 4), np.float32))["parameters"]
+        32
+        """
+        from ..pytree import tree_flatten
+
+        def size(tree: Any) -> int:
+            return sum(int(np.asarray(x).nbytes) for x in tree_flatten(tree)[0])
+
+        memory = self.lower(state, *batch).memory
+        return {
+            "parameters": size(state.params),
+            "optimizer_state": size(state.opt_state),
+            "activations": memory.saved_bytes if memory is not None else 0,
+            "workspace": memory.plan_bytes if memory is not None else 0,
+        }
+
     def trace(self, state: TrainState, *batch: Any) -> Any:
         """The train step's traced graph (forward, backward and update), uncompiled."""
         from ..tracing import trace

@@ -389,12 +389,17 @@ register(
 
 
 def _remat_rule(
-    *xs: TensorType, recompute: bool, _subgraphs: tuple[Graph, ...]
+    *xs: TensorType, recompute: bool, saved: int, _subgraphs: tuple[Graph, ...]
 ) -> tuple[TensorType, ...]:
-    return call_types(xs, _subgraphs[0], "remat")
+    body = _subgraphs[0]
+    if not 0 <= saved <= len(body.outputs):
+        raise type_error(f"remat: saved={saved} but the body returns {len(body.outputs)} values")
+    return call_types(xs, body, "remat")
 
 
-def _remat_ref(*xs: Any, recompute: bool, _subgraphs: tuple[Graph, ...], _interpret: Any) -> Any:
+def _remat_ref(
+    *xs: Any, recompute: bool, saved: int, _subgraphs: tuple[Graph, ...], _interpret: Any
+) -> Any:
     return _interpret(_subgraphs[0], *xs)
 
 
@@ -404,36 +409,73 @@ def _remat_vjp(
     out: Any,
     *xs: Any,
     recompute: bool,
+    saved: int,
     _subgraphs: tuple[Graph, ...],
     _differentiate: Differentiate,
 ) -> tuple[Any, ...]:
     (body,) = _subgraphs
-    cts = ct if len(body.outputs) > 1 else (ct,)
-    seeds = [i for i, c in enumerate(cts) if c is not None]
+    n_out = len(body.outputs)
+    n_user = n_out - saved
+    cts = ct if n_out > 1 else (ct,)
+    # The saved values are residuals for this rule, never differentiated outputs.
+    seeds = [i for i, c in enumerate(cts[:n_user]) if c is not None]
     wrt = [i for i, v in enumerate(body.inputs) if v.type.dtype.is_float]
     if not wrt or not seeds:
         return (None,) * len(xs)
     joint = _differentiate(body, wrt, seeds, seed="inputs")
     # Only the cotangents leave the recomputation; the forward values it
-    # needs are computed inside it and die there.
-    backward = prune(joint.replace(outputs=joint.outputs[len(body.outputs) :]))
-    results = b.emit("remat", *xs, *(cts[i] for i in seeds), subgraphs=[backward], recompute=True)
+    # needs are computed inside it and die there, except the saved ones,
+    # which the forward region hands over.
+    backward = joint.replace(outputs=joint.outputs[n_out:])
+    residuals: tuple[Any, ...] = ()
+    if saved:
+        backward = _reading_saved(backward, joint.outputs[n_user:n_out])
+        residuals = (out if isinstance(out, tuple) else (out,))[n_user:]
+    backward = prune(backward)
+    results = b.emit(
+        "remat",
+        *xs,
+        *(cts[i] for i in seeds),
+        *residuals,
+        subgraphs=[backward],
+        recompute=True,
+    )
     found = dict(zip(wrt, results if isinstance(results, tuple) else (results,)))
     return tuple(found.get(i) for i in range(len(xs)))
+
+
+def _reading_saved(g: Graph, values: Sequence[Value]) -> Graph:
+    """``g`` with one more input per value in ``values``, read instead of
+    computing that value again."""
+    from ..builder import GraphBuilder
+
+    b = GraphBuilder(g.name)
+    b.inputs.extend(g.inputs)
+    env: dict[Value, Operand] = {}
+    for v in values:
+        if v not in env:
+            env[v] = b.input(v.type, f"saved{len(env)}")
+    for n in g.nodes:
+        if all(v in env for v in n.outputs):
+            continue  # a saved value (or one already standing in for one)
+        node = b.copy_node(n, [env.get(x, x) if isinstance(x, Value) else x for x in n.inputs])
+        env.update(zip(n.outputs, node.outputs))
+    return b.build([env.get(v, v) for v in g.outputs], name=g.name)
 
 
 register(
     OpDef(
         "remat",
         ("*xs",),
-        (Attr("recompute", "bool", False),),
+        (Attr("recompute", "bool", False), Attr("saved", "int", 0)),
         _remat_rule,
         _remat_ref,
         _remat_vjp,
         frozenset({"pure"}),
         num_subgraphs=1,
         doc="call of the body; its VJP recomputes the body in the backward instead of "
-        "keeping its intermediates (recompute=true marks that recomputation)",
+        "keeping its intermediates (recompute=true marks that recomputation), except its "
+        "last `saved` results: values of the body kept for the backward",
     )
 )
 

@@ -450,7 +450,7 @@ def fusion(*xs: np.ndarray, kind: str = "elementwise", _subgraphs: Any) -> Any:
     return run_with_oracles(body, *xs)
 
 
-def remat(*xs: np.ndarray, recompute: bool = False, _subgraphs: Any) -> Any:
+def remat(*xs: np.ndarray, recompute: bool = False, saved: int = 0, _subgraphs: Any) -> Any:
     # Its meaning is a call of the body; recomputation only changes its derivative.
     (body,) = _subgraphs
     if tuple((x.shape, x.dtype) for x in xs) != tuple(

@@ -17,6 +17,7 @@ MODULES = [
     "graphc.passes.cse",
     "graphc.passes.dce",
     "graphc.passes.plan_memory",
+    "graphc.passes.recompute_results",
     "graphc.backends",
     "graphc.backends.numpy",
     "graphc.backends.numpy.executable",

@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["graphc.remat", "graphc.passes.inline", "graphc.passes.remat"]
+MODULES = ["graphc.remat", "graphc.passes.inline", "graphc.passes.remat", "graphc.memory_report"]
 
 
 @pytest.mark.parametrize("name", MODULES)

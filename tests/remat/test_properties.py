@@ -124,3 +124,46 @@ def test_a_remat_region_differentiates_like_the_plain_code(body: Graph, seed: in
     assert "remat" not in ops_anywhere(compiled)
     for a, w in zip(interpret(compiled, *arrays), want):
         np.testing.assert_allclose(a, w, rtol=1e-9, atol=1e-12, equal_nan=True)
+
+
+@settings(
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    max_examples=25,
+    deadline=None,
+)
+@given(
+    case=graphs_with_inputs(
+        ops=sorted(OP_MAKERS) + ["remat"] * 10, min_nodes=4, max_nodes=12, special_inputs=True
+    ),
+    fraction=st.floats(0.0, 1.0),
+    backend=st.sampled_from(["numpy", "numpy", "llvm"]),
+)
+def test_compiled_under_any_budget_the_results_do_not_change(case, fraction, backend) -> None:  # noqa: ANN001
+    import warnings
+
+    from graphc.compiler import compile_graph
+    from graphc.passes.remat import MemoryBudgetWarning
+
+    g, arrays = case
+    plain = compile_graph(g, backend=backend, options={"cache": False} if backend == "llvm" else {})
+    peak = plain.memory.lower_bound_bytes
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MemoryBudgetWarning)
+        budgeted = compile_graph(
+            g,
+            backend=backend,
+            memory_budget=int(fraction * peak),
+            options={"cache": False} if backend == "llvm" else {},
+        )
+    assert budgeted.memory.lower_bound_bytes <= budgeted.memory.plan_bytes
+    assert budgeted.memory.plan.overlaps(budgeted.graph) == []
+    try:
+        want = plain.executable(*arrays)
+    except GraphcError:
+        return
+    got = budgeted.executable(*arrays)
+    if backend == "numpy":
+        assert [a.tobytes() for a in got] == [a.tobytes() for a in want]
+    else:
+        for a, w in zip(got, want):
+            np.testing.assert_allclose(a, w, rtol=1e-5, atol=1e-6, equal_nan=True)
