@@ -3,8 +3,8 @@ round differently.
 
 NumPy and the LLVM backend compute exp, log, pow, tanh... to within a few
 units in the last place (ulp), not correctly rounded, and not always the same
-way (NumPy's float32 ``power`` is one ulp off at ``1e-5 ** 1e-5``, the C
-library's ``powf`` is not). Later ops can magnify such a difference without
+way (on CPUs with AVX-512, NumPy's float32 ``power`` is one ulp off at
+``1e-5 ** 1e-5``, the C library's ``powf`` is not). Later ops can magnify such a difference without
 bound: ``rem(pow(x, x), x)`` subtracts two nearly equal numbers, so one ulp of
 ``pow`` near 1 becomes a 1% change of the remainder. A fixed tolerance on the
 final result is too tight for such graphs and too loose for all others.

@@ -162,10 +162,10 @@ def test_odd_sizes_and_broadcasting(case) -> None:  # noqa: ANN001
 
 
 # A case found by the test above: x = 1e-5 in float32. NumPy's float32 power
-# gives 0.99988484 there, one ulp below the correctly rounded 0.9998849 that
-# the C library's powf (which the backend calls) returns. rem then subtracts
-# 99988 * x, leaving about 5e-6: the one ulp (6e-8) becomes a 1.2% change, and
-# log turns that into 0.012 absolute.
+# (its AVX-512 loop; elsewhere it calls powf) gives 0.99988484 there, one ulp
+# below the correctly rounded 0.9998849 that the C library's powf (which the
+# backend calls) returns. rem then subtracts 99988 * x, leaving about 5e-6: the
+# one ulp (6e-8) becomes a 1.2% change, and log turns that into 0.012 absolute.
 POW_REM_LOG = """graph x(%x: f32[]) -> (f32[]) {
   %0 = pow %x, %x : f32[]
   %1 = rem %0, %x : f32[]
