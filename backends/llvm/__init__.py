@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from graphc.ir import Graph
+from graphc.ir import Graph, Node
 from graphc.ir.decompose import Decomposition, decompose, inline_body, pass_through, restrict_plan
 from graphc.ir.plan import MemoryPlan
 from graphc.ir.widen import widen_16bit
@@ -198,19 +198,28 @@ def _layout_mismatch(g: Graph, layout: dict[str, Any]) -> str:
     if any(kind not in _SOURCE_KINDS for kind, _ in layout["output_sources"]):
         return "its layout names an unknown output source"
     for path in layout["constant_nodes"]:
-        nodes, node = g.nodes, None
-        for k, index in enumerate(path):
-            if k % 2 == 0:
-                node = nodes[index] if index < len(nodes) else None
-            elif node is not None and index < len(node.subgraphs):
-                nodes = node.subgraphs[index].nodes
-            else:
-                node = None
-            if node is None:
-                break
-        if node is None or len(path) % 2 == 0 or "value" not in node.attrs:
+        node = _node_on_path(g, path)
+        if node is None or "value" not in node.attrs:
             return "its layout points at a constant the graph does not have"
+    # A failing kernel inside a loop body is reported through these paths.
+    if any(_node_on_path(g, path) is None for path in layout["error_paths"]):
+        return "its layout points at a body node the graph does not have"
     return ""
+
+
+def _node_on_path(g: Graph, path: list[int]) -> Node | None:
+    """The node at ``path`` (node index, subgraph index, node index...), if any."""
+    nodes, node = g.nodes, None
+    for k, index in enumerate(path):
+        if k % 2 == 0:
+            node = nodes[index] if index < len(nodes) else None
+        elif node is not None and index < len(node.subgraphs):
+            nodes = node.subgraphs[index].nodes
+        else:
+            node = None
+        if node is None:
+            return None
+    return node if len(path) % 2 == 1 else None
 
 
 def _plan_text(g: Graph, plan: MemoryPlan | None) -> str:

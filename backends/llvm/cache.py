@@ -389,6 +389,10 @@ _LAYOUT_FIELDS: dict[str, tuple[str, Any]] = {
         "a list of node paths",
         lambda x: type(x) is list and all(_is_counts(p) and p for p in x),
     ),
+    "error_paths": (
+        "a list of node paths",
+        lambda x: type(x) is list and all(_is_counts(p) and len(p) % 2 == 1 for p in x),
+    ),
     "arena_bytes": ("a count", _is_count),
     "plan_bytes": ("a count", _is_count),
     "extra_bytes": ("a count", _is_count),

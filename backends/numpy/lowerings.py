@@ -97,13 +97,16 @@ def _ufunc(fn: Callable[..., Any], prefix: str = "np") -> Lowering:
 
 def _scipy_ufunc(fn: Callable[..., Any]) -> Lowering:
     """A SciPy ufunc; it has float32 and float64 loops only, so bool and 16-bit
-    operands are computed in float32 and rounded, as NumPy's float16 loops do."""
+    operands are computed in float32 and rounded, as NumPy's float16 loops do.
+    Integer operands are converted to the result's dtype first: SciPy itself
+    would pick its float64 loop for an int16, where the op's rule (NumPy's)
+    says float32."""
     name = f"sp_{fn.__name__.lstrip('_')}"
 
     def lower(e: Emit) -> str:
         dtype = e.out_type.dtype
         if not dtype.is_16bit_float:
-            return e.call(name, fn, *e.args, out=e.out)
+            return e.call(name, fn, e.operand_as(0, dtype), out=e.out)
         wide = e.call(name, fn, e.operand_as(0, DType.f32))
         if e.out is not None:
             return e.call("rt_cast_into", runtime.cast_into, wide, e.out)

@@ -266,6 +266,25 @@ def test_an_object_entry_with_a_layout_for_another_graph_is_damaged(private_cach
     np.testing.assert_array_equal(again(X)[0], exe(X)[0])
 
 
+@pytest.mark.parametrize("paths", [[[99]], [[0, 0]], "body"], ids=["no_node", "even", "string"])
+def test_an_object_entry_whose_error_paths_miss_the_graph_is_damaged(private_cache, paths) -> None:  # noqa: ANN001
+    # Failing kernels in loop bodies are named through these paths: one that
+    # points nowhere would turn an error report into an IndexError.
+    llvm = get_backend("llvm")
+    g = traced("exp")
+    exe = llvm.compile(g)
+    key = object_key(private_cache)
+    good = cache_mod.load(private_cache, key)
+    layout = dict(good.layout, error_paths=paths)
+    cache_mod.write(private_cache, f"{key}.gco", _encoded(good.obj, layout, good.llvm_ir))
+    cache_mod._reported.clear()
+    with pytest.warns(cache_mod.CacheWarning, match="corrupt cache entry"):
+        again = llvm.compile(g)
+    assert not again.from_cache
+    np.testing.assert_array_equal(again(X)[0], exe(X)[0])
+    assert llvm.compile(g).from_cache  # the entry written again is whole
+
+
 # -- paths that cannot be used ---------------------------------------------------------------
 
 

@@ -522,3 +522,21 @@ def test_failures_restore_generated_lines_after_linecache_is_cleared() -> None:
     assert info.value.__cause__ is not None
     shown = "".join(traceback.format_exception(info.value.__cause__))
     assert re.search(r"v0 = (np|ir)_power\(x, -1\)", shown)
+
+
+@pytest.mark.parametrize("name", ["i16", "u16", "f16", "bf16"])
+def test_select_of_16bit_values_into_buffers(name: str) -> None:
+    # Found by the random graphs once 16-bit dtypes existed: the bitwise
+    # blend had no 16-bit integer to view the elements as.
+    dtype = DType.parse(name)
+    b = GraphBuilder("s")
+    c = b.input(TensorType((5,), DType.bool), "c")
+    x, y = b.input(TensorType((5,), dtype), "x"), b.input(TensorType((5,), dtype), "y")
+    zero = Literal(0, dtype)
+    picks = [b.emit("select", c, x, y), b.emit("select", c, x, zero), b.emit("select", c, zero, y)]
+    # Intermediates (not outputs) are the ones written into buffers.
+    g = b.build([b.add(p, p) for p in picks])
+    mask = np.array([True, False, True, False, True])
+    xs, ys = np.arange(1, 6).astype(dtype.np), np.arange(7, 12).astype(dtype.np)
+    run_both(g, [mask, xs, ys], "select", min_buffer_bytes=0)
+    run_both(g, [mask, xs, ys], "select")
