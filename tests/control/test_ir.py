@@ -306,7 +306,12 @@ def test_differentiated_random_graphs_verify_and_round_trip(case) -> None:  # no
     seeds = [i for i, v in enumerate(g.outputs) if v.type.dtype.is_float]
     if not floats or not seeds:
         return
-    joint = differentiate(g, floats, seeds, seed="inputs")
+    try:
+        joint = differentiate(g, floats, seeds, seed="inputs")
+    except gc.UnsupportedError as exc:
+        # ops without a gradient rule (all_reduce max/min) refuse, naming themselves
+        assert "no gradient rule" in str(exc)
+        return
     verify(joint)
     round_trips(joint)
     cts = [np.ones(g.outputs[i].type.shape, g.outputs[i].type.dtype.np) for i in seeds]
