@@ -356,3 +356,49 @@ def test_sigmoid_and_erf_of_small_integers_round_once() -> None:
         for got, want in zip(out[2:], want32):
             assert got.dtype == np.float32, name
             np.testing.assert_allclose(got, want, rtol=1e-6, err_msg=name)
+
+
+def _rnn_loss(p: Any, xs: Any, y: Any) -> Any:
+    def cell(h: Any, x_t: Any) -> Any:
+        h = np.tanh(x_t @ p["wx"] + h @ p["wh"])
+        return h, h
+
+    h, _ = gc.scan(cell, np.zeros((xs.shape[1], 16), np.float32), xs)
+    return np.mean((h @ p["wo"] - y) ** 2)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_mixed_precision_reaches_loop_bodies(backend: str) -> None:
+    rng = np.random.default_rng(3)
+    params = {
+        "wx": (rng.standard_normal((4, 16)) * 0.3).astype(np.float32),
+        "wh": (rng.standard_normal((16, 16)) * 0.3).astype(np.float32),
+        "wo": (rng.standard_normal((16, 1)) * 0.3).astype(np.float32),
+    }
+    xs = rng.standard_normal((6, 8, 4)).astype(np.float32)
+    y = rng.standard_normal((8, 1)).astype(np.float32)
+    losses = {}
+    for mp in (None, "bfloat16"):
+        step = gc.train_step(_rnn_loss, gc.optim.Adam(0.02), backend=backend, mixed_precision=mp)
+        state = step.init(params)
+        scan_nodes = [n for n in step.trace(state, xs, y).nodes if n.op == "scan"]
+        body_dtypes = {str(v.type.dtype) for n in scan_nodes for m in n.subgraphs[0].nodes
+                       for v in m.outputs}  # fmt: skip
+        assert ("bf16" in body_dtypes) == (mp is not None)
+        for _ in range(30):
+            state, loss = step(state, xs, y)
+        losses[mp] = float(loss)
+    assert abs(losses["bfloat16"] - losses[None]) < 0.05 * losses[None] + 0.02
+
+
+def test_float16_diagnostics_report_unscaled_gradients() -> None:
+    params, x, y = _mlp_data()
+    norms = {}
+    for mp in (None, "float16"):
+        step = gc.train_step(
+            _mlp_loss, gc.optim.SGD(0.01), backend="numpy", mixed_precision=mp, diagnostics=True
+        )
+        _, _, diag = step(step.init(params), x, y)
+        norms[mp] = float(diag["grad_norm"]["w1"])
+    # the loss scale (2**15) must not show: float16 rounding only
+    np.testing.assert_allclose(norms["float16"], norms[None], rtol=0.02)

@@ -39,8 +39,9 @@ def autocast(g: Graph, low: DType) -> Graph:
     """``g`` with float32 arithmetic moved to ``low`` (f16 or bf16) where safe.
 
     Contract: a valid graph in; the same computation out, in mixed
-    precision, with the same input and output types. Nodes holding
-    subgraphs (scan, cond, remat) run in the original precision. Cost:
+    precision, with the same input and output types. Bodies of scan, cond,
+    while and remat nodes are rewritten alike (each keeps its interface, so
+    carries and results crossing a body boundary stay float32). Cost:
     O(nodes).
 
     >>> from graphc.ir import GraphBuilder, f32, bf16
@@ -77,10 +78,12 @@ def autocast(g: Graph, low: DType) -> Graph:
         inputs = list(rb.operands(n))
         floats = [x for x in inputs if isinstance(x, Value) and x.type.dtype.is_float]
         if n.subgraphs or n.op == "cast":
-            # bodies were traced at the original types: give them those
+            # a body keeps its interface (autocast keeps input and output types)
+            # and computes inside in mixed precision like the rest
             inputs = [cast(new, old.type.dtype, n) if isinstance(old, Value) else new
                       for new, old in zip(inputs, n.inputs)]  # fmt: skip
-            _emit(rb, n, inputs, precise, is_precise=False)
+            bodies = tuple(autocast(s, low) for s in n.subgraphs)
+            _emit(rb, n, inputs, precise, is_precise=False, subgraphs=bodies)
             continue
         if n.op in LOW_OPS:
             inputs = [cast(x, low, n) if _castable(x) else x for x in inputs]
@@ -117,13 +120,25 @@ def _is(x: Operand, dtype: DType) -> bool:
 
 
 def _emit(
-    rb: Rebuilder, n: Node, inputs: list[Operand], precise: set[Value], *, is_precise: bool
+    rb: Rebuilder,
+    n: Node,
+    inputs: list[Operand],
+    precise: set[Value],
+    *,
+    is_precise: bool,
+    subgraphs: tuple[Graph, ...] | None = None,
 ) -> None:
-    if all(a is b for a, b in zip(inputs, n.inputs)) and len(inputs) == len(n.inputs):
+    bodies = n.subgraphs if subgraphs is None else subgraphs
+    same_bodies = all(a is b for a, b in zip(bodies, n.subgraphs))
+    if (
+        same_bodies
+        and len(inputs) == len(n.inputs)
+        and all(a is b for a, b in zip(inputs, n.inputs))
+    ):
         rb.b.nodes.append(n)
         outputs = n.outputs
     else:
-        outputs = rb.b.emit_node(n.op, inputs, n.attrs, n.subgraphs, n.loc).outputs
+        outputs = rb.b.emit_node(n.op, inputs, n.attrs, bodies, n.loc).outputs
         rb.bind(n, outputs)
     if is_precise:
         precise.update(v for v in outputs if v.type.dtype.is_float)

@@ -33,8 +33,22 @@ RATIO_EPS = 1e-12
 class _Observer:
     def __init__(self) -> None:
         self.stats: dict[str, dict[str, Any]] = {}
+        from ..tracing import current_trace
+
+        self.trace = current_trace()
 
     def add(self, name: str, x: Any) -> None:
+        from ..ir import UnsupportedError
+        from ..tracing import current_trace
+
+        if current_trace() is not self.trace:
+            # statistics computed inside a scan, cond, while or remat body would
+            # be values of that body, which cannot leave it
+            raise UnsupportedError(
+                f"gc.observe({name!r}): observing a value inside a scan, cond, while_loop "
+                "or remat body is not supported; observe a value the body returns "
+                "(a scan's stacked outputs, a cond's result) instead"
+            )
         key, k = name, 1
         while key in self.stats:  # the same name observed again (a loop): number it
             k += 1

@@ -218,6 +218,8 @@ class TrainStep:
                     optimizer, grads, opt_state, params, growth_interval
                 )
             if self.diagnostics:
+                if scale is not None:  # report the gradients the update used
+                    grads = tree_map(lambda g: g / scale.astype(g.dtype), grads)
                 diag = step_diagnostics(params, grads, new_params, seen)
                 return new_params, new_opt_state, new_model_state, loss, aux, diag
             return new_params, new_opt_state, new_model_state, loss, aux

@@ -159,10 +159,19 @@ def _summary(traced: Graph, optimized: Graph, report: Any, backend: str, memory:
     if getattr(report, "from_cache", False):
         rows.append(("pipeline", "loaded from the disk cache (times are from the first compile)"))
     if memory is not None:
-        for field in getattr(memory, "__dataclass_fields__", {}):
-            value = getattr(memory, field)
+        # a MemoryReport wraps the backend's own report; show both
+        backend_report = getattr(memory, "backend_report", memory)
+        for field in getattr(backend_report, "__dataclass_fields__", {}):
+            value = getattr(backend_report, field)
             shown = human_bytes(value) if field.endswith("bytes") else str(value)
             rows.append((field.replace("_", " "), shown))
+        shown_already = set(getattr(backend_report, "__dataclass_fields__", {}))
+        for field in ("plan_bytes", "lower_bound_bytes", "saved_bytes"):
+            if field in shown_already or backend_report is memory:
+                continue
+            value = getattr(memory, field, None)
+            if isinstance(value, int):
+                rows.append((field.replace("_", " "), human_bytes(value)))
     return _table(("", ""), [(escape(a), b) for a, b in rows], set())
 
 

@@ -95,3 +95,17 @@ def test_fit_records_epoch_means_and_plots(tmp_path):
     big = {k for k, v in by_hand(PARAMS, X, Y)["grad_norm"].items() if v > 1.0}
     assert big and big <= set(flagged) and set(flagged.values()) == {"exploding"}
     assert gradient_alerts(history, vanishing=1e-30, exploding=1e30) == {}
+
+
+def test_observing_inside_a_loop_body_is_a_clear_error():
+    def loss(p, xs):
+        def cell(h, x_t):
+            h = gc.observe(np.tanh(x_t @ p + h), "inside")
+            return h, h
+
+        h, _ = gc.scan(cell, np.zeros((2, 3)), xs)
+        return np.mean(h**2)
+
+    step = gc.train_step(loss, gc.optim.SGD(0.1), backend="numpy", diagnostics=True)
+    with pytest.raises(gc.UnsupportedError, match="observe.*inside a scan"):
+        step(step.init(np.eye(3)), np.ones((4, 2, 3)))

@@ -74,6 +74,10 @@ def test_report_tables_match_the_compile(tmp_path, backend):
                 assert f"{rule} ×{n}" in text
     plan = f.lower(PARAMS, X).stats["plan"]
     assert f"{len(plan.offsets)} values placed" in text
+    # the summary shows the memory report: the plan against its lower bound
+    memory = f.lower(PARAMS, X).memory
+    assert "lower bound bytes" in text and "saved bytes" in text
+    assert memory.lower_bound_bytes <= memory.plan_bytes
     # the largest values name the user line that made them (this file)
     assert "test_report.py:" in text and "in mlp" in text
     # a warm disk cache skips the passes and the planning: the page says so
