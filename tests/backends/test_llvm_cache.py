@@ -19,17 +19,7 @@ from graphc.backends.llvm import cache as cache_mod
 from graphc.compiler import compile_graph
 from graphc.ir import interpret
 
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):  # noqa: ANN001, ANN201
-    path = tmp_path / "cache"
-    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(path))
-    monkeypatch.delenv("GRAPHC_CACHE_MAX_MB", raising=False)
-    monkeypatch.delenv("GRAPHC_DUMP", raising=False)
-    monkeypatch.delenv("GRAPHC_VERIFY", raising=False)
-    cache_mod._reported.clear()
-    yield path
-    cache_mod._reported.clear()
+pytestmark = pytest.mark.usefixtures("private_cache")
 
 
 def mlp_loss(w1, w2, x):  # noqa: ANN001, ANN201
