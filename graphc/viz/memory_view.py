@@ -9,7 +9,7 @@ from typing import Any
 
 from graphc.ir import Graph, Value
 from graphc.ir.liveness import live_intervals
-from graphc.ir.plan import align
+from graphc.memory_report import live_profile
 
 
 @dataclass
@@ -31,27 +31,8 @@ def timeline(g: Graph, plan: Any) -> Timeline:
     >>> max(t.alive) == t.peak_bytes
     True
     """
-    live = live_intervals(g)
-    n = len(g.nodes)
-    # An in-place result keeps its donor's buffer alive until the result's last read.
-    extended: dict[Value, int] = {}
-    for result, donor in plan.aliases.items():
-        root = donor
-        while root in plan.aliases:
-            root = plan.aliases[root]
-        extended[root] = max(extended.get(root, -1), live[result][1])
-    deltas = [0] * (n + 2)
-    for v in plan.offsets:
-        first, last = live[v]
-        last = min(max(last, extended.get(v, -1)), n - 1)
-        size = align(v.type.nbytes)
-        deltas[max(first, 0)] += size
-        deltas[last + 1] -= size
-    alive, running = [], 0
-    for d in deltas[:n]:
-        running += d
-        alive.append(running)
-    return Timeline(alive, plan.arena_bytes, plan.peak_bytes)
+    # one definition of the curve: the memory report's
+    return Timeline(live_profile(g, plan), plan.arena_bytes, plan.peak_bytes)
 
 
 def timeline_svg(t: Timeline, width: int = 760, height: int = 180) -> str:
