@@ -90,8 +90,9 @@ def _walk(g: Graph, env: dict[Value, np.ndarray], infs: bool, path: list[str]) -
             continue
         if any(_has_bad(a, infs) for a in arrays):
             continue  # passed along from an operand: the source is earlier (or an input)
-        if n.op == "scan":
-            found = _walk_scan(n, arrays, infs, path)
+        if n.op in ("scan", "while"):
+            walk = _walk_scan if n.op == "scan" else _walk_while
+            found = walk(n, arrays, infs, path)
             if found is not None:
                 return found
         body, operands = _taken_body(n, arrays)
@@ -121,6 +122,26 @@ def _walk_scan(n: Node, arrays: list[np.ndarray], infs: bool, path: list[str]) -
             return found
         carry = [env[v] for v in body.outputs[:k]]
     return None
+
+
+def _walk_while(n: Node, arrays: list[np.ndarray], infs: bool, path: list[str]) -> Culprit | None:
+    """Run a while loop's predicate and body step by step until one makes the
+    bad value (the loop ended when the call ran, so it ends here too)."""
+    pred, body = n.subgraphs
+    k = n.attrs["num_carry"]
+    carry, consts = arrays[:k], arrays[k:]
+    step = 0
+    while True:
+        env = dict(zip(pred.inputs, [*carry, *consts]))
+        found = _walk(pred, env, infs, [*path, f"while predicate, step {step}"])
+        if found is not None or not bool(env[pred.outputs[0]]):
+            return found
+        env = dict(zip(body.inputs, [*carry, *consts]))
+        found = _walk(body, env, infs, [*path, f"while step {step}"])
+        if found is not None:
+            return found
+        carry = [env[v] for v in body.outputs[:k]]
+        step += 1
 
 
 def _taken_body(n: Node, arrays: list[np.ndarray]) -> tuple[Graph | None, list[np.ndarray]]:

@@ -127,3 +127,16 @@ def test_looks_inside_the_scan_step_that_made_it():
     assert np.isfinite(g(np.array([5.0]), np.ones((4, 1))))
     with pytest.raises(gc.NaNError, match=r"sqrt .*\(inside scan step 3\)"):
         g(np.array([2.5]), np.ones((4, 1)))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_looks_inside_the_while_step_that_made_it(backend):
+    def f(x):
+        # log of a value that goes negative in the second step
+        y, _ = gc.while_loop(lambda c: c[1] < 4, lambda c: (np.log(c[0] - 0.5), c[1] + 1), (x, 0))
+        return y
+
+    g = gc.jit(f, backend=backend, debug_nans=True)
+    with pytest.raises(gc.NaNError, match=r"log .*\(inside while step 1\)") as info:
+        g(np.array([2.0, 1.9]))
+    assert "test_debug_nans.py" in str(info.value)
