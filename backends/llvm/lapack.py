@@ -133,22 +133,28 @@ def _sizes(n: Node) -> tuple[int, int]:
     return math.prod(shape[:-2]), shape[-1]
 
 
-def _transpose_in(c: _Call, src: ir.Value, dst: ir.Value, rows: int, cols: int) -> None:
-    """Row-major ``src`` (rows x cols) into column-major ``dst``."""
+def _transpose(
+    c: _Call, src: ir.Value, dst: ir.Value, rows: int, cols: int, *, to_fortran: bool
+) -> None:
+    """Copy a rows x cols matrix between row-major and column-major order
+    (``to_fortran``: ``src`` is row-major, ``dst`` column-major; else the reverse)."""
     b, dt = c.b, c.dtype
     with counted_loop(b, i64(0), i64(rows), "r") as r:
         with counted_loop(b, i64(0), i64(cols), "q") as q:
-            v = load(b, elem_ptr(b, src, dt, b.add(b.mul(r, i64(cols)), q)), dt)
-            store(b, v, elem_ptr(b, dst, dt, b.add(b.mul(q, i64(rows)), r)), dt)
+            row_major = b.add(b.mul(r, i64(cols)), q)
+            col_major = b.add(b.mul(q, i64(rows)), r)
+            at_src, at_dst = (row_major, col_major) if to_fortran else (col_major, row_major)
+            store(b, load(b, elem_ptr(b, src, dt, at_src), dt), elem_ptr(b, dst, dt, at_dst), dt)
+
+
+def _transpose_in(c: _Call, src: ir.Value, dst: ir.Value, rows: int, cols: int) -> None:
+    """Row-major ``src`` (rows x cols) into column-major ``dst``."""
+    _transpose(c, src, dst, rows, cols, to_fortran=True)
 
 
 def _transpose_out(c: _Call, src: ir.Value, dst: ir.Value, rows: int, cols: int) -> None:
     """Column-major ``src`` (rows x cols) into row-major ``dst``."""
-    b, dt = c.b, c.dtype
-    with counted_loop(b, i64(0), i64(rows), "r") as r:
-        with counted_loop(b, i64(0), i64(cols), "q") as q:
-            v = load(b, elem_ptr(b, src, dt, b.add(b.mul(q, i64(rows)), r)), dt)
-            store(b, v, elem_ptr(b, dst, dt, b.add(b.mul(r, i64(cols)), q)), dt)
+    _transpose(c, src, dst, rows, cols, to_fortran=False)
 
 
 @lowering("cholesky")
