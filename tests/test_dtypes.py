@@ -402,3 +402,10 @@ def test_float16_diagnostics_report_unscaled_gradients() -> None:
         norms[mp] = float(diag["grad_norm"]["w1"])
     # the loss scale (2**15) must not show: float16 rounding only
     np.testing.assert_allclose(norms["float16"], norms[None], rtol=0.02)
+
+
+def test_bool_squared_is_int8_as_in_numpy() -> None:
+    # ndarray ** 2 is np.square, whose bool loop is int8
+    x = np.array([True, False])
+    for backend in BACKENDS:
+        _same(gc.jit(lambda x: x**2, backend=backend)(x), x**2)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from graphc.ir import Graph, GraphBuilder, Literal, Node, Operand, Value, prune
+from graphc.ir import Graph, GraphBuilder, Literal, Node, Operand, Value, get_op, prune
 
 from .manager import count
 from .rewrite import Rebuilder, map_subgraphs
@@ -178,7 +178,8 @@ def prune_scan(
     (body,) = n.subgraphs
     nc, nx = n.attrs["num_carry"], n.attrs["num_xs"]
     deps = _input_dependencies(body)
-    live = {i for i in range(nc) if used[i]}
+    # carries that feed a node kept for its effect (a collective) stay too
+    live = {i for i in range(nc) if used[i]} | {i for i in _effect_inputs(body) if i < nc}
     ys = [j for j in range(nc, len(n.outputs)) if used[j]]
     frontier = list(live) + ys
     while frontier:
@@ -223,6 +224,19 @@ def prune_cond(
     count("cond results pruned", len(n.outputs) - len(keep))
     found = dict(zip(keep, new.outputs))
     return [found.get(k) for k in range(len(n.outputs))]
+
+
+def _effect_inputs(g: Graph) -> set[int]:
+    """The indices of the inputs that nodes without the ``pure`` trait read."""
+    deps: dict[Value, set[int]] = {v: {i} for i, v in enumerate(g.inputs)}
+    found: set[int] = set()
+    for m in g.nodes:
+        reads = set().union(*(deps.get(x, set()) for x in m.value_inputs()))
+        for v in m.outputs:
+            deps[v] = reads
+        if not get_op(m.op).has("pure"):
+            found |= reads
+    return found
 
 
 def _input_dependencies(g: Graph) -> list[set[int]]:

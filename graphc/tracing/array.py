@@ -376,16 +376,9 @@ def _install_operators() -> None:
 
     def power(self: Any, other: Any) -> Any:
         # ndarray ** 2 is np.square, which makes int8 of bool (np.power would
-        # give int64): a dtype graphc does not have.
+        # give int64)
         if type(other) is int and other == 2 and self.dtype == np.bool_:
-            raise UnsupportedError(
-                format_message(
-                    "bool ** 2 is int8 in NumPy (ndarray ** 2 calls np.square), and graphc "
-                    "has no int8",
-                    loc=user_location(2),
-                    hint="cast first, e.g. x.astype(np.int32) ** 2",
-                )
-            )
+            return apply_ufunc(np.square, (self,))
         return apply_ufunc(np.power, (self, other))
 
     TracedArray.__pow__ = power  # type: ignore[method-assign]
