@@ -30,7 +30,7 @@ from .lapack import ERR_NO_CONVERGENCE, ERR_NOT_PD, ERR_SINGULAR
 
 ERR_INDEX = 1
 ERR_NEGATIVE_POWER = 2
-ERR_MPI = 3
+ERR_MPI = 6  # distinct from the LAPACK codes (3-5) in lapack.py
 
 _ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p)
 
