@@ -38,6 +38,7 @@ from . import pool as pool_mod
 from .blas import register_blas
 from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads
 from .lapack import register_lapack
+from .matfun import expm_decomposition
 from .parallel import MAX_CHUNKS
 from .runtime import LLVMExecutable, MemoryReport
 from .special import polygamma_decomposition, register_special
@@ -53,6 +54,8 @@ DECOMPOSITIONS: dict[str, Decomposition] = {
     "optimization_barrier": pass_through,
     # No C entry point for orders >= 1: a recurrence and a series in ordinary ops.
     "polygamma": polygamma_decomposition,
+    # Scaling and squaring: products, a solve and a run-time number of squarings.
+    "expm": expm_decomposition,
 }
 
 __all__ = [

@@ -424,6 +424,7 @@ LOWERINGS: dict[str, Lowering] = {
     "svd": Lowering(_reference("svd").emit, tuple_result=True),
     "qr": Lowering(_reference("qr").emit, tuple_result=True),
     "lu": Lowering(_reference("lu").emit, tuple_result=True),
+    "expm": _reference("expm"),
     "max_pool2d": _reference("max_pool2d"),
     "avg_pool2d": _reference("avg_pool2d"),
     "random_bits": _reference("random_bits"),

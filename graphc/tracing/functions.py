@@ -13,6 +13,7 @@ from . import (  # noqa: F401  (imported for their registrations)
     elementwise_functions,
     layout_functions,
     linalg_functions,
+    matfun_functions,
     reductions,
     scans,
     shape_functions,

@@ -10,6 +10,7 @@ from . import (  # noqa: F401
     indexing,
     linalg,
     lu,
+    matfun,
     misc,
     qr,
     random,
