@@ -687,6 +687,7 @@ OP_MAKERS: dict[str, Maker] = {
     "svd": _linalg("svd"),
     "qr": _linalg("qr"),
     "lu": _linalg("lu"),
+    "expm": _linalg("expm"),
     "conv2d": _conv2d,
     "max_pool2d": _pool("max_pool2d"),
     "avg_pool2d": _pool("avg_pool2d"),

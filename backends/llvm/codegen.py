@@ -107,6 +107,10 @@ class Options:
 class ModuleBuilder:
     """Builds the LLVM module for one graph."""
 
+    # Where the node being lowered sits inside the current node's subgraphs
+    # (subgraph, node, ...) while a group is lowered node by node.
+    inner_path: tuple[int, ...] = ()
+
     def __init__(self, g: Graph, plan: MemoryPlan | None, options: Options) -> None:
         self.g = g
         self.options = options
@@ -249,13 +253,14 @@ class ModuleBuilder:
 
     def mark_node(self) -> None:
         """Store the current node's index in the status words (see store_status).
-        A node inside a loop or branch body is numbered after the top-level
-        nodes, by its place in ``error_paths``."""
+        A node inside a loop or branch body, or inside a group lowered node by
+        node (:meth:`lower_body`), is numbered after the top-level nodes, by
+        its place in ``error_paths``."""
         self.may_fail = True
         site = self.node_index
-        if self.path:
+        if self.path or self.inner_path:
             paths = self.root.error_paths
-            here = (*self.path, self.node_index)
+            here = (*self.path, self.node_index, *self.inner_path)
             if here not in paths:
                 paths.append(here)
             site = len(self.root.g.nodes) + paths.index(here)
@@ -438,8 +443,13 @@ class ModuleBuilder:
                 if v not in self.bufs and v not in self.slots:
                     self.bufs[v] = self.scratch(v.type.nbytes, v.type.dtype)
         copies = [(f, a) for f, a in zip(body.outputs, n.outputs) if self.bufs[f] != self.buf(a)]
-        for bn in body.nodes:
+        # A kernel that fails reports the body's node (and its line), not the group.
+        outer = self.inner_path
+        k = next(i for i, s in enumerate(n.subgraphs) if s is body)
+        for j, bn in enumerate(body.nodes):
+            self.inner_path = (*outer, k, j)
             self.lower_node(bn, inner=True)
+        self.inner_path = outer
         for f, a in copies:
             self.copy(self.bufs[f], self.buf(a), a.type.shape, a.type.dtype, n)
         self.bufs = saved

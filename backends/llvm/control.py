@@ -182,7 +182,7 @@ def _call_body(
 
 
 def _body(mb: ModuleBuilder, n: Node, k: int) -> tuple[ir.Function, ir.Value, bool]:
-    child = BodyBuilder(mb, n.subgraphs[k], (*mb.path, mb.node_index, k))
+    child = BodyBuilder(mb, n.subgraphs[k], (*mb.path, mb.node_index, *mb.inner_path, k))
     fn, nbytes = child.build_function()
     arena = mb.ptr(mb.scratch(nbytes, DType.i64))
     return fn, arena, child.may_fail

@@ -216,7 +216,9 @@ def lower_triangular_solve(mb: ModuleBuilder, n: Node) -> None:
 def lower_solve(mb: ModuleBuilder, n: Node) -> None:
     batch, m = _sizes(n)
     rhs = n.inputs[1].type.shape[-1]  # type: ignore[union-attr]
-    if batch * m * rhs == 0:
+    # Without right-hand sides the matrix is still factored: a singular one
+    # raises, as in NumPy.
+    if batch * m == 0:
         return
     dtype = n.output.type.dtype
     ab, bb, ob = (mb.buf(x) for x in (*n.inputs, n.output))  # type: ignore[arg-type]
@@ -232,6 +234,8 @@ def lower_solve(mb: ModuleBuilder, n: Node) -> None:
         # X^T P^T L U = B^T is two right-side solves and column swaps.
         c.call("getrf", c.int_(m), c.int_(m), p[lu], c.int_(m), p[piv], c.info)
         c.report(ERR_SINGULAR, k)
+        if not rhs:  # BLAS rejects a leading dimension of 0
+            return
         for uplo, diag in (("U", "N"), ("L", "U")):
             c.call(
                 "trsm", c.char("R"), c.char(uplo), c.char("N"), c.char(diag), c.int_(rhs),

@@ -11,7 +11,8 @@ squarings keeps its value in the later steps, so every matrix gets exactly
 its own scaling. Powers of two are exact, so scaling adds no rounding.
 
 As in SciPy, a diagonal matrix gets the exponentials of its diagonal (exact,
-and defined for infinite entries). Any other matrix with an infinite or NaN
+and defined for infinite entries), and a triangular matrix a triangular
+exponential. Any other matrix with an infinite or NaN
 entry gives NaN, without running the solve on it.
 """
 
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from graphc.ir import DType, Graph, GraphBuilder, Literal, Node, Operand, TensorType, Value
-from graphc.ir.ops.factor import eye_like
+from graphc.ir.ops.factor import eye_like, triangle_mask
 from graphc.ir.ops.matfun import one_norm
 
 # b_k of the [13/13] Padé approximant to exp and the largest 1-norm it
@@ -38,7 +39,12 @@ MAX_SQUARINGS = 2000.0
 
 def expm_decomposition(b: GraphBuilder, n: Node, inputs: Sequence[Operand]) -> Sequence[Operand]:
     """expm(a) in matmul, solve, elementwise ops and one ``while`` loop."""
-    (a,) = inputs
+    with b.at(n.loc):  # the new nodes keep the user's line
+        return _expm(b, inputs[0])
+
+
+def _expm(b: GraphBuilder, a: Operand) -> list[Any]:
+    original = a
     if isinstance(a, Literal):
         a = b.materialize(a)
     ty = a.type
@@ -78,7 +84,14 @@ def expm_decomposition(b: GraphBuilder, n: Node, inputs: Sequence[Operand]) -> S
 
     nan = Literal(float("nan"), dt)
     r = b.select(per_matrix(finite), r, nan)
-    exp_diagonal = b.select(on_diagonal, b.exp(inputs[0]), Literal(0.0, dt))
+    # The solve's pivoting leaves rounding noise in the zero triangle of a
+    # triangular matrix; its exponential is exactly triangular (SciPy's is).
+    zero = Literal(0.0, dt)
+    for lower in (True, False):
+        outside = triangle_mask(b, a, not lower, strict=True)
+        triangular = _all(b, b.emit("or", b.emit("not", outside), b.eq(a, zero)))
+        r = b.select(b.emit("and", per_matrix(triangular), outside), zero, r)
+    exp_diagonal = b.select(on_diagonal, b.exp(original), Literal(0.0, dt))
     return [b.select(per_matrix(diagonal), exp_diagonal, r)]
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import llvmlite.binding as llvm
 import numpy as np
 
-from graphc.ir import Graph, GraphcIndexError, InputError, Node, coerce_input
+from graphc.ir import Graph, GraphcIndexError, InputError, Loc, Node, coerce_input
 from graphc.ir.errors import BackendError, LinAlgError, format_message
 from graphc.ir.ops.factor import NOT_PD_HINT, SINGULAR_HINT
 
@@ -245,13 +245,15 @@ class LLVMExecutable:
 
     def _raise_status(self) -> None:
         code, index, value, size = (int(self._status[k]) for k in range(4))
-        n = _node_at_site(self.graph, index, self._layout.get("error_paths", []))
+        paths = self._layout.get("error_paths", [])
+        n = _node_at_site(self.graph, index, paths)
+        loc = _loc_at_site(self.graph, index, paths)
         if code == ERR_INDEX:
             raise GraphcIndexError(
                 format_message(
                     f"{n.op}: index {value} is out of bounds for axis of size {size}",
                     details=[_describe(n)],
-                    loc=n.loc,
+                    loc=loc,
                     hint="indices must lie in [-size, size)",
                 )
             )
@@ -259,16 +261,14 @@ class LLVMExecutable:
             what, hint = _LINALG_FAILURES[code]
             where = f" (matrix {value} of the stack)" if n.inputs[0].type.ndim > 2 else ""  # type: ignore[union-attr]
             raise LinAlgError(
-                format_message(
-                    f"{n.op}: {what}{where}", details=[_describe(n)], loc=n.loc, hint=hint
-                )
+                format_message(f"{n.op}: {what}{where}", details=[_describe(n)], loc=loc, hint=hint)
             )
         if code == ERR_NEGATIVE_POWER:
             raise BackendError(
                 format_message(
                     f"{n.op}: integers to negative integer powers are not allowed",
                     details=[_describe(n)],
-                    loc=n.loc,
+                    loc=loc,
                     hint="cast the base to a float type first",
                 )
             )
@@ -277,7 +277,7 @@ class LLVMExecutable:
                 format_message(
                     f"{n.op}: the MPI library returned error code {value}",
                     details=[_describe(n)],
-                    loc=n.loc,
+                    loc=loc,
                     hint="another rank may have failed or run a different graph",
                 )
             )
@@ -304,6 +304,20 @@ def _node_at_site(g: Graph, index: int, error_paths: list[list[int]]) -> Node:
     if index < len(g.nodes):
         return g.nodes[index]
     return _node_at(g, list(error_paths[index - len(g.nodes)]))
+
+
+def _loc_at_site(g: Graph, index: int, error_paths: list[list[int]]) -> Loc | None:
+    """The user's line for a failing node: its own, else the innermost
+    enclosing node's (statements of a fused group may carry none)."""
+    if index < len(g.nodes):
+        return g.nodes[index].loc
+    path = list(error_paths[index - len(g.nodes)])
+    node = g.nodes[path[0]]
+    loc = node.loc
+    for k in range(1, len(path), 2):
+        node = node.subgraphs[path[k]].nodes[path[k + 1]]
+        loc = node.loc or loc
+    return loc
 
 
 def _constant_at(g: Graph, path: list[int]) -> np.ndarray:

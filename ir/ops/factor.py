@@ -117,9 +117,10 @@ def _tri_ref(
 ) -> np.ndarray:
     out = np.empty(b.shape, b.dtype)
     n, k_cols = a.shape[-1], b.shape[-1]
-    flat_a = a.reshape((-1, n, n))
-    flat_b, flat_out = b.reshape((-1, n, k_cols)), out.reshape((-1, n, k_cols))
-    for k in range(len(flat_a)):
+    count = int(np.prod(a.shape[:-2]))  # not -1: that is ambiguous for empty arrays
+    flat_a = a.reshape((count, n, n))
+    flat_b, flat_out = b.reshape((count, n, k_cols)), out.reshape((count, n, k_cols))
+    for k in range(count if k_cols else 0):  # no columns: nothing to solve (as SciPy)
         if not unit_diagonal and np.any(np.diagonal(flat_a[k]) == 0):
             raise _failed("triangular_solve", "the matrix is singular", SINGULAR_HINT)
         flat_out[k] = scipy.linalg.solve_triangular(

@@ -142,7 +142,28 @@ def lu(a: np.ndarray) -> tuple[np.ndarray, ...]:
     return packed, piv, perm
 
 
+def expm(a: np.ndarray) -> np.ndarray:
+    """Taylor series at a / 2^s (1-norm <= 1/4) in long double, then s squarings:
+    independent of SciPy's Padé method."""
+    _square(a)
+    out = np.empty_like(a)
+    for k, m in _each(a):
+        x = m.astype(np.longdouble)
+        norm = np.abs(x).sum(axis=0).max() if x.size else 0.0
+        s = max(0, int(np.ceil(np.log2(norm / 0.25)))) if norm > 0.25 else 0
+        x = x / 2.0**s
+        term = result = np.eye(len(x), dtype=np.longdouble)
+        for j in range(1, 30):
+            term = term @ x / j
+            result = result + term
+        for _ in range(s):
+            result = result @ result
+        out[k] = result
+    return out
+
+
 ORACLES: dict[str, Callable[..., Any]] = {
+    "expm": expm,
     "lu": lu,
     "svd": svd,
     "qr": qr,
@@ -157,6 +178,7 @@ ORACLES: dict[str, Callable[..., Any]] = {
 }
 APPROXIMATE = frozenset(
     {"polygamma", "cholesky", "solve", "triangular_solve", "slogdet", "eigh", "svd", "qr", "lu"}
+    | {"expm"}
     | set(SPECIAL)
 )
 

@@ -859,7 +859,7 @@ def tolerance(op: str, dtype: np.dtype) -> tuple[float, float] | None:
     if dtype.kind != "f":
         return None
     if dtype == np.float32:
-        return (2e-6, 1e-6) if op not in ("conv2d", "matmul") else (1e-5, 1e-5)
+        return (2e-6, 1e-6) if op not in ("conv2d", "matmul", "expm") else (1e-5, 1e-5)
     return (1e-13, 1e-14) if op in APPROXIMATE else None
 
 
@@ -1023,6 +1023,20 @@ for _name in ("gammaln", "digamma", "erfc", "erfinv", "ndtri", "log_ndtr", "i0e"
     CASES[_name] = lambda rng, _name=_name: unary_cases(_name, rng)
 for _name in ("cholesky", "solve", "triangular_solve", "slogdet", "eigh", "lu"):
     CASES[_name] = lambda rng, _name=_name: _matrix_cases(_name, rng)
+
+
+def _expm_cases(rng: np.random.Generator) -> Iterator[Case]:
+    for dtype in FLOATS:
+        for shape in [(1, 1), (3, 3), (2, 4, 4), (2, 1, 3, 3)]:
+            yield Case((sample(rng, shape, dtype, -1.5, 1.5),), label="expm")
+        yield Case((np.zeros((3, 3), dtype.np),), label="expm of zero")
+        big = np.array([[1.0, 20.0, -3.0], [-4.0, 0.5, 2.0], [0.0, 6.0, -2.0]], dtype.np)
+        yield Case((big,), label="expm with squarings")
+    yield Case((sample(rng, (2, 3), DType.f64),), label="not square")
+    yield Case((sample(rng, (3, 3), DType.i64),), label="integer")
+
+
+CASES["expm"] = _expm_cases
 
 
 def _orthogonal_cases(op: str, rng: np.random.Generator) -> Iterator[Case]:

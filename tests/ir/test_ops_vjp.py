@@ -62,6 +62,9 @@ def _matrix_vjp_cases() -> dict[str, list[Any]]:
         "triangular_solve": [([Arg(values=general((3, 3))), Arg((3, 2))], at) for at in tri],
         "slogdet": [([Arg(values=general(s))], {}) for s in shapes],
         "lu": [([Arg(values=rng.normal(size=s))], {}) for s in shapes],
+        # the last one needs squarings in the forward and in the rule's double-size expm
+        "expm": [([Arg(s, -1.0, 1.0)], {}) for s in [(1, 1), (3, 3), (2, 2, 2)]]
+        + [([Arg(values=4 * rng.normal(size=(3, 3)))], {})],
         "eigh": [([Arg(values=distinct + 0.1 * np.triu(rng.normal(size=(3, 3)), 1))], {})],
         "svd": [([Arg(s)], {}) for s in [(3, 3), (4, 2), (2, 4), (2, 3, 2)]]
         + [([Arg((3, 3))], {"full_matrices": True})],

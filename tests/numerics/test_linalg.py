@@ -132,6 +132,50 @@ def test_singular_and_indefinite_raise_at_the_users_line() -> None:
         assert sign == 0 and logdet == -np.inf
 
 
+def test_singular_triangular_solve_in_bodies_raises_everywhere_naming_it() -> None:
+    """A singular 1x1 triangular solve on int16 data, inside a fused group,
+    a branch and a loop body: every path raises LinAlgError naming
+    triangular_solve (not the group, branch or loop around it) and its line."""
+    from graphc.backends.llvm import compile as compile_llvm
+    from graphc.backends.numpy import compile as compile_numpy
+    from graphc.ir import DType, GraphBuilder, Loc, TensorType, interpret
+
+    ty = TensorType((1, 1), DType.i16)
+    body = GraphBuilder("body")
+    x = body.input(ty, "x")
+    with body.at(Loc("model.py", 7)):
+        xf = body.cast(x, dtype=DType.f64)
+        solved = body.triangular_solve(xf, xf)
+    b = GraphBuilder("g")
+    a = b.input(ty, "a")
+    with b.at(Loc("model.py", 3)):
+        out = b.emit("fusion", a, subgraphs=[body.build([solved])], kind="elementwise")
+    g = b.build([out])
+    zero = np.zeros((1, 1), np.int16)
+    for run in (interpret, lambda g, x: compile_numpy(g)(x), lambda g, x: compile_llvm(g)(x)):
+        with pytest.raises(gc.LinAlgError) as info:
+            run(g, zero)
+        assert str(info.value).startswith("triangular_solve: the matrix is singular"), info.value
+        assert "model.py:7" in str(info.value), info.value
+
+    def in_branch(x):  # noqa: ANN001, ANN202
+        return gc.cond(x.sum() == 0, lambda y: sl.solve_triangular(y, y), lambda y: y + 1.0,
+                       x.astype(np.float64))  # fmt: skip
+
+    def in_loop(x):  # noqa: ANN001, ANN202
+        return gc.fori_loop(0, 2, lambda i, y: sl.solve_triangular(y, y) + 0 * i,
+                            x.astype(np.float64))  # fmt: skip
+
+    raises_at_line(in_branch, zero, gc.LinAlgError, "triangular_solve", _line(in_branch) + 1)
+    raises_at_line(in_loop, zero, gc.LinAlgError, "triangular_solve", _line(in_loop) + 1)
+    # No right-hand side: nothing is solved, as in SciPy; solve still factors, as NumPy.
+    for backend in ("numpy", "llvm"):
+        empty = gc.jit(lambda a, r: sl.solve_triangular(a, r), backend=backend)
+        assert empty(np.zeros((2, 2)), np.zeros((2, 0))).shape == (2, 0)
+        with pytest.raises(gc.LinAlgError, match="singular"):
+            gc.jit(np.linalg.solve, backend=backend)(np.zeros((2, 2)), np.zeros((2, 0)))
+
+
 def test_unsupported_decompositions_say_so() -> None:
     with pytest.raises(gc.UnsupportedError, match="np.linalg.eig is not supported"):
         gc.jit(lambda a: np.linalg.eig(a))(np.eye(2))
