@@ -49,7 +49,13 @@ def _expm_ref(a: np.ndarray) -> np.ndarray:
 
 def one_norm(b: Any, a: Any) -> Any:
     """The matrix 1-norm (largest column sum of absolute values) of each
-    matrix of the stack ``a``, shape ``a.shape[:-2]``."""
+    matrix of the stack ``a``, shape ``a.shape[:-2]``.
+
+    >>> from graphc.ir import GraphBuilder, f64, interpret
+    >>> b = GraphBuilder("f"); a = b.input(f64[2, 2], "a")
+    >>> interpret(b.build([one_norm(b, a)]), np.array([[1.0, -4.0], [2.0, 3.0]]))[0]
+    array(7.)
+    """
     nd = a.type.ndim
     columns = b.reduce_sum(b.abs(a), axes=(nd - 2,))
     return b.reduce_max(columns, axes=(nd - 2,))
