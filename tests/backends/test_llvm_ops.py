@@ -576,7 +576,7 @@ def test_scan_and_cond_stay_loops_and_branches_on_llvm() -> None:
 
 def test_sorting_special_and_factorization_ops_match_the_interpreter() -> None:
     """argsort (merge sort), the special functions (SciPy's C code), polygamma (a
-    series of ops) and the LAPACK-backed factorizations, f32 and f64."""
+    series of ops), the LAPACK-backed factorizations and expm, f32 and f64."""
     from graphc.backends import llvm as llvm_backend
 
     rng = np.random.default_rng(4)
@@ -605,6 +605,7 @@ def test_sorting_special_and_factorization_ops_match_the_interpreter() -> None:
         q, r = b.qr(b.transpose(rv, perm=(0, 2, 1)), complete=True)
         outs += [b.matmul(q, r), b.abs(r)]
         outs += list(b.lu(gv))
+        outs += [b.expm(b.mul(gv, 0.3))]  # a stack of two, Padé only (squarings: test_matfun)
         g = b.build(outs)
         args = [a.astype(dtype.np) for a in (x, spd, gen, rhs)]
         want = interpret(g, *args)
