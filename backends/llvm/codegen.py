@@ -440,7 +440,9 @@ class ModuleBuilder:
                 self.bufs[formal] = out
         for bn in body.nodes:
             for v in bn.outputs:
-                if v not in self.bufs and v not in self.slots:
+                # A constant has a slot of the root's (a loop or branch body
+                # does not list it): a scratch buffer would never be written.
+                if v not in self.bufs and v not in self.slots and v not in self.root.slots:
                     self.bufs[v] = self.scratch(v.type.nbytes, v.type.dtype)
         copies = [(f, a) for f, a in zip(body.outputs, n.outputs) if self.bufs[f] != self.buf(a)]
         # A kernel that fails reports the body's node (and its line), not the group.

@@ -176,6 +176,42 @@ def test_singular_triangular_solve_in_bodies_raises_everywhere_naming_it() -> No
             gc.jit(np.linalg.solve, backend=backend)(np.zeros((2, 2)), np.zeros((2, 0)))
 
 
+BRANCH_WITH_FUSED_CONSTANT = """
+graph g(%x: f64[1,1], %p: bool[]) -> (f64[1,1]) {
+  %0 = cond %p, %x : f64[1,1] {
+    (%a: f64[1,1]) {
+      %1 = fusion %a : f64[1,1] {
+        (%b: f64[1,1]) {
+          %c = constant {value=(3,)} : i16[1,1]
+          %d = cast %c {dtype=f64}   : f64[1,1]
+          %e = triangular_solve %d, %b : f64[1,1]
+          return %e
+        }
+      }
+      return %1
+    }
+    (%a: f64[1,1]) {
+      return %a
+    }
+  }
+  return %0
+}
+"""
+
+
+def test_constant_in_a_fused_group_inside_a_branch_is_read_on_llvm() -> None:
+    """A constant int16 matrix in a fused group inside a branch: the LLVM
+    backend gave it scratch memory that nothing wrote, so the solve saw
+    garbage (often a singular matrix, raising where the interpreter did not)."""
+    from graphc.backends.llvm import compile as compile_llvm
+    from graphc.ir import interpret, parse
+
+    g = parse(BRANCH_WITH_FUSED_CONSTANT)
+    x, taken = np.array([[6.0]]), np.array(True)
+    assert interpret(g, x, taken)[0] == 2.0
+    assert compile_llvm(g, cache=False)(x, taken)[0] == 2.0
+
+
 def test_unsupported_decompositions_say_so() -> None:
     with pytest.raises(gc.UnsupportedError, match="np.linalg.eig is not supported"):
         gc.jit(lambda a: np.linalg.eig(a))(np.eye(2))
