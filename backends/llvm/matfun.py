@@ -13,8 +13,8 @@ its own scaling. Powers of two are exact, so scaling adds no rounding.
 
 As in SciPy, a diagonal matrix gets the exponentials of its diagonal (exact,
 and defined for infinite entries), and a triangular matrix a triangular
-exponential. Any other matrix with an infinite or NaN
-entry gives NaN, without running the solve on it.
+exponential. Any other matrix with an infinite or NaN entry gives NaN (but
+in the zero triangle of a triangular one), without running the solve on it.
 """
 
 from __future__ import annotations
@@ -69,8 +69,12 @@ def _expm(b: GraphBuilder, a: Operand) -> list[Any]:
     eye = eye_like(b, a)
     on_diagonal = b.eq(eye, Literal(1.0, dt))
     finite = _all(b, b.isfinite(a))
-    diagonal = _all(b, b.emit("or", on_diagonal, b.eq(a, Literal(0.0, dt))))
-    a = b.select(per_matrix(finite), a, Literal(0.0, dt))
+    zero = Literal(0.0, dt)
+    diagonal = _all(b, b.emit("or", on_diagonal, b.eq(a, zero)))
+    # Which triangle of each matrix is zero (before the non-finite ones are cleared).
+    outside = [triangle_mask(b, a, not lower, strict=True) for lower in (True, False)]
+    triangular = [_all(b, b.emit("or", b.emit("not", m), b.eq(a, zero))) for m in outside]
+    a = b.select(per_matrix(finite), a, zero)
 
     # s = max(0, ceil(log2(|a|_1 / theta))); scaling by 2^-s is exact.
     norm = one_norm(b, a)
@@ -89,11 +93,8 @@ def _expm(b: GraphBuilder, a: Operand) -> list[Any]:
     r = b.select(per_matrix(finite), r, nan)
     # The solve's pivoting leaves rounding noise in the zero triangle of a
     # triangular matrix; its exponential is exactly triangular (SciPy's is).
-    zero = Literal(0.0, dt)
-    for lower in (True, False):
-        outside = triangle_mask(b, a, not lower, strict=True)
-        triangular = _all(b, b.emit("or", b.emit("not", outside), b.eq(a, zero)))
-        r = b.select(b.emit("and", per_matrix(triangular), outside), zero, r)
+    for mask, is_triangular in zip(outside, triangular):
+        r = b.select(b.emit("and", per_matrix(is_triangular), mask), zero, r)
     exp_diagonal = b.select(on_diagonal, b.exp(original), Literal(0.0, dt))
     return [b.select(per_matrix(diagonal), exp_diagonal, r)]
 

@@ -33,8 +33,9 @@ def _runs(f, *args):  # noqa: ANN001, ANN202
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_expm_matches_scipy(dtype: type) -> None:
     rtol = 1e-12 if dtype == np.float64 else 2e-5
-    for a in (STACK, ODD, STACK[:, :1, :1], np.zeros((3, 3)), np.diag([1.0, -np.inf, np.inf])):
-        check_all(sl.expm, a.astype(dtype), rtol=rtol)
+    nonfinite = [np.diag([1.0, -np.inf, np.inf]), [[np.inf, 1], [0, 1]], [[np.nan, 1], [1, 1]]]
+    for a in (STACK, ODD, STACK[:, :1, :1], np.zeros((3, 3)), np.triu(ODD), *nonfinite):
+        check_all(sl.expm, np.asarray(a, dtype), rtol=rtol)
 
 
 def test_expm_needing_many_squarings() -> None:
