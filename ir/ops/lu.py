@@ -12,6 +12,7 @@ upper part of the packed cotangent,
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -35,8 +36,10 @@ def _lu_ref(a: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     perm = np.empty(a.shape[:-1], np.int64)
     for k in np.ndindex(a.shape[:-2]):
         # A singular matrix factors too (U has a zero pivot), as in SciPy,
-        # which only warns; the solves then give inf/nan.
-        with np.errstate(all="ignore"):
+        # which only warns (LAPACK, and so the LLVM backend, does not); the
+        # solves then give inf/nan.
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
             lu[k], piv[k] = scipy.linalg.lu_factor(a[k], check_finite=False)
         order = np.arange(n)
         for i, j in enumerate(piv[k]):
