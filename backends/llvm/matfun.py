@@ -4,12 +4,12 @@ approximant (Higham 2005), so the backend needs no kernel of its own.
 Each matrix is scaled by ``2^-s`` so that its 1-norm is at most
 ``theta_13``, where the [13/13] Padé approximant's backward error is below
 float64's unit roundoff (float32 input is computed in float64 and rounded
-once at the end); the approximant costs
-six products and one solve; a ``while`` loop then squares ``s`` times. ``s``
-depends on the data, so it is computed at run time, per matrix: the loop
-runs for the largest ``s`` of the stack and a matrix that needs fewer
-squarings keeps its value in the later steps, so every matrix gets exactly
-its own scaling. Powers of two are exact, so scaling adds no rounding.
+once at the end). The approximant costs six products and one solve; a
+``while`` loop then squares ``s`` times. ``s`` depends on the data, so it is
+computed at run time, per matrix: the loop runs for the largest ``s`` of the
+stack and a matrix that needs fewer squarings keeps its value in the later
+steps, so every matrix gets exactly its own scaling. Powers of two are
+exact, so scaling adds no rounding.
 
 As in SciPy, a diagonal matrix gets the exponentials of its diagonal (exact,
 and defined for infinite entries), and a triangular matrix a triangular
