@@ -18,6 +18,7 @@ from typing import Any
 
 from graphc.ir import Graph, Node
 from graphc.ir.decompose import Decomposition, decompose, inline_body, pass_through, restrict_plan
+from graphc.ir.ops.incomplete_grad import decompose_betainc_grad, decompose_gammainc_grad_a
 from graphc.ir.plan import MemoryPlan
 from graphc.ir.widen import widen_16bit
 
@@ -53,6 +54,10 @@ DECOMPOSITIONS: dict[str, Decomposition] = {
     "optimization_barrier": pass_through,
     # No C entry point for orders >= 1: a recurrence and a series in ordinary ops.
     "polygamma": polygamma_decomposition,
+    # Parameter derivatives of the incomplete gamma and beta functions: a
+    # loop of ordinary ops that sums a series or continued fraction.
+    "gammainc_grad_a": decompose_gammainc_grad_a,
+    "betainc_grad": decompose_betainc_grad,
 }
 
 __all__ = [

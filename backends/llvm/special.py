@@ -1,7 +1,7 @@
 """Special functions for kernels: SciPy's own C implementations.
 
 ``scipy.special.cython_special`` exports its scalar functions as C function
-pointers (``double f(double, int skip_dispatch)``). They are registered with
+pointers (``double f(double..., int skip_dispatch)``). They are registered with
 LLVM under fixed names (``graphc_sp_gammaln``...), so generated code and
 cached objects refer to them by name, as with BLAS. float32 computes in
 float64 and rounds once, as SciPy's float32 loops do. The results are
@@ -35,6 +35,9 @@ EXPORTS = {
     "log_ndtr": "__pyx_fuse_1log_ndtr",
     "i0e": "i0e",
     "i1e": "i1e",
+    "gammainc": "gammainc",
+    "gammaincc": "gammaincc",
+    "betainc": "__pyx_fuse_0betainc",
 }
 
 
@@ -48,14 +51,17 @@ def register_special() -> None:
         llvm.add_symbol(f"graphc_sp_{op}", _capsule_pointer(capi[export]))
 
 
-def call_special(module: ir.Module, b: ir.IRBuilder, op: str, x: ir.Value) -> ir.Value:
-    """``op(x)`` for a float32 or float64 register ``x``."""
+def call_special(module: ir.Module, b: ir.IRBuilder, op: str, *xs: ir.Value) -> ir.Value:
+    """``op(*xs)`` for float32 or float64 registers ``xs`` (all of one type)."""
     register_special()
     name = f"graphc_sp_{op}"
-    fn = module.globals.get(name) or ir.Function(module, ir.FunctionType(F64, [F64, I32]), name)
-    wide = b.fpext(x, F64) if x.type == F32 else x
-    out = b.call(fn, [wide, ir.Constant(I32, 0)])
-    return b.fptrunc(out, F32) if x.type == F32 else out
+    fn = module.globals.get(name) or ir.Function(
+        module, ir.FunctionType(F64, [F64] * len(xs) + [I32]), name
+    )
+    narrow = xs[0].type == F32
+    wide = [b.fpext(x, F64) if narrow else x for x in xs]
+    out = b.call(fn, [*wide, ir.Constant(I32, 0)])
+    return b.fptrunc(out, F32) if narrow else out
 
 
 # psi^(n)(z) for large z: (-1)^(n+1) [(n-1)!/z^n + n!/(2 z^(n+1))

@@ -39,6 +39,9 @@ DIRECT.update(
         sp.log_ndtr: "log_ndtr",
         sp.i0e: "i0e",
         sp.i1e: "i1e",
+        sp.gammainc: "gammainc",
+        sp.gammaincc: "gammaincc",
+        sp.betainc: "betainc",
     }
 )
 

@@ -7,6 +7,8 @@ from . import (  # noqa: F401
     elementwise,
     factor,
     fusion,
+    incomplete,
+    incomplete_grad,
     indexing,
     linalg,
     lu,
