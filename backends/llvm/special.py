@@ -38,6 +38,7 @@ EXPORTS = {
     "gammainc": "gammainc",
     "gammaincc": "gammaincc",
     "betainc": "__pyx_fuse_0betainc",
+    "stdtr": "__pyx_fuse_0stdtr",
 }
 
 

@@ -417,6 +417,7 @@ LOWERINGS: dict[str, Lowering] = {
             "gammainc",
             "gammaincc",
             "betainc",
+            "stdtr",
             "cholesky",
             "solve",
             "triangular_solve",
