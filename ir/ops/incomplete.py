@@ -7,6 +7,13 @@ stays float32). The derivative in ``x`` is the density, in closed form and
 computed in log space. The derivatives in the shape parameters have no
 closed form: they are the ops of :mod:`.incomplete_grad`, which sum a series
 or a continued fraction until it converges.
+
+>>> import numpy as np
+>>> from graphc.ir import GraphBuilder, f64, interpret
+>>> b = GraphBuilder("f"); a = b.input(f64[2], "a")
+>>> g = b.build([b.gammainc(a, 1.0), b.betainc(a, 2.0, 0.5)])
+>>> [np.round(v, 6) for v in interpret(g, np.array([1.0, 2.0]))]
+[array([0.632121, 0.264241]), array([0.75, 0.5 ])]
 """
 
 from __future__ import annotations
@@ -45,14 +52,14 @@ def _reference(ufunc: np.ufunc) -> Any:
     return ref
 
 
-def as_float(b: Any, v: Any, dtype: DType) -> Any:
+def _as_float(b: Any, v: Any, dtype: DType) -> Any:
     """``v`` as an operand of float dtype ``dtype`` (literals stay literals)."""
     if isinstance(v, Literal):
         return Literal(float(v.value), dtype)
     return v if v.type.dtype == dtype else b.cast(v, dtype=dtype)
 
 
-def differentiable(v: Any) -> bool:
+def _differentiable(v: Any) -> bool:
     return isinstance(v, Value) and v.type.dtype.is_float
 
 
@@ -62,12 +69,12 @@ def _xlogy(b: Any, c: Any, y: Any, log: str = "log") -> Any:
     return b.select(b.eq(c, 0.0), 0.0, b.mul(c, getattr(b, log)(y)))
 
 
-def gamma_density(b: Any, a: Any, x: Any) -> Any:
+def _gamma_density(b: Any, a: Any, x: Any) -> Any:
     """d/dx gammainc(a, x) = x^(a-1) e^-x / Gamma(a)."""
     return b.exp(b.sub(b.sub(_xlogy(b, b.sub(a, 1.0), x), x), b.gammaln(a)))
 
 
-def beta_density(b: Any, a: Any, bb: Any, x: Any) -> Any:
+def _beta_density(b: Any, a: Any, bb: Any, x: Any) -> Any:
     """d/dx betainc(a, b, x) = x^(a-1) (1-x)^(b-1) / B(a, b)."""
     log_beta = b.sub(b.add(b.gammaln(a), b.gammaln(bb)), b.gammaln(b.add(a, bb)))
     powers = b.add(_xlogy(b, b.sub(a, 1.0), x), _xlogy(b, b.sub(bb, 1.0), b.neg(x), "log1p"))
@@ -77,12 +84,12 @@ def beta_density(b: Any, a: Any, bb: Any, x: Any) -> Any:
 def _gamma_vjp(sign: float) -> Any:
     def vjp(b: Any, ct: Any, out: Any, a: Any, x: Any) -> tuple[Any, Any]:
         dtype = out.type.dtype
-        af, xf = as_float(b, a, dtype), as_float(b, x, dtype)
+        af, xf = _as_float(b, a, dtype), _as_float(b, x, dtype)
         ct_a = ct_x = None
-        if differentiable(a):
+        if _differentiable(a):
             ct_a = b.mul(ct, b.mul(b.gammainc_grad_a(af, xf), sign))
-        if differentiable(x):
-            ct_x = b.mul(ct, b.mul(gamma_density(b, af, xf), sign))
+        if _differentiable(x):
+            ct_x = b.mul(ct, b.mul(_gamma_density(b, af, xf), sign))
         return ct_a, ct_x
 
     return vjp
@@ -90,14 +97,14 @@ def _gamma_vjp(sign: float) -> Any:
 
 def _betainc_vjp(b: Any, ct: Any, out: Any, a: Any, bb: Any, x: Any) -> tuple[Any, Any, Any]:
     dtype = out.type.dtype
-    af, bf, xf = (as_float(b, v, dtype) for v in (a, bb, x))
+    af, bf, xf = (_as_float(b, v, dtype) for v in (a, bb, x))
     ct_a = ct_b = ct_x = None
-    if differentiable(a) or differentiable(bb):
+    if _differentiable(a) or _differentiable(bb):
         da, db = b.betainc_grad(af, bf, xf)
-        ct_a = b.mul(ct, da) if differentiable(a) else None
-        ct_b = b.mul(ct, db) if differentiable(bb) else None
-    if differentiable(x):
-        ct_x = b.mul(ct, beta_density(b, af, bf, xf))
+        ct_a = b.mul(ct, da) if _differentiable(a) else None
+        ct_b = b.mul(ct, db) if _differentiable(bb) else None
+    if _differentiable(x):
+        ct_x = b.mul(ct, _beta_density(b, af, bf, xf))
     return ct_a, ct_b, ct_x
 
 
@@ -112,7 +119,7 @@ def _stdtr_vjp(b: Any, ct: Any, out: Any, df: Any, t: Any) -> tuple[Any, Any]:
     # stdtr(df, t) = 1/2 I_x(df/2, 1/2) for t < 0 and 1 - that for t > 0,
     # with x = df / (df + t^2).
     dtype = out.type.dtype
-    dff, tf = as_float(b, df, dtype), as_float(b, t, dtype)
+    dff, tf = _as_float(b, df, dtype), _as_float(b, t, dtype)
     t2 = b.mul(tf, tf)
     s = b.add(dff, t2)
     half = b.mul(dff, 0.5)
@@ -120,11 +127,11 @@ def _stdtr_vjp(b: Any, ct: Any, out: Any, df: Any, t: Any) -> tuple[Any, Any]:
         b.add(b.gammaln(half), b.gammaln(Literal(0.5, dtype))), b.gammaln(b.add(half, 0.5))
     )
     ct_df = ct_t = None
-    if differentiable(t):
+    if _differentiable(t):
         # The density: sqrt(x)^(df+1) / (sqrt(df) B(df/2, 1/2)).
         log_pdf = b.sub(b.mul(b.log(b.div(dff, s)), b.mul(b.add(dff, 1.0), 0.5)), log_beta)
         ct_t = b.mul(ct, b.exp(b.sub(log_pdf, b.mul(b.log(dff), 0.5))))
-    if differentiable(df):
+    if _differentiable(df):
         x = b.div(dff, s)
         da, _ = b.betainc_grad(half, Literal(0.5, dtype), x)
         # dI/dx dx/ddf with 1 - x = t^2 / s taken directly (no cancellation).

@@ -24,6 +24,13 @@ so it keeps relative accuracy where the function is tiny. A loop stops when
 each term changes its sums by less than 1e-16 relative, or after
 ``MAX_TERMS`` terms; elements not converged by then (shape parameters beyond
 about 1e8) are NaN rather than an inaccurate number.
+
+>>> import numpy as np
+>>> from graphc.ir import GraphBuilder, f64, interpret
+>>> b = GraphBuilder("f"); a = b.input(f64[2], "a")
+>>> g = b.build([b.gammainc_grad_a(a, 1.0)])   # d/da gammainc(a, 1)
+>>> np.round(interpret(g, np.array([1.0, 2.0]))[0], 6)
+array([-0.43173 , -0.276196])
 """
 
 from __future__ import annotations
