@@ -202,6 +202,7 @@ ORACLES: dict[str, Callable[..., Any]] = {
     "gammainc": scipy_ufunc(sp.gammainc),
     "gammaincc": scipy_ufunc(sp.gammaincc),
     "betainc": scipy_ufunc(sp.betainc),
+    "stdtr": scipy_ufunc(sp.stdtr),
     "gammainc_grad_a": gammainc_grad_a,
     "betainc_grad": betainc_grad,
     "argsort": argsort,
@@ -213,7 +214,7 @@ ORACLES: dict[str, Callable[..., Any]] = {
 }
 APPROXIMATE = frozenset(
     {"polygamma", "cholesky", "solve", "triangular_solve", "slogdet", "eigh", "svd", "qr", "lu"}
-    | {"gammainc", "gammaincc", "betainc"}
+    | {"gammainc", "gammaincc", "betainc", "stdtr"}
     | set(SPECIAL)
 )
 # Checked against finite differences, which are good to about 1e-10.

@@ -1021,7 +1021,7 @@ def _matrix_cases(op: str, rng: np.random.Generator) -> Iterator[Case]:
 
 
 def _incomplete_cases(op: str, rng: np.random.Generator) -> Iterator[Case]:
-    arity = 2 if op.startswith("gamma") else 3
+    arity = 3 if op.startswith("beta") else 2
     x_high = 8.0 if arity == 2 else 0.95
     for dtype in (DType.f32, DType.f64, DType.i64):
         if op.endswith(("_a", "_grad")) and dtype != DType.f64:
@@ -1029,6 +1029,8 @@ def _incomplete_cases(op: str, rng: np.random.Generator) -> Iterator[Case]:
         shapes = [(2, 3), (3,), ()][:arity]
         params = [sample(rng, s, dtype, 0.3, 6.0) for s in shapes[: arity - 1]]
         x = sample(rng, (2, 3), dtype, 0.05 if arity == 3 else 0.1, x_high)
+        if op == "stdtr":
+            x = sample(rng, (2, 3), dtype, -6.0, 6.0)
         yield Case((*params, x), label=op)
     if not op.endswith(("_a", "_grad")):
         edges = [EDGE[:, None]] * (arity - 1) + [EDGE[None, :]]
@@ -1036,7 +1038,7 @@ def _incomplete_cases(op: str, rng: np.random.Generator) -> Iterator[Case]:
 
 
 CASES["argsort"] = _argsort_cases
-for _name in ("gammainc", "gammaincc", "betainc", "gammainc_grad_a", "betainc_grad"):
+for _name in ("gammainc", "gammaincc", "betainc", "stdtr", "gammainc_grad_a", "betainc_grad"):
     CASES[_name] = lambda rng, _name=_name: _incomplete_cases(_name, rng)
 CASES["polygamma"] = _polygamma_cases
 for _name in ("gammaln", "digamma", "erfc", "erfinv", "ndtri", "log_ndtr", "i0e", "i1e"):
