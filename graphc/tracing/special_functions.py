@@ -92,11 +92,12 @@ def _chdtrc(v: Any, x: Any) -> Any:
 
 
 def _gdtr(a: Any, b: Any, x: Any) -> Any:
-    return sp.gammainc(b, a * x)
+    # SciPy's gdtr is NaN for x < 0 even where a * x is not negative.
+    return np.where(x < 0, np.nan, sp.gammainc(b, a * x))
 
 
 def _gdtrc(a: Any, b: Any, x: Any) -> Any:
-    return sp.gammaincc(b, a * x)
+    return np.where(x < 0, np.nan, sp.gammaincc(b, a * x))
 
 
 COMPOSITE.update(
