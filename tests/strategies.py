@@ -692,6 +692,8 @@ OP_MAKERS: dict[str, Maker] = {
     "argsort": _argsort,
     "polygamma": _polygamma,
     "betainc": _ternary("betainc"),
+    "betaincinv": _ternary("betaincinv"),
+    "betainccinv": _ternary("betainccinv"),
     "gammainc_grad_a": _binary("gammainc_grad_a"),
     "betainc_grad": _ternary("betainc_grad"),
     **{op: _linalg(op) for op in ("cholesky", "solve", "triangular_solve", "slogdet", "eigh")},

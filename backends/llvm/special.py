@@ -39,6 +39,10 @@ EXPORTS = {
     "gammaincc": "gammaincc",
     "betainc": "__pyx_fuse_0betainc",
     "stdtr": "__pyx_fuse_0stdtr",
+    "gammaincinv": "gammaincinv",
+    "gammainccinv": "gammainccinv",
+    "betaincinv": "__pyx_fuse_0betaincinv",
+    "betainccinv": "__pyx_fuse_0betainccinv",
 }
 
 

@@ -1,8 +1,8 @@
 """``scipy.special`` on traced arrays.
 
 The ufuncs with an IR op of their own (gammaln, digamma, erfc, erfinv,
-ndtri, log_ndtr, i0e, i1e, gammainc, gammaincc, betainc, stdtr) map to it
-directly; the others are composed from
+ndtri, log_ndtr, i0e, i1e, the incomplete gamma and beta functions and
+their inverses, stdtr) map to it directly; the others are composed from
 ops here, each written so that it keeps SciPy's values at the edges (0, the
 infinities) and its gradient stays finite where SciPy's function is smooth.
 ``logsumexp``, ``softmax``, ``log_softmax`` and ``polygamma`` are Python
@@ -44,6 +44,10 @@ DIRECT.update(
         sp.gammaincc: "gammaincc",
         sp.betainc: "betainc",
         sp.stdtr: "stdtr",
+        sp.gammaincinv: "gammaincinv",
+        sp.gammainccinv: "gammainccinv",
+        sp.betaincinv: "betaincinv",
+        sp.betainccinv: "betainccinv",
     }
 )
 

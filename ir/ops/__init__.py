@@ -9,6 +9,7 @@ from . import (  # noqa: F401
     fusion,
     incomplete,
     incomplete_grad,
+    incomplete_inverse,
     indexing,
     linalg,
     lu,

@@ -599,6 +599,8 @@ def test_sorting_special_and_factorization_ops_match_the_interpreter() -> None:
         outs += [b.gammainc(pos, 2.0), b.gammaincc(2.0, pos), b.stdtr(pos, xv)]
         outs += [b.betainc(pos, 1.5, unit), b.gammainc_grad_a(pos, 2.0)]
         outs += list(b.betainc_grad(pos, 1.5, unit))
+        outs += [b.gammaincinv(pos, unit), b.gammainccinv(pos, unit)]
+        outs += [b.betaincinv(pos, 2.0, unit), b.betainccinv(pos, 2.0, unit)]
         outs += [b.cholesky(sv), b.solve(gv, rv), *b.slogdet(gv)]
         outs += [b.triangular_solve(gv, rv, lower=False, transpose_a=True, unit_diagonal=False)]
         w, v = b.eigh(sv)

@@ -203,6 +203,10 @@ ORACLES: dict[str, Callable[..., Any]] = {
     "gammaincc": scipy_ufunc(sp.gammaincc),
     "betainc": scipy_ufunc(sp.betainc),
     "stdtr": scipy_ufunc(sp.stdtr),
+    **{
+        op: scipy_ufunc(getattr(sp, op))
+        for op in ("gammaincinv", "gammainccinv", "betaincinv", "betainccinv")
+    },
     "gammainc_grad_a": gammainc_grad_a,
     "betainc_grad": betainc_grad,
     "argsort": argsort,
@@ -215,6 +219,7 @@ ORACLES: dict[str, Callable[..., Any]] = {
 APPROXIMATE = frozenset(
     {"polygamma", "cholesky", "solve", "triangular_solve", "slogdet", "eigh", "svd", "qr", "lu"}
     | {"gammainc", "gammaincc", "betainc", "stdtr"}
+    | {"gammaincinv", "gammainccinv", "betaincinv", "betainccinv"}
     | set(SPECIAL)
 )
 # Checked against finite differences, which are good to about 1e-10.

@@ -1031,6 +1031,8 @@ def _incomplete_cases(op: str, rng: np.random.Generator) -> Iterator[Case]:
         x = sample(rng, (2, 3), dtype, 0.05 if arity == 3 else 0.1, x_high)
         if op == "stdtr":
             x = sample(rng, (2, 3), dtype, -6.0, 6.0)
+        if op.endswith("inv"):
+            x = sample(rng, (2, 3), dtype, 0.02, 0.98)
         yield Case((*params, x), label=op)
     if not op.endswith(("_a", "_grad")):
         edges = [EDGE[:, None]] * (arity - 1) + [EDGE[None, :]]
@@ -1038,7 +1040,10 @@ def _incomplete_cases(op: str, rng: np.random.Generator) -> Iterator[Case]:
 
 
 CASES["argsort"] = _argsort_cases
-for _name in ("gammainc", "gammaincc", "betainc", "stdtr", "gammainc_grad_a", "betainc_grad"):
+for _name in (
+    "gammainc", "gammaincc", "betainc", "stdtr", "gammainc_grad_a", "betainc_grad",
+    "gammaincinv", "gammainccinv", "betaincinv", "betainccinv",
+):  # fmt: skip
     CASES[_name] = lambda rng, _name=_name: _incomplete_cases(_name, rng)
 CASES["polygamma"] = _polygamma_cases
 for _name in ("gammaln", "digamma", "erfc", "erfinv", "ndtri", "log_ndtr", "i0e", "i1e"):

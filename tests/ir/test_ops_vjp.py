@@ -396,6 +396,14 @@ VJP_CASES: dict[str, list[Any]] = {
         ]
         for op in ("gammainc", "gammaincc")
     },
+    **{
+        op: [([Arg((2, 3), 0.3, 6.0), Arg((3,), 0.05, 0.95)], {})]
+        for op in ("gammaincinv", "gammainccinv")
+    },
+    **{
+        op: [([Arg((2, 3), 0.5, 6.0), Arg((3,), 0.5, 6.0), Arg((2, 3), 0.05, 0.95)], {})]
+        for op in ("betaincinv", "betainccinv")
+    },
     "stdtr": [
         ([Arg((2, 3), 0.3, 30.0), Arg((3,), -6.0, 6.0)], {}),
         ([Arg((), literal=4.0), Arg((2, 3), -3.0, 3.0)], {}),
@@ -556,7 +564,10 @@ def test_float32_cotangents_stay_float32(op: str) -> None:
 
 # Their first derivatives in the shape parameters refuse a derivative of their
 # own; second derivatives in x are checked in tests/numerics/test_incomplete.py.
-FIRST_ORDER_ONLY = frozenset({"gammainc", "gammaincc", "betainc", "stdtr"})
+FIRST_ORDER_ONLY = frozenset(
+    {"gammainc", "gammaincc", "betainc", "stdtr"}
+    | {"gammaincinv", "gammainccinv", "betaincinv", "betainccinv"}
+)
 
 
 @pytest.mark.parametrize("op", sorted(set(VJP_CASES) - GRADIENT_STOPPED - FIRST_ORDER_ONLY))
