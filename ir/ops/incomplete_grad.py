@@ -35,6 +35,7 @@ array([-0.43173 , -0.276196])
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -84,6 +85,9 @@ def _converge(
     ``converged``.
     """
     shape = consts[0].type.shape
+    if math.prod(shape) == 0:  # nothing to sum (and no "any" over no elements)
+        done = b.broadcast_in_dim(np.asarray(True), shape=shape, broadcast_dimensions=())
+        return [*(_full(b, v, shape) for v in init), done]
     counter = b.emit("constant", value=np.asarray(0.0))
     running = b.emit("constant", value=np.asarray(True))
     unsettled = b.broadcast_in_dim(np.asarray(True), shape=shape, broadcast_dimensions=())

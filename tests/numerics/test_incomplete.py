@@ -169,3 +169,14 @@ def test_polygamma_at_negative_x() -> None:
         check_all(lambda a, n=n: sp.polygamma(n, a), x, rtol=1e-12)
     poles = np.array([0.0, -1.0, -20.0, -np.inf])
     check_all(lambda a: (sp.polygamma(1, a), sp.polygamma(2, a)), poles)
+
+
+def test_empty_and_float32_operands() -> None:
+    for backend in BACKENDS:
+        grad = gc.jit(gc.grad(lambda a: np.sum(sp.betainc(a, 2.0, 0.5))), backend=backend)
+        assert grad(np.ones((2, 0))).shape == (2, 0)
+        got = gc.jit(gc.grad(lambda a: np.sum(sp.gammainc(a, 1.0))), backend=backend)(
+            np.array([1.5, 2.5], np.float32)
+        )
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, gammainc_grad_a(np.array([1.5, 2.5]), 1.0), rtol=1e-6)
