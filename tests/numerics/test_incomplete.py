@@ -179,4 +179,6 @@ def test_empty_and_float32_operands() -> None:
             np.array([1.5, 2.5], np.float32)
         )
         assert got.dtype == np.float32
-        np.testing.assert_allclose(got, gammainc_grad_a(np.array([1.5, 2.5]), 1.0), rtol=1e-6)
+        np.testing.assert_allclose(
+            got, gammainc_grad_a(np.array([1.5, 2.5]), np.array(1.0)), rtol=1e-6
+        )
