@@ -231,6 +231,14 @@ def _binary(op: str) -> Maker:
     return make
 
 
+def _ternary(op: str) -> Maker:
+    def make(c: _Ctx) -> Any:
+        x = c.pick()
+        return c.b.emit(op, x, c.operand_like(x), c.operand_like(x))
+
+    return make
+
+
 def _select(c: _Ctx) -> Any:
     cond = c.pick_or_fresh(
         lambda v: v.type.dtype.is_bool, lambda: TensorType(c.draw(shapes()), DType.bool)
@@ -683,6 +691,11 @@ OP_MAKERS: dict[str, Maker] = {
     "matmul": _matmul,
     "argsort": _argsort,
     "polygamma": _polygamma,
+    "betainc": _ternary("betainc"),
+    "betaincinv": _ternary("betaincinv"),
+    "betainccinv": _ternary("betainccinv"),
+    "gammainc_grad_a": _binary("gammainc_grad_a"),
+    "betainc_grad": _ternary("betainc_grad"),
     **{op: _linalg(op) for op in ("cholesky", "solve", "triangular_solve", "slogdet", "eigh")},
     "svd": _linalg("svd"),
     "qr": _linalg("qr"),

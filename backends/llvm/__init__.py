@@ -18,6 +18,7 @@ from typing import Any
 
 from graphc.ir import Graph, Node
 from graphc.ir.decompose import Decomposition, decompose, inline_body, pass_through, restrict_plan
+from graphc.ir.ops.incomplete_grad import decompose_betainc_grad, decompose_gammainc_grad_a
 from graphc.ir.plan import MemoryPlan
 from graphc.ir.widen import widen_16bit
 
@@ -56,6 +57,10 @@ DECOMPOSITIONS: dict[str, Decomposition] = {
     "polygamma": polygamma_decomposition,
     # Scaling and squaring: products, a solve and a run-time number of squarings.
     "expm": expm_decomposition,
+    # Parameter derivatives of the incomplete gamma and beta functions: a
+    # loop of ordinary ops that sums a series or continued fraction.
+    "gammainc_grad_a": decompose_gammainc_grad_a,
+    "betainc_grad": decompose_betainc_grad,
 }
 
 __all__ = [

@@ -473,8 +473,8 @@ def _compare(name: str) -> Callable[..., ir.Value]:
 
 
 def _special(name: str) -> Callable[..., ir.Value]:
-    def lower(e: ScalarEmitter, out: DType, x: ir.Value) -> ir.Value:
-        return call_special(e.b.module, e.b, name, x)
+    def lower(e: ScalarEmitter, out: DType, *xs: ir.Value) -> ir.Value:
+        return call_special(e.b.module, e.b, name, *xs)
 
     return lower
 

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from graphc.ir import Graph, GraphBuilder, Literal, Node, Operand
 from graphc.ir.decompose import Decomposed, Decomposition, inline_body, pass_through
 from graphc.ir.decompose import decompose as decompose_with
+from graphc.ir.ops.incomplete_grad import decompose_betainc_grad, decompose_gammainc_grad_a
 
 
 def _rsqrt(b: GraphBuilder, n: Node, inputs: Sequence[Operand]) -> Sequence[Operand]:
@@ -28,6 +29,9 @@ DECOMPOSITIONS: dict[str, Decomposition] = {
     "remat": inline_body,
     # optimization_barrier only constrains passes; by the time code is generated it is an identity.
     "optimization_barrier": pass_through,
+    # A convergence loop of ordinary ops (the while loop lowers natively).
+    "gammainc_grad_a": decompose_gammainc_grad_a,
+    "betainc_grad": decompose_betainc_grad,
 }
 
 

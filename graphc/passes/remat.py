@@ -209,13 +209,18 @@ def _buffers(g: Graph) -> _Buffers:
         for x in n.value_inputs():
             readers[root[x]].append(i)
         if n.op == "optimization_barrier":
-            root.update((v, root[x]) for x, v in zip(n.inputs, n.outputs))  # type: ignore[index]
+            for x, v in zip(n.inputs, n.outputs):
+                if isinstance(x, Value):
+                    root[v] = root[x]
+                else:  # a literal operand: the output is a buffer of its own
+                    root[v], first[v], readers[v] = v, i, []
             continue
         for v in n.outputs:
             root[v], first[v], readers[v] = v, i, []
     end = len(g.nodes)
     last = {r: max(readers[r], default=first[r]) for r in first}
-    pinned = set(g.inputs) | {root[v] for v in g.outputs}
+    # A graph may return a literal (folded constant): it has no buffer.
+    pinned = set(g.inputs) | {root[v] for v in g.outputs if isinstance(v, Value)}
     for r in pinned:
         last[r] = end
     names: dict[Value, list[Value]] = {}

@@ -315,7 +315,9 @@ def pinv(a: Any, rcond: Any = None, hermitian: bool = False, *, rtol: Any = None
 
 @implements(np.linalg.lstsq)
 def lstsq(a: Any, b: Any, rcond: Any = None) -> Any:
-    a = _as_float_stack(a, "np.linalg.lstsq")
+    known = None if isinstance(a, TracedArray) else np.asarray(a)
+    # Only b may be traced (a fixed design matrix): lift a onto b's trace.
+    a = _as_float_stack(as_tracer(a, b), "np.linalg.lstsq")
     if a.ndim != 2:
         raise error(OpTypeError, "np.linalg.lstsq needs a 2-d matrix")
     m, n = a.shape
@@ -326,14 +328,23 @@ def lstsq(a: Any, b: Any, rcond: Any = None) -> Any:
     eps = float(np.finfo(a.dtype).eps)
     relative = eps * max(m, n) if rcond is None else float(rcond)
     x = np.matmul(pinv(a, rcond=relative), rhs)
-    rank = np.sum(s > relative * np.max(s), dtype=np.int64)
-    if m > n:
-        # NumPy returns no residuals when the rank is deficient; here the
-        # residuals are always returned (the shape must be static).
+    rank = np.sum(s > relative * np.max(s), dtype=np.int32)  # NumPy's rank is int32
+    if m > n and known is not None and _rank(known, relative) < n:
+        # NumPy returns no residuals for a rank-deficient matrix; a matrix
+        # that is not traced has a rank known now, so the shape can follow.
+        residuals = np.zeros((0,), a.dtype) + 0 * np.sum(s)
+    elif m > n:
+        # A traced matrix's rank is only known when the graph runs, but the
+        # shape must be static: the residuals are returned whatever the rank.
         residuals = np.sum((np.matmul(a, x) - rhs) ** 2, axis=0)
     else:
         residuals = np.zeros((0,), a.dtype) + 0 * np.sum(s)
     return (x[:, 0] if vector else x), residuals, rank, s
+
+
+def _rank(a: np.ndarray, rcond: float) -> int:
+    s = np.linalg.svd(a.astype(np.result_type(a, np.float32), copy=False), compute_uv=False)
+    return int(np.sum(s > rcond * np.max(s))) if s.size else 0
 
 
 @implements(np.linalg.cond)

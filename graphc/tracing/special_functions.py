@@ -1,7 +1,8 @@
 """``scipy.special`` on traced arrays.
 
 The ufuncs with an IR op of their own (gammaln, digamma, erfc, erfinv,
-ndtri, log_ndtr, i0e, i1e) map to it directly; the others are composed from
+ndtri, log_ndtr, i0e, i1e, the incomplete gamma and beta functions and
+their inverses, stdtr) map to it directly; the others are composed from
 ops here, each written so that it keeps SciPy's values at the edges (0, the
 infinities) and its gradient stays finite where SciPy's function is smooth.
 ``logsumexp``, ``softmax``, ``log_softmax`` and ``polygamma`` are Python
@@ -39,6 +40,14 @@ DIRECT.update(
         sp.log_ndtr: "log_ndtr",
         sp.i0e: "i0e",
         sp.i1e: "i1e",
+        sp.gammainc: "gammainc",
+        sp.gammaincc: "gammaincc",
+        sp.betainc: "betainc",
+        sp.stdtr: "stdtr",
+        sp.gammaincinv: "gammaincinv",
+        sp.gammainccinv: "gammainccinv",
+        sp.betaincinv: "betaincinv",
+        sp.betainccinv: "betainccinv",
     }
 )
 
@@ -78,8 +87,29 @@ def _logit(x: Any) -> Any:
     return np.log(x) - np.log1p(-x)
 
 
+def _chdtr(v: Any, x: Any) -> Any:
+    return sp.gammainc(v * 0.5, x * 0.5)
+
+
+def _chdtrc(v: Any, x: Any) -> Any:
+    return sp.gammaincc(v * 0.5, x * 0.5)
+
+
+def _gdtr(a: Any, b: Any, x: Any) -> Any:
+    # SciPy's gdtr is NaN for x < 0 even where a * x is not negative.
+    return np.where(x < 0, np.nan, sp.gammainc(b, a * x))
+
+
+def _gdtrc(a: Any, b: Any, x: Any) -> Any:
+    return np.where(x < 0, np.nan, sp.gammaincc(b, a * x))
+
+
 COMPOSITE.update(
     {
+        sp.chdtr: _chdtr,
+        sp.chdtrc: _chdtrc,
+        sp.gdtr: _gdtr,
+        sp.gdtrc: _gdtrc,
         sp.xlogy: _xlogy,
         sp.xlog1py: _xlog1py,
         sp.entr: _entr,

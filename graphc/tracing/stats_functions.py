@@ -1,9 +1,9 @@
 """``scipy.stats`` densities on traced arrays, built from the special
-functions: ``pdf``/``logpdf``/``cdf``/``logcdf``/``sf``/``logsf`` where a
-closed form exists (``norm`` has all six; ``t``, ``gamma``, ``beta``,
-``chi2``, ``expon``, ``laplace``, ``logistic`` have densities and, where
-elementary, distribution functions), ``poisson.pmf``/``logpmf``,
-``dirichlet`` and ``multivariate_normal`` (via Cholesky) densities.
+functions: ``pdf``/``logpdf``/``cdf``/``logcdf``/``sf``/``logsf`` for
+``norm``, ``t``, ``gamma``, ``beta``, ``chi2`` (through the incomplete gamma
+and beta functions), ``expon`` and ``logistic``; ``laplace`` densities;
+``poisson.pmf``/``logpmf``, ``dirichlet`` and ``multivariate_normal`` (via
+Cholesky) densities.
 Parameters broadcast like SciPy's; results are float64 as SciPy's are.
 Outside the support the log-density is -inf; invalid parameters give NaN.
 
@@ -94,6 +94,55 @@ def _logistic_logcdf(z: Any) -> Any:
     return -np.logaddexp(0.0, -z)
 
 
+# Distribution functions. Outside the support they are 0 or 1 exactly; the
+# operand is made safe there so gradients stay finite (the select then picks
+# the constant). Upper tails use the upper functions (gammaincc, the t law's
+# symmetry, I_(1-x)(b, a)), so sf and logsf keep relative accuracy where the
+# cdf is close to 1.
+def _gamma_tails(z: Any, a: Any) -> tuple[Any, Any]:
+    positive = z > 0
+    safe = np.where(positive, z, 1.0)
+    return (
+        np.where(positive, sp.gammainc(a, safe), 0.0),
+        np.where(positive, sp.gammaincc(a, safe), 1.0),
+    )
+
+
+def _beta_tails(z: Any, a: Any, b: Any) -> tuple[Any, Any]:
+    inside = (z > 0) & (z < 1)
+    safe = np.where(inside, z, 0.5)
+    below = z <= 0
+    return (
+        np.where(inside, sp.betainc(a, b, safe), np.where(below, 0.0, 1.0)),
+        np.where(inside, sp.betainc(b, a, 1.0 - safe), np.where(below, 1.0, 0.0)),
+    )
+
+
+def _chi2_tails(z: Any, df: Any) -> tuple[Any, Any]:
+    return _gamma_tails(z * 0.5, df * 0.5)
+
+
+def _t_tails(z: Any, df: Any) -> tuple[Any, Any]:
+    return sp.stdtr(df, z), sp.stdtr(df, -z)
+
+
+def _log_tail(near: Any, far: Any) -> Any:
+    # log(near), through log1p(-far) where near is close to 1 (there the
+    # rounding of near would swamp the answer). Each branch gets an operand
+    # that is safe for it, so the other branch's gradient is not NaN.
+    big = near > 0.5
+    return np.where(big, np.log1p(-np.where(big, far, 0.0)), np.log(np.where(big, 1.0, near)))
+
+
+def _tails(fn: Callable[..., tuple[Any, Any]]) -> dict[str, Callable[..., Any]]:
+    return {
+        "cdf": lambda *args: fn(*args)[0],
+        "sf": lambda *args: fn(*args)[1],
+        "logcdf": lambda *args: _log_tail(*fn(*args)),
+        "logsf": lambda *args: _log_tail(*reversed(fn(*args))),
+    }
+
+
 def _expon_sf(z: Any) -> Any:
     return np.where(z >= 0, np.exp(-np.maximum(z, 0.0)), 1.0)
 
@@ -106,10 +155,10 @@ CONTINUOUS: dict[str, dict[str, Callable[..., Any]]] = {
         "sf": lambda z: sp.ndtr(-z),
         "logsf": lambda z: sp.log_ndtr(-z),
     },
-    "t": {"logpdf": _t_logpdf},
-    "gamma": {"logpdf": _gamma_logpdf},
-    "beta": {"logpdf": _beta_logpdf},
-    "chi2": {"logpdf": _chi2_logpdf},
+    "t": {"logpdf": _t_logpdf, **_tails(_t_tails)},
+    "gamma": {"logpdf": _gamma_logpdf, **_tails(_gamma_tails)},
+    "beta": {"logpdf": _beta_logpdf, **_tails(_beta_tails)},
+    "chi2": {"logpdf": _chi2_logpdf, **_tails(_chi2_tails)},
     "expon": {
         "logpdf": _expon_logpdf,
         "sf": _expon_sf,
@@ -124,6 +173,15 @@ CONTINUOUS: dict[str, dict[str, Callable[..., Any]]] = {
         "logsf": lambda z: _logistic_logcdf(-z),
     },
     "laplace": {"logpdf": _laplace_logpdf},
+}
+
+
+# The shape parameters' valid ranges (SciPy's _argcheck); elsewhere NaN.
+ARGCHECK: dict[str, Callable[..., Any]] = {
+    "t": lambda df: df > 0,
+    "gamma": lambda a: a > 0,
+    "chi2": lambda df: df > 0,
+    "beta": lambda a, b: (a > 0) & (b > 0),
 }
 
 
@@ -160,7 +218,11 @@ def _continuous(method: str) -> Callable[..., Any]:
             value = value - np.log(scale)
             if method == "pdf":
                 value = np.exp(value)
-        # Non-positive scales are invalid, as in SciPy.
+        # Non-positive scales and shapes out of range are invalid, as in SciPy.
+        check = ARGCHECK.get(self.name)
+        if check is not None:
+            valid = valid & check(*shapes)
+        value = np.where(np.isnan(z), math.nan, value)
         return np.where(valid, value, math.nan)
 
     return impl

@@ -593,6 +593,14 @@ def test_sorting_special_and_factorization_ops_match_the_interpreter() -> None:
         sv, gv, rv = (b.input(TensorType(a.shape, dtype)) for a in (spd, gen, rhs))
         outs = [b.argsort(xv), *(b.emit(op, xv) for op in unary)]
         outs += [b.polygamma(b.abs(xv), n=k) for k in range(3)]
+        # the incomplete gamma and beta functions (SciPy's C code), their
+        # shape-parameter derivatives (loops of ops)
+        pos, unit = b.add(b.abs(xv), 0.5), b.sigmoid(xv)
+        outs += [b.gammainc(pos, 2.0), b.gammaincc(2.0, pos), b.stdtr(pos, xv)]
+        outs += [b.betainc(pos, 1.5, unit), b.gammainc_grad_a(pos, 2.0)]
+        outs += list(b.betainc_grad(pos, 1.5, unit))
+        outs += [b.gammaincinv(pos, unit), b.gammainccinv(pos, unit)]
+        outs += [b.betaincinv(pos, 2.0, unit), b.betainccinv(pos, 2.0, unit)]
         outs += [b.cholesky(sv), b.solve(gv, rv), *b.slogdet(gv)]
         outs += [b.triangular_solve(gv, rv, lower=False, transpose_a=True, unit_diagonal=False)]
         w, v = b.eigh(sv)

@@ -122,9 +122,24 @@ def _expm() -> Graph:
     return _graph(make)
 
 
+def _gammainc_grad_a() -> Graph:
+    return _graph(lambda b, x, y, p: b.gammainc_grad_a(b.add(b.abs(x), 0.5), b.abs(y)))
+
+
+def _betainc_grad() -> Graph:
+    def make(b: GraphBuilder, x: object, y: object, p: object) -> object:
+        u = b.sigmoid(b.add(x, y))
+        da, db = b.betainc_grad(b.add(b.abs(x), 0.5), b.add(b.abs(y), 0.2), u)
+        return b.sub(da, db)
+
+    return _graph(make)
+
+
 MAKERS: dict[str, Callable[[], Graph]] = {
     "expm": _expm,
     "polygamma": _polygamma,
+    "gammainc_grad_a": _gammainc_grad_a,
+    "betainc_grad": _betainc_grad,
     "fusion": _fusion,
     "remat": _remat,
     "optimization_barrier": _barrier,

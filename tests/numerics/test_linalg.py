@@ -248,3 +248,25 @@ def test_constant_matrices_join_the_trace() -> None:
     check_all(
         lambda b: sl.cho_solve((SPD[0], False), b) + sl.solve_triangular(c, b, lower=True), B[0]
     )
+
+
+def test_lstsq_results_follow_numpy() -> None:
+    """Solution, residuals, rank (int32) and singular values as NumPy gives
+    them, including the empty residuals of a matrix with m <= n and of a
+    rank-deficient matrix that is not traced (its rank is known when tracing).
+    A traced tall matrix always returns its residuals (static shapes)."""
+    tall, wide = RNG.normal(size=(5, 3)), RNG.normal(size=(2, 4))
+    deficient = np.outer(RNG.normal(size=5), RNG.normal(size=3))
+    rhs, rhs2 = RNG.normal(size=5), RNG.normal(size=(5, 2))
+    check_all(lambda a, b: np.linalg.lstsq(a, b), tall, rhs)
+    check_all(lambda a, b: np.linalg.lstsq(a, b), tall, rhs2)
+    check_all(lambda a, b: np.linalg.lstsq(a, b), wide, rhs2[:2])
+    check_all(lambda a, b: np.linalg.lstsq(a, b), A[0], V)
+    check_all(lambda b: np.linalg.lstsq(deficient, b), rhs2)
+    for backend in ("numpy", "llvm"):
+        x, res, rank, s = gc.jit(lambda a, b: np.linalg.lstsq(a, b), backend=backend)(
+            deficient, rhs
+        )
+        assert rank == 1 and rank.dtype == np.int32
+        np.testing.assert_allclose(x, np.linalg.lstsq(deficient, rhs)[0], rtol=1e-10)
+        np.testing.assert_allclose(res, [np.sum((deficient @ x - rhs) ** 2)], rtol=1e-10)

@@ -54,6 +54,8 @@ def _inputs(ufunc: np.ufunc, dtype: type, other: type) -> tuple[np.ndarray, ...]
     if ufunc.nin == 1:
         return (values(dtype, big=True),)
     x, y = values(dtype, big=True), values(other)
+    if ufunc.nin == 3:  # betainc(a, b, x): the third operand varies along a new axis
+        return x.reshape(-1, 1, 1), y.reshape(1, -1, 1), values(other).reshape(1, 1, -1)
     if ufunc is np.power and np.dtype(other).kind in "bi":
         y = np.abs(y)[np.abs(y) < 9].astype(other)  # NumPy raises for negative integer powers
     if ufunc in (np.left_shift, np.right_shift):
