@@ -116,6 +116,8 @@ def _log_exp_ok(m: Match) -> bool:
     inner = m.arg_node(0, "exp")
     if inner is None or not inner.inputs[0].type.dtype.is_float:
         return False
+    if m.out.dtype not in _EXP_SAFE:
+        return False  # 16-bit floats overflow sooner: no bounds known here, no rewrite
     lo, hi = _EXP_SAFE[m.out.dtype]
     f = m.facts(inner.inputs[0])
     return lo <= f.lo and f.hi <= hi and not f.neg_zero
