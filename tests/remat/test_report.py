@@ -101,39 +101,24 @@ def test_labels_are_per_value_and_saved_is_what_the_backward_reads() -> None:
     step = gc.jit(gc.value_and_grad(loss), backend="numpy")
     step(params, x, y)
     g, memory = step.optimized_graph, step.memory
-    rows = {r.name: r for r in memory.values}
-    by_name = {}
-    for n in g.nodes:
-        for v in n.outputs:
-            by_name[v] = f"%{len(by_name)}"
-    backward = [n for n in g.nodes if n.loc is not None and n.loc.derived == "vjp"]
-    read_back = {x for n in backward for x in n.inputs}
-    forward_made = [v for n in g.nodes if n.loc is None or n.loc.derived is None for v in n.outputs]
     layer = next(r for r in memory.values if r.op.startswith("matmul > add > tanh > "))
     assert layer.hows[:3] == ("temporary", "temporary", "saved")
     assert set(layer.hows[3:]) == {"temporary"}
     assert layer.how.startswith("2 temporary > saved > ")
-    # The saved column: the buffers of forward values the backward reads, by a
-    # direct count over the graph.
-    kept = {by_name[v] for v in forward_made if v in read_back}
-    buffers = {r.name for r in memory.values for v in kept if v in _members(r, g, memory)}
-    assert memory.saved_bytes == sum(rows[b].nbytes for b in buffers) == 4 * x.nbytes
-    assert memory.recomputed == 0
-
-
-def _members(row: Any, g: Any, memory: Any) -> set[str]:
-    """Printed names of the values written into ``row``'s buffer."""
-    names, k = {}, 0
-    for n in g.nodes:
+    # The saved column, by a direct count over the graph: the buffers holding a
+    # value made by the forward (no derived location) that a backward node reads.
+    backward = [n for n in g.nodes if n.loc is not None and n.loc.derived == "vjp"]
+    read_back = {x for n in backward for x in n.inputs}
+    kept = {v for n in g.nodes if n.loc is None or n.loc.derived is None for v in n.outputs}
+    kept &= read_back
+    buffer_of = {}
+    for n in g.nodes:  # in order: an alias's operand has its buffer already
         for v in n.outputs:
-            names[v] = f"%{k}"
-            k += 1
-    root = {v: v for v in memory.plan.offsets}
-    for v in names:
-        a = memory.plan.aliases.get(v)
-        if a is not None and a in root:
-            root[v] = root[a]
-    return {names[v] for v, r in root.items() if names[r] == row.name}
+            a = memory.plan.aliases.get(v)
+            buffer_of[v] = buffer_of.get(a, a) if a is not None else v
+    buffers = {buffer_of[v] for v in kept if buffer_of[v] in memory.plan.offsets}
+    assert memory.saved_bytes == sum(v.type.nbytes for v in buffers) == 4 * x.nbytes
+    assert memory.recomputed == 0
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
