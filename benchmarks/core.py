@@ -30,12 +30,15 @@ class Runner:
     the same steps of training (loss curves change the arithmetic: a confident softmax
     produces subnormal floats, which are slow). `state()` returns what the step updates
     (or W3's gradient), as NumPy arrays in the workload's canonical layout, for `--check`.
+    `prepare()`, where the library can compile ahead of time, compiles the step without
+    running it (the memory probe then measures the steps alone, not the compiler).
     """
 
     step: Callable[[], Any]
     reset: Callable[[], None]
     state: Callable[[], dict[str, np.ndarray]] = field(default=lambda: {})
     note: str = ""
+    prepare: Callable[[], None] | None = None
 
 
 @dataclass

@@ -85,11 +85,15 @@ def value_and_grad_entry(
             runner.note = f"{label}; {extra}" if extra else label + " "
         return loss
 
+    def prepare() -> None:
+        compiled.lower(params, *problem.batches[0])
+
     runner = Runner(
         step=step,
         reset=numpy_reset(params, problem.params, opt, feed),
         state=lambda: params,
         note=label,
+        prepare=prepare if backend != "interpret" else None,
     )
     return runner
 
@@ -124,14 +128,26 @@ def train_step_entry(
         live[0], loss = compiled(live[0], *feed())
         if runner.note == "gc.train_step" and backend != "interpret":  # once compiled
             extra = memory_note(compiled.jitted.memory, problem.info.get("activation_bytes"))
-            runner.note += f"; {extra}" if extra else " "
+            parts = compiled.memory(live[0], *problem.batches[0])
+            extra += "; " if extra else ""
+            extra += ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in parts.items())
+            runner.note += f"; {extra}"
         return loss
 
     def reset() -> None:
         live[0] = compiled.init(problem.params)
         feed.reset()
 
-    runner = Runner(step=step, reset=reset, state=lambda: live[0].params, note="gc.train_step")
+    def prepare() -> None:
+        compiled.lower(live[0], *problem.batches[0])
+
+    runner = Runner(
+        step=step,
+        reset=reset,
+        state=lambda: live[0].params,
+        note="gc.train_step",
+        prepare=prepare if backend != "interpret" else None,
+    )
     return runner
 
 

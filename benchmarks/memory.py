@@ -1,4 +1,4 @@
-"""Peak memory of one implementation's training step, measured in a fresh process.
+"""Memory of one implementation's training step, measured in a fresh process.
 
 NumPy, PyTorch and XLA each have their own allocator, and only NumPy reports to
 tracemalloc, so the one measure all share is the resident memory of the process. Each
@@ -7,26 +7,30 @@ caches cannot be charged to another. The child (Linux only, it reads /proc/self/
 
 1. imports the libraries and runs each once on a tiny problem (thread pools, BLAS
    buffers, compiler start-up), builds the host data, then records `base` (RssAnon);
-2. builds the implementation and runs its first step (compiles) and two more, then runs
-   the GC and glibc's `malloc_trim` and records `warm` (RssAnon and VmRSS);
-3. resets the high-water mark (writes 5 to /proc/self/clear_refs), runs `steps` steps
-   and reads VmHWM.
+2. builds the implementation and, where the library compiles ahead of time (JAX's
+   `lower().compile()`, graphc's `lower`), compiles its step without running it; runs the
+   GC and glibc's `malloc_trim`, and records `before` (RSS just before the first step);
+3. resets the high-water mark (writes 5 to /proc/self/clear_refs), runs the first step
+   and `steps` more, and reads VmHWM.
 
 Reported, in bytes:
-- `state`: warm.RssAnon - base.RssAnon, the anonymous memory the implementation keeps
-  between steps: its copy of the parameters, optimizer state, preallocated buffers and
-  arenas, plus runtime leftovers (compiled code, thread stacks). File-backed pages (library
-  code touched on first use) are excluded.
-- `step`: VmHWM - warm.VmRSS, the most the step needs on top of that (activations,
-  gradients, temporaries that are freed again).
+- `step`: VmHWM - before.VmRSS, the step's own memory: peak RSS minus RSS just before
+  the first step. Everything the steps allocate counts, whether it is freed after each
+  step (activations, gradients, temporaries) or kept for the next (a workspace touched on
+  the first call, PyTorch's `.grad` tensors, optimizer state created lazily).
+- `state`: before.RssAnon - base.RssAnon, what building and compiling leave resident
+  before any step: the implementation's copy of the parameters, eagerly made optimizer
+  state, compiled code. Buffers allocated but never touched are not resident yet.
 - `peak`: state + step.
-- `first_call`: the high-water mark over base while building and first calling (compile).
+- `first_call`: the high-water mark over base while building and compiling (for an
+  implementation that cannot compile ahead of time, compiling falls in `step`).
 - `traced_step`: tracemalloc's peak over one more step, which sees only NumPy-allocated
   memory: exact for the NumPy and graphc entries, near zero for PyTorch and JAX.
 
 The child runs with glibc's mmap threshold pinned (MALLOC_MMAP_THRESHOLD_), so large
-arrays go straight to mmap and their pages return to the system when freed, for every
-library alike; the timing process keeps the default allocator.
+arrays go straight to mmap, their pages are resident only once written, and they return
+to the system when freed, for every library alike; the timing process keeps the default
+allocator.
 
 Run as `python -m benchmarks.memory W4 torch` to probe one pair by hand.
 """
@@ -137,33 +141,33 @@ def measure(workload_name: str, impl: str, quick: bool, steps: int) -> dict[str,
     base = _status()
     try:
         runner = workload.impls[impl](problem)
+        if runner.prepare is not None:
+            runner.prepare()
     except Unavailable as e:
         return {"error": f"unavailable: {e}"}
-    out = runner.step()
     first_call = _status()["VmHWM"] - base["VmRSS"]
-    for _ in range(2):
-        out = runner.step()
     _release_free_memory()
-    warm = _status()
+    before = _status()
     _reset_high_water_mark()
-    for _ in range(steps):
+    for _ in range(1 + steps):
         out = runner.step()
     peak = _status()["VmHWM"]
     tracemalloc.start()
-    before, _ = tracemalloc.get_traced_memory()
+    before_traced, _ = tracemalloc.get_traced_memory()
     out = runner.step()
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     del out
-    state = warm["RssAnon"] - base["RssAnon"]
-    step = peak - warm["VmRSS"]
+    state = before["RssAnon"] - base["RssAnon"]
+    step = peak - before["VmRSS"]
     return {
         "state": state,
         "step": step,
         "peak": state + step,
         "first_call": first_call,
-        "traced_step": traced_peak - before,
-        "steps": steps,
+        "traced_step": traced_peak - before_traced,
+        "steps": 1 + steps,
+        "ahead_of_time": runner.prepare is not None,
     }
 
 

@@ -83,8 +83,9 @@ def print_header(env: dict[str, Any], summary: str, quick: bool) -> None:
     if quick:
         print("QUICK RUN: reduced sizes and repeats; a smoke test, not comparable numbers.")
     print("time = median time per step over samples (min-max); vs X = median / X's median")
-    print("(< 1 means faster than X). peak = state kept between steps + step's own high-water")
-    print("mark, resident MiB measured in a fresh process (see benchmarks/README.md).")
+    print("(< 1 means faster than X). peak = state before the first step + the step's own")
+    print("memory (peak RSS minus RSS just before the first step), resident MiB measured in")
+    print("a fresh process (see benchmarks/README.md).")
 
 
 def print_workload(title: str, results: dict[str, dict[str, Any]]) -> None:
@@ -108,6 +109,22 @@ def print_workload(title: str, results: dict[str, dict[str, Any]]) -> None:
         if len(r["samples_s"]) < 5:
             line += f"  ({len(r['samples_s'])} samples)"
         print(line)
+    ratios = _step_memory_ratios(results, "jax")
+    if ratios:
+        print("  step memory / jax's: " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()))
+
+
+def _step_memory_ratios(results: dict[str, dict[str, Any]], peer: str) -> dict[str, float]:
+    """Each entry's step memory over ``peer``'s (the issues' memory targets)."""
+    ref = (results.get(peer, {}).get("memory") or {}).get("step")
+    if not ref:
+        return {}
+    out = {}
+    for name, r in results.items():
+        step = (r.get("memory") or {}).get("step")
+        if name != peer and step is not None:
+            out[name] = step / ref
+    return out
 
 
 def print_contention(share: float | None) -> None:

@@ -27,7 +27,15 @@ RECOMPUTE = "recompute"
 
 @dataclass(frozen=True)
 class ValueRow:
-    """One planned intermediate: its size, where it came from and how long it lives."""
+    """One planned buffer: its size, where its values came from and how long it lives.
+
+    ``hows`` labels each value written into the buffer (one, or an in-place
+    chain), in order: ``"saved"`` (made by the forward and read by the
+    backward: what the backward keeps), ``"recomputed"`` (computed a second
+    time, by rematerialization) or ``"temporary"`` (anything else). ``how`` is
+    the one label they share, or them in order joined by " > " as ``op`` is (a
+    run of one label as "2 temporary").
+    """
 
     name: str  # as printed in the optimized graph ("%12")
     nbytes: int
@@ -35,7 +43,8 @@ class ValueRow:
     line: str  # the user's source line, "" when unknown
     first: int  # schedule position that computes it
     last: int  # schedule position of its last reader
-    how: str  # "saved" (computed once, kept until read) or "recomputed"
+    how: str  # "saved", "recomputed", "temporary", or per value ("2 temporary > saved")
+    hows: tuple[str, ...] = ()  # one label per value in the buffer, in order
 
     def __str__(self) -> str:
         return (
@@ -104,8 +113,9 @@ def value_rows(g: Graph, plan: MemoryPlan) -> list[ValueRow]:
     """Every buffer ``plan`` places, largest first (then in schedule order).
 
     A buffer that values are written into in place (``plan.aliases``) is one
-    row: its ops in order ("matmul > add > tanh"), the last one's line, and a
-    live range up to the last reader of any of them.
+    row: its ops in order ("matmul > add > tanh"), a label per value (see
+    :class:`ValueRow`), the last one's line, and a live range up to the last
+    reader of any of them.
     """
     live = live_intervals(g)
     names: dict[Value, str] = {}
@@ -123,9 +133,13 @@ def value_rows(g: Graph, plan: MemoryPlan) -> list[ValueRow]:
         if a is not None and a in root:
             root[v] = root[a]
             chain[root[v]].append(v)
+    backward = {n for n in g.nodes if "vjp" in _derived(n)}
+    read_by_backward: set[Value] = set()
+    for n in backward:
+        read_by_backward.update(x for x in n.inputs if isinstance(x, Value))
     rows = []
     for r, members in chain.items():
-        ops, recomputed = [], False
+        ops, hows = [], []
         for v in members:
             n, k = where[v]
             origin = _origin(n, k)
@@ -133,9 +147,13 @@ def value_rows(g: Graph, plan: MemoryPlan) -> list[ValueRow]:
             if origin is not n:
                 op += f" in a {n.attrs.get('kind', 'fused')} fusion"
             ops.append(op)
-            recomputed = recomputed or any(
-                m.loc is not None and m.loc.derived == RECOMPUTE for m in (origin, n)
-            )
+            made = {m.loc.derived if m.loc is not None else None for m in (origin, n)}
+            if RECOMPUTE in made:
+                hows.append("recomputed")
+            elif "vjp" not in made and v in read_by_backward:
+                hows.append("saved")
+            else:
+                hows.append("temporary")
         n, k = where[members[-1]]
         loc = _origin(n, k).loc or n.loc
         line = ""
@@ -151,11 +169,26 @@ def value_rows(g: Graph, plan: MemoryPlan) -> list[ValueRow]:
                 line,
                 live[r][0],
                 max(live[v][1] for v in members),
-                "recomputed" if recomputed else "saved",
+                _label(hows),
+                tuple(hows),
             )
         )
     rows.sort(key=lambda row: (-row.nbytes, row.first))
     return rows
+
+
+def _label(hows: list[str]) -> str:
+    """Per-value labels in order, a run of one label written once with its count
+    ("2 temporary > saved > 2 temporary"); one label alone when all agree."""
+    runs: list[list[Any]] = []
+    for h in hows:
+        if runs and runs[-1][0] == h:
+            runs[-1][1] += 1
+        else:
+            runs.append([h, 1])
+    if len(runs) == 1:
+        return str(runs[0][0])
+    return " > ".join(h if k == 1 else f"{k} {h}" for h, k in runs)
 
 
 def _derived(n: Node) -> set[str | None]:
@@ -163,14 +196,6 @@ def _derived(n: Node) -> set[str | None]:
     if not n.subgraphs:
         return {n.loc.derived if n.loc is not None else None}
     return set().union(*(_derived(m) for sub in n.subgraphs for m in sub.nodes))
-
-
-def backward_start(g: Graph) -> int | None:
-    """Schedule position of the first node that computes a derivative, if any."""
-    for i, n in enumerate(g.nodes):
-        if "vjp" in _derived(n):
-            return i
-    return None
 
 
 class MemoryReport:
@@ -241,16 +266,15 @@ class MemoryReport:
 
     @property
     def saved_bytes(self) -> int:
-        """Bytes of forward values kept for the backward: computed before the
-        first derivative and still alive there (0 without a backward)."""
-        start = backward_start(self.graph)
-        if start is None:
-            return 0
-        return sum(r.nbytes for r in self.values if r.first < start <= r.last)
+        """Bytes of forward values the backward reads: what it keeps from the
+        forward (0 without a backward). A buffer counts once, whatever else is
+        written into it in place before or after."""
+        return sum(r.nbytes for r in self.values if "saved" in r.hows)
 
     @property
     def recomputed(self) -> int:
-        return sum(1 for r in self.values if r.how == "recomputed")
+        """Values computed a second time (each value of an in-place chain counts)."""
+        return sum(r.hows.count("recomputed") for r in self.values)
 
     def live_at_peak(self, n: int = 3) -> list[ValueRow]:
         """The ``n`` largest values alive where the most bytes are."""
@@ -313,7 +337,7 @@ class MemoryReport:
         ax.axhline(self.lower_bound_bytes / mib, color="tab:gray", ls=":", label="lower bound")
         if budget is not None:
             ax.axhline(budget / mib, color="tab:red", label="budget")
-        again = [r for r in self.values if r.how == "recomputed"]
+        again = [r for r in self.values if "recomputed" in r.hows]
         if again:
             ax.scatter(
                 [r.first for r in again],

@@ -114,10 +114,16 @@ def jax_runner(
 
     live = fresh()
     # Without jax_enable_x64, JAX holds integers as int32; convert once here, not per step.
-    feed = cycle([tuple(jax.device_put(_x32(a)) for a in b) for b in batches or problem.batches])
+    device_batches = [tuple(jax.device_put(_x32(a)) for a in b) for b in batches or problem.batches]
+    feed = cycle(device_batches)
+    compiled: list[Any] = [train]
+
+    def prepare() -> None:
+        # Ahead-of-time: the executable the steps then call, compiled without running.
+        compiled[0] = train.lower(live[0], live[1], *device_batches[0]).compile()
 
     def step() -> Any:
-        params, opt_state, loss = train(live[0], live[1], *feed())
+        params, opt_state, loss = compiled[0](live[0], live[1], *feed())
         live[:] = [params, opt_state]
         jax.block_until_ready((params, opt_state, loss))
         return loss
@@ -127,7 +133,10 @@ def jax_runner(
         feed.reset()
 
     return Runner(
-        step=step, reset=reset, state=lambda: {k: np.asarray(v) for k, v in live[0].items()}
+        step=step,
+        reset=reset,
+        state=lambda: {k: np.asarray(v) for k, v in live[0].items()},
+        prepare=prepare,
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..core import Problem, Runner, Workload, require
-from ..graphc_entries import jit_entries, require_graphc
+from ..graphc_entries import jit_entries, memory_note, require_graphc
 
 SIZE, QUICK_SIZE = 2**22, 2**12
 
@@ -92,17 +92,26 @@ def jax_impl(problem: Problem) -> Runner:
     def f_jax(x: Any) -> Any:
         return jnp.sum(jnp.tanh(x) * jax.nn.sigmoid(2.0 * x) + 0.5 * x * x - jnp.exp(-x * x))
 
-    compiled = jax.jit(jax.value_and_grad(f_jax))
+    jitted = jax.jit(jax.value_and_grad(f_jax))
     x = jax.device_put(problem.batches[0][0])
     last: list[Any] = [None]
+    compiled: list[Any] = [jitted]
+
+    def prepare() -> None:
+        compiled[0] = jitted.lower(x).compile()
 
     def step() -> Any:
-        value, grad = compiled(x)
+        value, grad = compiled[0](x)
         jax.block_until_ready((value, grad))
         last[0] = grad
         return value
 
-    return Runner(step=step, reset=_stateless, state=lambda: {"grad": np.asarray(last[0])})
+    return Runner(
+        step=step,
+        reset=_stateless,
+        state=lambda: {"grad": np.asarray(last[0])},
+        prepare=prepare,
+    )
 
 
 def graphc_impl(problem: Problem, *, backend: str) -> Runner:
@@ -115,9 +124,20 @@ def graphc_impl(problem: Problem, *, backend: str) -> Runner:
     def step() -> Any:
         value, grad = compiled(x)
         last[0] = grad
+        if not runner.note and backend != "interpret":  # once compiled
+            runner.note = memory_note(compiled.memory) or " "
         return value
 
-    return Runner(step=step, reset=_stateless, state=lambda: {"grad": np.asarray(last[0])})
+    def prepare() -> None:
+        compiled.lower(x)
+
+    runner = Runner(
+        step=step,
+        reset=_stateless,
+        state=lambda: {"grad": np.asarray(last[0])},
+        prepare=prepare if backend != "interpret" else None,
+    )
+    return runner
 
 
 WORKLOAD = Workload(

@@ -4,9 +4,13 @@ Activation-heavy: the weights are 8 MiB, but each layer's output is 8 MiB and th
 backward needs 31 of them (about 256 MiB). Without recomputation a training step cannot
 plan fewer bytes than that; a kernel that also keeps each tanh's derivative beside it
 doubles it. With `memory_budget=128 MiB` it must recompute to fit (`graphc-llvm-budget`).
+`graphc-llvm-relu` runs the same stack with ReLU in place of tanh: its derivative is
+`out > 0`, so the plan keeps the same activations and no mask or pre-activation beside them.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
@@ -60,6 +64,19 @@ def jax_impl(problem: Problem) -> Runner:
     return jax_mlp(problem, problem.info["depth"], "Tanh", False, "mse_loss", "sgd")
 
 
+def loss_relu(params: dict[str, Any], x: Any, y: Any) -> Any:
+    """W6 with ReLU layers, as a user writes it for graphc."""
+    h = x
+    for i in range(1, len(params) // 2 + 1):
+        h = np.maximum(h @ params[f"w{i}"] + params[f"b{i}"], 0.0)
+    return np.mean((h - y) ** 2)
+
+
+def relu_entry(problem: Problem) -> Runner:
+    """`gc.jit(gc.value_and_grad(loss_relu))` on LLVM: is the arena still the activations?"""
+    return value_and_grad_entry(loss_relu, "sgd", problem, backend="llvm")
+
+
 def budget_entry(problem: Problem) -> Runner:
     """`gc.jit(..., memory_budget=128 MiB)` on LLVM: the plan must fit by recomputing."""
     return value_and_grad_entry(
@@ -77,6 +94,7 @@ WORKLOAD = Workload(
         "jax": jax_impl,
         **training_entries(loss, "sgd"),
         "graphc-llvm-budget": budget_entry,
+        "graphc-llvm-relu": relu_entry,
     },
     default_repeat=5,
 )

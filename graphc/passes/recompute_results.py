@@ -112,7 +112,8 @@ def _reads_elementwise(body: Graph, formal: Value) -> bool:
         all(
             get_op(n.op).has("elementwise")
             and n.op not in REDUCE_OPS
-            and n.output.type == formal.type
+            # The loop shape, not the dtype: a bool mask is read by a select of floats.
+            and n.output.type.shape == formal.type.shape
             for n in readers
         )
         and formal not in body.outputs

@@ -359,8 +359,9 @@ class TrainStep:
     def memory(self, state: TrainState, *batch: Any) -> dict[str, int]:
         """Bytes of one step, by kind: ``parameters`` and ``optimizer_state`` (the
         state, updated in place when donated), ``activations`` (forward values
-        kept for the backward) and ``workspace`` (the planned arena every step
-        reuses, activations included; 0 on the interpreter).
+        the backward reads) and ``workspace`` (the buffer of intermediates the
+        executable allocates once and every step reuses: the planned arena,
+        activations included, plus kernel scratch; 0 on the interpreter).
 
         >>> import numpy as np, graphc as gc
         >>> step = gc.train_step(lambda p, x: ((x @ p["w"]) ** 2).mean(), gc.optim.SGD(0.1),
@@ -375,11 +376,16 @@ class TrainStep:
             return sum(int(np.asarray(x).nbytes) for x in tree_flatten(tree)[0])
 
         memory = self.lower(state, *batch).memory
+        workspace = 0
+        if memory is not None:
+            own = memory.backend_report
+            workspace = int(getattr(own, "arena_bytes", getattr(own, "buffer_bytes", 0)))
+            workspace = max(workspace, memory.plan_bytes)
         return {
             "parameters": size(state.params),
             "optimizer_state": size(state.opt_state),
             "activations": memory.saved_bytes if memory is not None else 0,
-            "workspace": memory.plan_bytes if memory is not None else 0,
+            "workspace": workspace,
         }
 
     def trace(self, state: TrainState, *batch: Any) -> Any:

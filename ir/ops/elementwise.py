@@ -268,24 +268,35 @@ power: Callable[..., Any] = _power if _LEGACY_HALF_POWER else np.power
 
 
 define_binary("pow", np.power, _pow_vjp, reference=power)
+
+
 # max and min are not commutative: on a tie of +0.0 and -0.0 NumPy returns
 # the second operand, so CSE must not merge max(x, y) with max(y, x).
-define_binary(
-    "max",
-    np.maximum,
-    lambda b, ct, out, x, y: (
-        b.mul(ct, _balanced_share(b, x, out, y)),
-        b.mul(ct, _balanced_share(b, y, out, x)),
-    ),
-)
-define_binary(
-    "min",
-    np.minimum,
-    lambda b, ct, out, x, y: (
-        b.mul(ct, _balanced_share(b, x, out, y)),
-        b.mul(ct, _balanced_share(b, y, out, x)),
-    ),
-)
+#
+# Ties: between two traced operands each gets half the cotangent (JAX's rule
+# for jnp.maximum). Against a constant (a literal: relu is max(x, 0.0), clip is
+# max/min with literals) the constant keeps the tie and x gets nothing there,
+# as relu's derivative at 0 is 0 in PyTorch and jax.nn.relu. The mask is then
+# ``out > c`` (``out < c`` for min): it reads only the result, so a fused
+# forward keeps the result alone for the backward instead of the result and
+# its input (or a mask beside it). Off exact ties both rules agree.
+def _extremum_vjp(greater: bool) -> Callable[..., tuple[Any, Any]]:
+    def vjp(b: Any, ct: Any, out: Any, x: Any, y: Any) -> tuple[Any, Any]:
+        if isinstance(x, Literal) or isinstance(y, Literal):
+            c = x if isinstance(x, Literal) else y
+            beyond = b.gt(out, c) if greater else b.lt(out, c)
+            share = b.select(beyond, ct, _lit(ct, 0.0))
+            return (None, share) if isinstance(x, Literal) else (share, None)
+        return (
+            b.mul(ct, _balanced_share(b, x, out, y)),
+            b.mul(ct, _balanced_share(b, y, out, x)),
+        )
+
+    return vjp
+
+
+define_binary("max", np.maximum, _extremum_vjp(True))
+define_binary("min", np.minimum, _extremum_vjp(False))
 define_binary("atan2", np.arctan2, _atan2_vjp)
 define_binary("rem", np.remainder, _rem_vjp)
 define_binary("floordiv", np.floor_divide, None)

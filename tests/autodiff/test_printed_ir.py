@@ -23,31 +23,28 @@ EXPECTED = textwrap.dedent(
     """\
     graph loss(%b1: f32[16], %b2: f32[1], %w1: f32[4,16], %w2: f32[16,1], %x: f32[32,4],
                %y: f32[32,1]) -> (f32[], f32[16], f32[1], f32[4,16], f32[16,1]) {
-      %0 = matmul %x, %w1                : f32[32,16]
-      %1 = add %0, %b1                   : f32[32,16]
-      %2 = max %1, 0.0                   : f32[32,16]
-      %3 = eq %1, %2                     : bool[32,16]
-      %4 = matmul %2, %w2                : f32[32,1]
-      %5 = add %4, %b2                   : f32[32,1]
-      %6 = sub %5, %y                    : f32[32,1]
-      %7 = mul %6, %6                    : f32[32,1]
-      %8 = reduce_sum %7 {axes=(0,1)}    : f32[]
-      %9 = mul %8, 0.03125               : f32[]
-      %10 = mul %6, 2.0                  : f32[32,1]
-      %11 = mul 0.03125, %10             : f32[32,1]
-      %12 = reduce_sum %11 {axes=(0,)}   : f32[1]
-      %13 = transpose %w2 {perm=(1,0)}   : f32[1,16]
-      %14 = matmul %11, %13              : f32[32,16]
-      %15 = transpose %2 {perm=(1,0)}    : f32[16,32]
-      %16 = matmul %15, %11              : f32[16,1]
-      %17 = eq 0.0, %2                   : bool[32,16]
-      %18 = select %17, 0.5:f32, 1.0:f32 : f32[32,16]
-      %19 = select %3, %18, 0.0:f32      : f32[32,16]
-      %20 = mul %14, %19                 : f32[32,16]
-      %21 = reduce_sum %20 {axes=(0,)}   : f32[16]
-      %22 = transpose %x {perm=(1,0)}    : f32[4,32]
-      %23 = matmul %22, %20              : f32[4,16]
-      return %9, %21, %12, %23, %16
+      %0 = matmul %x, %w1              : f32[32,16]
+      %1 = add %0, %b1                 : f32[32,16]
+      %2 = max %1, 0.0                 : f32[32,16]
+      %3 = matmul %2, %w2              : f32[32,1]
+      %4 = add %3, %b2                 : f32[32,1]
+      %5 = sub %4, %y                  : f32[32,1]
+      %6 = mul %5, %5                  : f32[32,1]
+      %7 = reduce_sum %6 {axes=(0,1)}  : f32[]
+      %8 = mul %7, 0.03125             : f32[]
+      %9 = mul %5, 2.0                 : f32[32,1]
+      %10 = mul 0.03125, %9            : f32[32,1]
+      %11 = reduce_sum %10 {axes=(0,)} : f32[1]
+      %12 = transpose %w2 {perm=(1,0)} : f32[1,16]
+      %13 = matmul %10, %12            : f32[32,16]
+      %14 = transpose %2 {perm=(1,0)}  : f32[16,32]
+      %15 = matmul %14, %10            : f32[16,1]
+      %16 = gt %2, 0.0                 : bool[32,16]
+      %17 = select %16, %13, 0.0:f32   : f32[32,16]
+      %18 = reduce_sum %17 {axes=(0,)} : f32[16]
+      %19 = transpose %x {perm=(1,0)}  : f32[4,32]
+      %20 = matmul %19, %17            : f32[4,16]
+      return %8, %18, %11, %20, %15
     }"""
 )
 
@@ -63,7 +60,7 @@ def test_value_and_grad_of_an_mlp_prints_as_expected():
     x, y = np.ones((32, 4), f32), np.ones((32, 1), f32)
     compiled = gc.jit(gc.value_and_grad(loss), backend="numpy").lower(params, x, y)
     assert str(compiled.optimized_graph) == EXPECTED
-    # the relu mask (%3) runs right after the relu: %1 then dies early (schedule_for_memory)
+    # the relu mask (%16) reads only the relu's result, so %1 dies right after the relu
     # forward (9 ops) plus backward: the joint graph stays under 3x the forward
     forward = gc.trace(loss, params, x, y)
     assert len(forward.nodes) == 9

@@ -149,9 +149,17 @@ def test_data_dependent_control_flow_under_grad_is_a_tracing_error():
 
 
 def test_ties_share_the_gradient_like_jax():
-    # np.maximum at a tie splits equally; max reduction shares among tied maxima
+    # np.maximum of two traced values at a tie splits equally; against a constant
+    # the constant keeps the tie (relu'(0) = 0, as in jax.nn.relu and PyTorch);
+    # max reduction shares among tied maxima
+    g = gc.grad(lambda x, y: np.sum(np.maximum(x, y)), argnums=(0, 1))
+    gx, gy = g(np.array([1.0, 2.0, 0.0]), np.array([1.0, 0.0, 3.0]))
+    np.testing.assert_allclose(gx, [0.5, 1.0, 0.0])
+    np.testing.assert_allclose(gy, [0.5, 0.0, 1.0])
     g = gc.grad(lambda x: np.sum(np.maximum(x, 1.0)))(np.array([1.0, 2.0, 0.0]))
-    np.testing.assert_allclose(g, [0.5, 1.0, 0.0])
+    np.testing.assert_allclose(g, [0.0, 1.0, 0.0])
+    g = gc.grad(lambda x: np.sum(np.minimum(1.0, x)))(np.array([1.0, 2.0, 0.0]))
+    np.testing.assert_allclose(g, [0.0, 0.0, 1.0])
     g = gc.grad(lambda x: np.max(x))(np.array([3.0, 1.0, 3.0]))
     np.testing.assert_allclose(g, [0.5, 0.0, 0.5])
     g = gc.grad(lambda x: np.sum(np.abs(x)))(np.array([-2.0, 0.0, 2.0]))

@@ -496,11 +496,17 @@ def test_max_min_share_ties_equally() -> None:
 
 
 def test_max_with_literal_at_tie() -> None:
-    # relu at exactly 0: half the cotangent goes to x (JAX's rule for maximum).
-    (dx,) = vjp_values(
-        "max", [np.array([-1.0, 0.0, 2.0]), Literal(0.0, DType.f64)], np.array([1.0, 1.0, 1.0])
-    )
-    np.testing.assert_array_equal(dx, [0.0, 0.5, 1.0])
+    # relu at exactly 0 (either zero): the constant keeps the tie, x gets nothing
+    # (relu'(0) = 0 as in PyTorch and jax.nn.relu), so the mask is out > 0 and
+    # reads only the result; NaN passes no cotangent, as before.
+    x = np.array([-1.0, 0.0, -0.0, 2.0, np.nan])
+    ct = np.array([1.0, 1.0, 1.0, 3.0, 1.0])
+    (dx,) = vjp_values("max", [x, Literal(0.0, DType.f64)], ct)
+    np.testing.assert_array_equal(dx, [0.0, 0.0, 0.0, 3.0, 0.0])
+    (dx,) = vjp_values("max", [Literal(0.0, DType.f64), x], ct)
+    np.testing.assert_array_equal(dx, [0.0, 0.0, 0.0, 3.0, 0.0])
+    (dx,) = vjp_values("min", [x, Literal(0.0, DType.f64)], ct)
+    np.testing.assert_array_equal(dx, [1.0, 0.0, 0.0, 0.0, 0.0])
 
 
 def test_reduce_max_shares_ties_equally() -> None:

@@ -48,19 +48,30 @@ def mlp_data(depth: int, width: int = 32, batch: int = 48) -> tuple[Any, ...]:
     return params, x, rng.standard_normal((batch, width)).astype(np.float32)
 
 
-@pytest.mark.parametrize("act", [np.tanh, gc.nn.sigmoid], ids=["tanh", "sigmoid"])
+@pytest.mark.parametrize(
+    "act",
+    [np.tanh, gc.nn.sigmoid, gc.nn.relu, lambda z: np.maximum(0.0, z)],
+    ids=["tanh", "sigmoid", "relu", "maximum(0, z)"],
+)
 def test_a_deep_mlp_keeps_one_tensor_per_layer(act: Any) -> None:
     depth = 6
     params, x, y = mlp_data(depth)
     step = gc.jit(gc.value_and_grad(mlp(act)), backend="llvm")
     got = step(params, x, y)
-    # The forward kernels write only the activation, never its derivative too.
+    # The forward kernels write only the activation, never its derivative too
+    # (relu's mask is out > 0: a bool a quarter of the activation's size stays
+    # only where keeping it lowers the peak, near the turn to the backward).
     forward = [n for n in step.optimized_graph.nodes if n.op == "fusion"][: depth - 1]
-    assert all(len(n.outputs) == 1 for n in forward)
-    assert step.report.counts["results recomputed by readers"] == depth - 1
+    assert all(sum(v.type.dtype.is_float for v in n.outputs) == 1 for n in forward)
+    recomputed = step.report.counts["results recomputed by readers"]
+    if act in (np.tanh, gc.nn.sigmoid):
+        assert all(len(n.outputs) == 1 for n in forward)
+        assert recomputed == depth - 1
+    else:
+        assert recomputed >= depth - 3
     # Saved: the activations of all layers but the last (its kernel computes the
     # loss's gradient at once), and the gradient flowing back, in and out.
-    assert step.memory.plan_bytes == (depth - 1 + 2) * x.nbytes
+    assert step.memory.plan_bytes <= (depth - 1 + 2) * x.nbytes
     want = gc.jit(gc.value_and_grad(mlp(act)), backend="numpy")(params, x, y)
     np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
     for a, b in zip(tree_flatten(got[1])[0], tree_flatten(want[1])[0]):
