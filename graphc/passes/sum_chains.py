@@ -75,7 +75,7 @@ def merge_sum_chains(g: Graph) -> Graph:
     joined: dict[tuple[Any, ...], Operand] = {}
 
     def concat(parts: Sequence[Operand], axis: int) -> Operand:
-        key = (axis, *(("v", id(x)) if isinstance(x, Value) else ("l", x.dtype, x.text()) for x in parts))
+        key = (axis, *(id(x) if isinstance(x, Value) else (x.dtype, x.text()) for x in parts))
         if key not in joined:
             joined[key] = rb.b.concatenate(*parts, axis=axis)
         return joined[key]
