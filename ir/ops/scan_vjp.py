@@ -216,7 +216,8 @@ class _Split:
                 residuals.add(x)
             moved.append(p)
         if moved:
-            self.kind.update((p, "backward") for p in moved)
+            # Their kind stays "varying": a forward value computed from one
+            # (another residual) still finds it in the forward loop.
             self.residuals = [v for v in dict.fromkeys(order) if v in residuals]
             self.backward = moved + self.backward
 

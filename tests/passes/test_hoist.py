@@ -123,3 +123,27 @@ def test_the_recurrent_weight_gradient_reads_the_stacked_states(backend: str) ->
     for n in g.nodes:
         if n.op == "transpose":
             assert n.inputs[0].type.ndim == 2, n  # Wᵀ and the ids, no stack
+
+
+@pytest.mark.parametrize("backend", ["numpy", "llvm"])
+def test_a_transposed_state_that_other_residuals_read(backend: str) -> None:
+    """The backward loop transposes the saved state itself; a forward value
+    computed from the same transpose (here sin's derivative) is still saved."""
+    rng = np.random.default_rng(5)
+    w, xs = rng.normal(size=(3, 3)) * 0.5, rng.normal(size=(4, 2, 3))
+
+    def loss(w: Any, xs: Any) -> Any:
+        def cell(h: Any, x: Any) -> Any:
+            ht = h.T
+            h = np.tanh(h @ w + np.sin(ht).T * x)
+            return h, (ht * ht).sum()
+
+        h, ys = gc.scan(cell, np.ones((2, 3)) * 0.1, xs)
+        return (h * h).sum() + ys.sum()
+
+    got = gc.jit(gc.value_and_grad(loss, argnums=(0, 1)), backend=backend)(w, xs)
+    want = gc.value_and_grad(loss, argnums=(0, 1))(w, xs)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-12)
+    for a, b in zip(got[1], want[1]):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+    gc.check_grads(loss, (w, xs))
