@@ -219,7 +219,6 @@ def _total(b: GraphBuilder, s: _Sum, stacked: dict[Value, Operand], length: int)
     if term.op == "matmul":
         c = stacked[term.inputs[1]]  # type: ignore[index]  # (T, k, n)
         k, n = c.type.shape[1:]
-        tall = b.reshape(c, shape=(length * k, n))
         if s.lhs_source is not None:
             x = stacked[s.lhs_source]  # (T, k, m): rows, transposed as one matrix
             m = x.type.shape[2]
@@ -228,6 +227,7 @@ def _total(b: GraphBuilder, s: _Sum, stacked: dict[Value, Operand], length: int)
             a = stacked[term.inputs[0]]  # type: ignore[index]  # (T, m, k)
             m = a.type.shape[1]
             wide = b.reshape(b.transpose(a, perm=(1, 0, 2)), shape=(m, length * k))
+        tall = b.reshape(c, shape=(length * k, n))
         return b.matmul(wide, tall)
     if term.op == "reduce_sum":
         (x,) = term.inputs
