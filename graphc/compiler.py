@@ -144,7 +144,10 @@ def compile_graph(
 
             start = time.perf_counter()
             # NumPy ufuncs write exactly in place (np.add(a, b, out=a)), which saves memory traffic.
-            plan = plan_memory(optimized, inplace=backend == "numpy", donated=donate)
+            # LLVM reads a reshape in place when its operand's bytes stay put.
+            plan = plan_memory(
+                optimized, inplace=backend == "numpy", views=backend == "llvm", donated=donate
+            )
             seconds["memory_plan"] = time.perf_counter() - start
         _store_pipeline(store, key, (optimized, plan, report))
     if backend == "interpret":

@@ -157,7 +157,7 @@ def compile(
     # first also waits for a background build (see prepare) to leave LLVM.
     pool_mod.pool()
     mod = target.parse_and_verify(text)
-    target.optimize(mod)
+    target.optimize(mod, unroll=target.pays_to_unroll(g))
     obj = target.emit_object(mod)
     layout = asdict(mb.layout)
     layout.pop("constants")

@@ -150,7 +150,7 @@ class LLVMExecutable:
         """Host assembly of the optimized module (computed on first use)."""
         if self._asm is None:
             mod = target.parse_and_verify(self.llvm_ir)
-            target.optimize(mod)
+            target.optimize(mod, unroll=target.pays_to_unroll(self.graph))
             self._asm = target.emit_assembly(mod)
         return self._asm
 

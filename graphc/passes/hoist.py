@@ -30,6 +30,11 @@ class _Sum:
     index: int
     add: Node
     term: Node
+    # For ``x_tᵀ @ b_t`` with ``x_t`` a value of the step: ``x_t`` itself, so
+    # the loop stacks the rows it already has and the product after it reads
+    # the stack transposed (a BLAS flag), instead of a transpose per step and
+    # a transposing copy of the whole stack.
+    lhs_source: Value | None = None
 
 
 def hoist_loop_sums(g: Graph) -> Graph:
@@ -101,20 +106,46 @@ def _find_sums(n: Node, rb: Rebuilder) -> list[_Sum]:
             stacked = list(term.inputs[1:])
         if term.op == "matmul" and any(x.type.ndim != 2 for x in stacked):
             continue
+        source = _transposed_source(term, producers, body, nc + nx)
+        if source is not None:
+            stacked = [source, stacked[1]]
         # Only per-step values can be stacked: a constant operand would need
-        # another rule, and the carries change between steps.
-        if any(not _per_step(x, body, nc, nx) for x in stacked):
+        # another rule, and the carries change between steps (a carry is
+        # stacked only as the source of a transpose, read at the step's start).
+        if any(not _per_step(x, body, nc, nx, x is source) for x in stacked):
             continue
-        found.append(_Sum(i, add, term))
+        found.append(_Sum(i, add, term, source))
     return found
 
 
-def _per_step(x: Operand, body: Graph, nc: int, nx: int) -> bool:
+def _transposed_source(
+    term: Node,
+    producers: dict[Value, Node],
+    body: Graph,
+    first_const: int,
+) -> Value | None:
+    """``x`` when the term is ``transpose(x) @ b`` with ``x`` a 2-d value of the
+    step (the weight gradient of ``x @ W``); a carry counts: its value at the
+    start of the step is what the loop stacks."""
+    if term.op != "matmul":
+        return None
+    p = producers.get(term.inputs[0])  # type: ignore[arg-type]
+    if p is None or p.op != "transpose" or tuple(p.attrs["perm"]) != (1, 0):
+        return None
+    (x,) = p.inputs
+    if not isinstance(x, Value) or x.type.ndim != 2:
+        return None
+    if x in body.inputs and body.inputs.index(x) >= first_const:
+        return None
+    return x
+
+
+def _per_step(x: Operand, body: Graph, nc: int, nx: int, carries: bool = False) -> bool:
     if not isinstance(x, Value):
         return False
     if x in body.inputs:
         k = body.inputs.index(x)
-        return nc <= k < nc + nx
+        return (0 if carries else nc) <= k < nc + nx
     return True
 
 
@@ -148,11 +179,13 @@ def _hoist(
     wanted: list[Value] = []
     for s in sums:
         operands = s.term.inputs[1:] if s.term.op == "scatter_add" else s.term.inputs
+        if s.lhs_source is not None:
+            operands = (s.lhs_source, s.term.inputs[1])
         for x in operands:
             if isinstance(x, Value) and x not in wanted:
                 wanted.append(x)
-    new_ys = [v for v in wanted if v not in body.inputs]
     xs_of = {body.inputs[k]: inputs[k] for k in range(nc, nc + nx)}
+    new_ys = [v for v in wanted if v not in xs_of]
     new_body = Graph(
         body.name,
         tuple(body.inputs[i] for i in keep) + tuple(body.inputs[nc:]),
@@ -174,19 +207,26 @@ def _hoist(
         ys = list(loop.outputs[len(keep) : len(keep) + n_ys])
         stacked.update(zip(new_ys, loop.outputs[len(keep) + n_ys :]))
     for s in sums:
-        total = _total(b, s.term, stacked, n.attrs["length"])
+        total = _total(b, s, stacked, n.attrs["length"])
         init = inputs[s.index]
         results[s.index] = b.add(init, total)
     return [results[i] for i in range(nc)] + ys
 
 
-def _total(b: GraphBuilder, term: Node, stacked: dict[Value, Operand], length: int) -> Operand:
-    """The sum over the steps of ``term``, from its operands stacked along a new axis 0."""
+def _total(b: GraphBuilder, s: _Sum, stacked: dict[Value, Operand], length: int) -> Operand:
+    """The sum over the steps of ``s.term``, from its operands stacked along a new axis 0."""
+    term = s.term
     if term.op == "matmul":
-        a, c = (stacked[x] for x in term.inputs)  # (T, m, k) and (T, k, n)
-        _, m, k = a.type.shape
-        n = c.type.shape[2]
-        wide = b.reshape(b.transpose(a, perm=(1, 0, 2)), shape=(m, length * k))
+        c = stacked[term.inputs[1]]  # type: ignore[index]  # (T, k, n)
+        k, n = c.type.shape[1:]
+        if s.lhs_source is not None:
+            x = stacked[s.lhs_source]  # (T, k, m): rows, transposed as one matrix
+            m = x.type.shape[2]
+            wide = b.transpose(b.reshape(x, shape=(length * k, m)), perm=(1, 0))
+        else:
+            a = stacked[term.inputs[0]]  # type: ignore[index]  # (T, m, k)
+            m = a.type.shape[1]
+            wide = b.reshape(b.transpose(a, perm=(1, 0, 2)), shape=(m, length * k))
         tall = b.reshape(c, shape=(length * k, n))
         return b.matmul(wide, tall)
     if term.op == "reduce_sum":

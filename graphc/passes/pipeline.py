@@ -115,7 +115,12 @@ def pipeline(
             Pass(
                 "rematerialize",
                 lambda g: rematerialize(
-                    g, budget, lower=lower, inplace=backend == "numpy", donated=donate
+                    g,
+                    budget,
+                    lower=lower,
+                    inplace=backend == "numpy",
+                    views=backend == "llvm",
+                    donated=donate,
                 ),
             )
         )

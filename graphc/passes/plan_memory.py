@@ -15,7 +15,9 @@ from graphc.ir.plan import MemoryPlan, align
 from .donate import plan_donations
 
 
-def plan_memory(g: Graph, *, inplace: bool = False, donated: Sequence[int] = ()) -> MemoryPlan:
+def plan_memory(
+    g: Graph, *, inplace: bool = False, views: bool = False, donated: Sequence[int] = ()
+) -> MemoryPlan:
     """Assign each intermediate an arena offset; buffers whose lifetimes do not
     overlap may share bytes.
 
@@ -25,6 +27,11 @@ def plan_memory(g: Graph, *, inplace: bool = False, donated: Sequence[int] = ())
     (result -> operand) instead of ``plan.offsets``, and their operand's
     buffer stays reserved until the result's last use. Only backends whose
     elementwise kernels read each element before writing it should ask for it.
+
+    With ``views``, a ``reshape`` of a planned value shares its operand's
+    buffer (``plan.aliases``, result -> operand), which stays reserved until
+    the result's last use: for backends that read a reshape in place (LLVM)
+    instead of copying it because the plan reused the operand's bytes.
 
     ``donated`` lists inputs the caller gives up: outputs that may legally
     overwrite them are recorded in ``plan.donations`` (see ``donate.py``).
@@ -44,6 +51,8 @@ def plan_memory(g: Graph, *, inplace: bool = False, donated: Sequence[int] = ())
     live = live_intervals(g)
     outputs = set(g.outputs)
     aliases = _inplace_aliases(g, live, outputs) if inplace else {}
+    if views:
+        aliases.update(_reshape_views(g, outputs, aliases))
     root: dict[Value, Value] = {}
     for n in g.nodes:
         for v in n.outputs:
@@ -227,6 +236,19 @@ def _peak(offsets: dict[Value, int], span: dict[Value, tuple[int, int]]) -> int:
         alive += deltas[i]
         peak = max(peak, alive)
     return peak
+
+
+def _reshape_views(g: Graph, outputs: set[Value], taken: dict[Value, Value]) -> dict[Value, Value]:
+    views: dict[Value, Value] = {}
+    producers = g.producers()
+    for n in g.nodes:
+        x = n.inputs[0] if n.op == "reshape" else None
+        if not isinstance(x, Value) or x not in producers or producers[x].op == "constant":
+            continue  # inputs and constants are not in the arena
+        if n.output in outputs or x in outputs or n.output in taken:
+            continue
+        views[n.output] = x
+    return views
 
 
 def _inplace_aliases(

@@ -59,6 +59,7 @@ def rematerialize(
     lower: Callable[[Graph], Graph] | None = None,
     inplace: bool = False,
     donated: Sequence[int] = (),
+    views: bool = False,
 ) -> Graph:
     """Recompute cheap values late until the planned peak is at most ``budget`` bytes.
 
@@ -67,7 +68,7 @@ def rematerialize(
     it to keep and which to compute again (elementwise and shape ops only:
     never matmul, conv, reductions or gathers), and inserts the copies right
     before their first reader after the peak. The budget is checked on
-    ``plan_memory(lower(g), inplace=..., donated=...)``, the plan the backend
+    ``plan_memory(lower(g), inplace=..., views=..., donated=...)``, the plan the backend
     will get, where ``lower`` runs the passes that follow this one (fusion,
     scheduling). The pass stops when under budget, when nothing cheap is
     left, or when rounds stop lowering the measured peak; it returns the best
@@ -100,7 +101,7 @@ def rematerialize(
 
     def measure(h: Graph) -> tuple[int, int]:
         final = quietly(lower, h)
-        plan = plan_memory(final, inplace=inplace, donated=donated)
+        plan = plan_memory(final, inplace=inplace, views=views, donated=donated)
         return plan.peak_bytes, sum(_plan_profile(final, plan))
 
     best_score = first_score = measure(g)

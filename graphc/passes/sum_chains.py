@@ -70,6 +70,17 @@ def merge_sum_chains(g: Graph) -> Graph:
     if not plans and not any(n.subgraphs for n in g.nodes):
         return g
     rb = Rebuilder(g)
+    # The chains of one loop stack the same per-step values (a bias and an
+    # embedding gradient both sum the pre-activation cotangents): one copy.
+    joined: dict[tuple[Any, ...], Operand] = {}
+
+    def concat(parts: Sequence[Operand], axis: int) -> Operand:
+        key = (axis, *(id(x) if isinstance(x, Value) else (x.dtype, x.text()) for x in parts))
+        if key not in joined:
+            joined[key] = rb.b.concatenate(*parts, axis=axis)
+        return joined[key]
+
+    single.concat = concat  # type: ignore[attr-defined]
     for n in g.nodes:
         if n in absorbed:
             rb.drop(n)
@@ -180,28 +191,43 @@ def _merge(rb: Rebuilder, terms: list[Operand], single: Any) -> Operand:
         if len(nodes) == 1:
             merged.append(rb.operand(nodes[0].output))
             continue
-        merged.append(_merge_group(b, rb, key, nodes))
+        merged.append(_merge_group(b, rb, key, nodes, single.producers, single.concat))
     total = merged[0]
     for x in merged[1:]:
         total = b.add(total, x)
     return total
 
 
-def _merge_group(b: GraphBuilder, rb: Rebuilder, key: Any, nodes: list[Node]) -> Operand:
+def _merge_group(
+    b: GraphBuilder,
+    rb: Rebuilder,
+    key: Any,
+    nodes: list[Node],
+    producers: dict[Value, Node],
+    concat: Any,
+) -> Operand:
     count(f"{key[0]} terms merged", len(nodes))
     ins = [[rb.operand(x) for x in n.inputs] for n in nodes]
     if key[0] == "matmul":
-        wide = b.concatenate(*(i[0] for i in ins), axis=1)
-        tall = b.concatenate(*(i[1] for i in ins), axis=0)
+        rows = _untransposed(b, rb, [n.inputs[0] for n in nodes], producers)
+        if rows is not None:
+            # Σ x_tᵀ @ g_t (a weight's gradient): stacking the x_t is one copy of
+            # rows, and the product reads the stack transposed (a BLAS flag);
+            # concatenating the transposes would copy them column by column.
+            stacked = concat(rows, 0)
+            wide = b.transpose(stacked, perm=(1, 0))
+        else:
+            wide = concat([i[0] for i in ins], 1)
+        tall = concat([i[1] for i in ins], 0)
         return b.matmul(wide, tall)
     if key[0] == "reduce_sum":
         axes, keepdims = key[1], key[2]
-        joined = b.concatenate(*(i[0] for i in ins), axis=axes[0])
+        joined = concat([i[0] for i in ins], axes[0])
         return b.reduce_sum(joined, axes=axes, keepdims=keepdims)
     if key[0] == "scatter_add":
         zeros = ins[0][0]
-        idx = b.concatenate(*(i[1] for i in ins), axis=0)
-        upd = b.concatenate(*(i[2] for i in ins), axis=0)
+        idx = concat([i[1] for i in ins], 0)
+        upd = concat([i[2] for i in ins], 0)
         return b.scatter_add(zeros, idx, upd, axis=0)
     # Disjoint pads along one axis: the pieces in order, zeros in the gaps.
     axis = key[1]
@@ -218,6 +244,34 @@ def _merge_group(b: GraphBuilder, rb: Rebuilder, key: Any, nodes: list[Node]) ->
     if at < out.shape[axis]:
         parts.append(_zeros_along(b, out, axis, out.shape[axis] - at))
     return b.concatenate(*parts, axis=axis)
+
+
+def _untransposed(
+    b: GraphBuilder, rb: Rebuilder, xs: list[Value], producers: dict[Value, Node]
+) -> list[Operand] | None:
+    """The ``x`` of each ``transpose(x)`` in ``xs`` (a splat, such as the first
+    step's zero state, is its own transpose), or None unless all are 2-d
+    transposes or splats."""
+    found = [producers.get(v) for v in xs]
+    if not all(p is not None and (_is_transpose(p) or _is_splat(p)) for p in found):
+        return None
+    rows: list[Operand] = []
+    for v, p in zip(xs, found):
+        assert p is not None
+        if _is_transpose(p):
+            rows.append(rb.operand(p.inputs[0]))
+        else:
+            m, k = v.type.shape
+            rows.append(b.broadcast_in_dim(p.inputs[0], shape=(k, m), broadcast_dimensions=()))
+    return rows
+
+
+def _is_transpose(p: Node) -> bool:
+    return p.op == "transpose" and tuple(p.attrs["perm"]) == (1, 0)
+
+
+def _is_splat(p: Node) -> bool:
+    return p.op == "broadcast_in_dim" and isinstance(p.inputs[0], Literal)
 
 
 def _zeros_along(b: GraphBuilder, ty: Any, axis: int, size: int) -> Operand:

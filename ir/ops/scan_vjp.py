@@ -191,6 +191,35 @@ class _Split:
             v for v in crossing if v in producers and self.kind[producers[v]] == "invariant"
         ]
         self.read = {v for v in crossing if v in set(primal[n_carry:])}
+        self._transpose_in_backward(producers, order, set(primal[n_carry:n_varying]))
+
+    def _transpose_in_backward(
+        self, producers: dict[Value, Node], order: list[Value], sliced: set[Value]
+    ) -> None:
+        """Save ``x`` rather than ``transpose(x)`` and transpose in the backward
+        loop: the same bytes, but the weight gradient ``Σ_t x_tᵀ @ g_t`` then
+        reads a stack of ``x_t`` (which a hoisted sum multiplies as one
+        transposed matrix) instead of a stack of transposes."""
+        moved: list[Node] = []
+        residuals = set(self.residuals)
+        for v in list(self.residuals):
+            p = producers.get(v)
+            x = p.inputs[0] if p is not None and p.op == "transpose" else None
+            if p is None or not isinstance(x, Value):
+                continue
+            if x in producers and self.kind[producers[x]] != "varying":
+                continue
+            residuals.discard(v)
+            if x in sliced:
+                self.read.add(x)
+            else:
+                residuals.add(x)
+            moved.append(p)
+        if moved:
+            # Their kind stays "varying": a forward value computed from one
+            # (another residual) still finds it in the forward loop.
+            self.residuals = [v for v in dict.fromkeys(order) if v in residuals]
+            self.backward = moved + self.backward
 
 
 def _stack_residuals(

@@ -330,3 +330,26 @@ def test_either_blas_computes_products_and_convolutions(tmp_path) -> None:  # no
         )
         assert proc.returncode == 0, proc.stderr
         assert bits is None or proc.stdout.split()[-1] == bits
+
+
+def test_a_large_graph_runs_its_entry_unoptimized_with_the_same_results():
+    """A long graph's entry function (calls to optimized kernels) skips LLVM's
+    pipeline to compile faster; a short one's is optimized; both compute alike."""
+    from graphc.backends.llvm.codegen import UNOPTIMIZED_ENTRY_NODES
+    from graphc.ir import f64, interpret
+
+    def chain(n: int) -> object:
+        b = GraphBuilder(f"chain{n}")
+        x = b.input(f64[5], "x")
+        y = x
+        for k in range(n):
+            y = b.tanh(b.add(y, float(k % 3))) if k % 2 else b.mul(y, 0.5)
+        return b.build([y])
+
+    x = np.linspace(-1.0, 1.0, 5)
+    for n, unoptimized in ((8, False), (UNOPTIMIZED_ENTRY_NODES, True)):
+        g = chain(n)
+        exe = llvm_backend.compile(g, cache=False)
+        entry = [ln for ln in exe.llvm_ir.splitlines() if '@"graphc_main"(' in ln][0]
+        assert ("optnone" in entry) == unoptimized
+        np.testing.assert_allclose(exe(x)[0], interpret(g, x)[0], rtol=1e-13)

@@ -160,6 +160,48 @@ def test_module_size_does_not_grow_with_the_trip_count() -> None:
     assert sizes[1][0] <= sizes[0][0] and sizes[1][1] <= sizes[0][1], sizes
 
 
+def char_rnn_loss(params: dict[str, Any], xs: np.ndarray, ys: np.ndarray) -> Any:
+    """The benchmark's W5 model (embedding, tanh recurrence, softmax over characters)."""
+
+    def cell(h: Any, x_t: Any) -> Any:
+        h = np.tanh(params["wxh"][x_t] + h @ params["whh"] + params["bh"])
+        return h, h
+
+    batch, seq = xs.shape
+    _, hs = gc.scan(cell, np.zeros((batch, params["whh"].shape[0]), np.float32), xs.T)
+    logits = hs.reshape(seq * batch, -1) @ params["why"] + params["by"]
+    z = logits - logits.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    return -np.mean(logp[np.arange(seq * batch), ys.T.reshape(-1)])
+
+
+def test_the_char_rnn_train_step_module_does_not_grow_with_the_sequence() -> None:
+    """W5's whole train step (forward and backward loops, hoisted weight
+    gradients, softmax, SGD update) compiles to the same code for any length."""
+    rng = np.random.default_rng(3)
+    vocab, hidden, batch = 7, 8, 2
+    params = {
+        "wxh": rng.normal(size=(vocab, hidden)).astype(np.float32) * 0.3,
+        "whh": rng.normal(size=(hidden, hidden)).astype(np.float32) * 0.3,
+        "bh": np.zeros(hidden, np.float32),
+        "why": rng.normal(size=(hidden, vocab)).astype(np.float32) * 0.3,
+        "by": np.zeros(vocab, np.float32),
+    }
+    sizes = []
+    for length in (50, 800):
+        xs, ys = rng.integers(0, vocab, size=(2, batch, length))
+        step = gc.train_step(char_rnn_loss, gc.optim.SGD(0.1), backend="llvm", cache=False)
+        state, loss = step(step.init(params), xs, ys)
+        want = gc.train_step(char_rnn_loss, gc.optim.SGD(0.1), backend="numpy")
+        want_state, want_loss = want(want.init(params), xs, ys)
+        np.testing.assert_allclose(loss, want_loss, rtol=1e-5)
+        for k in params:
+            np.testing.assert_allclose(state.params[k], want_state.params[k], rtol=1e-4, atol=1e-6)
+        ir = step.lower(step.init(params), xs, ys).executable.llvm_ir
+        sizes.append((ir.count("\n"), len(re.findall(r"^define ", ir, re.M))))
+    assert sizes[1][0] <= sizes[0][0] and sizes[1][1] <= sizes[0][1], sizes
+
+
 def test_bad_input_is_still_an_error_not_a_crash() -> None:
     step, (w, xs) = scanned_rnn_step(3)
     step(w, xs)

@@ -65,3 +65,30 @@ def test_a_chain_runs_in_one_buffer() -> None:
     assert len(plan.offsets) == 1 and plan.arena_bytes == 64
     assert len(plan.aliases) == 11
     assert plan_memory(g).aliases == {}  # only on request
+
+
+def test_a_reshape_view_keeps_its_operands_bytes_until_its_last_reader() -> None:
+    """With ``views``, a reshape shares its operand's buffer, and nothing else is
+    placed there while the reshape is read (LLVM then reads it without a copy)."""
+    import numpy as np
+
+    from graphc.backends import llvm
+    from graphc.ir import interpret
+
+    b = GraphBuilder("f")
+    x = b.input(f32[6, 4], "x")
+    e = b.exp(x)
+    r = b.reshape(e, shape=(24,))  # e dies here; r is read at the very end
+    t = b.tanh(b.sin(x))  # would reuse e's bytes without the view
+    g = b.build([b.add(b.reshape(t, shape=(24,)), b.mul(r, 2.0))])
+    plan = plan_memory(g, views=True)
+    assert plan.aliases == {r: e, g.producers()[g.outputs[0]].inputs[0]: t}
+    live = live_intervals(g)
+    start, size = plan.offsets[e], ALIGNMENT * -(-e.type.nbytes // ALIGNMENT)
+    for v, o in plan.offsets.items():
+        if v is not e and o < start + size and start < o + v.type.nbytes:
+            assert live[v][0] > live[r][1] or live[v][1] < live[e][0], v
+    exe = llvm.compile(g, plan, cache=False)
+    assert "reshape" not in exe.llvm_ir  # no copy kernel
+    xv = np.linspace(-1, 1, 24, dtype=np.float32).reshape(6, 4)
+    np.testing.assert_allclose(exe(xv)[0], interpret(g, xv)[0], rtol=1e-5, atol=1e-6)

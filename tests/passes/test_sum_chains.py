@@ -80,6 +80,25 @@ def test_slices_cotangent_is_one_concatenation() -> None:
     assert ops(after).count("pad") == 0
 
 
+def test_weight_gradients_stack_the_states_once() -> None:
+    """Σ_t h_tᵀ @ g_t stacks the states as rows (no transpose per step), and the
+    weight, bias and embedding gradients share one stack of the g_t."""
+    params, ids = problem()
+    f = gc.jit(gc.value_and_grad(loss_indexed), backend="llvm")
+    value, grads = f(params, ids)
+    want = gc.value_and_grad(loss_indexed)(params, ids)
+    for k in params:
+        np.testing.assert_allclose(grads[k], want[1][k], rtol=1e-10, atol=1e-12)
+    g = f.optimized_graph
+    state = (ids.shape[0], params["whh"].shape[0])
+    assert not [n for n in g.nodes if n.op == "transpose" and n.inputs[0].type.shape == state]
+    (scatter,) = [n for n in g.nodes if n.op == "scatter_add"]
+    stack = scatter.inputs[2]  # the pre-activations' cotangents, stacked
+    assert g.producers()[stack].op == "concatenate"
+    readers = [n for n in g.nodes if stack in n.inputs]
+    assert len(readers) == 3  # embedding, bias and recurrent weight gradients
+
+
 def test_overlapping_pads_and_shared_terms_stay() -> None:
     from graphc.ir import GraphBuilder, f64
 
@@ -100,7 +119,9 @@ def test_overlapping_pads_and_shared_terms_stay() -> None:
 @settings(max_examples=40, deadline=None)
 @given(
     kinds=st.lists(
-        st.sampled_from(["matmul", "reduce", "pad", "scatter", "other"]), min_size=2, max_size=6
+        st.sampled_from(["matmul", "matmul_t", "splat_t", "reduce", "pad", "scatter", "other"]),
+        min_size=2,
+        max_size=6,
     ),
     seed=st.integers(0, 2**16),
 )
@@ -121,6 +142,15 @@ def test_random_chains_keep_their_value(kinds: list[str], seed: int) -> None:
         if kind == "matmul":
             inner = int(rng.integers(1, 4))
             terms.append(b.matmul(arg((4, inner)), arg((inner, 3))))
+        elif kind == "matmul_t":  # a weight gradient: xᵀ @ g
+            inner = int(rng.integers(1, 4))
+            terms.append(b.matmul(b.transpose(arg((inner, 4)), perm=(1, 0)), arg((inner, 3))))
+        elif kind == "splat_t":  # the first step's constant state, transposed by folding
+            inner = int(rng.integers(1, 4))
+            splat = b.broadcast_in_dim(
+                Literal(0.5, DType.f64), shape=(4, inner), broadcast_dimensions=()
+            )
+            terms.append(b.matmul(splat, arg((inner, 3))))
         elif kind == "reduce":
             terms.append(b.reduce_sum(arg((int(rng.integers(1, 4)), 4, 3)), axes=(0,)))
         elif kind == "pad":
