@@ -314,7 +314,14 @@ def _reference(op: str) -> Lowering:
 
     def emit(e: Emit) -> str:
         kwargs = {k: repr(v) for k, v in e.attrs.items()}
-        return e.call(name, fn, *e.args, **kwargs)
+        # A reference types its result from its operands' dtypes, as the
+        # interpreter calls it: a literal goes in as a scalar of its own dtype
+        # (a bare Python 0 would read as int64 and widen the result).
+        args = [
+            e.operand_as(i, x.dtype) if isinstance(x, Literal) else e.args[i]
+            for i, x in enumerate(e.node.inputs)
+        ]
+        return e.call(name, fn, *args, **kwargs)
 
     return Lowering(emit)
 

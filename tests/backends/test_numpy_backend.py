@@ -540,3 +540,17 @@ def test_select_of_16bit_values_into_buffers(name: str) -> None:
     xs, ys = np.arange(1, 6).astype(dtype.np), np.arange(7, 12).astype(dtype.np)
     run_both(g, [mask, xs, ys], "select", min_buffer_bytes=0)
     run_both(g, [mask, xs, ys], "select")
+
+
+def test_reference_lowering_types_literals_like_the_interpreter() -> None:
+    # A literal operand of an op run by its reference went in as a Python int,
+    # which the reference read as int64: betainc(bool, i8, 0:i8) came out float64.
+    b = GraphBuilder("lit")
+    x = b.input(TensorType((3,), DType.i8), "x")
+    z = b.emit("betainc", x, x, Literal(0, DType.i8))
+    g = b.build([z])
+    data = np.array([1, 2, 3], np.int8)
+    got = compile(g)(data)[0]
+    want = interpret(g, data)[0]
+    assert got.dtype == want.dtype == np.float32
+    np.testing.assert_array_equal(got, want)
