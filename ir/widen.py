@@ -57,7 +57,11 @@ def widen_16bit(g: Graph) -> Graph:
             env.update(zip(n.outputs, new.outputs))
             continue
         low_result = any(v.type.dtype.is_16bit_float for v in n.outputs)
-        inputs = [_widened(b, x, n, low_result) for x in inputs]
+        names = get_op(n.op).operands
+        inputs = [
+            x if i < len(names) and names[i] == "indices" else _widened(b, x, n, low_result)
+            for i, x in enumerate(inputs)
+        ]
         wide = b.emit_node(n.op, inputs, n.attrs, subgraphs, n.loc)
         for old, out in zip(n.outputs, wide.outputs):
             if old.type.dtype.is_16bit_float and out.type.dtype != old.type.dtype:
@@ -72,7 +76,8 @@ def _widened(b: GraphBuilder, x: Operand, n: Node, low_result: bool) -> Operand:
     if not isinstance(x, Value):
         return x
     # bool and integer operands of an op with a 16-bit float result (a special
-    # function of bools takes NumPy's float16 loop) are computed in float32 too
+    # function of bools takes NumPy's float16 loop) are computed in float32 too;
+    # index operands (scatter_add's) stay integers: they address, not compute
     numeric_input = low_result and (x.type.dtype.is_bool or x.type.dtype.is_int)
     if not (x.type.dtype.is_16bit_float or numeric_input):
         return x
