@@ -55,7 +55,8 @@ class ValueRow:
 
 def live_profile(g: Graph, plan: MemoryPlan) -> list[int]:
     """Planned bytes alive at each schedule position of ``g`` under ``plan``
-    (a value written in place over another extends that buffer's life).
+    (a value written in place over another extends that buffer's life; a
+    concatenation built in place holds its bytes from its first part on).
 
     >>> from graphc.ir import GraphBuilder, f32
     >>> from graphc.passes.plan_memory import plan_memory
@@ -64,21 +65,15 @@ def live_profile(g: Graph, plan: MemoryPlan) -> list[int]:
     >>> live_profile(g, plan_memory(g))
     [64, 128, 64]
     """
-    live = live_intervals(g)
-    root: dict[Value, Value] = {}
-    for n in g.nodes:
-        for v in n.outputs:
-            a = plan.aliases.get(v)
-            root[v] = root.get(a, a) if a is not None else v
-    last: dict[Value, int] = {}
-    for v, r in root.items():
-        last[r] = max(last.get(r, live[r][1]), live[v][1])
     length = len(g.nodes)
     delta = [0] * (length + 1)
-    for v in plan.offsets:
-        first = max(live[v][0], 0)
-        delta[first] += align(v.type.nbytes)
-        delta[min(last.get(v, live[v][1]), length - 1) + 1] -= align(v.type.nbytes)
+    # Each buffer counts once: a value written in place over another, or a
+    # concatenation's part computed inside it, adds no bytes of its own.
+    for v, (first, last) in plan.spans(g).items():
+        if v in plan.parts:
+            continue
+        delta[max(first, 0)] += align(v.type.nbytes)
+        delta[min(last, length - 1) + 1] -= align(v.type.nbytes)
     profile, total = [], 0
     for d in delta[:-1]:
         total += d

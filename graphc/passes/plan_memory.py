@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 from graphc.ir import get_op
 from graphc.ir.core import Graph, Node, Value
 from graphc.ir.liveness import live_intervals
-from graphc.ir.plan import MemoryPlan, align
+from graphc.ir.plan import ALIGNMENT, MemoryPlan, align
 
 from .donate import plan_donations
 
@@ -31,7 +32,12 @@ def plan_memory(
     With ``views``, a ``reshape`` of a planned value shares its operand's
     buffer (``plan.aliases``, result -> operand), which stays reserved until
     the result's last use: for backends that read a reshape in place (LLVM)
-    instead of copying it because the plan reused the operand's bytes.
+    instead of copying it because the plan reused the operand's bytes. And a
+    ``concatenate`` into contiguous blocks (along its leading axis) is built
+    in place: an operand computed by a node, read no later than the result
+    and shared by nothing but reshapes, is computed straight into its block
+    (``plan.parts``, operand -> (result, byte offset)), so the backend skips
+    its copy and its bytes are not counted twice (a stack of per-step states).
 
     ``donated`` lists inputs the caller gives up: outputs that may legally
     overwrite them are recorded in ``plan.donations`` (see ``donate.py``).
@@ -63,11 +69,20 @@ def plan_memory(
     for v, r in root.items():
         first, last = span.get(r, live[r])
         span[r] = (first, max(last, live[v][1]))
-    candidates = [v for n in g.nodes for v in n.outputs if v not in outputs and v not in aliases]
+    parts = _concat_parts(g, root, span, outputs) if views else {}
+    for v, (c, _) in parts.items():
+        (a0, a1), (b0, b1) = span[c], span[v]
+        span[c] = (min(a0, b0), max(a1, b1))
+    candidates = [
+        v
+        for n in g.nodes
+        for v in n.outputs
+        if v not in outputs and v not in aliases and v not in parts
+    ]
     offsets, arena = _place(candidates, span)
     peak = _peak(offsets, span)
     donations = plan_donations(g, donated) if donated else {}
-    return MemoryPlan(offsets, arena, peak, aliases, donations)
+    return MemoryPlan(offsets, arena, peak, aliases, donations, parts)
 
 
 # An arena this much over the most bytes alive at once is worth a longer search.
@@ -236,6 +251,43 @@ def _peak(offsets: dict[Value, int], span: dict[Value, tuple[int, int]]) -> int:
         alive += deltas[i]
         peak = max(peak, alive)
     return peak
+
+
+def _concat_parts(
+    g: Graph, root: dict[Value, Value], span: dict[Value, tuple[int, int]], outputs: set[Value]
+) -> dict[Value, tuple[Value, int]]:
+    """Buffers each computed into its block of a ``concatenate`` (see ``plan_memory``)."""
+    producers = g.producers()
+    # A buffer also written by an in-place update would overwrite its block
+    # after the concatenation reads it; reshapes only read it.
+    shared_by_writers = {r for v, r in root.items() if v is not r and producers[v].op != "reshape"}
+    parts: dict[Value, tuple[Value, int]] = {}
+    built: set[Value] = set()  # concatenations with parts: their buffers are not parts
+    for n in g.nodes:
+        c = n.output if n.op == "concatenate" else None
+        if c is None or c in outputs or c in parts:
+            continue
+        axis = n.attrs["axis"] % c.type.ndim
+        if math.prod(c.type.shape[:axis]) != 1:
+            continue  # the operands are interleaved, not blocks
+        offset = 0
+        for x in n.inputs:
+            r = root.get(x) if isinstance(x, Value) else None
+            if (
+                r is not None
+                and producers[r].op != "constant"
+                and r not in outputs
+                and r not in parts
+                and r not in built
+                and r not in shared_by_writers
+                and r.type.nbytes == x.type.nbytes
+                and span[r][1] <= span[c][1]
+                and offset % ALIGNMENT == 0
+            ):
+                parts[r] = (c, offset)
+                built.add(c)
+            offset += x.type.nbytes
+    return parts
 
 
 def _reshape_views(g: Graph, outputs: set[Value], taken: dict[Value, Value]) -> dict[Value, Value]:
