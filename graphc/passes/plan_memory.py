@@ -105,8 +105,10 @@ def _place(
     to the front of the order, so they are placed before others fill the
     room under them. That is what a small buffer alive through the whole
     backward needs, placed last by size above the big short-lived ones
-    (a character RNN's 1.12 x the bound becomes 1.0-1.06). Deterministic:
-    the same graph always gets the same plan.
+    (a character RNN's 1.12 x the bound becomes 1.0-1.06). If that still
+    misses, the search also starts from the placements that put the buffers
+    alive at the busiest position first (the same RNN on NumPy: 1.065 to
+    1.0). Deterministic: the same graph always gets the same plan.
     """
 
     def length(v: Value) -> int:
@@ -120,19 +122,45 @@ def _place(
     found = [(*_first_fit_all(order, span), order, _first_fit) for order in orders]
     bound = _peak(dict.fromkeys(candidates, 0), span)
     if min(f[1] for f in found) > bound * _SEARCH_ABOVE:
-        found += _more_placements(candidates, span, orders, bound)
+        more = _more_placements(candidates, span, orders, bound)
+        found += more
         found.sort(key=lambda f: f[1])
-        for offsets, arena, order, fit in found[:_SEARCH_STARTS]:
-            for _ in range(_SEARCH_STEPS):
-                top = [v for v in order if offsets[v] + align(v.type.nbytes) == arena]
-                moved = set(top)
-                order = top + [v for v in order if v not in moved]
-                offsets, arena = _first_fit_all(order, span, fit)
-                found.append((offsets, arena, order, fit))
-                if arena <= bound:
+        starts = found[:_SEARCH_STARTS]
+        for start in starts:
+            if _search(start, span, bound, found):
+                break
+        if min(f[1] for f in found) > bound * _SEARCH_ABOVE:
+            # The placements that put the buffers alive at the busiest position
+            # first can start far above the best (small buffers land on top)
+            # and still be the ones whose moves reach the bound (W5 on NumPy).
+            # They are the last six of ``more`` (three orders, first and best fit).
+            peak_first = more[-6::2] if len(more) >= 6 else []
+            for start in peak_first:
+                searched = any(start is s for s in starts)
+                if not searched and _search(start, span, bound, found):
                     break
     offsets, arena, _, _ = min(found, key=lambda f: f[1])
     return offsets, arena
+
+
+def _search(
+    start: tuple[dict[Value, int], int, list[Value], Any],
+    span: dict[Value, tuple[int, int]],
+    bound: int,
+    found: list[tuple[dict[Value, int], int, list[Value], Any]],
+) -> bool:
+    """Moves from ``start``: the buffers at the arena's top go to the front of
+    the order, which is placed again (added to ``found``). Whether one met ``bound``."""
+    offsets, arena, order, fit = start
+    for _ in range(_SEARCH_STEPS):
+        top = [v for v in order if offsets[v] + align(v.type.nbytes) == arena]
+        moved = set(top)
+        order = top + [v for v in order if v not in moved]
+        offsets, arena = _first_fit_all(order, span, fit)
+        found.append((offsets, arena, order, fit))
+        if arena <= bound:
+            return True
+    return False
 
 
 def _more_placements(

@@ -157,3 +157,9 @@ def test_an_rnn_step_stacks_its_states_in_place_and_computes_the_same() -> None:
     assert memory.plan.parts, "the stacked states are computed into the stack"
     assert memory.plan.overlaps(memory.graph) == []
     assert memory.lower_bound_bytes <= memory.plan_bytes
+    # The report shows the stack as one buffer holding its parts, then itself.
+    g, plan = memory.graph, memory.plan
+    planned = [v for n in g.nodes for v in n.outputs if v not in set(g.outputs)]
+    assert sum(len(r.hows) for r in memory.values) == len(planned)
+    stacks = [r for r in memory.values if r.op.endswith("> concatenate")]
+    assert {r.nbytes for r in stacks} == {c.type.nbytes for c, _ in plan.parts.values()}
