@@ -3,16 +3,22 @@ each eligible operand is computed straight into its block (``plan.parts``)."""
 
 from __future__ import annotations
 
+import json
+import zlib
+
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import graphc as gc
+from graphc import pipeline_cache
 from graphc.backends import llvm
 from graphc.ir import Graph, GraphBuilder, Value, f32, interpret
 from graphc.ir.liveness import live_intervals
 from graphc.memory_report import lower_bound_bytes
 from graphc.passes import plan_memory
+from graphc.passes.manager import CompileReport
 
 ROWS, COLS = 4, 16  # 256 bytes a block: every block starts on an aligned byte
 
@@ -163,3 +169,22 @@ def test_an_rnn_step_stacks_its_states_in_place_and_computes_the_same() -> None:
     assert sum(len(r.hows) for r in memory.values) == len(planned)
     stacks = [r for r in memory.values if r.op.endswith("> concatenate")]
     assert {r.nbytes for r in stacks} == {c.type.nbytes for c, _ in plan.parts.values()}
+
+
+def test_parts_load_back_from_the_pipeline_cache_and_damage_is_caught() -> None:
+    g = stacked_states()
+    plan = plan_memory(g, views=True)
+    data = pipeline_cache.encode(g, plan, CompileReport(g.name))
+    assert data is not None
+    loaded, got, _ = pipeline_cache.decode(data, g)
+    assert got is not None
+    number = {v: k for k, v in enumerate(v for n in loaded.nodes for v in n.outputs)}
+    original = {v: k for k, v in enumerate(v for n in g.nodes for v in n.outputs)}
+    assert sorted((number[v], number[c], k) for v, (c, k) in got.parts.items()) == sorted(
+        (original[v], original[c], k) for v, (c, k) in plan.parts.items()
+    )
+    assert len(got.aliases) == len(plan.aliases) == 4  # the reshapes read the states in place
+    document = json.loads(zlib.decompress(data))
+    document["plan"]["parts"][0][2] = 1024  # past the end of the stack's bytes
+    with pytest.raises(pipeline_cache.DamagedEntry, match="outside the bytes"):
+        pipeline_cache.decode(zlib.compress(json.dumps(document).encode()), g)
