@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphc.ir import Graph, Node, Value
-from graphc.ir.liveness import live_intervals
 from graphc.ir.plan import MemoryPlan, align
 
 # A node marked with this ``Loc.derived`` computes a value a second time
@@ -29,17 +28,18 @@ RECOMPUTE = "recompute"
 class ValueRow:
     """One planned buffer: its size, where its values came from and how long it lives.
 
-    ``hows`` labels each value written into the buffer (one, or an in-place
-    chain), in order: ``"saved"`` (made by the forward and read by the
-    backward: what the backward keeps), ``"recomputed"`` (computed a second
-    time, by rematerialization) or ``"temporary"`` (anything else). ``how`` is
+    ``hows`` labels each value written into the buffer (one, an in-place
+    chain, or a concatenation's parts and then itself), in order:
+    ``"saved"`` (made by the forward and read by the backward: what the
+    backward keeps), ``"recomputed"`` (computed a second time, by
+    rematerialization) or ``"temporary"`` (anything else). ``how`` is
     the one label they share, or them in order joined by " > " as ``op`` is (a
-    run of one label as "2 temporary").
+    run of one label, or op, written once with its count: "2 temporary").
     """
 
     name: str  # as printed in the optimized graph ("%12")
     nbytes: int
-    op: str  # the op that computes it ("tanh in a matmul_epilogue fusion")
+    op: str  # the op that computes it ("tanh in a matmul_epilogue fusion"), or them in order
     line: str  # the user's source line, "" when unknown
     first: int  # schedule position that computes it
     last: int  # schedule position of its last reader
@@ -55,7 +55,8 @@ class ValueRow:
 
 def live_profile(g: Graph, plan: MemoryPlan) -> list[int]:
     """Planned bytes alive at each schedule position of ``g`` under ``plan``
-    (a value written in place over another extends that buffer's life).
+    (a value written in place over another extends that buffer's life; a
+    concatenation built in place holds its bytes from its first part on).
 
     >>> from graphc.ir import GraphBuilder, f32
     >>> from graphc.passes.plan_memory import plan_memory
@@ -64,21 +65,15 @@ def live_profile(g: Graph, plan: MemoryPlan) -> list[int]:
     >>> live_profile(g, plan_memory(g))
     [64, 128, 64]
     """
-    live = live_intervals(g)
-    root: dict[Value, Value] = {}
-    for n in g.nodes:
-        for v in n.outputs:
-            a = plan.aliases.get(v)
-            root[v] = root.get(a, a) if a is not None else v
-    last: dict[Value, int] = {}
-    for v, r in root.items():
-        last[r] = max(last.get(r, live[r][1]), live[v][1])
     length = len(g.nodes)
     delta = [0] * (length + 1)
-    for v in plan.offsets:
-        first = max(live[v][0], 0)
-        delta[first] += align(v.type.nbytes)
-        delta[min(last.get(v, live[v][1]), length - 1) + 1] -= align(v.type.nbytes)
+    # Each buffer counts once: a value written in place over another, or a
+    # concatenation's part computed inside it, adds no bytes of its own.
+    for v, (first, last) in plan.spans(g).items():
+        if v in plan.parts:
+            continue
+        delta[max(first, 0)] += align(v.type.nbytes)
+        delta[min(last, length - 1) + 1] -= align(v.type.nbytes)
     profile, total = [], 0
     for d in delta[:-1]:
         total += d
@@ -112,12 +107,12 @@ def _origin(n: Node, k: int) -> Node:
 def value_rows(g: Graph, plan: MemoryPlan) -> list[ValueRow]:
     """Every buffer ``plan`` places, largest first (then in schedule order).
 
-    A buffer that values are written into in place (``plan.aliases``) is one
-    row: its ops in order ("matmul > add > tanh"), a label per value (see
-    :class:`ValueRow`), the last one's line, and a live range up to the last
-    reader of any of them.
+    A buffer that values are written into in place (``plan.aliases``, or a
+    concatenation's ``plan.parts``) is one row: its ops in order ("matmul >
+    add > tanh"), a label per value (see :class:`ValueRow`), the last one's
+    line, and a live range from the first write to the last reader of any of
+    them.
     """
-    live = live_intervals(g)
     names: dict[Value, str] = {}
     where: dict[Value, tuple[Node, int]] = {}
     counter = 0
@@ -126,13 +121,17 @@ def value_rows(g: Graph, plan: MemoryPlan) -> list[ValueRow]:
             names[v] = f"%{counter}"
             where[v] = (n, k)
             counter += 1
-    chain: dict[Value, list[Value]] = {v: [v] for v in plan.offsets}
+    chain: dict[Value, list[Value]] = {v: [] for v in plan.offsets}
     root: dict[Value, Value] = {v: v for v in plan.offsets}
+    # A concatenation's parts are values of its buffer, computed before it.
+    root.update((v, c) for v, (c, _) in plan.parts.items())
     for v in names:  # in schedule order, so an alias's operand is settled first
         a = plan.aliases.get(v)
         if a is not None and a in root:
             root[v] = root[a]
+        if v in root:
             chain[root[v]].append(v)
+    spans = plan.spans(g)
     backward = {n for n in g.nodes if "vjp" in _derived(n)}
     read_by_backward: set[Value] = set()
     for n in backward:
@@ -165,10 +164,10 @@ def value_rows(g: Graph, plan: MemoryPlan) -> list[ValueRow]:
             ValueRow(
                 names[r],
                 r.type.nbytes,
-                " > ".join(ops),
+                _label(ops),
                 line,
-                live[r][0],
-                max(live[v][1] for v in members),
+                spans[r][0],
+                spans[r][1],
                 _label(hows),
                 tuple(hows),
             )

@@ -428,6 +428,7 @@ def _plan_to_json(plan: MemoryPlan, number: dict[Value, int]) -> dict[str, Any]:
         "offsets": sorted([number[v], o] for v, o in plan.offsets.items()),
         "aliases": sorted([number[v], number[a]] for v, a in plan.aliases.items()),
         "donations": sorted([number[v], number[u]] for v, u in plan.donations.items()),
+        "parts": sorted([number[v], number[c], k] for v, (c, k) in plan.parts.items()),
     }
 
 
@@ -460,8 +461,9 @@ def _plan_from_json(stored: Any, g: Graph) -> MemoryPlan:
         offsets[v] = offset
     aliases: dict[Value, Value] = {}
     for k, j in _pairs(stored.get("aliases"), "aliases", len(values)):
-        if j >= len(values) or values[j].type != values[k].type:
-            raise DamagedEntry(f"aliases pair values {k} and {j} of different types")
+        # In-place updates keep the type, reshape views only the size.
+        if j >= len(values) or values[j].type.nbytes != values[k].type.nbytes:
+            raise DamagedEntry(f"aliases pair values {k} and {j} of different sizes")
         aliases[values[k]] = values[j]
     donations: dict[Value, Value] = {}
     outputs = set(g.outputs)
@@ -470,7 +472,21 @@ def _plan_from_json(stored: Any, g: Graph) -> MemoryPlan:
         if j >= n_in or v not in outputs or g.inputs[j].type != v.type:
             raise DamagedEntry(f"donations pair values {k} and {j} that cannot share a buffer")
         donations[v] = g.inputs[j]
-    return MemoryPlan(offsets, arena, peak, aliases, donations)
+    parts: dict[Value, tuple[Value, int]] = {}
+    stored_parts = stored.get("parts", [])
+    _expect(stored_parts, list, "parts")
+    for item in stored_parts:
+        _expect(item, list, "parts")
+        if len(item) != 3:
+            raise DamagedEntry(f"parts holds a list of length {len(item)}")
+        k, j, start = (_count(x, "parts") for x in item)
+        # A part outside its concatenation's bytes would have native code write past them.
+        if not n_in <= k < len(values) or j >= len(values) or values[j] not in offsets:
+            raise DamagedEntry(f"parts place value {k} in value {j}, which has no buffer")
+        if values[k] in offsets or start + values[k].type.nbytes > values[j].type.nbytes:
+            raise DamagedEntry(f"parts place value {k} outside the bytes of value {j}")
+        parts[values[k]] = (values[j], start)
+    return MemoryPlan(offsets, arena, peak, aliases, donations, parts)
 
 
 _RECORD_FIELDS = {f.name for f in dataclasses.fields(PassRecord)}

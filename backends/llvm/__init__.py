@@ -240,4 +240,5 @@ def _plan_text(g: Graph, plan: MemoryPlan | None) -> str:
     inputs = {v: k for k, v in enumerate(g.inputs)}
     outputs = {v: k for k, v in enumerate(g.outputs)}
     donations = sorted((outputs[v], inputs[u]) for v, u in plan.donations.items())
-    return f"{plan.arena_bytes} {offsets} {aliases} {donations}"
+    parts = sorted((number[v], number[c], k) for v, (c, k) in plan.parts.items())
+    return f"{plan.arena_bytes} {offsets} {aliases} {donations} {parts}"

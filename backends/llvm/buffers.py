@@ -112,7 +112,8 @@ def place_buffers(g: Graph, plan: MemoryPlan | None) -> Placement:
     aliases: dict[Value, Value] = {}
     plan_bytes = 0
     if plan is not None:
-        offsets = {v: o for v, o in plan.offsets.items() if v not in slots}
+        # A concatenation's parts are computed straight into its bytes.
+        offsets = {v: o for v, o in plan.placed().items() if v not in slots}
         aliases = {v: a for v, a in plan.aliases.items() if v not in slots}
         plan_bytes = plan.arena_bytes
     aliases.update(donated_aliases)

@@ -6,12 +6,12 @@ import math
 
 import llvmlite.ir as ir
 
-from graphc.ir import DType, Literal, Node
+from graphc.ir import DType, Literal, Node, Value
 from graphc.ir.ops.random import PHILOX_M0, PHILOX_M1, PHILOX_W0, PHILOX_W1
 
 from .codegen import ModuleBuilder, lowering
 from .irutil import counted_loop, elem_ptr, i64, linear, load, loop_nest, store
-from .loopspec import Access, LoopSpec
+from .loopspec import Access, Buf, LoopSpec
 from .scalar import ScalarEmitter
 from .views import contiguous_strides
 
@@ -101,12 +101,23 @@ def lower_concatenate(mb: ModuleBuilder, n: Node) -> None:
             src: Access | Literal
             if isinstance(x, Literal):
                 src = x
+            elif _same_bytes(mb, mb.buf(x), dst, offset * ostr[axis] * out.dtype.itemsize):
+                offset += shape[axis]
+                continue  # the plan computed x in place (a part of the concatenation)
             else:
                 src = Access(mb.buf(x), x.type.dtype, 0, contiguous_strides(shape))
             mb.run_loop_spec(
                 copy_spec(shape, src, Access(dst, out.dtype, offset * ostr[axis], ostr)), n, ".part"
             )
         offset += shape[axis]
+
+
+def _same_bytes(mb: ModuleBuilder, src: Buf, dst: Buf, byte: int) -> bool:
+    """Whether ``src`` starts ``byte`` bytes into ``dst`` in the arena."""
+    a, b = src.key, dst.key
+    if not isinstance(a, Value) or not isinstance(b, Value):
+        return False
+    return a in mb.offsets and b in mb.offsets and mb.offsets[a] == mb.offsets[b] + byte
 
 
 @lowering("random_bits")

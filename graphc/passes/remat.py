@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphc.ir import Graph, GraphBuilder, Node, Value, format_message, get_op
-from graphc.ir.liveness import live_intervals
 from graphc.ir.plan import MemoryPlan, align
 
 from .dce import eliminate_dead_code
@@ -165,16 +164,10 @@ def describe_budget_miss(
 
 def _plan_profile(g: Graph, plan: MemoryPlan) -> list[int]:
     """Planned bytes live at each node (the quantity ``plan.peak_bytes`` maximizes)."""
-    live = live_intervals(g)
-    root: dict[Value, Value] = {}
-    for n in g.nodes:
-        for v in n.outputs:
-            a = plan.aliases.get(v)
-            root[v] = root[a] if a is not None else v
-    last: dict[Value, int] = {}
-    for v, r in root.items():
-        last[r] = max(last.get(r, live[r][1]), live[v][1])
-    return _sweep(len(g.nodes), ((live[v][0], last[v], align(v.type.nbytes)) for v in plan.offsets))
+    spans = plan.spans(g)
+    return _sweep(
+        len(g.nodes), ((spans[v][0], spans[v][1], align(v.type.nbytes)) for v in plan.offsets)
+    )
 
 
 def _sweep(length: int, spans: Iterable[tuple[int, int, int]]) -> list[int]:

@@ -55,6 +55,19 @@ def test_a_long_lived_small_buffer_no_longer_sits_on_top() -> None:
     assert_disjoint(offsets, span, arena)
 
 
+def test_the_search_also_starts_from_the_buffers_alive_at_the_busiest_position() -> None:
+    # Seven buffers whose busiest position holds 1280 bytes. The best first
+    # placements (two big buffers side by side at the bottom) never move to
+    # it; the one placing the buffers alive at that position first does.
+    sizes_spans = [(512, (1, 5)), (128, (2, 3)), (64, (6, 8)), (256, (3, 8))]
+    sizes_spans += [(128, (7, 9)), (512, (0, 2)), (512, (5, 9))]
+    span = {Value(TensorType((n // 4,), DType.f32)): s for n, s in sizes_spans}
+    assert most_alive(span) == 1280 < three_orders(span)
+    offsets, arena = planner._place(list(span), span)
+    assert arena == 1280
+    assert_disjoint(offsets, span, arena)
+
+
 def assert_disjoint(
     offsets: dict[Value, int], span: dict[Value, tuple[int, int]], arena: int
 ) -> None:
