@@ -31,6 +31,18 @@ from .codegen import Generated
 
 _KEYS = itertools.count()
 
+# Sources of executables that were garbage collected. A finalizer runs at any
+# allocation, also inside linecache.checkcache's loop over the cache's keys
+# (doctest and traceback formatting call it), where removing an entry raises
+# KeyError there; so a finalizer only notes the name (list.append is atomic)
+# and the next registration removes it.
+_RETIRED_SOURCES: list[str] = []
+
+
+def _drop_retired_sources() -> None:
+    while _RETIRED_SOURCES:
+        linecache.cache.pop(_RETIRED_SOURCES.pop(), None)
+
 
 @dataclass(frozen=True)
 class MemoryReport:
@@ -94,7 +106,7 @@ class NumpyExecutable:
         self._arity = len(graph.inputs)
         self._lock = threading.Lock() if buffer_bytes else None
         self._register_source()
-        weakref.finalize(self, linecache.cache.pop, key, None)
+        weakref.finalize(self, _RETIRED_SOURCES.append, key)
         namespace: dict[str, Any] = {}
         exec(compile_source(self.source, key), namespace)
         factory: Callable[[dict[str, Any]], Callable[..., Any]] = namespace[
@@ -103,6 +115,7 @@ class NumpyExecutable:
         self._fn = factory(generated.env)
 
     def _register_source(self) -> None:
+        _drop_retired_sources()
         # mtime None: linecache.checkcache leaves the entry alone.
         lines = self.source.splitlines(True)
         linecache.cache[self.filename] = (len(self.source), None, lines, self.filename)

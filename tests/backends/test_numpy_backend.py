@@ -554,3 +554,19 @@ def test_reference_lowering_types_literals_like_the_interpreter() -> None:
     want = interpret(g, data)[0]
     assert got.dtype == want.dtype == np.float32
     np.testing.assert_array_equal(got, want)
+
+
+def test_a_collected_executables_source_leaves_linecache_at_the_next_compile() -> None:
+    import gc as garbage
+
+    g, _ = traced_like()
+    exe = compile(g)
+    name = exe.filename
+    del exe
+    garbage.collect()
+    # Never removed from inside the collector: linecache.checkcache may be
+    # looping over the cache's keys at that moment.
+    assert name in linecache.cache
+    linecache.checkcache()
+    compile(g)
+    assert name not in linecache.cache
