@@ -11,6 +11,7 @@ import functools
 import hashlib
 import inspect
 import os
+import threading
 import time
 import warnings
 from collections.abc import Sequence
@@ -125,6 +126,7 @@ def compile_graph(
     seconds: dict[str, float] = {}
     start = time.perf_counter()
     found = _load_pipeline(store, key, g)
+    storing = _in_background(None)
     if found is not None:
         optimized, plan, report = found
         seconds["cache_load"] = time.perf_counter() - start
@@ -149,14 +151,20 @@ def compile_graph(
                 optimized, inplace=backend == "numpy", views=backend == "llvm", donated=donate
             )
             seconds["memory_plan"] = time.perf_counter() - start
-        _store_pipeline(store, key, (optimized, plan, report))
+        # Encoding the entry is Python work that overlaps LLVM's code generation below,
+        # which releases the GIL; the entry is written before this function returns.
+        if store is not None:
+            storing = _in_background(_store_pipeline, store, key, (optimized, plan, report))
     if backend == "interpret":
         if memory_budget is not None:
             _warn_if_over_budget(g.name, memory_budget, report, None)
         return CompileResult(optimized, _Interpreted(optimized), report, None, seconds, plan)
     module = backend_module(backend)
     start = time.perf_counter()
-    executable = module.compile(optimized, plan=plan, **options)
+    try:
+        executable = module.compile(optimized, plan=plan, **options)
+    finally:
+        storing.join()
     seconds["codegen"] = time.perf_counter() - start
     from graphc.memory_report import MemoryReport
 
@@ -226,6 +234,32 @@ def _passes_digest() -> str:
         h.update(f.name.encode())
         h.update(f.read_bytes())
     return h.hexdigest()
+
+
+class _in_background:
+    """``fn(*args)`` on a thread of its own; :meth:`join` waits for it and raises
+    what it raised, as if it had run on the caller's thread."""
+
+    def __init__(self, fn: Any = None, *args: Any) -> None:
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        if fn is not None:
+            self._thread = threading.Thread(target=self._run, args=(fn, *args), daemon=True)
+            self._thread.start()
+
+    def _run(self, fn: Any, *args: Any) -> None:
+        try:
+            fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to join()
+            self._error = exc
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
 def _store_pipeline(store: tuple[Any, Path] | None, key: str, result: tuple[Any, ...]) -> None:

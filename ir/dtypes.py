@@ -37,6 +37,10 @@ class DType(enum.Enum):
     f32 = "f32"
     f64 = "f64"
 
+    # Enum hashes a member by its name in Python code; a member equals only itself,
+    # so hashing by identity is as good and runs in C (dtypes key many lookups).
+    __hash__ = object.__hash__
+
     def __str__(self) -> str:
         return self.value
 
@@ -92,7 +96,8 @@ class DType(enum.Enum):
 
     @property
     def itemsize(self) -> int:
-        return int(self.np.itemsize)
+        found = _ITEMSIZE.get(self)
+        return found if found is not None else int(self.np.itemsize)
 
     @staticmethod
     def from_numpy(dtype: object) -> DType:
@@ -149,6 +154,8 @@ _TO_NUMPY = {
 if _BF16 is not None:
     _TO_NUMPY[DType.bf16] = _BF16
 _FROM_NUMPY = {v: k for k, v in _TO_NUMPY.items()}
+# Sizes of values are summed over every value of a graph by the scheduler and planner.
+_ITEMSIZE = {k: int(v.itemsize) for k, v in _TO_NUMPY.items()}
 
 
 def promote(*dtypes: DType) -> DType:

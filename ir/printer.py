@@ -50,6 +50,16 @@ def format_scalar(value: Any, dtype: DType) -> str:
     return Literal(value, dtype).text()
 
 
+def _format_items(values: list[Any], dtype: DType) -> list[str]:
+    """``format_scalar`` of each of ``values`` (an array's, so all of ``dtype``):
+    constant arrays can hold thousands, and a Literal for each is most of their cost."""
+    if dtype.is_bool:
+        return ["true" if v else "false" for v in values]
+    if dtype.is_int:
+        return [str(int(v)) for v in values]
+    return [repr(x) if math.isfinite(x) else format_scalar(x, dtype) for x in map(float, values)]
+
+
 def format_attr(value: Any) -> str:
     """One attribute value in the text form."""
     if isinstance(value, bool):
@@ -70,7 +80,7 @@ def format_attr(value: Any) -> str:
         dtype = DType.from_numpy(value.dtype)
         if value.ndim == 0:
             return format_scalar(value.item(), dtype)
-        items = ", ".join(format_scalar(v, dtype) for v in value.ravel().tolist())
+        items = ", ".join(_format_items(value.ravel().tolist(), dtype))
         return f"({items},)" if value.size == 1 else f"({items})"
     raise TypeError(f"cannot print attribute {value!r}")
 

@@ -128,7 +128,9 @@ def _source_digest() -> str:
     return h.hexdigest()
 
 
+@functools.cache
 def _graphc_version() -> str:
+    # Reading the installed metadata scans sys.path: several ms, asked by every key.
     try:
         return metadata.version("graphc")
     except metadata.PackageNotFoundError:

@@ -89,6 +89,9 @@ def plan_memory(
 _SEARCH_ABOVE = 1.01
 _SEARCH_STARTS = 4  # placements the search starts from
 _SEARCH_STEPS = 8  # moves from each
+# How a buffer is placed: at the lowest offset free over its lifetime, or in the
+# smallest free gap it fits.
+FIRST, BEST = "first", "best"
 
 
 def _place(
@@ -119,48 +122,52 @@ def _place(
         sorted(candidates, key=lambda v: -length(v) * v.type.nbytes),
         sorted(candidates, key=lambda v: (span[v][1], -v.type.nbytes)),
     ]
-    found = [(*_first_fit_all(order, span), order, _first_fit) for order in orders]
+    placed = _first_fit_many(orders, span, [FIRST] * len(orders))
+    found = [(offsets, arena, order, FIRST) for (offsets, arena), order in zip(placed, orders)]
     bound = _peak(dict.fromkeys(candidates, 0), span)
     if min(f[1] for f in found) > bound * _SEARCH_ABOVE:
         more = _more_placements(candidates, span, orders, bound)
         found += more
         found.sort(key=lambda f: f[1])
         starts = found[:_SEARCH_STARTS]
-        for start in starts:
-            if _search(start, span, bound, found):
-                break
+        found += _search_many(starts, span, bound)
         if min(f[1] for f in found) > bound * _SEARCH_ABOVE:
             # The placements that put the buffers alive at the busiest position
             # first can start far above the best (small buffers land on top)
             # and still be the ones whose moves reach the bound (W5 on NumPy).
             # They are the last six of ``more`` (three orders, first and best fit).
             peak_first = more[-6::2] if len(more) >= 6 else []
-            for start in peak_first:
-                searched = any(start is s for s in starts)
-                if not searched and _search(start, span, bound, found):
-                    break
+            fresh = [p for p in peak_first if not any(p is s for s in starts)]
+            found += _search_many(fresh, span, bound)
     offsets, arena, _, _ = min(found, key=lambda f: f[1])
     return offsets, arena
 
 
-def _search(
-    start: tuple[dict[Value, int], int, list[Value], Any],
+def _search_many(
+    starts: list[tuple[dict[Value, int], int, list[Value], Any]],
     span: dict[Value, tuple[int, int]],
     bound: int,
-    found: list[tuple[dict[Value, int], int, list[Value], Any]],
-) -> bool:
-    """Moves from ``start``: the buffers at the arena's top go to the front of
-    the order, which is placed again (added to ``found``). Whether one met ``bound``."""
-    offsets, arena, order, fit = start
+) -> list[tuple[dict[Value, int], int, list[Value], Any]]:
+    """Moves from each start: the buffers at the arena's top go to the front of
+    the order, which is placed again, until one meets ``bound``. Each start's
+    moves depend on one another, the starts' do not: they are placed side by
+    side, and listed start by start as if made one at a time."""
+    chains = [[start] for start in starts]
+    going = chains[:]
     for _ in range(_SEARCH_STEPS):
-        top = [v for v in order if offsets[v] + align(v.type.nbytes) == arena]
-        moved = set(top)
-        order = top + [v for v in order if v not in moved]
-        offsets, arena = _first_fit_all(order, span, fit)
-        found.append((offsets, arena, order, fit))
-        if arena <= bound:
-            return True
-    return False
+        if not going:
+            break
+        moves = []
+        for chain in going:
+            offsets, arena, order, fit = chain[-1]
+            top = [v for v in order if offsets[v] + align(v.type.nbytes) == arena]
+            moved = set(top)
+            moves.append((top + [v for v in order if v not in moved], fit))
+        placed = _first_fit_many([m[0] for m in moves], span, [m[1] for m in moves])
+        for chain, (order, fit), (offsets, arena) in zip(going, moves, placed):
+            chain.append((offsets, arena, order, fit))
+        going = [chain for chain in going if chain[-1][1] > bound]
+    return [placement for chain in chains for placement in chain[1:]]
 
 
 def _more_placements(
@@ -168,11 +175,12 @@ def _more_placements(
     span: dict[Value, tuple[int, int]],
     orders: list[list[Value]],
     bound: int,
-) -> list[tuple[dict[Value, int], int, list[Value], Any]]:
+) -> list[tuple[dict[Value, int], int, list[Value], str]]:
     """Placements in more orders, first and best fit: by start, by size then
     latest death, and each with the buffers alive at the busiest position
     placed first, stacked with the longest-lived lowest (that position can
-    then hold exactly its live bytes). Stops at the first that meets ``bound``."""
+    then hold exactly its live bytes). Stops at the first that meets ``bound``
+    (the others are placed alongside it, but not returned)."""
     events: dict[int, int] = {}
     for v in candidates:
         events[span[v][0]] = events.get(span[v][0], 0) + align(v.type.nbytes)
@@ -192,78 +200,94 @@ def _more_placements(
     ]
     more = orders + [sorted(candidates, key=k) for k in keys]
     more += [at + sorted(rest, key=k) for k in keys + [lambda v: (-v.type.nbytes, span[v][0])]]
+    tries = [
+        (order, fit)
+        for order in more
+        for fit in (FIRST, BEST)
+        if not (order in orders and fit == FIRST)  # placed already
+    ]
+    placed = _first_fit_many([t[0] for t in tries], span, [t[1] for t in tries])
     found = []
-    for order in more:
-        for fit in (_first_fit, _best_fit):
-            if order in orders and fit is _first_fit:
-                continue  # placed already
-            found.append((*_first_fit_all(order, span, fit), order, fit))
-            if found[-1][1] <= bound:
-                return found
+    for (order, fit), (offsets, arena) in zip(tries, placed):
+        found.append((offsets, arena, order, fit))
+        if arena <= bound:
+            break
     return found
 
 
 def _first_fit_all(
-    candidates: list[Value],
-    span: dict[Value, tuple[int, int]],
-    fit: Callable[[np.ndarray, np.ndarray, int], int] | None = None,
+    candidates: list[Value], span: dict[Value, tuple[int, int]], fit: str = FIRST
 ) -> tuple[dict[Value, int], int]:
     """Offsets for ``candidates`` placed in this order, each at the lowest
-    offset free over its lifetime (or where ``fit`` says), and the arena
-    size that makes."""
-    fit = fit or _first_fit
-    offsets: dict[Value, int] = {}
-    arena = 0
-    # Placed buffers as parallel arrays, so "which ones overlap this lifetime"
-    # is one vectorized test instead of a Python loop (large graphs have
-    # tens of thousands of values).
-    count = len(candidates)
-    placed_offset = np.zeros(count, np.int64)
-    placed_size = np.zeros(count, np.int64)
-    placed_first = np.zeros(count, np.int64)
-    placed_last = np.zeros(count, np.int64)
-    for k, v in enumerate(candidates):
-        size = align(v.type.nbytes)
-        first, last = span[v]
-        overlapping = (placed_first[:k] <= last) & (first <= placed_last[:k])
-        offset = fit(placed_offset[:k][overlapping], placed_size[:k][overlapping], size)
-        placed_offset[k], placed_size[k], placed_first[k], placed_last[k] = (
-            offset,
-            size,
-            first,
-            last,
-        )
-        offsets[v] = offset
-        arena = max(arena, offset + size)
-    return offsets, arena
+    offset free over its lifetime (or, with ``fit=BEST``, in the smallest free
+    gap it fits), and the arena size that makes."""
+    return _first_fit_many([candidates], span, [fit])[0]
 
 
-def _first_fit(starts: np.ndarray, sizes: np.ndarray, size: int) -> int:
-    """The lowest offset where ``size`` bytes fit between the busy ranges."""
-    if not starts.size:
-        return 0
-    order = np.argsort(starts, kind="stable")
-    starts, ends = starts[order], starts[order] + sizes[order]
-    reach = np.maximum.accumulate(ends)  # the furthest end among the first i+1 ranges
-    before = np.concatenate(([0], reach[:-1]))  # ... among the ranges before range i
-    fits = np.flatnonzero(starts - before >= size)
-    return int(before[fits[0]]) if fits.size else int(reach[-1])
+# Larger than any offset or gap: the top of the arena, where every buffer fits.
+_TOP = np.iinfo(np.int64).max // 4
 
 
-def _best_fit(starts: np.ndarray, sizes: np.ndarray, size: int) -> int:
-    """The start of the smallest gap between the busy ranges that ``size``
-    bytes fit in (the top when none does)."""
-    if not starts.size:
-        return 0
-    order = np.argsort(starts, kind="stable")
-    starts, ends = starts[order], starts[order] + sizes[order]
-    reach = np.maximum.accumulate(ends)
-    before = np.concatenate(([0], reach[:-1]))
-    gaps = starts - before
-    fits = np.flatnonzero(gaps >= size)
-    if not fits.size:
-        return int(reach[-1])
-    return int(before[fits[np.argmin(gaps[fits])]])
+def _first_fit_many(
+    orders: list[list[Value]], span: dict[Value, tuple[int, int]], fits: list[str]
+) -> list[tuple[dict[Value, int], int]]:
+    """:func:`_first_fit_all` for each order and fit, computed side by side.
+
+    A placement is one small step per buffer, and each step's cost is mostly
+    NumPy's per-call overhead: taking the k-th step of every placement at once
+    costs little more than one placement's step alone (the search tries
+    dozens of placements of the same buffers).
+    """
+    rows, count = len(orders), len(orders[0])
+    if not count:
+        return [({}, 0) for _ in orders]
+    size = np.array([[align(v.type.nbytes) for v in order] for order in orders], np.int64)
+    lives = np.array([[span[v] for v in order] for order in orders], np.int64)
+    best = np.array([fit == BEST for fit in fits])
+    any_best = bool(best.any())
+    # The placed buffers of each row sorted by offset (equal offsets in the order
+    # they were placed, as a stable sort orders them): offset, end, and the
+    # first and last position alive.
+    placed = np.zeros((4, rows, count), np.int64)
+    chosen = np.zeros((rows, count), np.int64)
+    # before[:, i]: the highest end among the buffers below the i-th that overlap
+    # the one being placed in time; column k holds the highest of all (the top).
+    before = np.zeros((rows, count + 1), np.int64)
+    # gaps[:, i]: the free bytes under the i-th placed buffer (-1 for buffers that
+    # do not overlap); column k, the top, where every buffer fits.
+    gaps = np.zeros((rows, count + 1), np.int64)
+    row = np.arange(rows)
+    column = np.arange(count + 1)
+    new = np.empty((4, rows), np.int64)
+    for k in range(count):
+        need = size[:, k, None]
+        first, last = lives[:, k, 0, None], lives[:, k, 1, None]
+        start, end, born, dies = placed[:, :, :k]
+        busy = born <= last
+        busy &= dies >= first
+        np.maximum.accumulate(end * busy, axis=1, out=before[:, 1 : k + 1])
+        gap = gaps[:, : k + 1]
+        np.subtract(start, before[:, :k], out=gap[:, :k])
+        gap[:, :k][~busy] = -1
+        gap[:, k] = _TOP
+        fitting = gap >= need
+        at = fitting.argmax(axis=1)  # the lowest gap it fits
+        if any_best:
+            smallest = np.where(fitting, gap, _TOP + 1).argmin(axis=1)
+            at = np.where(best, smallest, at)
+        offset = before[row, at]
+        chosen[:, k] = offset
+        # Insert after the buffers at or below the offset.
+        slot = (start <= offset[:, None]).sum(axis=1)
+        source = column[: k + 1] - (column[: k + 1] > slot[:, None])
+        placed[:, :, : k + 1] = placed[:, row[:, None], source]
+        new[0], new[1], new[2], new[3] = offset, offset + need[:, 0], first[:, 0], last[:, 0]
+        placed[:, row, slot] = new
+    arenas = (chosen + size).max(axis=1)
+    return [
+        (dict(zip(order, map(int, offsets))), int(arena))
+        for order, offsets, arena in zip(orders, chosen, arenas)
+    ]
 
 
 def _peak(offsets: dict[Value, int], span: dict[Value, tuple[int, int]]) -> int:

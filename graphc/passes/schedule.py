@@ -37,6 +37,17 @@ def schedule_for_memory(g: Graph, donated: Sequence[int] = ()) -> Graph:
     nodes = g.nodes
     if len(nodes) < 3:
         return g
+    # recompute_cheap_results scores the graph it returns by scheduling it, and
+    # this pass then schedules that same graph again: the second time is free.
+    memo = ("schedule_for_memory", tuple(donated))
+    done: Graph | None = g._cache.get(memo)
+    if done is None:
+        done = g._cache[memo] = _schedule(g, donated)
+    return done
+
+
+def _schedule(g: Graph, donated: Sequence[int]) -> Graph:
+    nodes = g.nodes
     index = {n: i for i, n in enumerate(nodes)}
     producer = g.producers()
     remaining_uses: dict[Value, int] = {}

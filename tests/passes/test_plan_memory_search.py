@@ -4,9 +4,11 @@ bytes alive at once, more orders and moves of the buffers at the arena's top."""
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from graphc.ir import DType, Graph, TensorType, Value
 from graphc.ir.liveness import live_intervals
@@ -100,3 +102,56 @@ def test_the_search_never_overlaps_and_never_loses(
     assert_disjoint(dict(plan.offsets), span, plan.arena_bytes)
     if span:
         assert most_alive(span) == plan.peak_bytes <= plan.arena_bytes <= three_orders(span)
+
+
+def placed_one_by_one(
+    order: list[Value], span: dict[Value, tuple[int, int]], fit: str
+) -> tuple[dict[Value, int], int]:
+    """First or best fit written plainly: each buffer goes under the lowest (or
+    into the smallest) gap among the buffers alive with it, else on their top."""
+    placed: list[tuple[int, int, int, int]] = []  # offset, end, first, last
+    offsets: dict[Value, int] = {}
+    for v in order:
+        size, (first, last) = align(v.type.nbytes), span[v]
+        busy = sorted((o, e) for o, e, a, b in placed if a <= last and first <= b)
+        reach, gaps = 0, []
+        for o, e in busy:
+            gaps.append((o - reach, reach))
+            reach = max(reach, e)
+        fitting = [(gap, at) for gap, at in gaps if gap >= size]
+        if not fitting:
+            offset = reach
+        elif fit == planner.BEST:
+            offset = min(fitting, key=lambda t: t[0])[1]
+        else:
+            offset = fitting[0][1]
+        offsets[v] = offset
+        placed.append((offset, offset + size, first, last))
+    return offsets, max((o + align(v.type.nbytes) for v, o in offsets.items()), default=0)
+
+
+buffers = st.lists(
+    st.tuples(st.sampled_from([0, 1, 3, 16, 40, 64]), st.integers(0, 12), st.integers(0, 8)),
+    max_size=24,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(buffers, st.randoms(use_true_random=False))
+def test_placements_side_by_side_are_each_their_own(
+    spec: list[tuple[int, int, int]], rnd: Any
+) -> None:
+    # The search places many orders of the same buffers at once; each must come
+    # out as if placed alone, in first and in best fit (equal offsets included).
+    span = {Value(TensorType((n,), DType.f32)): (a, a + d) for n, a, d in spec}
+    orders, fits = [], []
+    for fit in (planner.FIRST, planner.BEST):
+        for _ in range(3):
+            order = list(span)
+            rnd.shuffle(order)
+            orders.append(order)
+            fits.append(fit)
+    together = planner._first_fit_many(orders, span, fits) if span else []
+    for order, fit, got in zip(orders, fits, together):
+        assert got == placed_one_by_one(order, span, fit)
+        assert_disjoint(got[0], span, got[1])
