@@ -111,14 +111,17 @@ def train_step_entry(
     *,
     backend: str,
     mixed_precision: str | None = None,
+    budgeted: bool = False,
 ) -> Runner:
-    """One compiled graph for forward, backward and update (`gc.train_step`)."""
+    """One compiled graph for forward, backward and update (`gc.train_step`); with
+    ``budgeted``, compiled under the workload's ``info["memory_budget"]``."""
     gc = require_graphc("train_step", "optim")
     compiled = gc.train_step(
         loss_fn,
         _graphc_optimizer(gc, optimizer, problem.hyper),
         backend=backend,
         mixed_precision=mixed_precision,
+        memory_budget=problem.info["memory_budget"] if budgeted else None,
     )
     live = [compiled.init(problem.params)]
     feed = cycle(problem.batches)

@@ -367,15 +367,16 @@ class Jitted:
         if self.cache:
             self._note_retrace(sig.describe_difference(next(reversed(self.cache)), names))
 
+        donated = self._donated_leaves(args)
         if self.memory_budget is not None:
-            _check_budget_covers_inputs(traced.graph, self.memory_budget)
+            _check_budget_covers_inputs(traced.graph, self.memory_budget, donated)
         result = compile_graph(
             traced.graph,
             backend=backend,
             dump=self.dump,
             disable_passes=self.disable_passes,
             memory_budget=self.memory_budget,
-            donate=self._donated_leaves(args),
+            donate=donated,
             options=self.options,
         )
         compiled = Compiled(
@@ -549,14 +550,19 @@ def jit(
     return Jitted(f, **settings)
 
 
-def _check_budget_covers_inputs(g: Graph, budget: int) -> None:
-    """A budget smaller than the arguments themselves cannot be what was meant."""
+def _check_budget_covers_inputs(g: Graph, budget: int, donated: Sequence[int] = ()) -> None:
+    """A budget smaller than the data fed to each call cannot be what was meant.
+
+    Donated arguments are state the call updates in place (a training step's parameters
+    and optimizer state): neither planned nor part of the budget, so not compared with it.
+    """
     from .passes.manager import PipelineError
 
-    total = sum(v.type.nbytes for v in g.inputs)
+    fed = [v for i, v in enumerate(g.inputs) if i not in set(donated)]
+    total = sum(v.type.nbytes for v in fed)
     if budget >= total:
         return
-    largest = sorted(g.inputs, key=lambda v: -v.type.nbytes)[:3]
+    largest = sorted(fed, key=lambda v: -v.type.nbytes)[:3]
     raise PipelineError(
         format_message(
             f"{g.name}: memory_budget={budget:,} bytes is smaller than the function's "

@@ -7,17 +7,21 @@ computed (parameters + activations) shows in the peak-memory column.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from ..core import Problem, Runner, Workload, cycle, numpy_reset
-from ..graphc_entries import training_entries
+from ..graphc_entries import train_step_entry, training_entries
 from .common import glorot_uniform_mlp, jax_mlp, torch_mlp
 
 DEPTH, WIDTH, BATCH = 32, 1024, 512
 QUICK_DEPTH, QUICK_WIDTH, QUICK_BATCH = 4, 64, 16
 HYPER = {"lr": 1e-2}
+# graphc-llvm-ts-budget: intermediates held to 7/8 of the activations, so that a few
+# layers (evenly spread) are computed again in the backward instead of kept.
+BUDGET_FRACTION = 7 / 8
 
 
 def make_problem(quick: bool) -> Problem:
@@ -33,7 +37,13 @@ def make_problem(quick: bool) -> Problem:
         for _ in range(2)
     ]
     params = glorot_uniform_mlp((width,) * (depth + 1), seed=0)
-    return Problem(params=params, batches=batches, hyper=dict(HYPER), info={"depth": depth})
+    activation_bytes = depth * batch * width * 4
+    info = {
+        "depth": depth,
+        "activation_bytes": activation_bytes,
+        "memory_budget": int(BUDGET_FRACTION * activation_bytes),
+    }
+    return Problem(params=params, batches=batches, hyper=dict(HYPER), info=info)
 
 
 def loss(params: dict[str, Any], x: Any, y: Any) -> Any:
@@ -106,6 +116,9 @@ WORKLOAD = Workload(
         "torch": torch_impl,
         "jax": jax_impl,
         **training_entries(loss, "sgd"),
+        "graphc-llvm-ts-budget": partial(
+            train_step_entry, loss, "sgd", backend="llvm", budgeted=True
+        ),
     },
     default_repeat=7,
 )

@@ -38,7 +38,7 @@ from .dce import eliminate_dead_code
 from .inline import recomputed_loc
 from .manager import PassRecord, count
 from .plan_memory import plan_memory
-from .remat_segments import PRODUCTS, chain_of_products, segment_choices
+from .remat_segments import PRODUCTS, chain_of_products, segment_choices, spread_drops
 from .schedule import schedule_for_memory
 
 MAX_ROUNDS = 32
@@ -311,12 +311,32 @@ def _recompute_segments(
     )
     chain, cones = chain_of_products(g, needed, lambda x: free(buf.root.get(x, x)), buf.root)
     best: tuple[tuple[int, int], Graph, set[Value]] | None = None
-    for _, again in segment_choices(chain, cones, math.isqrt(len(chain)) + 1):
+
+    def attempt(again: set[Value]) -> bool:
+        nonlocal best
         h = contextvars.Context().run(eliminate_dead_code, _insert_copies(g, peak, again, buf))
         score = measure(h)
         if best is None or score < best[0]:
             best = (score, h, again)
-        if score[0] <= budget:
+        return score[0] <= budget
+
+    # Fewest products first: the smallest number of spread-out drops that meets the
+    # budget (bisection: more drops never raise the peak), then shorter segments.
+    most = len(chain) // 2
+    if most and attempt(spread_drops(chain, cones, most)):
+        met, lo = most, 1
+        while lo < met:
+            mid = (lo + met) // 2
+            if attempt(spread_drops(chain, cones, mid)):
+                met = mid
+            else:
+                lo = mid + 1
+        assert best is not None
+        chosen = spread_drops(chain, cones, met)
+        h = contextvars.Context().run(eliminate_dead_code, _insert_copies(g, peak, chosen, buf))
+        return h, len(chosen)
+    for _, again in segment_choices(chain, cones, math.isqrt(len(chain)) + 1):
+        if attempt(again):
             break
     if best is None:
         return None

@@ -10,6 +10,12 @@ dropped, and right before the backward needs a dropped value, its segment is
 computed again from the checkpoint before it. Segments of length ``s`` keep
 about ``n / (s + 1)`` values plus ``s`` recomputed ones at a time, at the
 price of one more forward pass through the dropped values' ops.
+
+A budget a little under the unbudgeted peak needs far less than that: dropping
+``k`` values that are not neighbours in the chain (each recomputed from the kept
+value before it) frees ``k`` values at the peak for ``k`` recomputed products.
+``spread_drops`` makes those choices; the pass looks for the smallest ``k``
+that meets the budget before it shortens segments.
 """
 
 from __future__ import annotations
@@ -63,6 +69,20 @@ def chain_of_products(
             chain.append(r)
             cones[r] = cone
     return chain, cones
+
+
+def spread_drops(chain: list[Value], cones: dict[Value, set[Value]], k: int) -> set[Value]:
+    """The values to compute again when ``k`` (at most ``len(chain) // 2``) values
+    of ``chain``, evenly spread and never neighbours, are dropped: each is
+    recomputed from the kept value before it, so each costs one segment of length 1."""
+    n = len(chain)
+    assert 1 <= k <= n // 2
+    again: set[Value] = set()
+    for i in range(k):
+        # Spacing n / k >= 2 keeps consecutive picks apart; with k = n // 2 they are
+        # every other value from the first, as with segments of length 1.
+        again |= cones[chain[i * n // k]]
+    return again
 
 
 def segment_choices(
