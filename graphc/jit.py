@@ -463,7 +463,7 @@ def jit(
         backend: ``"llvm"`` or ``"numpy"``; default: the fastest available.
         static_argnums: arguments baked into the graph (must be hashable);
             a new value compiles again.
-        donate_argnums: arguments the caller gives up: on the LLVM backend an
+        donate_argnums: arguments the caller gives up: on either backend an
             output of the same type may be computed straight into such an
             argument's array (which is then returned), when no other read of
             the argument comes later. An array that is read-only, a view, not

@@ -153,6 +153,36 @@ def test_train_step_updates_parameters_in_place_and_allocates_no_state(optimizer
     np.testing.assert_allclose(loss, ref_loss, rtol=1e-5)
 
 
+@pytest.mark.parametrize(
+    "optimizer",
+    [gc.optim.SGD(0.1, momentum=0.9), gc.optim.Adam(1e-3)],
+    ids=["sgd_momentum", "adam"],
+)
+def test_numpy_train_step_writes_new_parameters_over_the_old(optimizer):
+    rng = np.random.default_rng(1)
+    params = mlp_params(rng)
+    x = rng.normal(size=(32, 64)).astype(np.float32)
+    y = rng.normal(size=(32, 1)).astype(np.float32)
+    step = gc.train_step(mlp_loss, optimizer, backend="numpy")
+    state = step.init(params)
+    expected = gc.train_step(mlp_loss, optimizer, backend="interpret").init(params)
+    state, _ = step(state, x, y)
+    before = dict(state.params)
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    already, _ = tracemalloc.get_traced_memory()
+    state, _ = step(state, x, y)
+    growth = tracemalloc.get_traced_memory()[1] - already
+    tracemalloc.stop()
+    assert all(state.params[k] is before[k] for k in params)
+    assert growth < 0.5 * sum(v.nbytes for v in params.values())
+    reference = gc.train_step(mlp_loss, optimizer, backend="interpret")
+    for _ in range(2):
+        expected, _ = reference(expected, x, y)
+    for k in params:
+        np.testing.assert_allclose(state.params[k], expected.params[k], rtol=1e-5, atol=1e-6)
+
+
 # -- donation through a fused product's epilogue --------------------------------------------
 
 RNG = np.random.default_rng(7)

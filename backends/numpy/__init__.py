@@ -22,7 +22,7 @@ from graphc.ir import BackendError, Graph
 from graphc.ir.errors import format_message
 from graphc.ir.plan import MemoryPlan
 
-from .buffers import BufferPlan, analyze, assign_slots, use_memory_plan
+from .buffers import BufferPlan, analyze, assign_slots, use_donations, use_memory_plan
 from .codegen import generate, lazy_broadcasts
 from .control import LOWERINGS as CONTROL_LOWERINGS
 from .decompositions import DECOMPOSITIONS, decompose
@@ -79,6 +79,7 @@ def compile(
     buffers = analyze(flat, LOWERINGS, stretched)
     if plan is not None:
         use_memory_plan(flat, buffers, LOWERINGS, plan, min_buffer_bytes)
+        use_donations(flat, buffers, LOWERINGS, plan)
     else:
         assign_slots(flat, buffers, LOWERINGS, min_buffer_bytes)
     key = new_key()

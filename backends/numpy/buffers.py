@@ -51,6 +51,7 @@ class BufferPlan:
     buffer_names: dict[Value, str] = field(default_factory=dict)  # same name, same memory
     readonly: set[Value] = field(default_factory=set)
     slots: list[np.ndarray] = field(default_factory=list)
+    donated_into: dict[Value, Value] = field(default_factory=dict)  # output -> donated input
 
     @property
     def buffer_bytes(self) -> int:
@@ -221,6 +222,31 @@ def use_memory_plan(
         shape = "x".join(map(str, v.type.shape)) or "scalar"
         plan.buffer_names[v] = f"arena_{lo}_{v.type.dtype}_{shape}"
     plan.slots = [arena]
+
+
+def use_donations(
+    g: Graph, plan: BufferPlan, lowerings: Mapping[str, Lowering], memory: MemoryPlan
+) -> None:
+    """Write each output that ``memory.donations`` pairs with a donated input
+    straight into that input's array (``out=``), so a training step allocates
+    nothing for its new parameters. Checked again against NumPy's own storage
+    (views extend an input's life): the input is read by nothing after the
+    node, and by the node itself only as an operand of an elementwise ufunc
+    that may overwrite it exactly (each element read before it is written)."""
+    made = {n.outputs[0]: (i, n) for i, n in enumerate(g.nodes) if len(n.outputs) == 1}
+    for v, u in memory.donations.items():
+        if v not in made or u not in plan.storage or u.type != v.type:
+            continue
+        i, n = made[v]
+        lowering, given = lowerings[n.op], plan.storage[u]
+        if not lowering.out or plan.storage[v].root is not v or plan.storage[v].kind != "fresh":
+            continue
+        if given.kind != "input" or given.escapes or given.end > i:
+            continue
+        reading = [a for a in n.value_inputs() if plan.storage[a] is given]
+        if reading and not (lowering.inplace and all(a is u for a in reading)):
+            continue
+        plan.donated_into[v] = u
 
 
 def _typed_view(raw: np.ndarray, v: Value) -> np.ndarray:

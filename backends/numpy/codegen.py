@@ -35,6 +35,7 @@ from graphc.ir import DType, Graph, Literal, Node, Operand, Value, get_op, run_n
 from .buffers import BufferPlan
 from .decompositions import Decomposed
 from .lowerings import Emit, Lowering
+from .runtime import take_donations
 
 _RESERVED = {"np", "env", "ndarray", "inf", "nan", "errstate", "check_input", "np_array"}
 _RESERVED |= {d.value for d in DType}
@@ -207,7 +208,8 @@ def generate(
             body.append((f"{targets} = {lowering.emit(Emit(n, args, None, bind))}", n))
         else:
             (v,) = n.outputs
-            buffer = plan.buffer_names.get(v)
+            donated = plan.donated_into.get(v)
+            buffer = names[donated] if donated is not None else plan.buffer_names.get(v)
             e = Emit(n, args, buffer, bind, lazy_broadcast=v in lazy)
             body.append((f"{names[v]} = {lowering.emit(e)}", n))
         if deletions.get(i):
@@ -222,6 +224,14 @@ def generate(
             f" or {name}.shape != {tuple(v.type.shape)!r}:"
         )
         checks.append(f"    {name} = check_input({k}, {name})")
+    donated_inputs = sorted({g.inputs.index(u) for u in plan.donated_into.values()})
+    if donated_inputs:
+        # An array that may not be written (read-only, a view, overlapping another
+        # argument) is swapped for a private copy, which is then written and returned.
+        take = bind("take_donations", take_donations)
+        targets = ", ".join(names[g.inputs[k]] for k in donated_inputs)
+        everything = ", ".join(names[v] for v in g.inputs)
+        checks.append(f"{targets}, = {take}(({everything},), {tuple(donated_inputs)!r})")
     returns = []
     returned: set[Value] = set()
     for v in g.outputs:

@@ -12,6 +12,11 @@ import numpy as np
 
 from graphc.ir.ops.collective import group_communicator, round_to_16
 
+try:
+    from numpy.lib.array_utils import byte_bounds
+except ImportError:  # NumPy 1.x
+    byte_bounds = np.byte_bounds  # type: ignore[attr-defined]
+
 # select is a bitwise blend on the elements' bits: branch-free, so it does not
 # slow down on unpredictable conditions as np.where does (about 10x here), and
 # it copies values exactly, NaN payloads and signed zeros included.
@@ -161,3 +166,33 @@ def all_reduce_done(r: np.ndarray, *after: Any) -> np.ndarray:
     if request is not None:
         request.Wait()
     return r
+
+
+def take_donations(arrays: tuple[Any, ...], donated: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """The donated ``arrays`` (by position), each replaced by a private copy when it
+    may not be written over: read-only, a view of other memory, or overlapping
+    another argument (one sweep over the arguments' byte ranges sorted by start).
+
+    >>> a = np.zeros(4)
+    >>> take_donations((a, np.ones(2)), (0,))[0] is a
+    True
+    >>> take_donations((a, a[1:]), (0,))[0] is a  # a view of it is read too
+    False
+    """
+    spans = sorted(
+        (*byte_bounds(a), k) for k, a in enumerate(arrays) if isinstance(a, np.ndarray) and a.size
+    )
+    shared: set[int] = set()
+    reach, owner = -1, -1
+    for start, end, k in spans:
+        if start < reach:
+            shared.update((k, owner))
+        if end > reach:
+            reach, owner = end, k
+    out = []
+    for k in donated:
+        a = arrays[k]
+        if k in shared or not (a.flags.writeable and a.flags.owndata):
+            a = a.copy()
+        out.append(a)
+    return tuple(out)
