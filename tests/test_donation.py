@@ -117,16 +117,23 @@ def mlp_params(rng, width=256):
     }
 
 
+def mlp_batch(seed):
+    rng = np.random.default_rng(seed)
+    params = mlp_params(rng)
+    return (
+        params,
+        rng.normal(size=(32, 64)).astype(np.float32),
+        rng.normal(size=(32, 1)).astype(np.float32),
+    )
+
+
 @pytest.mark.parametrize(
     "optimizer",
     [gc.optim.SGD(0.1), gc.optim.SGD(0.1, momentum=0.9), gc.optim.Adam(1e-3)],
     ids=["sgd", "sgd_momentum", "adam"],
 )
 def test_train_step_updates_parameters_in_place_and_allocates_no_state(optimizer):
-    rng = np.random.default_rng(0)
-    params = mlp_params(rng)
-    x = rng.normal(size=(32, 64)).astype(np.float32)
-    y = rng.normal(size=(32, 1)).astype(np.float32)
+    params, x, y = mlp_batch(seed=0)
     step = gc.train_step(mlp_loss, optimizer, backend="llvm")
     reference = gc.train_step(mlp_loss, optimizer, backend="numpy")
     state, ref_state = step.init(params), reference.init(params)
@@ -159,10 +166,7 @@ def test_train_step_updates_parameters_in_place_and_allocates_no_state(optimizer
     ids=["sgd_momentum", "adam"],
 )
 def test_numpy_train_step_writes_new_parameters_over_the_old(optimizer):
-    rng = np.random.default_rng(1)
-    params = mlp_params(rng)
-    x = rng.normal(size=(32, 64)).astype(np.float32)
-    y = rng.normal(size=(32, 1)).astype(np.float32)
+    params, x, y = mlp_batch(seed=1)
     step = gc.train_step(mlp_loss, optimizer, backend="numpy")
     state = step.init(params)
     expected = gc.train_step(mlp_loss, optimizer, backend="interpret").init(params)

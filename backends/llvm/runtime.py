@@ -23,6 +23,7 @@ from graphc.ir import Graph, GraphcIndexError, InputError, Loc, Node, coerce_inp
 from graphc.ir.errors import BackendError, LinAlgError, format_message
 from graphc.ir.ops.factor import NOT_PD_HINT, SINGULAR_HINT
 
+from ..donation import overlapping
 from . import fastargs, target
 from . import pool as pool_mod
 from . import profile as profile_mod
@@ -330,17 +331,7 @@ def _describe(n: Node) -> str:
 
 
 def _overlapping(pointers: list[int | None], arrays: list[Any]) -> set[int]:
-    """Indices of the (C-contiguous) arrays whose bytes overlap another's: one
-    sweep over the extents sorted by start, remembering the one reaching
-    furthest."""
-    spans = sorted(
+    """Indices of the (C-contiguous) arrays whose bytes overlap another's."""
+    return overlapping(
         (p, p + a.nbytes, i) for i, (p, a) in enumerate(zip(pointers, arrays)) if p and a.nbytes
     )
-    found: set[int] = set()
-    reach, owner = -1, -1
-    for start, end, i in spans:
-        if start < reach:
-            found.update((i, owner))
-        if end > reach:
-            reach, owner = end, i
-    return found

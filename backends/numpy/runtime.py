@@ -12,6 +12,8 @@ import numpy as np
 
 from graphc.ir.ops.collective import group_communicator, round_to_16
 
+from ..donation import overlapping
+
 try:
     from numpy.lib.array_utils import byte_bounds
 except ImportError:  # NumPy 1.x
@@ -171,7 +173,7 @@ def all_reduce_done(r: np.ndarray, *after: Any) -> np.ndarray:
 def take_donations(arrays: tuple[Any, ...], donated: tuple[int, ...]) -> tuple[np.ndarray, ...]:
     """The donated ``arrays`` (by position), each replaced by a private copy when it
     may not be written over: read-only, a view of other memory, or overlapping
-    another argument (one sweep over the arguments' byte ranges sorted by start).
+    another argument.
 
     >>> a = np.zeros(4)
     >>> take_donations((a, np.ones(2)), (0,))[0] is a
@@ -179,16 +181,9 @@ def take_donations(arrays: tuple[Any, ...], donated: tuple[int, ...]) -> tuple[n
     >>> take_donations((a, a[1:]), (0,))[0] is a  # a view of it is read too
     False
     """
-    spans = sorted(
+    shared = overlapping(
         (*byte_bounds(a), k) for k, a in enumerate(arrays) if isinstance(a, np.ndarray) and a.size
     )
-    shared: set[int] = set()
-    reach, owner = -1, -1
-    for start, end, k in spans:
-        if start < reach:
-            shared.update((k, owner))
-        if end > reach:
-            reach, owner = end, k
     out = []
     for k in donated:
         a = arrays[k]
