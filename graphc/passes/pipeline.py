@@ -25,6 +25,7 @@ from .schedule import schedule_for_memory
 from .schedule_collectives import schedule_collectives
 from .simplify import simplify
 from .sum_chains import merge_sum_chains
+from .transposed_operands import share_transposed_operands
 from .widen import widen_16bit
 
 
@@ -86,6 +87,9 @@ def pipeline(
         # Fusion needs the simplified graph, and nothing after it may split a group.
         # Loop and branch bodies are compiled as functions of their own: fused alike.
         tail.append(Pass("fuse", in_bodies(fuse)))
+        # BLAS packs a transposed right operand more slowly on every call: products that
+        # read one matrix transposed (an unrolled recurrence's backward) share one copy.
+        tail.append(Pass("share_transposed_operands", share_transposed_operands))
         # A forward kernel that also writes a derivative of its result (tanh' = 1 - t*t)
         # keeps two tensors alive for the backward where one suffices.
         tail.append(Pass("recompute_cheap_results", recompute_cheap_results))

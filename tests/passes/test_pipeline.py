@@ -63,6 +63,7 @@ def test_llvm_pipeline_fuses_before_scheduling() -> None:
         "rematerialize",
         "widen_16bit",
         "fuse",
+        "share_transposed_operands",
         "recompute_cheap_results",
         "schedule_for_memory",
         "schedule_collectives",

@@ -153,5 +153,11 @@ def test_placements_side_by_side_are_each_their_own(
             fits.append(fit)
     together = planner._first_fit_many(orders, span, fits) if span else []
     for order, fit, got in zip(orders, fits, together):
-        assert got == placed_one_by_one(order, span, fit)
+        want = placed_one_by_one(order, span, fit)
+        # An empty buffer takes no room: where it sits is arbitrary (the two break
+        # ties between equal offsets differently) and moves nothing else.
+        assert got[1] == want[1]
+        assert {v: o for v, o in got[0].items() if v.type.nbytes} == {
+            v: o for v, o in want[0].items() if v.type.nbytes
+        }
         assert_disjoint(got[0], span, got[1])
