@@ -191,6 +191,9 @@ def generate(
 
     last_loc: tuple[str, int] | None = None
     deletions = _deletions(g, plan, consts)
+    copied = _transposes_to_copy(g)
+    if copied:
+        bind("np_ascontiguousarray", np.ascontiguousarray)
     for i, n in enumerate(g.nodes):
         if n.outputs[0] in consts:
             continue
@@ -211,7 +214,10 @@ def generate(
             donated = plan.donated_into.get(v)
             buffer = names[donated] if donated is not None else plan.buffer_names.get(v)
             e = Emit(n, args, buffer, bind, lazy_broadcast=v in lazy)
-            body.append((f"{names[v]} = {lowering.emit(e)}", n))
+            code = lowering.emit(e)
+            if v in copied:
+                code = f"np_ascontiguousarray({code})"
+            body.append((f"{names[v]} = {code}", n))
         if deletions.get(i):
             body.append((f"del {', '.join(names[w] for w in deletions[i])}", None))
 
@@ -264,6 +270,32 @@ def generate(
     # The header line shifts every line number by one.
     out.line_nodes = {k + 1: n for k, n in out.line_nodes.items()}
     return out
+
+
+# BLAS packs a transposed right operand more slowly on every product (about 35 us more
+# for a 256x256 float32 matrix with OpenBLAS, whatever the rows): a matrix that many
+# products read transposed (an unrolled recurrence's backward) is copied once instead.
+SHARED_TRANSPOSE_READERS = 3
+
+
+def _transposes_to_copy(g: Graph) -> set[Value]:
+    """2-d transposes read as the right operand of at least
+    ``SHARED_TRANSPOSE_READERS`` products, and by nothing else."""
+    readers: dict[Value, list[Node]] = {}
+    for n in g.nodes:
+        for x in n.value_inputs():
+            readers.setdefault(x, []).append(n)
+    found = set()
+    for n in g.nodes:
+        if n.op != "transpose" or len(n.output.type.shape) != 2:
+            continue
+        uses = readers.get(n.output, [])
+        if len(uses) >= SHARED_TRANSPOSE_READERS and all(
+            u.op == "matmul" and u.inputs[1] is n.output and u.inputs[0] is not n.output
+            for u in uses
+        ):
+            found.add(n.output)
+    return found
 
 
 def _same_object(a: Any, b: Any) -> bool:

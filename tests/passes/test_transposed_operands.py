@@ -89,3 +89,20 @@ def test_an_unrolled_recurrence_backward_reads_the_shared_copy_on_llvm() -> None
     )(params, xs)
     for k in params:  # the same sums, read from a different layout
         np.testing.assert_allclose(got[1][k], plain[1][k], rtol=1e-5, atol=1e-7)
+
+
+def test_the_numpy_backend_copies_a_shared_transpose_once() -> None:
+    rng = np.random.default_rng(1)
+    params = {
+        "wxh": rng.standard_normal((6, 16)).astype(np.float32) * 0.5,
+        "whh": rng.standard_normal((16, 16)).astype(np.float32) * 0.3,
+    }
+    xs = rng.standard_normal((8, 4, 6)).astype(np.float32)
+    step = gc.jit(gc.value_and_grad(rnn_loss), backend="numpy")
+    got = step(params, xs)
+    source = step.lower(params, xs).executable.source
+    assert source.count("np_ascontiguousarray(whh.transpose((1, 0)))") == 1
+    want = gc.jit(gc.value_and_grad(rnn_loss), backend="interpret")(params, xs)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5)
+    for k in params:
+        np.testing.assert_allclose(got[1][k], want[1][k], rtol=1e-4, atol=1e-6)
