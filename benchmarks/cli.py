@@ -191,11 +191,12 @@ def _run_timing(args: argparse.Namespace, workloads: list[Any], num_threads: int
 def _run_check(args: argparse.Namespace, workloads: list[Any]) -> int:
     from . import report
     from .core import Unavailable
-    from .harness import check_workload
+    from .harness import MIXED_PRECISION_RTOL, check_workload
 
     print(
         f"cross-check: {args.check_steps} steps from the same start, loss and updated state "
-        f"against the hand-written NumPy implementation, rtol {args.check_rtol:g}"
+        f"against the hand-written NumPy implementation, rtol {args.check_rtol:g} "
+        f"({max(args.check_rtol, MIXED_PRECISION_RTOL):g} for bfloat16 entries)"
     )
     failed = 0
     for wl in workloads:

@@ -126,6 +126,13 @@ def test_cross_check_flags_an_implementation_that_computes_something_else():
         inner = w2_mlp_wide.numpy_impl(problem)
         return Runner(step=lambda: inner.step() * 1.01, reset=inner.reset, state=inner.state)
 
+    def scaled(factor):
+        def make(problem):
+            inner = w2_mlp_wide.numpy_impl(problem)
+            return Runner(step=lambda: inner.step() * factor, reset=inner.reset, state=inner.state)
+
+        return make
+
     workload = Workload(
         name="T",
         title="test",
@@ -135,10 +142,13 @@ def test_cross_check_flags_an_implementation_that_computes_something_else():
             "same": w2_mlp_wide.numpy_impl,
             "wrong-lr": wrong_lr,
             "wrong-loss": wrong_loss,
+            # a 16-bit entry is held to bfloat16's tolerance: rounding passes, errors do not
+            "close-bf16": scaled(1.001),
+            "wrong-bf16": scaled(1.5),
         },
     )
     problem = w2_mlp_wide.make_problem(True)
-    names = ["same", "wrong-lr", "wrong-loss"]
+    names = ["same", "wrong-lr", "wrong-loss", "close-bf16", "wrong-bf16"]
     results = check_workload(workload, problem, names, steps=3, rtol=1e-4)
     assert results["same"].check["ok"]
     assert results["same"].check["state_rel_err"] == 0.0
@@ -146,6 +156,8 @@ def test_cross_check_flags_an_implementation_that_computes_something_else():
     assert results["wrong-lr"].check["loss_rel_err"] > 1e-4  # steps 2 and 3 differ
     assert not results["wrong-loss"].check["ok"]
     assert results["wrong-loss"].check["loss_rel_err"] == pytest.approx(0.01, rel=1e-3)
+    assert results["close-bf16"].check["ok"] and results["close-bf16"].check["rtol"] == 0.1
+    assert not results["wrong-bf16"].check["ok"]
 
 
 def test_cli_quick_run_reports_every_entry_and_compares(tmp_path, capsys):
