@@ -79,6 +79,14 @@ class Rebuilder:
             self.b.nodes.append(n)
             return n
         self.changed = True
+        if same_subgraphs and all(a.type == b.type for a, b in zip(new_inputs, n.inputs)):
+            # Same op, attributes and operand types: the same result types, so
+            # the node keeps its result Values and its readers stay as they
+            # are. Without this, one rewrite near the start of an unrolled
+            # loop re-emitted (and type-checked) every node after it.
+            kept = Node(n.op, new_inputs, n.outputs, n.attrs, n.subgraphs, n.loc)
+            self.b.nodes.append(kept)
+            return kept
         new = self.b.emit_node(n.op, new_inputs, n.attrs, new_subgraphs, n.loc)
         self.bind(n, new.outputs)
         return new
