@@ -37,7 +37,7 @@ from . import (  # noqa: F401
 )
 from . import pool as pool_mod
 from .blas import register_blas
-from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads
+from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads, unoptimized_entry
 from .lapack import register_lapack
 from .matfun import expm_decomposition
 from .parallel import MAX_CHUNKS
@@ -158,12 +158,15 @@ def compile(
     pool_mod.pool()
     mod = target.parse_and_verify(text)
     target.optimize(mod, unroll=target.pays_to_unroll(g))
-    obj = target.emit_object(mod)
+    if unoptimized_entry(g):
+        obj, entry_obj = target.emit_split(mod)
+    else:
+        obj, entry_obj = target.emit_object(mod), b""
     layout = asdict(mb.layout)
     layout.pop("constants")
-    engine = target.load_object(obj)
+    engine = target.load_objects([obj, entry_obj])
     if directory is not None:
-        cache_mod.store(directory, key, cache_mod.Entry(obj, layout, text))
+        cache_mod.store(directory, key, cache_mod.Entry(obj, layout, text, entry_obj))
     exe = LLVMExecutable(
         g, layout, engine, text, threads=threads, compile_seconds=time.perf_counter() - start
     )
@@ -187,7 +190,7 @@ def _load_cached(directory: Path, key: str, g: Graph) -> tuple[Any, cache_mod.En
     problem = _layout_mismatch(g, entry.layout)
     if not problem:
         pool_mod.pool()  # as in compile: waits for a background build to leave LLVM
-        engine = target.load_object(entry.obj)
+        engine = target.load_objects([entry.obj, entry.entry_obj])
         if engine.get_function_address("graphc_main") and engine.get_global_value_address(
             "graphc_status"
         ):
