@@ -127,6 +127,7 @@ def compile_graph(
     start = time.perf_counter()
     found = _load_pipeline(store, key, g)
     storing = _in_background(None)
+    fresh: tuple[Any, ...] | None = None  # a pipeline result for the disk cache
     if found is not None:
         optimized, plan, report = found
         seconds["cache_load"] = time.perf_counter() - start
@@ -151,18 +152,26 @@ def compile_graph(
                 optimized, inplace=backend == "numpy", views=backend == "llvm", donated=donate
             )
             seconds["memory_plan"] = time.perf_counter() - start
-        # Encoding the entry is Python work that overlaps LLVM's code generation below,
-        # which releases the GIL; the entry is written before this function returns.
         if store is not None:
-            storing = _in_background(_store_pipeline, store, key, (optimized, plan, report))
+            fresh = (optimized, plan, report)
     if backend == "interpret":
         if memory_budget is not None:
             _warn_if_over_budget(g.name, memory_budget, report, None)
         return CompileResult(optimized, _Interpreted(optimized), report, None, seconds, plan)
     module = backend_module(backend)
     start = time.perf_counter()
+    # Encoding the pipeline's cache entry is Python work for another thread while
+    # LLVM, which releases the GIL, compiles; started earlier, it would compete
+    # with building the LLVM IR instead. It is written before this returns.
+    start_compile = getattr(module, "start_compile", None)
     try:
-        executable = module.compile(optimized, plan=plan, **options)
+        if start_compile is None:
+            storing = _in_background(_store_pipeline, store, key, fresh) if fresh else storing
+            executable = module.compile(optimized, plan=plan, **options)
+        else:
+            generated = start_compile(optimized, plan=plan, **options)
+            storing = _in_background(_store_pipeline, store, key, fresh) if fresh else storing
+            executable = generated.finish()
     finally:
         storing.join()
     seconds["codegen"] = time.perf_counter() - start

@@ -118,7 +118,7 @@ def _entry_target_machine() -> llvm.TargetMachine:
 
 
 def emit_split(mod: llvm.ModuleRef) -> tuple[bytes, bytes]:
-    """An optimized module as two objects: everything but the entry function
+    r"""An optimized module as two objects: everything but the entry function
     (code generated at -O3), and the entry function alone, generated at -O0.
 
     For a large graph the entry is straight-line calls to kernels, already
@@ -129,6 +129,16 @@ def emit_split(mod: llvm.ModuleRef) -> tuple[bytes, bytes]:
     module. Their symbols become hidden globals, which the entry's object
     reaches through its global offset table once both are loaded into one
     engine (:func:`load_objects`).
+
+    >>> mod = parse_and_verify(
+    ...     "define internal void @k(ptr %p) noinline {\n  store i8 1, ptr %p\n  ret void\n}\n"
+    ...     "define void @graphc_main(ptr %a, ptr %b) noinline optnone {\n"
+    ...     "  call void @k(ptr %a)\n  ret void\n}\n"
+    ... )
+    >>> kernels, entry = emit_split(mod)
+    >>> engine = load_objects([kernels, entry])
+    >>> engine.get_function_address("graphc_main") != 0
+    True
     """
     try:
         entry_mod = parse_and_verify(_entry_only(str(mod)))
