@@ -51,14 +51,14 @@ class Rebuilder:
 
     def producer(self, x: Operand) -> Node | None:
         """The node of the *new* graph that defines ``x`` (None for arguments, literals)."""
-        if isinstance(x, Literal):
-            return None
+        found = self._producers.get(x)  # type: ignore[arg-type]
         nodes = self.b.nodes
-        if self._synced < len(nodes):
-            for n in nodes[self._synced :]:
-                for v in n.outputs:
-                    self._producers[v] = n
-            self._synced = len(nodes)
+        if found is not None or self._synced == len(nodes) or isinstance(x, Literal):
+            return found
+        for n in nodes[self._synced :]:
+            for v in n.outputs:
+                self._producers[v] = n
+        self._synced = len(nodes)
         return self._producers.get(x)
 
     # -- writing ------------------------------------------------------------------
