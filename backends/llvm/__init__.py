@@ -135,7 +135,7 @@ class Generated:
         start: float,
         threads: int,
         executable: LLVMExecutable | None = None,
-        builder: ModuleBuilder | None = None,
+        layout: dict[str, Any] | None = None,
         text: str = "",
         directory: Path | None = None,
         key: str = "",
@@ -144,7 +144,9 @@ class Generated:
         self.start = start
         self.threads = threads
         self.executable = executable
-        self.builder = builder
+        # The layout alone, not the builder: the IR objects it holds are garbage
+        # once printed, collectable while LLVM compiles.
+        self.layout = layout
         self.text = text
         self.directory = directory
         self.key = key
@@ -154,7 +156,7 @@ class Generated:
         """Optimize, generate code and load it (LLVM releases the GIL meanwhile)."""
         if self.executable is not None:
             return self.executable
-        assert self.builder is not None
+        assert self.layout is not None
         g, text = self.g, self.text
         # Every executable checks its inputs with the pool's code; building it
         # first also waits for a background build (see prepare) to leave LLVM.
@@ -165,8 +167,7 @@ class Generated:
             obj, entry_obj = target.emit_split(mod)
         else:
             obj, entry_obj = target.emit_object(mod), b""
-        layout = asdict(self.builder.layout)
-        layout.pop("constants")
+        layout = self.layout
         engine = target.load_objects([obj, entry_obj])
         if self.directory is not None:
             entry = cache_mod.Entry(obj, layout, text, entry_obj)
@@ -253,7 +254,9 @@ def start_compile(
             return Generated(g, start, threads, executable=exe)
     mb = ModuleBuilder(g, plan, options)
     text = str(mb.build())
-    return Generated(g, start, threads, builder=mb, text=text, directory=directory, key=key)
+    layout = asdict(mb.layout)
+    layout.pop("constants")
+    return Generated(g, start, threads, layout=layout, text=text, directory=directory, key=key)
 
 
 _SOURCE_KINDS = ("slot", "copy", "input", "const", "donated")
