@@ -126,9 +126,16 @@ class GraphBuilder:
                     f"got {actual.type}"
                 )
             env[formal] = actual
+        # Every operand has its formal's type, so every node copied in order
+        # sees the types it was built with: its results keep their types and
+        # need no type rule (inlining a differentiated graph into the trace
+        # re-checked thousands of nodes for nothing).
+        nodes = self.nodes
         for n in g.nodes:
-            new = self.copy_node(n, [env[x] if isinstance(x, Value) else x for x in n.inputs])
-            env.update(zip(n.outputs, new.outputs))
+            inputs = tuple(env[x] if isinstance(x, Value) else x for x in n.inputs)
+            outputs = tuple(Value(v.type) for v in n.outputs)
+            nodes.append(Node(n.op, inputs, outputs, n.attrs, n.subgraphs, n.loc))
+            env.update(zip(n.outputs, outputs))
         outs = tuple(env[v] for v in g.outputs)
         return tuple(self.materialize(o) for o in outs)
 

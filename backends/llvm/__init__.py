@@ -37,7 +37,7 @@ from . import (  # noqa: F401
 )
 from . import pool as pool_mod
 from .blas import register_blas
-from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads
+from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads, unoptimized_entry
 from .lapack import register_lapack
 from .matfun import expm_decomposition
 from .parallel import MAX_CHUNKS
@@ -69,7 +69,9 @@ __all__ = [
     "NAME",
     "LLVMExecutable",
     "MemoryReport",
+    "Generated",
     "compile",
+    "start_compile",
     "prepare",
 ]
 
@@ -110,6 +112,106 @@ def compile(
             match NumPy's gradual underflow.
         cache: use the on-disk object cache (see :mod:`.cache`).
     """
+    return start_compile(
+        g,
+        plan,
+        threads=threads,
+        num_threads=num_threads,
+        parallel_work=parallel_work,
+        chunk_work=chunk_work,
+        profile=profile,
+        flush_denormals=flush_denormals,
+        cache=cache,
+    ).finish()
+
+
+class Generated:
+    """A graph's LLVM IR, ready for LLVM to compile (:meth:`finish`), or the
+    executable the object cache already held."""
+
+    def __init__(
+        self,
+        g: Graph,
+        start: float,
+        threads: int,
+        executable: LLVMExecutable | None = None,
+        layout: dict[str, Any] | None = None,
+        text: str = "",
+        directory: Path | None = None,
+        key: str = "",
+    ) -> None:
+        self.g = g
+        self.start = start
+        self.threads = threads
+        self.executable = executable
+        # The layout alone, not the builder: the IR objects it holds are garbage
+        # once printed, collectable while LLVM compiles.
+        self.layout = layout
+        self.text = text
+        self.directory = directory
+        self.key = key
+        self.generated = time.perf_counter()
+
+    def finish(self) -> LLVMExecutable:
+        """Optimize, generate code and load it (LLVM releases the GIL meanwhile)."""
+        if self.executable is not None:
+            return self.executable
+        assert self.layout is not None
+        g, text = self.g, self.text
+        # Every executable checks its inputs with the pool's code; building it
+        # first also waits for a background build (see prepare) to leave LLVM.
+        pool_mod.pool()
+        mod = target.parse_and_verify(text)
+        target.optimize(mod, unroll=target.pays_to_unroll(g))
+        if unoptimized_entry(g):
+            obj, entry_obj = target.emit_split(mod)
+        else:
+            obj, entry_obj = target.emit_object(mod), b""
+        layout = self.layout
+        engine = target.load_objects([obj, entry_obj])
+        if self.directory is not None:
+            entry = cache_mod.Entry(obj, layout, text, entry_obj)
+            cache_mod.store(self.directory, self.key, entry)
+        exe = LLVMExecutable(
+            g,
+            layout,
+            engine,
+            text,
+            threads=self.threads,
+            compile_seconds=time.perf_counter() - self.start,
+        )
+        # For compile reports: building the LLVM IR vs LLVM optimizing and emitting code.
+        exe.stage_seconds = {
+            "llvm_ir": self.generated - self.start,
+            "llvm": time.perf_counter() - self.generated,
+        }
+        self.executable = exe
+        return exe
+
+
+def start_compile(
+    g: Graph,
+    plan: MemoryPlan | None = None,
+    *,
+    threads: int | None = None,
+    num_threads: int | None = None,
+    parallel_work: int | None = None,
+    chunk_work: int | None = None,
+    profile: bool = False,
+    flush_denormals: bool = False,
+    cache: bool = True,
+) -> Generated:
+    """The Python half of :func:`compile` (same arguments): ``g``'s LLVM IR, or
+    the cached executable. ``.finish()`` is the native half, during which other
+    Python threads run (the pipeline cache's entry is encoded then).
+
+    >>> import numpy as np
+    >>> from graphc.ir import GraphBuilder, f32
+    >>> b = GraphBuilder("f"); x = b.input(f32[2], "x")
+    >>> pending = start_compile(b.build([b.neg(x)]), cache=False)
+    >>> pending.finish()(np.ones(2, np.float32))[0]
+    array([-1., -1.], dtype=float32)
+    """
     start = time.perf_counter()
     widened = widen_16bit(g)
     if widened is not g:  # skipped the pipeline's widening: its plan is for other values
@@ -140,7 +242,7 @@ def compile(
         found = _load_cached(directory, key, g)
         if found is not None:
             engine, entry = found
-            return LLVMExecutable(
+            exe = LLVMExecutable(
                 g,
                 entry.layout,
                 engine,
@@ -149,30 +251,12 @@ def compile(
                 from_cache=True,
                 compile_seconds=time.perf_counter() - start,
             )
+            return Generated(g, start, threads, executable=exe)
     mb = ModuleBuilder(g, plan, options)
-    module = mb.build()
-    text = str(module)
-    generated = time.perf_counter()
-    # Every executable checks its inputs with the pool's code; building it
-    # first also waits for a background build (see prepare) to leave LLVM.
-    pool_mod.pool()
-    mod = target.parse_and_verify(text)
-    target.optimize(mod, unroll=target.pays_to_unroll(g))
-    obj = target.emit_object(mod)
+    text = str(mb.build())
     layout = asdict(mb.layout)
     layout.pop("constants")
-    engine = target.load_object(obj)
-    if directory is not None:
-        cache_mod.store(directory, key, cache_mod.Entry(obj, layout, text))
-    exe = LLVMExecutable(
-        g, layout, engine, text, threads=threads, compile_seconds=time.perf_counter() - start
-    )
-    # For compile reports: building the LLVM IR vs LLVM optimizing and emitting code.
-    exe.stage_seconds = {
-        "llvm_ir": generated - start,
-        "llvm": time.perf_counter() - generated,
-    }
-    return exe
+    return Generated(g, start, threads, layout=layout, text=text, directory=directory, key=key)
 
 
 _SOURCE_KINDS = ("slot", "copy", "input", "const", "donated")
@@ -187,7 +271,7 @@ def _load_cached(directory: Path, key: str, g: Graph) -> tuple[Any, cache_mod.En
     problem = _layout_mismatch(g, entry.layout)
     if not problem:
         pool_mod.pool()  # as in compile: waits for a background build to leave LLVM
-        engine = target.load_object(entry.obj)
+        engine = target.load_objects([entry.obj, entry.entry_obj])
         if engine.get_function_address("graphc_main") and engine.get_global_value_address(
             "graphc_status"
         ):

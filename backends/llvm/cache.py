@@ -47,7 +47,8 @@ from typing import Any
 
 MAGIC = b"graphc-cache-entry\n"
 # 3: entries carry their own name; pipeline entries are JSON instead of pickles.
-FORMAT = 3
+# 4: an object entry may hold a second object, the entry function's.
+FORMAT = 4
 SUFFIXES = (".gco", ".gcp")
 DEFAULT_MAX_MB = 256.0
 # A temporary file this old was left by a writer that died; eviction removes it.
@@ -64,6 +65,9 @@ class Entry:
     obj: bytes
     layout: dict[str, Any]
     llvm_ir: str
+    # The entry function's own object, when it was compiled apart from the
+    # kernels (``target.emit_split``); empty otherwise.
+    entry_obj: bytes = b""
 
 
 def cache_dir() -> Path | None:
@@ -316,21 +320,25 @@ def _unframe(data: bytes, name: str) -> bytes:
 def _encode(entry: Entry) -> bytes:
     header = json.dumps(entry.layout, sort_keys=True).encode()
     text = zlib.compress(entry.llvm_ir.encode(), 1)
-    return struct.pack("<QQQ", len(header), len(entry.obj), len(text)) + header + entry.obj + text
+    sizes = struct.pack("<QQQQ", len(header), len(entry.obj), len(text), len(entry.entry_obj))
+    return sizes + header + entry.obj + text + entry.entry_obj
 
 
 def _decode(payload: bytes) -> Entry:
-    nh, no, nt = struct.unpack_from("<QQQ", payload)
-    start = struct.calcsize("<QQQ")
-    if start + nh + no + nt != len(payload):
+    nh, no, nt, ne = struct.unpack_from("<QQQQ", payload)
+    start = struct.calcsize("<QQQQ")
+    if start + nh + no + nt + ne != len(payload):
         raise ValueError("inconsistent entry sizes")
     header = payload[start : start + nh]
     obj = payload[start + nh : start + nh + no]
     text = payload[start + nh + no : start + nh + no + nt]
+    entry_obj = payload[start + nh + no + nt :]
     layout = json.loads(header)
     check_layout(layout)
     check_object(obj)
-    return Entry(obj, layout, zlib.decompress(text).decode())
+    if entry_obj:
+        check_object(entry_obj)
+    return Entry(obj, layout, zlib.decompress(text).decode(), entry_obj)
 
 
 _MACHO_MAGICS = (b"\xcf\xfa\xed\xfe", b"\xfe\xed\xfa\xcf")

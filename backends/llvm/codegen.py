@@ -97,6 +97,11 @@ def lowering(*ops: str) -> Callable[[Lowering], Lowering]:
 UNOPTIMIZED_ENTRY_NODES = 256
 
 
+def unoptimized_entry(g: Graph) -> bool:
+    """Whether ``g``'s entry function is compiled without optimization."""
+    return len(g.nodes) >= UNOPTIMIZED_ENTRY_NODES
+
+
 @dataclass
 class Options:
     """What the generated code depends on (part of the cache key). The
@@ -136,7 +141,7 @@ class ModuleBuilder:
         self.scratch_base = placed.scratch_base
         fnty = ir.FunctionType(VOID, [PTR, PTR])
         self.entry = ir.Function(self.module, fnty, "graphc_main")
-        if len(g.nodes) >= UNOPTIMIZED_ENTRY_NODES:
+        if unoptimized_entry(g):
             # Straight-line calls to kernels gain nothing from LLVM's O3 pipeline,
             # which took 60% of the optimizing time of W5's unrolled step.
             self.entry.attributes.add("optnone")

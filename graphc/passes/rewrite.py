@@ -51,14 +51,14 @@ class Rebuilder:
 
     def producer(self, x: Operand) -> Node | None:
         """The node of the *new* graph that defines ``x`` (None for arguments, literals)."""
-        if isinstance(x, Literal):
-            return None
+        found = self._producers.get(x)  # type: ignore[arg-type]
         nodes = self.b.nodes
-        if self._synced < len(nodes):
-            for n in nodes[self._synced :]:
-                for v in n.outputs:
-                    self._producers[v] = n
-            self._synced = len(nodes)
+        if found is not None or self._synced == len(nodes) or isinstance(x, Literal):
+            return found
+        for n in nodes[self._synced :]:
+            for v in n.outputs:
+                self._producers[v] = n
+        self._synced = len(nodes)
         return self._producers.get(x)
 
     # -- writing ------------------------------------------------------------------
@@ -79,6 +79,14 @@ class Rebuilder:
             self.b.nodes.append(n)
             return n
         self.changed = True
+        if same_subgraphs and all(a.type == b.type for a, b in zip(new_inputs, n.inputs)):
+            # Same op, attributes and operand types: the same result types, so
+            # the node keeps its result Values and its readers stay as they
+            # are. Without this, one rewrite near the start of an unrolled
+            # loop re-emitted (and type-checked) every node after it.
+            kept = Node(n.op, new_inputs, n.outputs, n.attrs, n.subgraphs, n.loc)
+            self.b.nodes.append(kept)
+            return kept
         new = self.b.emit_node(n.op, new_inputs, n.attrs, new_subgraphs, n.loc)
         self.bind(n, new.outputs)
         return new

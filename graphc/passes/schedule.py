@@ -51,9 +51,11 @@ def _schedule(g: Graph, donated: Sequence[int]) -> Graph:
     index = {n: i for i, n in enumerate(nodes)}
     producer = g.producers()
     remaining_uses: dict[Value, int] = {}
+    readers: dict[Value, list[Node]] = {}
     for n in nodes:
         for v in set(n.value_inputs()):
             remaining_uses[v] = remaining_uses.get(v, 0) + 1
+            readers.setdefault(v, []).append(n)
     pinned = set(g.inputs) | set(g.outputs)  # caller-owned or returned: never freed here
     waiting = {n: len({producer[v] for v in n.value_inputs() if v in producer}) for n in nodes}
     consumers: dict[Node, list[Node]] = {n: [] for n in nodes}
@@ -74,12 +76,20 @@ def _schedule(g: Graph, donated: Sequence[int]) -> Graph:
     ready = [n for n in nodes if waiting[n] == 0]
     order: list[Node] = []
 
+    # What a ready node would free changes only when one of its operands gets
+    # down to its last reader; remembered until then (a ready list of dozens
+    # of nodes is scored at every step: W5's unrolled backward).
+    freed_bytes: dict[Node, int] = {}
+
     def freed(n: Node) -> int:
-        return sum(
-            v.type.nbytes
-            for v in set(n.value_inputs())
-            if v not in pinned and remaining_uses[v] == 1
-        )
+        found = freed_bytes.get(n)
+        if found is None:
+            found = freed_bytes[n] = sum(
+                v.type.nbytes
+                for v in set(n.value_inputs())
+                if v not in pinned and remaining_uses[v] == 1
+            )
+        return found
 
     def allocated(n: Node) -> int:
         return sum(v.type.nbytes for v in n.outputs if v not in in_place)
@@ -95,6 +105,9 @@ def _schedule(g: Graph, donated: Sequence[int]) -> Graph:
         order.append(best)
         for v in set(best.value_inputs()):
             remaining_uses[v] -= 1
+            if remaining_uses[v] == 1:
+                for r in readers[v]:
+                    freed_bytes.pop(r, None)
         for c in consumers[best]:
             waiting[c] -= 1
             if waiting[c] == 0:

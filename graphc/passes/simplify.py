@@ -187,9 +187,10 @@ def _first_match(
     orders: list[tuple[Operand, ...]],
     fired: Counter[str],
 ) -> Operand | None:
+    # A Match depends on the node and the operand order only: one per order.
+    matches = [Match(n, args, rb) for args in orders]
     for rule in rules:
-        for args in orders:
-            m = Match(n, args, rb)
+        for m in matches:
             if not rule.when(m):
                 continue
             with rb.b.at(n.loc):

@@ -118,9 +118,33 @@ class OpDef:
     def infer(
         self, types: tuple[TensorType, ...], attrs: Mapping[str, Any]
     ) -> tuple[TensorType, ...]:
-        """Run the type rule; always returns a tuple."""
+        """Run the type rule; always returns a tuple. Results of pure ops without
+        subgraphs are remembered by operand types and attributes: an unrolled
+        loop asks the same question for every step, in tracing, in the verifier
+        and in every pass that copies nodes."""
+        key = None
+        if not self.num_subgraphs and "pure" in self.traits:
+            # The type of each attribute is part of the key: 1, 1.0 and True are
+            # equal dict keys, yet a "scalar" attribute may be any of them.
+            try:
+                key = (self.name, types, tuple((k, type(v), v) for k, v in attrs.items()))
+                found = _INFERRED.get(key)
+            except TypeError:  # an array attribute (constants): not hashable
+                key = found = None
+            if found is not None:
+                return found
         result = self.type_rule(*types, **attrs)
-        return result if isinstance(result, tuple) else (result,)
+        out = result if isinstance(result, tuple) else (result,)
+        if key is not None:
+            if len(_INFERRED) >= _INFERRED_LIMIT:
+                _INFERRED.clear()
+            _INFERRED[key] = out
+        return out
+
+
+# Type rules are pure functions of (op, operand types, attributes).
+_INFERRED: dict[Any, tuple[TensorType, ...]] = {}
+_INFERRED_LIMIT = 1 << 14
 
 
 def coerce_attr(op: str, spec: Attr, value: Any) -> Any:

@@ -238,7 +238,8 @@ def _encoded(obj: bytes, layout: Any, text: str) -> bytes:
 
     header = json.dumps(layout).encode()
     ir = zlib.compress(text.encode())
-    return struct.pack("<QQQ", len(header), len(obj), len(ir)) + header + obj + ir
+    # no second object: the entry function is in ``obj`` (graphs this small)
+    return struct.pack("<QQQQ", len(header), len(obj), len(ir), 0) + header + obj + ir
 
 
 def test_an_object_entry_with_a_layout_for_another_graph_is_damaged(private_cache) -> None:  # noqa: ANN001
