@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from graphc.ir import Graph, GraphcError, Value, interpret, parse, run_node, verify
+from graphc.ir import Graph, GraphcError, Value, get_op, interpret, parse, run_node, verify
 from graphc.passes import Pass, run_passes
 
 SPECIAL = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0, 0.5, 3.0, -2.5])
@@ -75,11 +75,12 @@ def assert_same_results(
 
 def interpret_live(g: Graph, *arrays: np.ndarray) -> tuple[np.ndarray, ...]:
     """Like ``interpret``, but runs only the nodes the outputs depend on, so an
-    error in dead code (which passes may remove) does not count."""
+    error in dead code (which passes may remove) does not count. A node with
+    effects (a collective) is live whether or not it is read, as in DCE."""
     needed = set(g.outputs)
     live = []
     for n in reversed(g.nodes):
-        if any(v in needed for v in n.outputs):
+        if any(v in needed for v in n.outputs) or not get_op(n.op).has("pure"):
             live.append(n)
             needed.update(n.value_inputs())
     env: dict[Value, np.ndarray] = dict(zip(g.inputs, arrays))

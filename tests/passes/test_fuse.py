@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pytest
 from hypothesis import given
 
-from graphc.ir import Graph, parse, verify
+from graphc.ir import Graph, GraphcError, parse, verify
 from graphc.passes.fuse import VIEW_OPS, fuse
-from tests.passes.helpers import assert_same_meaning, check_pass, check_same_meaning, random_inputs
+from tests.passes.helpers import (
+    assert_same_meaning,
+    check_pass,
+    check_same_meaning,
+    interpret_live,
+    random_inputs,
+)
 from tests.strategies import graphs
 
 
@@ -267,3 +275,23 @@ def test_unrelated_work_on_inputs_keeps_a_loop_of_its_own() -> None:
     bodies = [sorted(m.op for m in n.subgraphs[0].nodes) for n in out.nodes if n.op == "fusion"]
     assert sorted(bodies) == [["add", "mul"], ["exp", "reduce_sum"]]
     assert_same_meaning(g, out)
+
+
+def test_work_feeding_only_a_collective_is_live() -> None:
+    # An all_reduce nobody reads still runs (it has effects), and so does what feeds
+    # it: a failure there is the program's, fused or not.
+    g = parse(
+        """
+        graph f(%x: i8[2,2]) -> (i8[2,2]) {
+          %0 = pow %x, %x : i8[2,2]
+          %1 = all_reduce %0 {reduction="sum", group=0, compress=""} : i8[2,2]
+          %2 = abs %x : i8[2,2]
+          return %2
+        }"""
+    )
+    out = fuse(g)
+    negative = np.array([[4, 2], [0, -3]], np.int8)
+    with pytest.raises(GraphcError, match="negative integer powers"):
+        interpret_live(g, negative)
+    check_same_meaning(g, out, [negative])
+    check_same_meaning(g, out, [np.abs(negative)])
