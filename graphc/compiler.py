@@ -59,11 +59,12 @@ def pipeline_for(
     backend: str,
     donate: Sequence[int] = (),
     memory_budget: int | None = None,
+    disabled: Sequence[str] = (),
 ) -> tuple[Any, ...]:
     """The whole pipeline for ``backend``: see :func:`graphc.passes.pipeline.pipeline`."""
     from graphc.passes.pipeline import pipeline
 
-    return pipeline(backend, donate, memory_budget)
+    return pipeline(backend, donate, memory_budget, disabled)
 
 
 class _Interpreted:
@@ -139,7 +140,7 @@ def compile_graph(
             g,
             disabled=tuple(disable_passes),
             dump_dir=dump,
-            passes=pipeline_for(backend, donate, memory_budget),
+            passes=pipeline_for(backend, donate, memory_budget, tuple(disable_passes)),
         )
         seconds["passes"] = time.perf_counter() - start
         plan = None

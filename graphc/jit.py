@@ -475,12 +475,14 @@ def jit(
             the ``GRAPHC_DUMP`` environment variable does the same.
         explain: warn with the reason each time a new signature compiles.
         disable_passes: pass names to skip (to bisect a miscompile).
-        memory_budget: bytes of intermediates (the memory plan's peak; inputs and
+        memory_budget: bytes of intermediates (the planned arena; inputs and
             outputs belong to the caller) to stay under: cheap values (elementwise
             and view results) that live long are computed again right before their
-            late uses until the peak fits. A budget that cannot be met gives a
-            ``MemoryBudgetWarning`` and the lowest peak found; the compile report
-            (``.report``) counts the peak before and after.
+            late uses, then, if that is not enough, a few layers' products, until
+            the arena fits. A budget that cannot be met gives a
+            ``MemoryBudgetWarning`` and the lowest plan found; the compile report
+            (``.report``) counts the planned bytes before and after. A budget below
+            the size of the non-donated arguments is a ``PipelineError``.
         debug_nans: check every result for NaN; one that the arguments did not
             contain re-runs the call op by op and raises ``gc.NaNError`` naming
             the first op that made it, its operands' ranges and the source line
@@ -551,10 +553,12 @@ def jit(
 
 
 def _check_budget_covers_inputs(g: Graph, budget: int, donated: Sequence[int] = ()) -> None:
-    """A budget smaller than the data fed to each call cannot be what was meant.
+    """A budget smaller than the data fed to each call is taken for a mistake (a
+    budget meant for the whole process rather than for the intermediates).
 
-    Donated arguments are state the call updates in place (a training step's parameters
-    and optimizer state): neither planned nor part of the budget, so not compared with it.
+    Donated arguments are left out of the comparison: they are the state a call
+    updates in place (a training step's parameters and optimizer state), which can be
+    far larger than the step's activations; a budget for those is a real budget.
     """
     from .passes.manager import PipelineError
 
@@ -566,10 +570,12 @@ def _check_budget_covers_inputs(g: Graph, budget: int, donated: Sequence[int] = 
     raise PipelineError(
         format_message(
             f"{g.name}: memory_budget={budget:,} bytes is smaller than the function's "
-            f"inputs alone ({total:,} bytes, {total - budget:,} more than the budget)",
+            f"inputs alone ({total:,} bytes, {total - budget:,} more than the budget; "
+            "donated arguments not counted)",
             details=[f"largest inputs: {', '.join(f'%{v.name}: {v.type}' for v in largest)}"],
             hint="memory_budget bounds the intermediate values planned on top of the inputs; "
-            f"a budget below the inputs' size is taken for a mistake: give at least {total:,}",
+            "a budget below the size of the (non-donated) inputs is taken for a mistake: "
+            f"give at least {total:,}",
         )
     )
 

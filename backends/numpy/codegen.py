@@ -275,6 +275,8 @@ def generate(
 # BLAS packs a transposed right operand more slowly on every product (about 35 us more
 # for a 256x256 float32 matrix with OpenBLAS, whatever the rows): a matrix that many
 # products read transposed (an unrolled recurrence's backward) is copied once instead.
+# NumPy allocates that copy per call, outside the memory plan (like the other arrays
+# this backend leaves to NumPy's allocator).
 SHARED_TRANSPOSE_READERS = 3
 
 

@@ -33,6 +33,7 @@ def pipeline(
     backend: str | None = None,
     donate: Sequence[int] = (),
     memory_budget: int | None = None,
+    disabled: Sequence[str] = (),
 ) -> tuple[Pass, ...]:
     """Every step from a traced graph to what ``backend`` compiles, in order.
 
@@ -41,6 +42,8 @@ def pipeline(
             optimizations alone (:data:`PIPELINE`), without any lowering.
         donate: positions of donated inputs; the schedule frees them early.
         memory_budget: bytes of intermediates; adds ``rematerialize``.
+        disabled: names of passes the caller will skip (``disable_passes``):
+            ``rematerialize`` measures its plans without them too.
 
     The names are stable: ``disable_passes`` and the dump files use them.
 
@@ -108,9 +111,12 @@ def pipeline(
     if memory_budget is not None:
         budget = memory_budget
 
+        skipped = set(disabled)
+
         def lower(g: Graph) -> Graph:
             for p in tail:
-                g = p.run(g)
+                if p.name not in skipped:
+                    g = p.run(g)
             return g
 
         # Before fusion, so copies can join backward kernels; it measures the plan of
