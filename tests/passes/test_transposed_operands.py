@@ -69,13 +69,17 @@ def rnn_loss(params: dict[str, Any], xs: Any) -> Any:
     return (h**2).mean()
 
 
-def test_an_unrolled_recurrence_backward_reads_the_shared_copy_on_llvm() -> None:
-    rng = np.random.default_rng(0)
+def rnn_problem(seed: int) -> tuple[dict[str, Any], Any]:
+    rng = np.random.default_rng(seed)
     params = {
         "wxh": rng.standard_normal((6, 16)).astype(np.float32) * 0.5,
         "whh": rng.standard_normal((16, 16)).astype(np.float32) * 0.3,
     }
-    xs = rng.standard_normal((8, 4, 6)).astype(np.float32)
+    return params, rng.standard_normal((8, 4, 6)).astype(np.float32)
+
+
+def test_an_unrolled_recurrence_backward_reads_the_shared_copy_on_llvm() -> None:
+    params, xs = rnn_problem(0)
     step = gc.jit(gc.value_and_grad(rnn_loss), backend="llvm")
     got = step(params, xs)
     counts = step.report.record("share_transposed_operands").counts
@@ -92,12 +96,7 @@ def test_an_unrolled_recurrence_backward_reads_the_shared_copy_on_llvm() -> None
 
 
 def test_the_numpy_backend_copies_a_shared_transpose_once() -> None:
-    rng = np.random.default_rng(1)
-    params = {
-        "wxh": rng.standard_normal((6, 16)).astype(np.float32) * 0.5,
-        "whh": rng.standard_normal((16, 16)).astype(np.float32) * 0.3,
-    }
-    xs = rng.standard_normal((8, 4, 6)).astype(np.float32)
+    params, xs = rnn_problem(1)
     step = gc.jit(gc.value_and_grad(rnn_loss), backend="numpy")
     got = step(params, xs)
     source = step.lower(params, xs).executable.source
