@@ -54,7 +54,7 @@ def install_failure_handling(comm: Any) -> None:
         if issubclass(kind, (KeyboardInterrupt, SystemExit)) and not _is_failure(exc):
             return
         _report(f"rank {comm.rank} raised {kind.__name__}; ending all {comm.size} ranks")
-        comm.abort(1)
+        _abort(comm, 1)
 
     sys.excepthook = abort_on_exception
     if _thread is None:
@@ -94,7 +94,17 @@ def _watch() -> None:
             "other ranks; one of them has probably died, hung or is running different code. "
             f"Ending all {comm.size} ranks (GRAPHC_DIST_TIMEOUT sets the limit)"
         )
-        comm.abort(2)
+        _abort(comm, 2)
+
+
+# The launcher forwards each rank's stderr; an abort right after the write can end the
+# job before the message is forwarded (seen as an exit code with empty output).
+FORWARD_SECONDS = 0.5
+
+
+def _abort(comm: Any, code: int) -> None:
+    time.sleep(FORWARD_SECONDS)
+    comm.abort(code)
 
 
 def _report(message: str) -> None:
