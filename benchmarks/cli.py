@@ -196,7 +196,9 @@ def _run_check(args: argparse.Namespace, workloads: list[Any]) -> int:
     print(
         f"cross-check: {args.check_steps} steps from the same start, loss and updated state "
         f"against the hand-written NumPy implementation, rtol {args.check_rtol:g} "
-        f"({max(args.check_rtol, MIXED_PRECISION_RTOL):g} for bfloat16 entries)"
+        "(bfloat16 entries: loss {loss:g}, state {state:g})".format(
+            **{k: max(args.check_rtol, v) for k, v in MIXED_PRECISION_RTOL.items()}
+        )
     )
     failed = 0
     for wl in workloads:

@@ -188,16 +188,19 @@ def _sample(runner: Runner, steps: int, config: TimingConfig) -> float:
 
 
 # bfloat16 keeps 8 significant bits (relative rounding 2**-8 per operation), so a 16-bit
-# entry cannot agree with float32 NumPy to a float32 tolerance. Its check is looser, tight
-# enough still to catch a wrong gradient (an error of order 1). A bias that starts at zero
-# moves only by its gradients' rounding: W1's differs by 6%.
-MIXED_PRECISION_RTOL = 0.1
+# entry cannot agree with float32 NumPy to a float32 tolerance. The losses stay close
+# (within 2e-4 over 3 steps on W1, W2, W5); single arrays drift further: a bias that
+# starts at zero moves only by its gradients' rounding (W1's differs by 6%). A wrong
+# gradient moves the loss by far more than the loss tolerance.
+MIXED_PRECISION_RTOL = {"loss": 1e-2, "state": 0.1}
 
 
-def entry_rtol(name: str, rtol: float) -> float:
-    """The check's tolerance for entry ``name``: ``rtol``, or the 16-bit one for a
-    mixed-precision entry (``...-bf16``)."""
-    return max(rtol, MIXED_PRECISION_RTOL) if name.endswith("-bf16") else rtol
+def entry_rtol(name: str, rtol: float) -> dict[str, float]:
+    """The check's tolerances (loss, state) for entry ``name``: ``rtol`` for both, or
+    the 16-bit ones for a mixed-precision entry (``...-bf16``)."""
+    if name.endswith("-bf16"):
+        return {k: max(rtol, v) for k, v in MIXED_PRECISION_RTOL.items()}
+    return {"loss": rtol, "state": rtol}
 
 
 def check_workload(
@@ -246,7 +249,7 @@ def check_workload(
             if err > state_err:
                 state_err, worst = err, key
         tolerance = entry_rtol(name, rtol)
-        ok = loss_err <= tolerance and state_err <= tolerance
+        ok = loss_err <= tolerance["loss"] and state_err <= tolerance["state"]
         results[name].check = {
             "ok": ok,
             "steps": steps,
