@@ -38,6 +38,7 @@ from . import (  # noqa: F401
 from . import pool as pool_mod
 from .blas import register_blas
 from .codegen import LOWERINGS, ModuleBuilder, Options, default_threads, unoptimized_entry
+from .gemm_kernel import native_gemm_enabled
 from .lapack import register_lapack
 from .matfun import expm_decomposition
 from .parallel import MAX_CHUNKS
@@ -228,6 +229,7 @@ def start_compile(
         gemm_parts=min(threads, MAX_CHUNKS),
         flush_denormals=flush_denormals,
         mpi=collective.prepare(g),
+        native_gemm=native_gemm_enabled(),
     )
     if parallel_work is not None:
         options.parallel_work = parallel_work

@@ -28,6 +28,7 @@ from graphc.ir import DType, Graph, GraphBuilder, Literal, Node, TensorType, Val
 
 from .blas import GEMM_SYMBOLS, register_blas
 from .codegen import ModuleBuilder, lowering, node_graph, one_node_graph
+from .gemm_kernel import gemm_kernel, kernel_applies
 from .irutil import (
     I8,
     I64,
@@ -412,6 +413,8 @@ def _gemm_task(
     }[split.axis]
     size_slot = pm if split.axis == "m" else pn
     dim = m if split.axis == "m" else nn
+    native = mb.options.native_gemm and kernel_applies(dtype, k)
+    kernel = gemm_kernel(mod, dtype) if native else None
 
     def call(entry: ir.Value, lo: ir.Value, hi: ir.Value) -> None:
         """The GEMM of batch entry ``entry``, rows/columns [lo, hi)."""
@@ -422,6 +425,15 @@ def _gemm_task(
         xa = elem_ptr(b, pa, dtype, offs[0])
         xb = elem_ptr(b, pb, dtype, offs[1])
         xc = elem_ptr(b, pc, dtype, offs[2])
+        if kernel is not None:
+            rows, cols = (count, i64(nn)) if split.axis == "m" else (i64(m), count)
+            strides = [
+                i64(s) for s in (a.strides[-2], a.strides[-1], bm.strides[-2], bm.strides[-1])
+            ]
+            scales = [ir.Constant(fty, scale[0]), ir.Constant(fty, scale[1])]
+            args = [xa, *strides[:2], xb, *strides[2:], xc, i64(nn), rows, cols, i64(k), *scales]
+            b.call(kernel, args)
+            return
         b.call(gemm, [tb, ta, pn, pm, pk, alpha, xb, pldb, xa, plda, beta, xc, pldc])
 
     total = math.prod(batch)

@@ -1,0 +1,311 @@
+"""A native GEMM for float32 and float64 products of moderate depth.
+
+``C = alpha * (A @ B) + beta * C``, emitted as LLVM IR with explicit
+vectors. C is cut into panels of ``2 * lanes`` columns (two vector registers)
+and each panel into tiles of ``TILE_ROWS`` rows: a tile keeps its
+``2 * TILE_ROWS`` accumulators in registers across the whole ``k`` loop,
+reading one row of the panel (two vector loads) and broadcasting one element
+of A per row. A needs no particular layout (each element is broadcast on its
+own), so a transposed left operand costs nothing. A panel of B is first
+copied into a contiguous, zero-padded buffer (any strides, so a transposed
+right operand works too), except when it can be read in place: unit column
+stride, a full panel, and few rows of A to amortize the copy over.
+
+Why not BLAS: OpenBLAS packs both operands on every call, which the
+recurrent workloads' many small products (32 rows by 256 by 256, one per
+time step) pay in full. Measured on one core of the AVX-512 machine these
+benchmarks run on, against OpenBLAS 0.3.31 (see ``benchmarks/gemm.py``).
+Each element is summed over ``k`` in order with fused multiply-adds, so a
+result does not depend on how the product is split over threads.
+
+Rows past the last full tile run one row at a time; the last, partial panel
+stores with masks.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import AbstractContextManager
+
+import llvmlite.ir as ir
+
+from graphc.ir import DType
+
+from .irutil import F32, F64, I1, I32, I64, PTR, VOID, alloca, counted_loop, i64
+
+# 8 rows x 2 vectors = 16 accumulators, 2 loads of B and 8 broadcasts per k:
+# measured as fast as 4 or 12 rows and faster than 16 on 32x256x256.
+TILE_ROWS = 8
+# The packed panel (MAX_DEPTH rows of 2 vectors, 128 KiB for float32) lives
+# on the stack and stays in the core's L2 while A's tiles stream past it.
+# Deeper products go to BLAS, whose blocking over k is built for them.
+MAX_DEPTH = 1024
+# Up to this many rows of A, a panel B's rows hold contiguously is read in
+# place: copying it costs more than the copy saves.
+DIRECT_ROWS = 64
+_VECTOR_BYTES = 64
+_DTYPES = {DType.f32: F32, DType.f64: F64}
+
+
+def native_gemm_enabled() -> bool:
+    """Whether products use this kernel (``GRAPHC_GEMM=blas`` sends them all to BLAS)."""
+    return os.environ.get("GRAPHC_GEMM", "native") != "blas"
+
+
+def kernel_applies(dtype: DType, k: int) -> bool:
+    """Whether a product of ``dtype`` with inner dimension ``k`` runs on the kernel."""
+    return dtype in _DTYPES and k <= MAX_DEPTH
+
+
+def gemm_kernel(module: ir.Module, dtype: DType) -> ir.Function:
+    """The module's kernel for ``dtype`` (emitted on first use)::
+
+        kernel(a, a_row_stride, a_col_stride, b, b_row_stride, b_col_stride,
+               c, ldc, m, n, k, alpha, beta)
+
+    Strides are in elements (any sign or size, zero included); C's columns
+    are contiguous. ``k`` is at most ``MAX_DEPTH``. With ``beta == 0`` C is
+    not read.
+    """
+    name = f"graphc.gemm.{dtype}"
+    found = module.globals.get(name)
+    if isinstance(found, ir.Function):
+        return found
+    return _Emitter(module, dtype, name).fn
+
+
+class _Emitter:
+    def __init__(self, module: ir.Module, dtype: DType, name: str) -> None:
+        self.module = module
+        self.fty = _DTYPES[dtype]
+        self.elem_bytes = dtype.itemsize
+        self.lanes = _VECTOR_BYTES // dtype.itemsize
+        self.width = 2 * self.lanes
+        self.vty = ir.VectorType(self.fty, self.lanes)
+        self.mty = ir.VectorType(I1, self.lanes)
+        suffix = f"v{self.lanes}f{dtype.itemsize * 8}"
+        self.fma = self._intrinsic(f"llvm.fma.{suffix}", self.vty, [self.vty] * 3)
+        self.masked_load = self._intrinsic(
+            f"llvm.masked.load.{suffix}.p0", self.vty, [PTR, I32, self.mty, self.vty]
+        )
+        self.masked_store = self._intrinsic(
+            f"llvm.masked.store.{suffix}.p0", VOID, [self.vty, PTR, I32, self.mty]
+        )
+        args = [PTR, I64, I64, PTR, I64, I64, PTR, I64, I64, I64, I64, self.fty, self.fty]
+        fn = ir.Function(module, ir.FunctionType(VOID, args), name)
+        fn.linkage = "internal"
+        fn.attributes.add("noinline")
+        for j in (0, 3, 6):
+            fn.args[j].add_attribute("noalias")
+        names = "a sar sac b sbr sbc c ldc m n k alpha beta".split()
+        for arg, nm in zip(fn.args, names):
+            arg.name = nm
+        (self.a, self.sar, self.sac, self.bp, self.sbr, self.sbc) = fn.args[:6]
+        (self.c, self.ldc, self.m, self.n, self.k, self.alpha, self.beta) = fn.args[6:]
+        self.fn = fn
+        self.b = ir.IRBuilder(fn.append_basic_block("entry"))
+        self.packed = alloca(self.b, self.fty, MAX_DEPTH * self.width, "packed")
+        self._emit()
+
+    def _intrinsic(self, name: str, ret: ir.Type, args: list[ir.Type]) -> ir.Function:
+        found = self.module.globals.get(name)
+        if isinstance(found, ir.Function):
+            return found
+        return ir.Function(self.module, ir.FunctionType(ret, args), name)
+
+    # -- structure ---------------------------------------------------------------------
+
+    def _emit(self) -> None:
+        b = self.b
+        full_n = b.mul(b.sdiv(self.n, i64(self.width)), i64(self.width))
+        with self._loop(i64(0), full_n, self.width, "panel") as j0:
+            self._panel(j0, None)
+        # The last columns: one vector's width or two, stored with masks.
+        rest = b.sub(self.n, full_n)
+        with b.if_then(b.icmp_signed(">", rest, i64(0))):
+            with b.if_else(b.icmp_signed(">", rest, i64(self.lanes))) as (two, one):
+                with two:
+                    self._panel(full_n, rest, 2)
+                with one:
+                    self._panel(full_n, rest, 1)
+        b.ret_void()
+
+    def _panel(self, j0: ir.Value, partial: ir.Value | None, vectors: int = 2) -> None:
+        """Columns [j0, j0 + width) of C, or [j0, j0 + partial) of the last
+        panel, ``vectors`` registers wide."""
+        b = self.b
+        masks = None if partial is None else self._masks(partial)[:vectors]
+        if partial is None:
+            unit = b.icmp_signed("==", self.sbc, i64(1))
+            few_rows = b.icmp_signed("<=", self.m, i64(DIRECT_ROWS))
+            direct = b.and_(unit, few_rows)
+        else:
+            direct = ir.Constant(I1, 0)
+        with b.if_else(direct) as (in_place, copied):
+            with in_place:
+                src_direct = b.gep(self.bp, [b.mul(j0, self.sbc)], source_etype=self.fty)
+                block_direct = b.block
+            with copied:
+                self._pack(j0, partial, vectors)
+                block_copied = b.block
+        src = b.phi(PTR, "panel")
+        src.add_incoming(src_direct, block_direct)
+        src.add_incoming(self.packed, block_copied)
+        stride = b.phi(I64, "panel.stride")
+        stride.add_incoming(self.sbr, block_direct)
+        stride.add_incoming(i64(vectors * self.lanes), block_copied)
+        full_m = b.mul(b.sdiv(self.m, i64(TILE_ROWS)), i64(TILE_ROWS))
+        with self._loop(i64(0), full_m, TILE_ROWS, "tile") as i0:
+            self._tile(i0, j0, TILE_ROWS, vectors, src, stride, masks)
+        with self._loop(full_m, self.m, 1, "row") as i0:
+            self._tile(i0, j0, 1, vectors, src, stride, masks)
+
+    def _pack(self, j0: ir.Value, partial: ir.Value | None, vectors: int) -> None:
+        """Copy the panel's k rows of B into the contiguous buffer, zero past
+        ``partial`` columns (so tiles never read past B)."""
+        b = self.b
+        col0 = b.mul(j0, self.sbc)
+        vector_rows = (
+            ir.Constant(I1, 0) if partial is not None else b.icmp_signed("==", self.sbc, i64(1))
+        )
+        with b.if_else(vector_rows) as (rows, elements):
+            with rows:
+                with self._loop(i64(0), self.k, 1, "pack.row") as kk:
+                    row = b.gep(self.bp, [b.add(b.mul(kk, self.sbr), col0)], source_etype=self.fty)
+                    dst = b.gep(self.packed, [b.mul(kk, i64(self.width))], source_etype=self.fty)
+                    for h in range(vectors):
+                        off = i64(h * self.lanes)
+                        v = b.load(
+                            b.gep(row, [off], source_etype=self.fty),
+                            typ=self.vty,
+                            align=self.elem_bytes,
+                        )
+                        b.store(v, b.gep(dst, [off], source_etype=self.fty), align=self.elem_bytes)
+            with elements:
+                span = vectors * self.lanes
+                width = i64(span) if partial is None else partial
+                last = b.sub(width, i64(1))
+                with self._loop(i64(0), i64(span), 1, "pack.col") as jj:
+                    inside = b.icmp_signed("<", jj, width)
+                    # Columns past the panel read its last one (in bounds) and store 0.
+                    col = b.add(col0, b.mul(b.select(inside, jj, last), self.sbc))
+                    zero = ir.Constant(self.fty, 0.0)
+                    with self._loop(i64(0), self.k, 1, "pack.k") as kk:
+                        x = b.load(
+                            b.gep(
+                                self.bp, [b.add(b.mul(kk, self.sbr), col)], source_etype=self.fty
+                            ),
+                            typ=self.fty,
+                        )
+                        dst = b.gep(
+                            self.packed, [b.add(b.mul(kk, i64(span)), jj)], source_etype=self.fty
+                        )
+                        b.store(b.select(inside, x, zero), dst)
+
+    def _masks(self, width: ir.Value) -> tuple[ir.Value, ir.Value]:
+        b = self.b
+        ity = ir.VectorType(I64, self.lanes)
+        lane = ir.Constant(ity, list(range(self.lanes)))
+        high = ir.Constant(ity, list(range(self.lanes, 2 * self.lanes)))
+        splat = self._splat(width, ity)
+        return b.icmp_signed("<", lane, splat), b.icmp_signed("<", high, splat)
+
+    # -- one tile ----------------------------------------------------------------------
+
+    def _tile(
+        self,
+        i0: ir.Value,
+        j0: ir.Value,
+        rows: int,
+        vectors: int,
+        src: ir.Value,
+        stride: ir.Value,
+        masks: tuple[ir.Value, ir.Value] | None,
+    ) -> None:
+        b, fty = self.b, self.fty
+        a_rows = [
+            b.gep(self.a, [b.mul(b.add(i0, i64(r)), self.sar)], source_etype=fty)
+            for r in range(rows)
+        ]
+        pre = b.block
+        head = self.fn.append_basic_block("k.head")
+        body = self.fn.append_basic_block("k.body")
+        done = self.fn.append_basic_block("k.done")
+        b.branch(head)
+        b.position_at_end(head)
+        kk = b.phi(I64, "k")
+        kk.add_incoming(i64(0), pre)
+        accs = []
+        for _ in range(vectors * rows):
+            acc = b.phi(self.vty)
+            acc.add_incoming(ir.Constant(self.vty, None), pre)
+            accs.append(acc)
+        b.cbranch(b.icmp_signed("<", kk, self.k), body, done)
+
+        b.position_at_end(body)
+        row_b = b.gep(src, [b.mul(kk, stride)], source_etype=fty)
+        halves = [
+            b.load(
+                b.gep(row_b, [i64(h * self.lanes)], source_etype=fty),
+                typ=self.vty,
+                align=self.elem_bytes,
+            )
+            for h in range(vectors)
+        ]
+        col_a = b.mul(kk, self.sac)
+        new = []
+        for r in range(rows):
+            x = self._splat(b.load(b.gep(a_rows[r], [col_a], source_etype=fty), typ=fty), self.vty)
+            new += [b.call(self.fma, [x, halves[h], accs[vectors * r + h]]) for h in range(vectors)]
+        kk.add_incoming(b.add(kk, i64(1)), body)
+        for acc, v in zip(accs, new):
+            acc.add_incoming(v, body)
+        b.branch(head)
+
+        b.position_at_end(done)
+        alphas = self._splat(self.alpha, self.vty)
+        outs = []
+        for r in range(rows):
+            row_c = b.gep(self.c, [b.add(b.mul(b.add(i0, i64(r)), self.ldc), j0)], source_etype=fty)
+            for h in range(vectors):
+                ptr = b.gep(row_c, [i64(h * self.lanes)], source_etype=fty)
+                outs.append((ptr, b.fmul(accs[vectors * r + h], alphas), h))
+        # With beta == 0, C may hold anything (NaN included): it is not read.
+        with b.if_else(b.fcmp_ordered("==", self.beta, ir.Constant(fty, 0.0))) as (plain, scaled):
+            with plain:
+                for ptr, v, h in outs:
+                    self._store(v, ptr, masks, h)
+            with scaled:
+                betas = self._splat(self.beta, self.vty)
+                for ptr, v, h in outs:
+                    old = self._load(ptr, masks, h)
+                    self._store(b.call(self.fma, [old, betas, v]), ptr, masks, h)
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _splat(self, x: ir.Value, vty: ir.VectorType) -> ir.Value:
+        b = self.b
+        one = b.insert_element(ir.Constant(vty, ir.Undefined), x, ir.Constant(I32, 0))
+        zeros = ir.Constant(ir.VectorType(I32, vty.count), [0] * vty.count)
+        return b.shuffle_vector(one, ir.Constant(vty, ir.Undefined), zeros)
+
+    def _load(self, ptr: ir.Value, masks: tuple[ir.Value, ir.Value] | None, h: int) -> ir.Value:
+        if masks is None:
+            return self.b.load(ptr, typ=self.vty, align=self.elem_bytes)
+        zero = ir.Constant(self.vty, None)
+        return self.b.call(
+            self.masked_load, [ptr, ir.Constant(I32, self.elem_bytes), masks[h], zero]
+        )
+
+    def _store(
+        self, v: ir.Value, ptr: ir.Value, masks: tuple[ir.Value, ir.Value] | None, h: int
+    ) -> None:
+        if masks is None:
+            self.b.store(v, ptr, align=self.elem_bytes)
+        else:
+            self.b.call(self.masked_store, [v, ptr, ir.Constant(I32, self.elem_bytes), masks[h]])
+
+    def _loop(
+        self, start: ir.Value, stop: ir.Value, step: int, name: str
+    ) -> AbstractContextManager[ir.Value]:
+        return counted_loop(self.b, start, stop, name, step)

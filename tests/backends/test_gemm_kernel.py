@@ -1,0 +1,128 @@
+"""The LLVM backend's own GEMM (backends/llvm/gemm_kernel.py) against NumPy.
+
+Its edges are where a hand-written kernel goes wrong: rows past the last
+8-row tile, the last panel one or two vectors wide and stored with masks,
+k = 0, transposed operands (packed panels), and the switch to BLAS past
+MAX_DEPTH.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from graphc.backends import llvm as llvm_backend
+from graphc.backends.llvm import gemm_kernel
+from graphc.ir import DType, GraphBuilder
+
+f32, f64 = DType.f32, DType.f64
+KERNEL = "graphc.gemm."
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):  # noqa: ANN001, ANN201
+    monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def product(dtype, m, n, k, lhs_t=False, rhs_t=False):  # noqa: ANN001, ANN201
+    """An executable for x @ y, with x (or y) stored transposed when asked."""
+    b = GraphBuilder("mm")
+    x = b.input(dtype[(k, m) if lhs_t else (m, k)], "x")
+    y = b.input(dtype[(n, k) if rhs_t else (k, n)], "y")
+    lhs = b.transpose(x, perm=(1, 0)) if lhs_t else x
+    rhs = b.transpose(y, perm=(1, 0)) if rhs_t else y
+    return llvm_backend.compile(b.build([b.matmul(lhs, rhs)]), threads=1)
+
+
+def operands(dtype, m, n, k, lhs_t=False, rhs_t=False, seed=0):  # noqa: ANN001, ANN201
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((k, m) if lhs_t else (m, k)).astype(dtype.np)
+    y = rng.standard_normal((n, k) if rhs_t else (k, n)).astype(dtype.np)
+    return x, y
+
+
+def reference(x, y, lhs_t, rhs_t):  # noqa: ANN001, ANN201
+    a = x.T if lhs_t else x
+    bm = y.T if rhs_t else y
+    return a.astype(np.float64) @ bm.astype(np.float64)
+
+
+def check(dtype, m, n, k, lhs_t=False, rhs_t=False) -> None:  # noqa: ANN001
+    exe = product(dtype, m, n, k, lhs_t, rhs_t)
+    if m and n:  # an empty product emits no call at all
+        assert KERNEL + str(dtype) in exe.llvm_ir
+    x, y = operands(dtype, m, n, k, lhs_t, rhs_t)
+    got = exe(x, y)[0]
+    tol = 2e-5 * max(k, 1) ** 0.5 if dtype is f32 else 1e-13 * max(k, 1)
+    np.testing.assert_allclose(got, reference(x, y, lhs_t, rhs_t), rtol=tol, atol=tol)
+
+
+@given(
+    dtype=st.sampled_from([f32, f64]),
+    m=st.integers(0, 40),
+    n=st.integers(0, 80),
+    k=st.integers(0, 70),
+    lhs_t=st.booleans(),
+    rhs_t=st.booleans(),
+)
+def test_random_products_match_numpy(dtype, m, n, k, lhs_t, rhs_t) -> None:  # noqa: ANN001
+    check(dtype, m, n, k, lhs_t, rhs_t)
+
+
+@pytest.mark.parametrize("dtype", [f32, f64])
+@pytest.mark.parametrize(
+    "m, n, k",
+    [
+        (8, 32, 16),  # one full tile, one full float32 panel
+        (9, 33, 5),  # a row past the tile, one column past the panel
+        (7, 15, 3),  # rows only, a partial panel one vector wide
+        (17, 47, 9),  # a partial panel two vectors wide
+        (3, 4, 0),  # k = 0: the product is zeros
+        (65, 64, 20),  # more rows than DIRECT_ROWS: panels are packed
+    ],
+)
+def test_tile_and_panel_edges(dtype, m, n, k) -> None:  # noqa: ANN001
+    for lhs_t, rhs_t in [(False, False), (True, False), (False, True), (True, True)]:
+        check(dtype, m, n, k, lhs_t, rhs_t)
+
+
+def test_packed_and_in_place_panels_sum_in_the_same_order() -> None:
+    """Rows of a product with more than DIRECT_ROWS rows (B packed) equal the
+    same rows computed alone (B read in place), bit for bit."""
+    rows = gemm_kernel.DIRECT_ROWS
+    x, y = operands(f32, rows + 8, 64, 100)
+    many = product(f32, rows + 8, 64, 100)(x, y)[0]
+    few = product(f32, rows, 64, 100)(np.ascontiguousarray(x[:rows]), y)[0]
+    np.testing.assert_array_equal(many[:rows], few)
+
+
+def test_products_deeper_than_the_panel_go_to_blas() -> None:
+    depth = gemm_kernel.MAX_DEPTH
+    assert KERNEL in product(f32, 4, 8, depth).llvm_ir
+    deep = product(f32, 4, 8, depth + 1)
+    assert KERNEL not in deep.llvm_ir
+    x, y = operands(f32, 4, 8, depth + 1)
+    np.testing.assert_allclose(deep(x, y)[0], reference(x, y, False, False), rtol=1e-4, atol=1e-3)
+
+
+def test_blas_can_be_chosen_from_the_environment(monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("GRAPHC_GEMM", "blas")
+    exe = product(f32, 16, 40, 24)
+    assert KERNEL not in exe.llvm_ir
+    x, y = operands(f32, 16, 40, 24)
+    np.testing.assert_allclose(exe(x, y)[0], reference(x, y, False, False), rtol=1e-5, atol=1e-5)
+
+
+def test_batched_products_use_the_kernel_per_entry() -> None:
+    b = GraphBuilder("bmm")
+    x = b.input(f32[3, 10, 20], "x")
+    y = b.input(f32[3, 20, 36], "y")
+    exe = llvm_backend.compile(b.build([b.matmul(x, y)]), threads=1)
+    assert KERNEL + "f32" in exe.llvm_ir
+    rng = np.random.default_rng(2)
+    xs = rng.standard_normal((3, 10, 20)).astype(np.float32)
+    ys = rng.standard_normal((3, 20, 36)).astype(np.float32)
+    want = xs.astype(np.float64) @ ys.astype(np.float64)
+    np.testing.assert_allclose(exe(xs, ys)[0], want, rtol=1e-5, atol=1e-5)
