@@ -21,6 +21,7 @@ import numpy as np
 
 from graphc.backends import llvm as llvm_backend
 from graphc.ir import DType, GraphBuilder
+from graphc.passes.fuse import fuse
 
 # (label, m, n, k, lhs transposed, rhs transposed)
 SHAPES = [
@@ -40,7 +41,9 @@ def _product(m: int, n: int, k: int, lhs_t: bool, rhs_t: bool, threads: int) -> 
     y = b.input(DType.f32[(n, k) if rhs_t else (k, n)], "y")
     lhs = b.transpose(x, perm=(1, 0)) if lhs_t else x
     rhs = b.transpose(y, perm=(1, 0)) if rhs_t else y
-    return llvm_backend.compile(b.build([b.matmul(lhs, rhs)]), threads=threads, cache=False)
+    # Fused, as the pipeline does: the transposes become the product's strides.
+    g = fuse(b.build([b.matmul(lhs, rhs)]))
+    return llvm_backend.compile(g, threads=threads, cache=False)
 
 
 def measure(repeat: int, threads: int) -> list[tuple[str, float, float]]:

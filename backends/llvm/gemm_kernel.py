@@ -185,22 +185,19 @@ class _Emitter:
                 span = vectors * self.lanes
                 width = i64(span) if partial is None else partial
                 last = b.sub(width, i64(1))
-                with self._loop(i64(0), i64(span), 1, "pack.col") as jj:
-                    inside = b.icmp_signed("<", jj, width)
-                    # Columns past the panel read its last one (in bounds) and store 0.
-                    col = b.add(col0, b.mul(b.select(inside, jj, last), self.sbc))
-                    zero = ir.Constant(self.fty, 0.0)
-                    with self._loop(i64(0), self.k, 1, "pack.k") as kk:
-                        x = b.load(
-                            b.gep(
-                                self.bp, [b.add(b.mul(kk, self.sbr), col)], source_etype=self.fty
-                            ),
-                            typ=self.fty,
-                        )
-                        dst = b.gep(
-                            self.packed, [b.add(b.mul(kk, i64(span)), jj)], source_etype=self.fty
-                        )
-                        b.store(b.select(inside, x, zero), dst)
+                zero = ir.Constant(self.fty, 0.0)
+                # k outer: the panel's columns are read a cache line at a time
+                # (a transposed B's rows), and the buffer is written in order.
+                with self._loop(i64(0), self.k, 1, "pack.k") as kk:
+                    row = b.gep(self.bp, [b.add(b.mul(kk, self.sbr), col0)], source_etype=self.fty)
+                    dst = b.gep(self.packed, [b.mul(kk, i64(span))], source_etype=self.fty)
+                    for jj in range(span):
+                        # Columns past the panel read its last one (in bounds) and store 0.
+                        inside = b.icmp_signed("<", i64(jj), width)
+                        col = b.mul(b.select(inside, i64(jj), last), self.sbc)
+                        x = b.load(b.gep(row, [col], source_etype=self.fty), typ=self.fty)
+                        value = b.select(inside, x, zero)
+                        b.store(value, b.gep(dst, [i64(jj)], source_etype=self.fty))
 
     def _masks(self, width: ir.Value) -> tuple[ir.Value, ir.Value]:
         b = self.b
