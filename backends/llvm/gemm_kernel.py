@@ -1,4 +1,4 @@
-"""A native GEMM for float32 and float64 products of moderate depth.
+"""A native GEMM for float32 products of moderate depth.
 
 ``C = alpha * (A @ B) + beta * C``, emitted as LLVM IR with explicit
 vectors. C is cut into panels of ``2 * lanes`` columns (two vector registers)
@@ -13,13 +13,21 @@ stride, a full panel, and few rows of A to amortize the copy over.
 
 Why not BLAS: OpenBLAS packs both operands on every call, which the
 recurrent workloads' many small products (32 rows by 256 by 256, one per
-time step) pay in full. Measured on one core of the AVX-512 machine these
-benchmarks run on, against OpenBLAS 0.3.31 (see ``benchmarks/gemm.py``).
+time step) pay in full. On one core of the AVX-512 machine the benchmarks
+run on, against OpenBLAS 0.3.31, the kernel took 0.78-0.87x BLAS's time on
+that product and 0.91-0.95x on W4's 1024-wide ones (``benchmarks/gemm.py``).
 Each element is summed over ``k`` in order with fused multiply-adds, so a
 result does not depend on how the product is split over threads.
 
-Rows past the last full tile run one row at a time; the last, partial panel
-stores with masks.
+Every tile is ``TILE_ROWS`` rows: the last tile's rows past ``m`` repeat row
+``m - 1`` and are not stored, and the last, partial panel stores with masks
+(its tiles are one vector wide when that is enough).
+
+The kernel is compiled once per process, in the background, into the
+runtime module that also holds the worker pool (see :mod:`.pool`), and kept
+in the disk cache: it is about 0.15 s of LLVM's time, which a compile should
+not pay. float64 products stay with BLAS: the kernel gained only 4-8% on
+them and would double that time.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ import llvmlite.ir as ir
 
 from graphc.ir import DType
 
-from .irutil import F32, F64, I1, I32, I64, PTR, VOID, alloca, counted_loop, i64
+from .irutil import F32, I1, I32, I64, PTR, VOID, alloca, counted_loop, i64
 
 # 8 rows x 2 vectors = 16 accumulators, 2 loads of B and 8 broadcasts per k:
 # measured as fast as 4 or 12 rows and faster than 16 on 32x256x256.
@@ -44,7 +52,7 @@ MAX_DEPTH = 1024
 # place: copying it costs more than the copy saves.
 DIRECT_ROWS = 64
 _VECTOR_BYTES = 64
-_DTYPES = {DType.f32: F32, DType.f64: F64}
+_DTYPES = {DType.f32: F32}
 
 
 def native_gemm_enabled() -> bool:
@@ -57,21 +65,37 @@ def kernel_applies(dtype: DType, k: int) -> bool:
     return dtype in _DTYPES and k <= MAX_DEPTH
 
 
+SYMBOLS = {DType.f32: "graphc_gemm_f32"}
+
+
+def _signature(dtype: DType) -> ir.FunctionType:
+    fty = _DTYPES[dtype]
+    return ir.FunctionType(VOID, [PTR, I64, I64, PTR, I64, I64, PTR, I64, I64, I64, I64, fty, fty])
+
+
 def gemm_kernel(module: ir.Module, dtype: DType) -> ir.Function:
-    """The module's kernel for ``dtype`` (emitted on first use)::
+    """The kernel for ``dtype`` as an external function of ``module``::
 
         kernel(a, a_row_stride, a_col_stride, b, b_row_stride, b_col_stride,
                c, ldc, m, n, k, alpha, beta)
 
     Strides are in elements (any sign or size, zero included); C's columns
     are contiguous. ``k`` is at most ``MAX_DEPTH``. With ``beta == 0`` C is
-    not read.
+    not read. The kernels are compiled once per process, into the runtime
+    module with the worker pool (see :func:`define_kernels`), so a compile
+    does not pay for them.
     """
-    name = f"graphc.gemm.{dtype}"
+    name = SYMBOLS[dtype]
     found = module.globals.get(name)
     if isinstance(found, ir.Function):
         return found
-    return _Emitter(module, dtype, name).fn
+    return ir.Function(module, _signature(dtype), name)
+
+
+def define_kernels(module: ir.Module) -> None:
+    """Emit every dtype's kernel into ``module``, exported under :data:`SYMBOLS`."""
+    for dtype, name in SYMBOLS.items():
+        _Emitter(module, dtype, name)
 
 
 class _Emitter:
@@ -91,10 +115,7 @@ class _Emitter:
         self.masked_store = self._intrinsic(
             f"llvm.masked.store.{suffix}.p0", VOID, [self.vty, PTR, I32, self.mty]
         )
-        args = [PTR, I64, I64, PTR, I64, I64, PTR, I64, I64, I64, I64, self.fty, self.fty]
-        fn = ir.Function(module, ir.FunctionType(VOID, args), name)
-        fn.linkage = "internal"
-        fn.attributes.add("noinline")
+        fn = ir.Function(module, _signature(dtype), name)
         for j in (0, 3, 6):
             fn.args[j].add_attribute("noalias")
         names = "a sar sac b sbr sbc c ldc m n k alpha beta".split()
@@ -117,63 +138,50 @@ class _Emitter:
 
     def _emit(self) -> None:
         b = self.b
-        full_n = b.mul(b.sdiv(self.n, i64(self.width)), i64(self.width))
-        with self._loop(i64(0), full_n, self.width, "panel") as j0:
-            self._panel(j0, None)
-        # The last columns: one vector's width or two, stored with masks.
-        rest = b.sub(self.n, full_n)
-        with b.if_then(b.icmp_signed(">", rest, i64(0))):
-            with b.if_else(b.icmp_signed(">", rest, i64(self.lanes))) as (two, one):
-                with two:
-                    self._panel(full_n, rest, 2)
-                with one:
-                    self._panel(full_n, rest, 1)
+        with self._loop(i64(0), self.n, self.width, "panel") as j0:
+            left = b.sub(self.n, j0)
+            full = b.icmp_signed(">=", left, i64(self.width))
+            self._panel(j0, b.select(full, i64(self.width), left), full)
         b.ret_void()
 
-    def _panel(self, j0: ir.Value, partial: ir.Value | None, vectors: int = 2) -> None:
-        """Columns [j0, j0 + width) of C, or [j0, j0 + partial) of the last
-        panel, ``vectors`` registers wide."""
+    def _panel(self, j0: ir.Value, width: ir.Value, full: ir.Value) -> None:
+        """Columns [j0, j0 + width) of C."""
         b = self.b
-        masks = None if partial is None else self._masks(partial)[:vectors]
-        if partial is None:
-            unit = b.icmp_signed("==", self.sbc, i64(1))
-            few_rows = b.icmp_signed("<=", self.m, i64(DIRECT_ROWS))
-            direct = b.and_(unit, few_rows)
-        else:
-            direct = ir.Constant(I1, 0)
+        unit = b.icmp_signed("==", self.sbc, i64(1))
+        few_rows = b.icmp_signed("<=", self.m, i64(DIRECT_ROWS))
+        direct = b.and_(b.and_(unit, few_rows), full)
         with b.if_else(direct) as (in_place, copied):
             with in_place:
-                src_direct = b.gep(self.bp, [b.mul(j0, self.sbc)], source_etype=self.fty)
+                src_direct = b.gep(self.bp, [j0], source_etype=self.fty)
                 block_direct = b.block
             with copied:
-                self._pack(j0, partial, vectors)
+                self._pack(j0, width, b.and_(unit, full))
                 block_copied = b.block
         src = b.phi(PTR, "panel")
         src.add_incoming(src_direct, block_direct)
         src.add_incoming(self.packed, block_copied)
         stride = b.phi(I64, "panel.stride")
         stride.add_incoming(self.sbr, block_direct)
-        stride.add_incoming(i64(vectors * self.lanes), block_copied)
-        full_m = b.mul(b.sdiv(self.m, i64(TILE_ROWS)), i64(TILE_ROWS))
-        with self._loop(i64(0), full_m, TILE_ROWS, "tile") as i0:
-            self._tile(i0, j0, TILE_ROWS, vectors, src, stride, masks)
-        with self._loop(full_m, self.m, 1, "row") as i0:
-            self._tile(i0, j0, 1, vectors, src, stride, masks)
+        stride.add_incoming(i64(self.width), block_copied)
+        masks = self._masks(width)
+        # A last panel one vector wide or less runs tiles of one vector.
+        with b.if_else(b.icmp_signed(">", width, i64(self.lanes))) as (two, one):
+            for vectors, branch in ((2, two), (1, one)):
+                with branch:
+                    with self._loop(i64(0), self.m, TILE_ROWS, "tile") as i0:
+                        self._tile(i0, j0, vectors, src, stride, masks, full)
 
-    def _pack(self, j0: ir.Value, partial: ir.Value | None, vectors: int) -> None:
+    def _pack(self, j0: ir.Value, width: ir.Value, vector_rows: ir.Value) -> None:
         """Copy the panel's k rows of B into the contiguous buffer, zero past
-        ``partial`` columns (so tiles never read past B)."""
+        ``width`` columns (so tiles never read past B)."""
         b = self.b
         col0 = b.mul(j0, self.sbc)
-        vector_rows = (
-            ir.Constant(I1, 0) if partial is not None else b.icmp_signed("==", self.sbc, i64(1))
-        )
         with b.if_else(vector_rows) as (rows, elements):
             with rows:
                 with self._loop(i64(0), self.k, 1, "pack.row") as kk:
                     row = b.gep(self.bp, [b.add(b.mul(kk, self.sbr), col0)], source_etype=self.fty)
                     dst = b.gep(self.packed, [b.mul(kk, i64(self.width))], source_etype=self.fty)
-                    for h in range(vectors):
+                    for h in (0, 1):
                         off = i64(h * self.lanes)
                         v = b.load(
                             b.gep(row, [off], source_etype=self.fty),
@@ -182,16 +190,14 @@ class _Emitter:
                         )
                         b.store(v, b.gep(dst, [off], source_etype=self.fty), align=self.elem_bytes)
             with elements:
-                span = vectors * self.lanes
-                width = i64(span) if partial is None else partial
                 last = b.sub(width, i64(1))
                 zero = ir.Constant(self.fty, 0.0)
                 # k outer: the panel's columns are read a cache line at a time
                 # (a transposed B's rows), and the buffer is written in order.
                 with self._loop(i64(0), self.k, 1, "pack.k") as kk:
                     row = b.gep(self.bp, [b.add(b.mul(kk, self.sbr), col0)], source_etype=self.fty)
-                    dst = b.gep(self.packed, [b.mul(kk, i64(span))], source_etype=self.fty)
-                    for jj in range(span):
+                    dst = b.gep(self.packed, [b.mul(kk, i64(self.width))], source_etype=self.fty)
+                    for jj in range(self.width):
                         # Columns past the panel read its last one (in bounds) and store 0.
                         inside = b.icmp_signed("<", i64(jj), width)
                         col = b.mul(b.select(inside, i64(jj), last), self.sbc)
@@ -213,17 +219,21 @@ class _Emitter:
         self,
         i0: ir.Value,
         j0: ir.Value,
-        rows: int,
         vectors: int,
         src: ir.Value,
         stride: ir.Value,
-        masks: tuple[ir.Value, ir.Value] | None,
+        masks: tuple[ir.Value, ir.Value],
+        full: ir.Value,
     ) -> None:
         b, fty = self.b, self.fty
-        a_rows = [
-            b.gep(self.a, [b.mul(b.add(i0, i64(r)), self.sar)], source_etype=fty)
-            for r in range(rows)
-        ]
+        rows = TILE_ROWS
+        # Rows of the last tile past m compute on row m - 1 and are not stored.
+        last_row = b.sub(self.m, i64(1))
+        row_index = []
+        for r in range(rows):
+            i = b.add(i0, i64(r))
+            row_index.append(b.select(b.icmp_signed("<", i, self.m), i, last_row))
+        a_rows = [b.gep(self.a, [b.mul(i, self.sar)], source_etype=fty) for i in row_index]
         pre = b.block
         head = self.fn.append_basic_block("k.head")
         body = self.fn.append_basic_block("k.body")
@@ -261,22 +271,54 @@ class _Emitter:
 
         b.position_at_end(done)
         alphas = self._splat(self.alpha, self.vty)
-        outs = []
-        for r in range(rows):
+        betas = self._splat(self.beta, self.vty)
+        scaled = [b.fmul(acc, alphas) for acc in accs]
+        # With beta == 0, C may hold anything (NaN included): no lane of it is read.
+        reads = b.fcmp_unordered("!=", self.beta, ir.Constant(fty, 0.0))
+        whole = b.and_(full, b.icmp_signed("<=", b.add(i0, i64(rows)), self.m))
+        with b.if_else(whole) as (plain, masked):
+            with plain:  # every lane stored: plain vector stores
+                with b.if_else(reads) as (accumulate, overwrite):
+                    with accumulate:
+                        self._store_tile(i0, j0, vectors, scaled, betas)
+                    with overwrite:
+                        self._store_tile(i0, j0, vectors, scaled, None)
+            with masked:
+                no_lanes = ir.Constant(self.mty, None)
+                zero = ir.Constant(self.vty, None)
+                align = ir.Constant(I32, self.elem_bytes)
+                for r in range(rows):
+                    valid = b.icmp_signed("<", b.add(i0, i64(r)), self.m)
+                    row_c = b.gep(
+                        self.c, [b.add(b.mul(row_index[r], self.ldc), j0)], source_etype=fty
+                    )
+                    for h in range(vectors):
+                        ptr = b.gep(row_c, [i64(h * self.lanes)], source_etype=fty)
+                        mask = b.select(valid, masks[h], no_lanes)
+                        read = b.select(reads, mask, no_lanes)
+                        old = b.call(self.masked_load, [ptr, align, read, zero])
+                        out = b.call(self.fma, [old, betas, scaled[vectors * r + h]])
+                        b.call(self.masked_store, [out, ptr, align, mask])
+
+    def _store_tile(
+        self,
+        i0: ir.Value,
+        j0: ir.Value,
+        vectors: int,
+        scaled: list[ir.Value],
+        betas: ir.Value | None,
+    ) -> None:
+        """C = scaled (+ betas * C) over a whole tile."""
+        b, fty = self.b, self.fty
+        for r in range(TILE_ROWS):
             row_c = b.gep(self.c, [b.add(b.mul(b.add(i0, i64(r)), self.ldc), j0)], source_etype=fty)
             for h in range(vectors):
                 ptr = b.gep(row_c, [i64(h * self.lanes)], source_etype=fty)
-                outs.append((ptr, b.fmul(accs[vectors * r + h], alphas), h))
-        # With beta == 0, C may hold anything (NaN included): it is not read.
-        with b.if_else(b.fcmp_ordered("==", self.beta, ir.Constant(fty, 0.0))) as (plain, scaled):
-            with plain:
-                for ptr, v, h in outs:
-                    self._store(v, ptr, masks, h)
-            with scaled:
-                betas = self._splat(self.beta, self.vty)
-                for ptr, v, h in outs:
-                    old = self._load(ptr, masks, h)
-                    self._store(b.call(self.fma, [old, betas, v]), ptr, masks, h)
+                out = scaled[vectors * r + h]
+                if betas is not None:
+                    old = b.load(ptr, typ=self.vty, align=self.elem_bytes)
+                    out = b.call(self.fma, [old, betas, out])
+                b.store(out, ptr, align=self.elem_bytes)
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -285,22 +327,6 @@ class _Emitter:
         one = b.insert_element(ir.Constant(vty, ir.Undefined), x, ir.Constant(I32, 0))
         zeros = ir.Constant(ir.VectorType(I32, vty.count), [0] * vty.count)
         return b.shuffle_vector(one, ir.Constant(vty, ir.Undefined), zeros)
-
-    def _load(self, ptr: ir.Value, masks: tuple[ir.Value, ir.Value] | None, h: int) -> ir.Value:
-        if masks is None:
-            return self.b.load(ptr, typ=self.vty, align=self.elem_bytes)
-        zero = ir.Constant(self.vty, None)
-        return self.b.call(
-            self.masked_load, [ptr, ir.Constant(I32, self.elem_bytes), masks[h], zero]
-        )
-
-    def _store(
-        self, v: ir.Value, ptr: ir.Value, masks: tuple[ir.Value, ir.Value] | None, h: int
-    ) -> None:
-        if masks is None:
-            self.b.store(v, ptr, align=self.elem_bytes)
-        else:
-            self.b.call(self.masked_store, [v, ptr, ir.Constant(I32, self.elem_bytes), masks[h]])
 
     def _loop(
         self, start: ir.Value, stop: ir.Value, step: int, name: str

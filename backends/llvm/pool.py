@@ -1,7 +1,8 @@
 """graphc's worker pool: one per process, native, shared by every executable.
 
 (The same small runtime module also holds the native input check of
-:mod:`.fastargs`.)
+:mod:`.fastargs` and the GEMM kernels of :mod:`.gemm_kernel`, which built
+here are compiled once per process, in the background, and cached on disk.)
 
 A parallel region is ``graphc_parallel(task, ctx, n, threads)``: run
 ``task(ctx, lo, hi)`` over the chunks ``[0, n)``, on up to ``threads``
@@ -50,7 +51,7 @@ import threading
 import llvmlite.binding as llvm
 import llvmlite.ir as ir
 
-from . import fastargs, fpmode, target
+from . import fastargs, fpmode, gemm_kernel, target
 from .irutil import I8, I32, I64, PTR, VOID, i64
 
 PARALLEL_SYMBOL = "graphc_parallel"
@@ -562,6 +563,7 @@ def module_text() -> str:
     _build_step(e, grow)
     _build_stop(e)
     fastargs.define(e.m)
+    gemm_kernel.define_kernels(e.m)
     return str(e.m)
 
 
@@ -584,6 +586,7 @@ class Pool:
         address = engine.get_function_address
         self.parallel_address = address(PARALLEL_SYMBOL)
         self.step_addresses = {name: address(name) for name in STEP_SYMBOLS}
+        self.gemm_addresses = {name: address(name) for name in gemm_kernel.SYMBOLS.values()}
         self._stop = ctypes.CFUNCTYPE(None)(address("graphc_pool_stop"))
         self._reset = ctypes.CFUNCTYPE(None)(address("graphc_pool_after_fork"))
         self._workers = ctypes.CFUNCTYPE(ctypes.c_int64)(address("graphc_pool_workers"))
@@ -675,6 +678,8 @@ def pool() -> Pool:
         # detached, its memory is never released.
         engine.detach()
         llvm.add_symbol(PARALLEL_SYMBOL, p.parallel_address)
+        for name, addr in p.gemm_addresses.items():
+            llvm.add_symbol(name, addr)
         for name, addr in p.step_addresses.items():
             llvm.add_symbol(name, addr)
         atexit.register(p.stop)
