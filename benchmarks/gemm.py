@@ -28,6 +28,8 @@ SHAPES = [
     ("W5 step: h @ w_hh", 32, 256, 256, False, False),
     ("W5 hoisted: h @ w_out", 2048, 97, 256, False, False),
     ("W5 hoisted: dlogits @ w_out.T", 2048, 256, 97, False, True),
+    ("W5 hoisted: h.T @ da", 256, 256, 2048, True, False),
+    ("k = 4096: h.T @ da", 256, 256, 4096, True, False),
     ("W4 forward: x @ w", 512, 1024, 1024, False, False),
     ("W4 weight grad: x.T @ dz", 1024, 1024, 512, True, False),
     ("W4 input grad: dz @ w.T", 512, 1024, 1024, False, True),

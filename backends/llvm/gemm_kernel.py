@@ -19,9 +19,10 @@ that product and 0.91-0.95x on W4's 1024-wide ones (``benchmarks/gemm.py``).
 Each element is summed over ``k`` in order with fused multiply-adds, so a
 result does not depend on how the product is split over threads.
 
-Every tile is ``TILE_ROWS`` rows: the last tile's rows past ``m`` repeat row
-``m - 1`` and are not stored, and the last, partial panel stores with masks
-(its tiles are one vector wide when that is enough).
+Every tile is ``TILE_ROWS`` rows: when ``m`` is not a multiple of it, the
+last tile overlaps the one before and stores only its new rows; the last,
+partial panel stores with masks (its tiles are one vector wide when that is
+enough).
 
 The kernel is compiled once per process, in the background, into the
 runtime module that also holds the worker pool (see :mod:`.pool`), and kept
@@ -46,8 +47,11 @@ from .irutil import F32, I1, I32, I64, PTR, VOID, alloca, counted_loop, i64
 TILE_ROWS = 8
 # The packed panel (MAX_DEPTH rows of 2 vectors, 128 KiB for float32) lives
 # on the stack and stays in the core's L2 while A's tiles stream past it.
-# Deeper products go to BLAS, whose blocking over k is built for them.
 MAX_DEPTH = 1024
+# Deeper products are cut into slices of k of at most MAX_DEPTH, each added
+# to C. Up to 4 slices measured faster than BLAS (W5's 256x256x2048 weight
+# gradient: 0.90x); far deeper ones are BLAS's home ground.
+MAX_SLICES = 4
 # Up to this many rows of A, a panel B's rows hold contiguously is read in
 # place: copying it costs more than the copy saves.
 DIRECT_ROWS = 64
@@ -60,9 +64,11 @@ def native_gemm_enabled() -> bool:
     return os.environ.get("GRAPHC_GEMM", "native") != "blas"
 
 
-def kernel_applies(dtype: DType, k: int) -> bool:
-    """Whether a product of ``dtype`` with inner dimension ``k`` runs on the kernel."""
-    return dtype in _DTYPES and k <= MAX_DEPTH
+def kernel_applies(dtype: DType, m: int, k: int) -> bool:
+    """Whether a product of ``dtype``, ``m`` rows (per call) and inner
+    dimension ``k`` runs on the kernel (deeper than ``MAX_DEPTH``, as several
+    calls over slices of k). Fewer rows than a tile go to BLAS."""
+    return dtype in _DTYPES and m >= TILE_ROWS and k <= MAX_DEPTH * MAX_SLICES
 
 
 SYMBOLS = {DType.f32: "graphc_gemm_f32"}
@@ -80,7 +86,8 @@ def gemm_kernel(module: ir.Module, dtype: DType) -> ir.Function:
                c, ldc, m, n, k, alpha, beta)
 
     Strides are in elements (any sign or size, zero included); C's columns
-    are contiguous. ``k`` is at most ``MAX_DEPTH``. With ``beta == 0`` C is
+    are contiguous. ``m`` is at least ``TILE_ROWS`` and ``k`` at most
+    ``MAX_DEPTH``. With ``beta == 0`` C is
     not read. The kernels are compiled once per process, into the runtime
     module with the worker pool (see :func:`define_kernels`), so a compile
     does not pay for them.
@@ -155,7 +162,7 @@ class _Emitter:
                 src_direct = b.gep(self.bp, [j0], source_etype=self.fty)
                 block_direct = b.block
             with copied:
-                self._pack(j0, width, b.and_(unit, full))
+                self._pack(j0, width, unit, full)
                 block_copied = b.block
         src = b.phi(PTR, "panel")
         src.add_incoming(src_direct, block_direct)
@@ -171,12 +178,12 @@ class _Emitter:
                     with self._loop(i64(0), self.m, TILE_ROWS, "tile") as i0:
                         self._tile(i0, j0, vectors, src, stride, masks, full)
 
-    def _pack(self, j0: ir.Value, width: ir.Value, vector_rows: ir.Value) -> None:
+    def _pack(self, j0: ir.Value, width: ir.Value, unit: ir.Value, full: ir.Value) -> None:
         """Copy the panel's k rows of B into the contiguous buffer, zero past
         ``width`` columns (so tiles never read past B)."""
         b = self.b
         col0 = b.mul(j0, self.sbc)
-        with b.if_else(vector_rows) as (rows, elements):
+        with b.if_else(b.and_(unit, full)) as (rows, elements):
             with rows:
                 with self._loop(i64(0), self.k, 1, "pack.row") as kk:
                     row = b.gep(self.bp, [b.add(b.mul(kk, self.sbr), col0)], source_etype=self.fty)
@@ -190,20 +197,34 @@ class _Emitter:
                         )
                         b.store(v, b.gep(dst, [off], source_etype=self.fty), align=self.elem_bytes)
             with elements:
-                last = b.sub(width, i64(1))
-                zero = ir.Constant(self.fty, 0.0)
-                # k outer: the panel's columns are read a cache line at a time
-                # (a transposed B's rows), and the buffer is written in order.
-                with self._loop(i64(0), self.k, 1, "pack.k") as kk:
-                    row = b.gep(self.bp, [b.add(b.mul(kk, self.sbr), col0)], source_etype=self.fty)
-                    dst = b.gep(self.packed, [b.mul(kk, i64(self.width))], source_etype=self.fty)
-                    for jj in range(self.width):
-                        # Columns past the panel read its last one (in bounds) and store 0.
-                        inside = b.icmp_signed("<", i64(jj), width)
-                        col = b.mul(b.select(inside, i64(jj), last), self.sbc)
-                        x = b.load(b.gep(row, [col], source_etype=self.fty), typ=self.fty)
-                        value = b.select(inside, x, zero)
-                        b.store(value, b.gep(dst, [i64(jj)], source_etype=self.fty))
+                with b.if_else(full) as (whole, partial):
+                    with whole:
+                        self._pack_elements(col0, None)
+                    with partial:
+                        self._pack_elements(col0, width)
+
+    def _pack_elements(self, col0: ir.Value, width: ir.Value | None) -> None:
+        """Pack element by element (columns of B not contiguous, or a partial
+        panel of ``width`` columns)."""
+        b = self.b
+        zero = ir.Constant(self.fty, 0.0)
+        # k outer: the panel's columns are read a cache line at a time
+        # (a transposed B's rows), and the buffer is written in order.
+        with self._loop(i64(0), self.k, 1, "pack.k") as kk:
+            row = b.gep(self.bp, [b.add(b.mul(kk, self.sbr), col0)], source_etype=self.fty)
+            dst = b.gep(self.packed, [b.mul(kk, i64(self.width))], source_etype=self.fty)
+            for jj in range(self.width):
+                if width is None:
+                    col = b.mul(i64(jj), self.sbc)
+                    x = b.load(b.gep(row, [col], source_etype=self.fty), typ=self.fty)
+                else:
+                    # Columns past the panel read its last one (in bounds) and store 0.
+                    inside = b.icmp_signed("<", i64(jj), width)
+                    last = b.sub(width, i64(1))
+                    col = b.mul(b.select(inside, i64(jj), last), self.sbc)
+                    x = b.load(b.gep(row, [col], source_etype=self.fty), typ=self.fty)
+                    x = b.select(inside, x, zero)
+                b.store(x, b.gep(dst, [i64(jj)], source_etype=self.fty))
 
     def _masks(self, width: ir.Value) -> tuple[ir.Value, ir.Value]:
         b = self.b
@@ -227,12 +248,13 @@ class _Emitter:
     ) -> None:
         b, fty = self.b, self.fty
         rows = TILE_ROWS
-        # Rows of the last tile past m compute on row m - 1 and are not stored.
-        last_row = b.sub(self.m, i64(1))
-        row_index = []
-        for r in range(rows):
-            i = b.add(i0, i64(r))
-            row_index.append(b.select(b.icmp_signed("<", i, self.m), i, last_row))
+        # The last tile, when m is not a multiple of TILE_ROWS, starts at
+        # m - TILE_ROWS (m >= TILE_ROWS) and stores only the rows from i0 on.
+        # Rows a uniform stride apart keep the k loop's addressing simple.
+        start = b.select(
+            b.icmp_signed("<=", b.add(i0, i64(rows)), self.m), i0, b.sub(self.m, i64(rows))
+        )
+        row_index = [b.add(start, i64(r)) for r in range(rows)]
         a_rows = [b.gep(self.a, [b.mul(i, self.sar)], source_etype=fty) for i in row_index]
         pre = b.block
         head = self.fn.append_basic_block("k.head")
@@ -275,7 +297,7 @@ class _Emitter:
         scaled = [b.fmul(acc, alphas) for acc in accs]
         # With beta == 0, C may hold anything (NaN included): no lane of it is read.
         reads = b.fcmp_unordered("!=", self.beta, ir.Constant(fty, 0.0))
-        whole = b.and_(full, b.icmp_signed("<=", b.add(i0, i64(rows)), self.m))
+        whole = b.and_(full, b.icmp_signed("==", start, i0))
         with b.if_else(whole) as (plain, masked):
             with plain:  # every lane stored: plain vector stores
                 with b.if_else(reads) as (accumulate, overwrite):
@@ -288,7 +310,7 @@ class _Emitter:
                 zero = ir.Constant(self.vty, None)
                 align = ir.Constant(I32, self.elem_bytes)
                 for r in range(rows):
-                    valid = b.icmp_signed("<", b.add(i0, i64(r)), self.m)
+                    valid = b.icmp_signed(">=", row_index[r], i0)
                     row_c = b.gep(
                         self.c, [b.add(b.mul(row_index[r], self.ldc), j0)], source_etype=fty
                     )

@@ -28,7 +28,7 @@ from graphc.ir import DType, Graph, GraphBuilder, Literal, Node, TensorType, Val
 
 from .blas import GEMM_SYMBOLS, register_blas
 from .codegen import ModuleBuilder, lowering, node_graph, one_node_graph
-from .gemm_kernel import gemm_kernel, kernel_applies
+from .gemm_kernel import MAX_DEPTH, TILE_ROWS, gemm_kernel, kernel_applies
 from .irutil import (
     I8,
     I64,
@@ -413,7 +413,8 @@ def _gemm_task(
     }[split.axis]
     size_slot = pm if split.axis == "m" else pn
     dim = m if split.axis == "m" else nn
-    native = mb.options.native_gemm and kernel_applies(dtype, k)
+    # Along m, a chunk shorter than a tile calls BLAS (decided per call, below).
+    native = mb.options.native_gemm and kernel_applies(dtype, m, k)
     kernel = gemm_kernel(mod, dtype) if native else None
 
     def call(entry: ir.Value, lo: ir.Value, hi: ir.Value) -> None:
@@ -425,16 +426,42 @@ def _gemm_task(
         xa = elem_ptr(b, pa, dtype, offs[0])
         xb = elem_ptr(b, pb, dtype, offs[1])
         xc = elem_ptr(b, pc, dtype, offs[2])
-        if kernel is not None:
+
+        def blas_call() -> None:
+            b.call(gemm, [tb, ta, pn, pm, pk, alpha, xb, pldb, xa, plda, beta, xc, pldc])
+
+        def kernel_calls() -> None:
+            assert kernel is not None
             rows, cols = (count, i64(nn)) if split.axis == "m" else (i64(m), count)
             strides = [
                 i64(s) for s in (a.strides[-2], a.strides[-1], bm.strides[-2], bm.strides[-1])
             ]
-            scales = [ir.Constant(fty, scale[0]), ir.Constant(fty, scale[1])]
-            args = [xa, *strides[:2], xb, *strides[2:], xc, i64(nn), rows, cols, i64(k), *scales]
-            b.call(kernel, args)
-            return
-        b.call(gemm, [tb, ta, pn, pm, pk, alpha, xb, pldb, xa, plda, beta, xc, pldc])
+            # A product deeper than the kernel's panel is a sum of products
+            # over slices of k, each added to C (beta = 1 after the first);
+            # a loop, so the code is the same for any depth.
+            slices = max(1, -(-k // MAX_DEPTH))
+            with counted_loop(b, i64(0), i64(slices), "slice") as sl:
+                k0 = b.mul(sl, i64(MAX_DEPTH))
+                left = b.sub(i64(k), k0)
+                depth = b.select(b.icmp_signed("<", left, i64(MAX_DEPTH)), left, i64(MAX_DEPTH))
+                first = b.icmp_signed("==", sl, i64(0))
+                slice_beta = b.select(first, ir.Constant(fty, scale[1]), ir.Constant(fty, 1.0))
+                xa_k = elem_ptr(b, xa, dtype, b.mul(k0, i64(a.strides[-1])))
+                xb_k = elem_ptr(b, xb, dtype, b.mul(k0, i64(bm.strides[-2])))
+                args = [xa_k, *strides[:2], xb_k, *strides[2:], xc, i64(nn), rows, cols, depth]
+                b.call(kernel, [*args, ir.Constant(fty, scale[0]), slice_beta])
+
+        if kernel is None:
+            blas_call()
+        elif split.axis == "m":
+            # The last chunk of rows can be shorter than a tile of the kernel.
+            with b.if_else(b.icmp_signed(">=", count, i64(TILE_ROWS))) as (tiles, short):
+                with tiles:
+                    kernel_calls()
+                with short:
+                    blas_call()
+        else:
+            kernel_calls()
 
     total = math.prod(batch)
     if split.parts == 1:

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from graphc.backends import llvm as llvm_backend
-from graphc.backends.llvm import gemm_kernel
+from graphc.backends.llvm import gemm_kernel, linalg
 from graphc.ir import DType, GraphBuilder
 
 f32, f64 = DType.f32, DType.f64
@@ -51,8 +51,8 @@ def reference(x, y, lhs_t, rhs_t):  # noqa: ANN001, ANN201
 
 def check(dtype, m, n, k, lhs_t=False, rhs_t=False) -> None:  # noqa: ANN001
     exe = product(dtype, m, n, k, lhs_t, rhs_t)
-    if m and n:  # an empty product emits no call at all
-        assert KERNEL in exe.llvm_ir
+    # Fewer rows than a tile go to BLAS (and an empty product emits no call).
+    assert (KERNEL in exe.llvm_ir) == (m >= gemm_kernel.TILE_ROWS and n > 0)
     x, y = operands(dtype, m, n, k, lhs_t, rhs_t)
     got = exe(x, y)[0]
     tol = 2e-5 * max(k, 1) ** 0.5 if dtype is f32 else 1e-13 * max(k, 1)
@@ -78,7 +78,8 @@ def test_random_products_match_numpy(dtype, m, n, k, lhs_t, rhs_t) -> None:  # n
         (8, 32, 16),  # one full tile, one full float32 panel
         (9, 33, 5),  # a row past the tile, one column past the panel
         (70, 33, 5),  # the same with B packed
-        (7, 15, 3),  # rows only, a partial panel one vector wide
+        (8, 15, 3),  # one tile, a partial panel one vector wide
+        (7, 15, 3),  # fewer rows than a tile: BLAS
         (17, 47, 9),  # a partial panel two vectors wide
         (3, 4, 0),  # k = 0: the product is zeros
         (65, 64, 20),  # more rows than DIRECT_ROWS: panels are packed
@@ -99,13 +100,38 @@ def test_packed_and_in_place_panels_sum_in_the_same_order() -> None:
     np.testing.assert_array_equal(many[:rows], few)
 
 
-def test_products_deeper_than_the_panel_go_to_blas() -> None:
+def test_deep_products_run_as_slices_of_k_then_go_to_blas() -> None:
     depth = gemm_kernel.MAX_DEPTH
-    assert KERNEL in product(f32, 4, 8, depth).llvm_ir
-    deep = product(f32, 4, 8, depth + 1)
+    for k in (depth + 5, 2 * depth):  # two slices, the second added to the first
+        for lhs_t in (False, True):
+            check(f32, 9, 20, k, lhs_t=lhs_t)
+    deepest = depth * gemm_kernel.MAX_SLICES
+    assert KERNEL in product(f32, 8, 8, deepest).llvm_ir
+    deep = product(f32, 8, 8, deepest + 1)
     assert KERNEL not in deep.llvm_ir
-    x, y = operands(f32, 4, 8, depth + 1)
+    x, y = operands(f32, 8, 8, deepest + 1)
     np.testing.assert_allclose(deep(x, y)[0], reference(x, y, False, False), rtol=1e-4, atol=1e-3)
+
+
+def test_a_chunk_of_rows_shorter_than_a_tile_calls_blas(monkeypatch) -> None:  # noqa: ANN001
+    """Split over 4 threads along m, 100 rows are chunks of 32, 32, 32 and 4:
+    the last goes to BLAS, the others to the kernel, on any thread count."""
+    monkeypatch.setattr(linalg, "GEMM_SPLIT", 1)
+    monkeypatch.setattr(linalg, "GEMM_MIN_SPAN", 16)
+    b = GraphBuilder("mm")
+    x = b.input(f32[100, 24], "x")
+    y = b.input(f32[24, 40], "y")
+    exe = llvm_backend.compile(b.build([b.matmul(x, y)]), threads=4)
+    assert KERNEL in exe.llvm_ir and "graphc_sgemm" in exe.llvm_ir
+    xs, ys = operands(f32, 100, 40, 24)
+    want = reference(xs, ys, False, False)
+    results = []
+    for threads in (1, 2, 4):
+        exe.threads = threads
+        results.append(exe(xs, ys)[0])
+        np.testing.assert_allclose(results[-1], want, rtol=1e-5, atol=1e-5)
+    for got in results[1:]:
+        np.testing.assert_array_equal(got, results[0])
 
 
 def test_float64_products_stay_with_blas() -> None:
