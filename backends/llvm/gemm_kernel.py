@@ -52,6 +52,9 @@ MAX_DEPTH = 1024
 # to C. Up to 4 slices measured faster than BLAS (W5's 256x256x2048 weight
 # gradient: 0.90x); far deeper ones are BLAS's home ground.
 MAX_SLICES = 4
+# W5's output layer (97 columns: three panels and one column) measured
+# 1.05-1.10x BLAS's time with 15% of its work on padding.
+MAX_WASTE = 0.1
 # Up to this many rows of A, a panel B's rows hold contiguously is read in
 # place: copying it costs more than the copy saves.
 DIRECT_ROWS = 64
@@ -64,11 +67,16 @@ def native_gemm_enabled() -> bool:
     return os.environ.get("GRAPHC_GEMM", "native") != "blas"
 
 
-def kernel_applies(dtype: DType, m: int, k: int) -> bool:
-    """Whether a product of ``dtype``, ``m`` rows (per call) and inner
-    dimension ``k`` runs on the kernel (deeper than ``MAX_DEPTH``, as several
-    calls over slices of k). Fewer rows than a tile go to BLAS."""
-    return dtype in _DTYPES and m >= TILE_ROWS and k <= MAX_DEPTH * MAX_SLICES
+def kernel_applies(dtype: DType, m: int, n: int, k: int) -> bool:
+    """Whether an ``m x k`` by ``k x n`` product of ``dtype`` runs on the
+    kernel (deeper than ``MAX_DEPTH``, as several calls over slices of k).
+    Fewer rows than a tile go to BLAS, and so do products whose last, partial
+    panel would waste more than ``MAX_WASTE`` of the work on padding."""
+    if dtype not in _DTYPES or m < TILE_ROWS or k > MAX_DEPTH * MAX_SLICES:
+        return False
+    lanes = _VECTOR_BYTES // dtype.itemsize
+    computed = -(-n // lanes) * lanes
+    return computed <= n * (1 + MAX_WASTE)
 
 
 SYMBOLS = {DType.f32: "graphc_gemm_f32"}

@@ -414,7 +414,7 @@ def _gemm_task(
     size_slot = pm if split.axis == "m" else pn
     dim = m if split.axis == "m" else nn
     # Along m, a chunk shorter than a tile calls BLAS (decided per call, below).
-    native = mb.options.native_gemm and kernel_applies(dtype, m, k)
+    native = mb.options.native_gemm and kernel_applies(dtype, m, nn, k)
     kernel = gemm_kernel(mod, dtype) if native else None
 
     def call(entry: ir.Value, lo: ir.Value, hi: ir.Value) -> None:

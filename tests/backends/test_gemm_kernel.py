@@ -51,8 +51,8 @@ def reference(x, y, lhs_t, rhs_t):  # noqa: ANN001, ANN201
 
 def check(dtype, m, n, k, lhs_t=False, rhs_t=False) -> None:  # noqa: ANN001
     exe = product(dtype, m, n, k, lhs_t, rhs_t)
-    # Fewer rows than a tile go to BLAS (and an empty product emits no call).
-    assert (KERNEL in exe.llvm_ir) == (m >= gemm_kernel.TILE_ROWS and n > 0)
+    # Fewer rows than a tile or much padding go to BLAS (an empty product emits no call).
+    assert (KERNEL in exe.llvm_ir) == (n > 0 and gemm_kernel.kernel_applies(dtype, m, n, k))
     x, y = operands(dtype, m, n, k, lhs_t, rhs_t)
     got = exe(x, y)[0]
     tol = 2e-5 * max(k, 1) ** 0.5 if dtype is f32 else 1e-13 * max(k, 1)
@@ -76,12 +76,13 @@ def test_random_products_match_numpy(dtype, m, n, k, lhs_t, rhs_t) -> None:  # n
     "m, n, k",
     [
         (8, 32, 16),  # one full tile, one full float32 panel
-        (9, 33, 5),  # a row past the tile, one column past the panel
-        (70, 33, 5),  # the same with B packed
-        (8, 15, 3),  # one tile, a partial panel one vector wide
+        (9, 47, 5),  # a row past the tile, a partial panel one vector wide
+        (70, 47, 5),  # the same with B packed
+        (8, 15, 3),  # one tile, only a partial panel
+        (17, 62, 9),  # a partial panel two vectors wide
+        (8, 16, 0),  # k = 0: the product is zeros
         (7, 15, 3),  # fewer rows than a tile: BLAS
-        (17, 47, 9),  # a partial panel two vectors wide
-        (3, 4, 0),  # k = 0: the product is zeros
+        (8, 33, 5),  # one column past a panel, mostly padding: BLAS
         (65, 64, 20),  # more rows than DIRECT_ROWS: panels are packed
     ],
 )
@@ -104,12 +105,12 @@ def test_deep_products_run_as_slices_of_k_then_go_to_blas() -> None:
     depth = gemm_kernel.MAX_DEPTH
     for k in (depth + 5, 2 * depth):  # two slices, the second added to the first
         for lhs_t in (False, True):
-            check(f32, 9, 20, k, lhs_t=lhs_t)
+            check(f32, 9, 30, k, lhs_t=lhs_t)
     deepest = depth * gemm_kernel.MAX_SLICES
-    assert KERNEL in product(f32, 8, 8, deepest).llvm_ir
-    deep = product(f32, 8, 8, deepest + 1)
+    assert KERNEL in product(f32, 8, 16, deepest).llvm_ir
+    deep = product(f32, 8, 16, deepest + 1)
     assert KERNEL not in deep.llvm_ir
-    x, y = operands(f32, 8, 8, deepest + 1)
+    x, y = operands(f32, 8, 16, deepest + 1)
     np.testing.assert_allclose(deep(x, y)[0], reference(x, y, False, False), rtol=1e-4, atol=1e-3)
 
 
@@ -120,10 +121,10 @@ def test_a_chunk_of_rows_shorter_than_a_tile_calls_blas(monkeypatch) -> None:  #
     monkeypatch.setattr(linalg, "GEMM_MIN_SPAN", 16)
     b = GraphBuilder("mm")
     x = b.input(f32[100, 24], "x")
-    y = b.input(f32[24, 40], "y")
+    y = b.input(f32[24, 48], "y")
     exe = llvm_backend.compile(b.build([b.matmul(x, y)]), threads=4)
     assert KERNEL in exe.llvm_ir and "graphc_sgemm" in exe.llvm_ir
-    xs, ys = operands(f32, 100, 40, 24)
+    xs, ys = operands(f32, 100, 48, 24)
     want = reference(xs, ys, False, False)
     results = []
     for threads in (1, 2, 4):
@@ -152,11 +153,11 @@ def test_blas_can_be_chosen_from_the_environment(monkeypatch) -> None:  # noqa: 
 def test_batched_products_use_the_kernel_per_entry() -> None:
     b = GraphBuilder("bmm")
     x = b.input(f32[3, 10, 20], "x")
-    y = b.input(f32[3, 20, 36], "y")
+    y = b.input(f32[3, 20, 32], "y")
     exe = llvm_backend.compile(b.build([b.matmul(x, y)]), threads=1)
     assert KERNEL in exe.llvm_ir
     rng = np.random.default_rng(2)
     xs = rng.standard_normal((3, 10, 20)).astype(np.float32)
-    ys = rng.standard_normal((3, 20, 36)).astype(np.float32)
+    ys = rng.standard_normal((3, 20, 32)).astype(np.float32)
     want = xs.astype(np.float64) @ ys.astype(np.float64)
     np.testing.assert_allclose(exe(xs, ys)[0], want, rtol=1e-5, atol=1e-5)
