@@ -231,12 +231,30 @@ def write(directory: Path, name: str, payload: bytes) -> None:
             f"graphc: cannot write cache entry {path}: {why}; compiled code is not cached",
         )
         return
-    evict(directory, max_bytes(), keep=name)
+    limit = max_bytes()
+    # A scan stats every entry (tens of thousands in a full cache): between
+    # scans, this process adds what it writes to the last scan's total, and
+    # scans again only when that may pass the cap, or after RESCAN_SECONDS
+    # (other processes write too).
+    known = _totals.get(str(directory))
+    if known is not None:
+        total, scanned = known[0] + len(data), known[1]
+        if total <= limit and time.monotonic() - scanned < RESCAN_SECONDS:
+            _totals[str(directory)] = (total, scanned)
+            return
+    _totals[str(directory)] = (evict(directory, limit, keep=name), time.monotonic())
 
 
-def evict(directory: Path, limit: int, keep: str = "") -> None:
+# directory -> (bytes of entries after this process's last scan, plus what it
+# wrote since; when that scan ran)
+_totals: dict[str, tuple[int, float]] = {}
+RESCAN_SECONDS = 60.0
+
+
+def evict(directory: Path, limit: int, keep: str = "") -> int:
     """Remove least recently used entries until the directory holds at most
-    ``limit`` bytes of them; ``keep`` (the entry just written) stays."""
+    ``limit`` bytes of them; ``keep`` (the entry just written) stays. Returns
+    the bytes of entries left."""
     entries = []
     now = time.time()
     try:
@@ -251,7 +269,7 @@ def evict(directory: Path, limit: int, keep: str = "") -> None:
                 elif e.name.endswith(".tmp") and now - st.st_mtime > _STALE_TMP_SECONDS:
                     _remove(directory / e.name)
     except OSError:
-        return
+        return 0
     total = sum(size for _, size, _ in entries)
     for _, size, name in sorted(entries):
         if total <= limit:
@@ -259,6 +277,7 @@ def evict(directory: Path, limit: int, keep: str = "") -> None:
         if name != keep:
             _remove(directory / name)
             total -= size
+    return total
 
 
 def _remove(path: Path) -> None:

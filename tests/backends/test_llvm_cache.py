@@ -251,6 +251,30 @@ def test_writes_keep_the_directory_under_the_cap(private_cache, monkeypatch) -> 
     assert sorted(p.name for p in directory.iterdir()) == ["3.gco", "4.gco", "unrelated.txt"]
 
 
+def test_a_process_scans_the_directory_only_when_its_writes_may_pass_the_cap(
+    private_cache, monkeypatch
+) -> None:  # noqa: ANN001
+    directory = cache_mod.cache_dir()
+    scans = []
+    real_evict = cache_mod.evict
+
+    def counting_evict(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        scans.append(args[0])
+        return real_evict(*args, **kwargs)
+
+    monkeypatch.setattr(cache_mod, "evict", counting_evict)
+    monkeypatch.setenv("GRAPHC_CACHE_MAX_MB", str(3500 / 2**20))
+    for k in range(3):  # about 3,000 bytes with framing: under the cap
+        cache_mod.write(directory, f"{k}.gco", bytes(1000))
+    assert len(scans) == 1  # the first write learns the directory's total
+    cache_mod.write(directory, "3.gco", bytes(1000))  # may pass it: scan and trim
+    assert len(scans) == 2
+    assert sum(p.stat().st_size for p in directory.iterdir()) <= 3500
+    monkeypatch.setattr(cache_mod, "RESCAN_SECONDS", 0.0)  # other processes may have written
+    cache_mod.write(directory, "4.gco", bytes(10))
+    assert len(scans) == 3
+
+
 def test_a_stale_temporary_file_is_removed(private_cache) -> None:  # noqa: ANN001
     directory = cache_mod.cache_dir()
     stale = directory / ".abc.123.tmp"
