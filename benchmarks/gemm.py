@@ -1,7 +1,7 @@
 """graphc's native GEMM against BLAS, on the products the workloads run.
 
 Each shape is compiled twice on the LLVM backend, once with the native kernel
-(the default) and once with ``GRAPHC_GEMM=blas``; calls of the two are
+(``GRAPHC_GEMM=native``) and once with ``GRAPHC_GEMM=blas``; calls of the two are
 interleaved, one thread each, and each time is the median over ``--repeat``
 calls. ``aT``/``bT`` mark an operand stored transposed (a weight gradient's
 ``x.T``, a backward product's ``w.T``). Run it as
@@ -54,12 +54,17 @@ def measure(repeat: int, threads: int) -> list[tuple[str, float, float]]:
     for label, m, n, k, lhs_t, rhs_t in SHAPES:
         x = rng.standard_normal((k, m) if lhs_t else (m, k)).astype(np.float32)
         y = rng.standard_normal((n, k) if rhs_t else (k, n)).astype(np.float32)
-        native = _product(m, n, k, lhs_t, rhs_t, threads)
-        os.environ["GRAPHC_GEMM"] = "blas"
+        saved = os.environ.get("GRAPHC_GEMM")
         try:
+            os.environ["GRAPHC_GEMM"] = "native"
+            native = _product(m, n, k, lhs_t, rhs_t, threads)
+            os.environ["GRAPHC_GEMM"] = "blas"
             blas = _product(m, n, k, lhs_t, rhs_t, threads)
         finally:
-            del os.environ["GRAPHC_GEMM"]
+            if saved is None:
+                del os.environ["GRAPHC_GEMM"]
+            else:
+                os.environ["GRAPHC_GEMM"] = saved
         calls = max(3, int(2e8 / (m * n * k)))
         times: dict[str, list[float]] = {"native": [], "blas": []}
         for _ in range(repeat):

@@ -40,6 +40,7 @@ import llvmlite.ir as ir
 
 from graphc.ir import DType
 
+from . import target
 from .irutil import F32, I1, I32, I64, PTR, VOID, alloca, counted_loop, i64
 
 # 8 rows x 2 vectors = 16 accumulators, 2 loads of B and 8 broadcasts per k:
@@ -49,8 +50,8 @@ TILE_ROWS = 8
 # on the stack and stays in the core's L2 while A's tiles stream past it.
 MAX_DEPTH = 1024
 # Deeper products are cut into slices of k of at most MAX_DEPTH, each added
-# to C. Up to 4 slices measured faster than BLAS (W5's 256x256x2048 weight
-# gradient: 0.90x); far deeper ones are BLAS's home ground.
+# to C. Two slices measured 0.90-0.97x BLAS's time (W5's 256x256x2048 weight
+# gradient) and four 0.95-0.99x; far deeper ones are BLAS's home ground.
 MAX_SLICES = 4
 # W5's output layer (97 columns: three panels and one column) measured
 # 1.05-1.10x BLAS's time with 15% of its work on padding.
@@ -63,15 +64,32 @@ _DTYPES = {DType.f32: F32}
 
 
 def native_gemm_enabled() -> bool:
-    """Whether products use this kernel (``GRAPHC_GEMM=blas`` sends them all to BLAS)."""
-    return os.environ.get("GRAPHC_GEMM", "native") != "blas"
+    """Whether products use this kernel: ``GRAPHC_GEMM=native`` or ``blas``
+    decides; by default, on hosts with AVX-512, whose 32 vector registers
+    hold a tile's accumulators (with AVX2's 16 they would spill).
+
+    >>> import os; os.environ["GRAPHC_GEMM"] = "blas"
+    >>> native_gemm_enabled()
+    False
+    >>> del os.environ["GRAPHC_GEMM"]
+    """
+    choice = os.environ.get("GRAPHC_GEMM", "auto")
+    if choice in ("native", "blas"):
+        return choice == "native"
+    return "+avx512f" in target.host().features.split(",")
 
 
 def kernel_applies(dtype: DType, m: int, n: int, k: int) -> bool:
     """Whether an ``m x k`` by ``k x n`` product of ``dtype`` runs on the
     kernel (deeper than ``MAX_DEPTH``, as several calls over slices of k).
     Fewer rows than a tile go to BLAS, and so do products whose last, partial
-    panel would waste more than ``MAX_WASTE`` of the work on padding."""
+    panel would waste more than ``MAX_WASTE`` of the work on padding.
+
+    >>> kernel_applies(DType.f32, 32, 256, 256), kernel_applies(DType.f64, 32, 256, 256)
+    (True, False)
+    >>> kernel_applies(DType.f32, 4, 256, 256), kernel_applies(DType.f32, 2048, 97, 256)
+    (False, False)
+    """
     if dtype not in _DTYPES or m < TILE_ROWS or k > MAX_DEPTH * MAX_SLICES:
         return False
     lanes = _VECTOR_BYTES // dtype.itemsize
@@ -95,10 +113,13 @@ def gemm_kernel(module: ir.Module, dtype: DType) -> ir.Function:
 
     Strides are in elements (any sign or size, zero included); C's columns
     are contiguous. ``m`` is at least ``TILE_ROWS`` and ``k`` at most
-    ``MAX_DEPTH``. With ``beta == 0`` C is
-    not read. The kernels are compiled once per process, into the runtime
-    module with the worker pool (see :func:`define_kernels`), so a compile
-    does not pay for them.
+    ``MAX_DEPTH``. With ``beta == 0`` C is not read. The kernels are
+    compiled once per process, into the runtime module with the worker pool
+    (see :func:`define_kernels`), so a compile does not pay for them.
+
+    >>> import llvmlite.ir as ir
+    >>> gemm_kernel(ir.Module("m"), DType.f32).name
+    'graphc_gemm_f32'
     """
     name = SYMBOLS[dtype]
     found = module.globals.get(name)
@@ -108,7 +129,13 @@ def gemm_kernel(module: ir.Module, dtype: DType) -> ir.Function:
 
 
 def define_kernels(module: ir.Module) -> None:
-    """Emit every dtype's kernel into ``module``, exported under :data:`SYMBOLS`."""
+    """Emit every dtype's kernel into ``module``, exported under :data:`SYMBOLS`.
+
+    >>> import llvmlite.ir as ir
+    >>> m = ir.Module("runtime"); define_kernels(m)
+    >>> m.get_global("graphc_gemm_f32").is_declaration
+    False
+    """
     for dtype, name in SYMBOLS.items():
         _Emitter(module, dtype, name)
 

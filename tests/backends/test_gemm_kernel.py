@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from graphc.backends import llvm as llvm_backend
-from graphc.backends.llvm import gemm_kernel, linalg
+from graphc.backends.llvm import gemm_kernel, linalg, target
 from graphc.ir import DType, GraphBuilder
 
 f32, f64 = DType.f32, DType.f64
@@ -24,6 +24,17 @@ KERNEL = gemm_kernel.SYMBOLS[DType.f32]
 @pytest.fixture(autouse=True)
 def private_cache(tmp_path, monkeypatch):  # noqa: ANN001, ANN201
     monkeypatch.setenv("GRAPHC_CACHE_DIR", str(tmp_path / "cache"))
+    # The kernel is chosen by default only on AVX-512 hosts; it is correct on
+    # any x86-64 host, and tested everywhere.
+    monkeypatch.setenv("GRAPHC_GEMM", "native")
+
+
+def test_the_default_follows_the_host(monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.delenv("GRAPHC_GEMM")
+    avx512 = "+avx512f" in target.host().features.split(",")
+    assert gemm_kernel.native_gemm_enabled() == avx512
+    monkeypatch.setenv("GRAPHC_GEMM", "blas")
+    assert not gemm_kernel.native_gemm_enabled()
 
 
 def product(dtype, m, n, k, lhs_t=False, rhs_t=False):  # noqa: ANN001, ANN201
