@@ -54,7 +54,8 @@ MAX_DEPTH = 1024
 # gradient) and four 0.95-0.99x; far deeper ones are BLAS's home ground.
 MAX_SLICES = 4
 # W5's output layer (97 columns: three panels and one column) measured
-# 1.05-1.10x BLAS's time with 15% of its work on padding.
+# 1.05-1.10x BLAS's time with 15% of its work on padding; now the kernel
+# takes 96 of them and BLAS the last.
 MAX_WASTE = 0.1
 # Up to this many rows of A, a panel B's rows hold contiguously is read in
 # place: copying it costs more than the copy saves.
@@ -79,22 +80,31 @@ def native_gemm_enabled() -> bool:
     return "+avx512f" in target.host().features.split(",")
 
 
-def kernel_applies(dtype: DType, m: int, n: int, k: int) -> bool:
+def kernel_applies(dtype: DType, m: int, k: int) -> bool:
     """Whether an ``m x k`` by ``k x n`` product of ``dtype`` runs on the
-    kernel (deeper than ``MAX_DEPTH``, as several calls over slices of k).
-    Fewer rows than a tile go to BLAS, and so do products whose last, partial
-    panel would waste more than ``MAX_WASTE`` of the work on padding.
+    kernel (deeper than ``MAX_DEPTH``, as several calls over slices of k);
+    fewer rows than a tile go to BLAS. See :func:`kernel_columns` for ``n``.
 
-    >>> kernel_applies(DType.f32, 32, 256, 256), kernel_applies(DType.f64, 32, 256, 256)
+    >>> kernel_applies(DType.f32, 32, 256), kernel_applies(DType.f64, 32, 256)
     (True, False)
-    >>> kernel_applies(DType.f32, 4, 256, 256), kernel_applies(DType.f32, 2048, 97, 256)
+    >>> kernel_applies(DType.f32, 4, 256), kernel_applies(DType.f32, 32, 8192)
     (False, False)
     """
-    if dtype not in _DTYPES or m < TILE_ROWS or k > MAX_DEPTH * MAX_SLICES:
-        return False
+    return dtype in _DTYPES and m >= TILE_ROWS and k <= MAX_DEPTH * MAX_SLICES
+
+
+def kernel_columns(dtype: DType, n: int) -> int:
+    """How many of a product's ``n`` columns the kernel computes: all of
+    them, unless padding the last vector would waste more than ``MAX_WASTE``
+    of the work; then the whole vectors, and BLAS the rest.
+
+    >>> kernel_columns(DType.f32, 256), kernel_columns(DType.f32, 97), kernel_columns(DType.f32, 47)
+    (256, 96, 47)
+    """
     lanes = _VECTOR_BYTES // dtype.itemsize
-    computed = -(-n // lanes) * lanes
-    return computed <= n * (1 + MAX_WASTE)
+    if -(-n // lanes) * lanes <= n * (1 + MAX_WASTE):
+        return n
+    return n - n % lanes
 
 
 SYMBOLS = {DType.f32: "graphc_gemm_f32"}

@@ -28,7 +28,7 @@ from graphc.ir import DType, Graph, GraphBuilder, Literal, Node, TensorType, Val
 
 from .blas import GEMM_SYMBOLS, register_blas
 from .codegen import ModuleBuilder, lowering, node_graph, one_node_graph
-from .gemm_kernel import MAX_DEPTH, TILE_ROWS, gemm_kernel, kernel_applies
+from .gemm_kernel import MAX_DEPTH, TILE_ROWS, gemm_kernel, kernel_applies, kernel_columns
 from .irutil import (
     I8,
     I64,
@@ -414,8 +414,16 @@ def _gemm_task(
     size_slot = pm if split.axis == "m" else pn
     dim = m if split.axis == "m" else nn
     # Along m, a chunk shorter than a tile calls BLAS (decided per call, below).
-    native = mb.options.native_gemm and kernel_applies(dtype, m, nn, k)
+    # Columns the kernel would mostly pad go to BLAS: when every call has all
+    # nn columns, the kernel takes the whole vectors and BLAS the rest;
+    # split along n, a wasteful nn sends the whole product to BLAS.
+    whole_rows = split.axis == "m" or split.chunks == 1
+    main = kernel_columns(dtype, nn) if dtype.is_float else 0
+    if not whole_rows and main < nn:
+        main = 0
+    native = mb.options.native_gemm and kernel_applies(dtype, m, k) and main > 0
     kernel = gemm_kernel(mod, dtype) if native else None
+    prest = slot(blas_int, nn - main)
 
     def call(entry: ir.Value, lo: ir.Value, hi: ir.Value) -> None:
         """The GEMM of batch entry ``entry``, rows/columns [lo, hi)."""
@@ -430,9 +438,21 @@ def _gemm_task(
         def blas_call() -> None:
             b.call(gemm, [tb, ta, pn, pm, pk, alpha, xb, pldb, xa, plda, beta, xc, pldc])
 
+        def rest_call() -> None:
+            """BLAS for the columns past ``main`` (calls with all nn columns)."""
+            xb_rest = elem_ptr(b, xb, dtype, i64(main * bm.strides[-1]))
+            xc_rest = elem_ptr(b, xc, dtype, i64(main))
+            # pm holds this call's rows (the chunk's along m, else all m).
+            args = [tb, ta, prest, pm, pk, alpha, xb_rest, pldb, xa, plda, beta, xc_rest, pldc]
+            b.call(gemm, args)
+
         def kernel_calls() -> None:
             assert kernel is not None
-            rows, cols = (count, i64(nn)) if split.axis == "m" else (i64(m), count)
+            if whole_rows:
+                rows = count if split.axis == "m" else i64(m)
+                cols = i64(main)
+            else:
+                rows, cols = i64(m), count
             strides = [
                 i64(s) for s in (a.strides[-2], a.strides[-1], bm.strides[-2], bm.strides[-1])
             ]
@@ -450,6 +470,8 @@ def _gemm_task(
                 xb_k = elem_ptr(b, xb, dtype, b.mul(k0, i64(bm.strides[-2])))
                 args = [xa_k, *strides[:2], xb_k, *strides[2:], xc, i64(nn), rows, cols, depth]
                 b.call(kernel, [*args, ir.Constant(fty, scale[0]), slice_beta])
+            if main < nn:
+                rest_call()
 
         if kernel is None:
             blas_call()

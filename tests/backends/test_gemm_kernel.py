@@ -62,8 +62,14 @@ def reference(x, y, lhs_t, rhs_t):  # noqa: ANN001, ANN201
 
 def check(dtype, m, n, k, lhs_t=False, rhs_t=False) -> None:  # noqa: ANN001
     exe = product(dtype, m, n, k, lhs_t, rhs_t)
-    # Fewer rows than a tile or much padding go to BLAS (an empty product emits no call).
-    assert (KERNEL in exe.llvm_ir) == (n > 0 and gemm_kernel.kernel_applies(dtype, m, n, k))
+    # Fewer rows than a tile, or fewer columns than a vector with much padding,
+    # go to BLAS (an empty product emits no call).
+    uses = (
+        n > 0
+        and gemm_kernel.kernel_applies(dtype, m, k)
+        and gemm_kernel.kernel_columns(dtype, n) > 0
+    )
+    assert (KERNEL in exe.llvm_ir) == uses
     x, y = operands(dtype, m, n, k, lhs_t, rhs_t)
     got = exe(x, y)[0]
     tol = 2e-5 * max(k, 1) ** 0.5 if dtype is f32 else 1e-13 * max(k, 1)
@@ -93,7 +99,9 @@ def test_random_products_match_numpy(dtype, m, n, k, lhs_t, rhs_t) -> None:  # n
         (17, 62, 9),  # a partial panel two vectors wide
         (8, 16, 0),  # k = 0: the product is zeros
         (7, 15, 3),  # fewer rows than a tile: BLAS
-        (8, 33, 5),  # one column past a panel, mostly padding: BLAS
+        (8, 33, 5),  # one column past a panel: the kernel 32, BLAS the last
+        (70, 97, 40),  # the same with B packed, and a vector before the last column
+        (8, 5, 3),  # fewer columns than a vector, mostly padding: BLAS
         (65, 64, 20),  # more rows than DIRECT_ROWS: panels are packed
     ],
 )
@@ -125,17 +133,18 @@ def test_deep_products_run_as_slices_of_k_then_go_to_blas() -> None:
     np.testing.assert_allclose(deep(x, y)[0], reference(x, y, False, False), rtol=1e-4, atol=1e-3)
 
 
-def test_a_chunk_of_rows_shorter_than_a_tile_calls_blas(monkeypatch) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("n", [48, 50])  # 50: the last two columns of every chunk go to BLAS
+def test_a_chunk_of_rows_shorter_than_a_tile_calls_blas(monkeypatch, n) -> None:  # noqa: ANN001
     """Split over 4 threads along m, 100 rows are chunks of 32, 32, 32 and 4:
     the last goes to BLAS, the others to the kernel, on any thread count."""
     monkeypatch.setattr(linalg, "GEMM_SPLIT", 1)
     monkeypatch.setattr(linalg, "GEMM_MIN_SPAN", 16)
     b = GraphBuilder("mm")
     x = b.input(f32[100, 24], "x")
-    y = b.input(f32[24, 48], "y")
+    y = b.input(f32[24, n], "y")
     exe = llvm_backend.compile(b.build([b.matmul(x, y)]), threads=4)
     assert KERNEL in exe.llvm_ir and "graphc_sgemm" in exe.llvm_ir
-    xs, ys = operands(f32, 100, 48, 24)
+    xs, ys = operands(f32, 100, n, 24)
     want = reference(xs, ys, False, False)
     results = []
     for threads in (1, 2, 4):
