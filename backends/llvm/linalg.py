@@ -417,9 +417,9 @@ def _gemm_task(
     # Columns the kernel would mostly pad go to BLAS: when every call has all
     # nn columns, the kernel takes the whole vectors and BLAS the rest;
     # split along n, a wasteful nn sends the whole product to BLAS.
-    whole_rows = split.axis == "m" or split.chunks == 1
+    all_columns = split.axis == "m" or split.chunks == 1
     main = kernel_columns(dtype, nn) if dtype.is_float else 0
-    if not whole_rows and main < nn:
+    if not all_columns and main < nn:
         main = 0
     native = mb.options.native_gemm and kernel_applies(dtype, m, k) and main > 0
     kernel = gemm_kernel(mod, dtype) if native else None
@@ -448,7 +448,7 @@ def _gemm_task(
 
         def kernel_calls() -> None:
             assert kernel is not None
-            if whole_rows:
+            if all_columns:
                 rows = count if split.axis == "m" else i64(m)
                 cols = i64(main)
             else:
