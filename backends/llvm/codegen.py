@@ -114,7 +114,7 @@ class Options:
     profile: bool = False  # count cycles per node (see profile.py)
     flush_denormals: bool = False  # FTZ/DAZ while the step runs (see fpmode.py)
     mpi: str = ""  # the MPI ABI collectives call ("" when each group is one process)
-    native_gemm: bool = True  # float products of depth <= 1024 use gemm_kernel.py, not BLAS
+    native_gemm: bool = True  # float32 products use gemm_kernel.py where it applies
 
 
 class ModuleBuilder:

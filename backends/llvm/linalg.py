@@ -418,7 +418,7 @@ def _gemm_task(
     # nn columns, the kernel takes the whole vectors and BLAS the rest;
     # split along n, a wasteful nn sends the whole product to BLAS.
     all_columns = split.axis == "m" or split.chunks == 1
-    main = kernel_columns(dtype, nn) if dtype.is_float else 0
+    main = kernel_columns(dtype, nn)
     if not all_columns and main < nn:
         main = 0
     native = mb.options.native_gemm and kernel_applies(dtype, m, k) and main > 0

@@ -8,6 +8,8 @@ MAX_DEPTH.
 
 from __future__ import annotations
 
+import ctypes
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -181,3 +183,31 @@ def test_batched_products_use_the_kernel_per_entry() -> None:
     ys = rng.standard_normal((3, 20, 32)).astype(np.float32)
     want = xs.astype(np.float64) @ ys.astype(np.float64)
     np.testing.assert_allclose(exe(xs, ys)[0], want, rtol=1e-5, atol=1e-5)
+
+
+def _kernel_f32():  # noqa: ANN202
+    """The process's float32 kernel as a ctypes function."""
+    from graphc.backends.llvm.pool import pool
+
+    i64, ptr, f = ctypes.c_int64, ctypes.c_void_p, ctypes.c_float
+    signature = ctypes.CFUNCTYPE(None, ptr, i64, i64, ptr, i64, i64, ptr, i64, i64, i64, i64, f, f)
+    return signature(pool().gemm_addresses[KERNEL])
+
+
+@pytest.mark.parametrize("m, n, k", [(16, 32, 7), (13, 47, 9), (70, 20, 5)])
+def test_alpha_and_beta_and_a_c_full_of_nan(m, n, k) -> None:  # noqa: ANN001
+    """C = alpha A B + beta C; with beta = 0 C's old contents (NaN here) are
+    never read, on whole tiles and on masked edges alike."""
+    kernel = _kernel_f32()
+    rng = np.random.default_rng(4)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    bm = rng.standard_normal((k, n)).astype(np.float32)
+    product = a.astype(np.float64) @ bm
+    c = np.full((m, n), np.nan, np.float32)
+    call = (a.ctypes.data, k, 1, bm.ctypes.data, n, 1, c.ctypes.data, n, m, n, k)
+    kernel(*call, -0.5, 0.0)
+    np.testing.assert_allclose(c, -0.5 * product, rtol=1e-5, atol=1e-5)
+    old = rng.standard_normal((m, n)).astype(np.float32)
+    c[...] = old
+    kernel(*call, 2.0, -1.0)
+    np.testing.assert_allclose(c, 2.0 * product - old, rtol=1e-5, atol=1e-5)
